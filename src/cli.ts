@@ -1,0 +1,216 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BackendName, initBackend } from './engine/backend';
+import { describeError, UserError } from './engine/errors';
+import { Explainer, METHODS, MethodName, ModelSummary } from './engine/explain';
+import { writeExplanation } from './engine/io/writeExplanation';
+import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
+
+const USAGE = `Usage:
+  saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
+  saliency-lens inspect --model PATH [--json]
+
+explain options:
+  --method saliency,gradcam   methods to run (default both)
+  --class N|LABEL|top         class to explain (default: top prediction)
+  --layer NAME                Grad-CAM layer (default: automatic; see inspect)
+  --preset P                  raw | unit | symmetric | imagenet | caffe | custom:MEAN;STD
+  --out DIR                   output folder (default ./saliency-lens-out)
+  --colormap NAME             ${COLORMAPS.join(' | ')} (default jet)
+  --opacity A                 heatmap opacity 0–1 (default 0.5)
+  --clip P                    saturate values above the P-th percentile (e.g. 99)
+  --signed                    keep the gradient's sign in saliency maps
+  --top-k K                   predictions to report (default 5)
+  --output NAME|N             model output to explain when it has several
+  --input-size HxW            size for models whose input size is free
+  --image-shape HxWxC         image a flat input encodes (default: inferred when square)
+  --backend wasm|cpu|tensorflow, --threads N`;
+
+const IMAGE_EXT = /\.(png|jpe?g|bmp|gif|webp)$/i;
+
+function parseShape(text: string | undefined, parts: number, flag: string): number[] | undefined {
+  if (text === undefined) return undefined;
+  const dims = text.toLowerCase().split('x').map(Number);
+  if (dims.length !== parts || dims.some((d) => !Number.isInteger(d) || d <= 0)) {
+    throw new UserError(`${flag} expects ${parts === 2 ? 'HxW' : 'HxWxC'} with positive integers, got "${text}"`);
+  }
+  return dims;
+}
+
+function parseNumber(text: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < min || v > max) throw new UserError(`${flag} expects a number from ${min} to ${max}, got "${text}"`);
+  return v;
+}
+
+/** Expands folders to the images inside them (sorted, not recursive). */
+function collectImages(entries: string[]): string[] {
+  const files: string[] = [];
+  for (const entry of entries) {
+    if (!fs.existsSync(entry)) throw new UserError(`${entry}: file not found`);
+    if (fs.statSync(entry).isDirectory()) {
+      const inside = fs.readdirSync(entry).filter((f) => IMAGE_EXT.test(f)).sort();
+      if (inside.length === 0) throw new UserError(`${entry}: folder has no PNG, JPEG, BMP, GIF or WebP images`);
+      files.push(...inside.map((f) => path.join(entry, f)));
+    } else {
+      files.push(entry);
+    }
+  }
+  return files;
+}
+
+function parseMethods(text: string | undefined): MethodName[] {
+  if (!text) return [...METHODS];
+  const methods = text.split(',').map((m) => m.trim().toLowerCase());
+  for (const m of methods) {
+    if (!METHODS.includes(m as MethodName)) throw new UserError(`unknown method "${m}"; choose from ${METHODS.join(', ')}`);
+  }
+  return methods as MethodName[];
+}
+
+const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
+const ms = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(1)} ms`);
+
+async function startBackend(values: { backend?: string; threads?: string }) {
+  const prefer = values.backend as BackendName | undefined;
+  if (prefer && !['wasm', 'cpu', 'tensorflow'].includes(prefer)) throw new UserError(`--backend expects wasm, cpu or tensorflow, got "${prefer}"`);
+  return initBackend({ prefer, threads: parseNumber(values.threads, '--threads', 1, 64) });
+}
+
+async function explainCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string' },
+      class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
+      colormap: { type: 'string' }, opacity: { type: 'string' }, clip: { type: 'string' }, signed: { type: 'boolean' },
+      'top-k': { type: 'string' }, output: { type: 'string' }, 'input-size': { type: 'string' },
+      'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+    },
+  });
+  if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json)');
+  if (!values.image?.length) throw new UserError('explain needs at least one --image FILE or folder');
+  const colormap = (values.colormap ?? 'jet') as ColormapName;
+  if (!isColormapName(colormap)) throw new UserError(`unknown colormap "${values.colormap}"; choose from ${COLORMAPS.join(', ')}`);
+  const render = {
+    colormap,
+    opacity: parseNumber(values.opacity, '--opacity', 0, 1) ?? 0.5,
+    clipPercentile: parseNumber(values.clip, '--clip', 0, 100),
+  };
+  const methods = parseMethods(values.method);
+  const topK = parseNumber(values['top-k'], '--top-k', 1, 100000) ?? 5;
+  const images = collectImages(values.image);
+  const outDir = path.resolve(values.out ?? 'saliency-lens-out');
+  const backend = await startBackend(values);
+  const inputSize = parseShape(values['input-size'], 2, '--input-size');
+  const explainer = await Explainer.open(values.model, {
+    preprocessing: values.preset,
+    output: values.output !== undefined && /^\d+$/.test(values.output) ? Number(values.output) : values.output,
+    inputShape: inputSize,
+    imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
+  });
+  try {
+    const summary = explainer.summary();
+    for (const w of summary.warnings) console.warn(`warning: ${w}`);
+    console.log(`model ${summary.path} (${summary.format}, ${summary.numClasses} classes, output activation: ${summary.outputActivation}, attributing logits)`);
+    console.log(`backend ${backend.name}, ${backend.threads} thread(s) — ${backend.note}; preprocessing ${summary.preprocessing.spec} (${summary.preprocessing.source})`);
+    for (const file of images) {
+      const result = explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
+      const written = writeExplanation(result, outDir, render, {
+        model: summary.path,
+        backend: { name: backend.name, threads: backend.threads },
+      });
+      const top = result.predictions[0];
+      const layer = result.maps.find((m) => m.method === 'gradcam')?.layer;
+      console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
+        ` · forward ${ms(result.timings.forward)}` +
+        (result.timings.saliency !== undefined ? ` · saliency ${ms(result.timings.saliency)}` : '') +
+        (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${layer})` : ''));
+      console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
+    }
+    console.log(`results in ${outDir}`);
+  } finally {
+    explainer.dispose();
+  }
+}
+
+function printSummary(s: ModelSummary): void {
+  const rows = s.layers.map((l) => [l.name, l.type, `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`, l.params.toLocaleString('en-US')]);
+  const header = ['layer', 'type', 'output shape', 'params'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  console.log(`model      ${s.path} (${s.format})`);
+  console.log(`input      [${s.inputShape.join(', ')}] read as ${s.imageSpec.height}×${s.imageSpec.width}×${s.imageSpec.channels} image; preprocessing ${s.preprocessing.spec} (${s.preprocessing.source})`);
+  console.log(`output     ${s.outputName}: ${s.numClasses} classes, activation ${s.outputActivation} (attribution targets the logits)`);
+  console.log(`labels     ${s.labels ?? 'none (classes are named "class N")'}`);
+  console.log('');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  rows.forEach((r) => console.log(line(r)));
+  console.log(`total params: ${s.totalParams.toLocaleString('en-US')}`);
+  console.log('');
+  if (s.gradcamCandidates.length === 0) {
+    console.log('Grad-CAM: no layer with a spatial output (saliency only)');
+  } else {
+    console.log('Grad-CAM candidates (input side first; * = automatic choice):');
+    for (const c of s.gradcamCandidates) {
+      console.log(`  ${c.name === s.defaultGradcamLayer ? '*' : ' '} ${c.name}  ${c.type}  ${c.height}×${c.width}×${c.channels}`);
+    }
+  }
+  s.warnings.forEach((w) => console.log(`warning: ${w}`));
+}
+
+async function inspectCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string' }, 'input-size': { type: 'string' },
+      'image-shape': { type: 'string' }, preset: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+    },
+  });
+  if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json)');
+  const backend = await startBackend(values);
+  const explainer = await Explainer.open(values.model, {
+    preprocessing: values.preset,
+    output: values.output,
+    inputShape: parseShape(values['input-size'], 2, '--input-size'),
+    imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
+  });
+  try {
+    const summary = explainer.summary();
+    if (values.json) console.log(JSON.stringify({ ...summary, backend }, null, 2));
+    else {
+      printSummary(summary);
+      console.log(`backend    ${backend.name}, ${backend.threads} thread(s)`);
+    }
+  } finally {
+    explainer.dispose();
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'explain') await explainCommand(rest);
+    else if (command === 'inspect') await inspectCommand(rest);
+    else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    } else throw new UserError(`unknown command "${command}"\n${USAGE}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`saliency-lens: ${describeError(err)}`);
+      return 2;
+    }
+    console.error(`saliency-lens: internal error: ${describeError(err)}`);
+    if (process.env.SALIENCY_LENS_DEBUG) console.error((err as Error).stack);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,258 @@
+import * as tf from '@tensorflow/tfjs';
+import { BackendInfo, initBackend } from './backend';
+import { UserError } from './errors';
+import { DecodedImage, readImageFile } from './image/decode';
+import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
+import { gradcam, resolveGradcamLayer } from './methods/gradcam';
+import { saliencyFromGradient } from './methods/saliency';
+import { AttributionMap, classSeed } from './methods/types';
+import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
+import type { LayerRow, GradcamCandidate } from './runtimes/types';
+
+export type MethodName = 'saliency' | 'gradcam';
+export const METHODS: readonly MethodName[] = ['saliency', 'gradcam'];
+
+export interface Prediction {
+  index: number;
+  label: string;
+  /** Softmax (or sigmoid, for sigmoid outputs) of the logits. */
+  probability: number;
+  logit: number;
+}
+
+export interface ExplainOptions {
+  methods?: MethodName[];
+  /** Class to explain: an index, a label, or 'top' (the predicted class, default). */
+  target?: string | number;
+  /** Grad-CAM layer; default: the runtime's automatic choice. */
+  layer?: string;
+  /** Keep the gradient's sign in the saliency map. */
+  signed?: boolean;
+  topK?: number;
+}
+
+export interface TensorExplanation {
+  predictions: Prediction[];
+  target: Prediction;
+  maps: AttributionMap[];
+  /** Milliseconds per phase: forward, saliency, gradcam (backward passes), total. */
+  timings: Record<string, number>;
+}
+
+export interface ImageExplanation extends TensorExplanation {
+  image: { file: string; width: number; height: number; format: string };
+  /** Image pixels (RGBA) for overlays. */
+  pixels: DecodedImage;
+  modelInput: ModelInputSpec;
+  preprocessing: string;
+}
+
+export interface ModelSummary {
+  path: string;
+  format: string;
+  inputShape: number[];
+  imageSpec: ModelInputSpec;
+  numClasses: number;
+  outputName: string;
+  outputActivation: string;
+  labels?: string;
+  preprocessing: { spec: string; source: string };
+  layers: LayerRow[];
+  totalParams: number;
+  gradcamCandidates: GradcamCandidate[];
+  defaultGradcamLayer?: string;
+  warnings: string[];
+}
+
+export interface OpenOptions extends LoadOptions {
+  /** Overrides the preprocessing the model folder declares. */
+  preprocessing?: string;
+  /** Image size a flat input encodes, e.g. [28, 28, 1]; inferred for square sizes. */
+  imageShape?: [number, number, number];
+}
+
+/** How many pixels a model input holds, as an image: [H,W,C] inputs directly, flat ones inferred. */
+export function imageSpecForInput(inputShape: number[], given?: [number, number, number]): ModelInputSpec {
+  if (given) return { height: given[0], width: given[1], channels: given[2] as 1 | 3 | 4 };
+  if (inputShape.length === 3) {
+    const c = inputShape[2];
+    if (c !== 1 && c !== 3 && c !== 4) throw new UserError(`the model's input has ${c} channels; images have 1, 3 or 4`);
+    return { height: inputShape[0], width: inputShape[1], channels: c };
+  }
+  if (inputShape.length === 2) return { height: inputShape[0], width: inputShape[1], channels: 1 };
+  if (inputShape.length === 1) {
+    const n = inputShape[0];
+    for (const channels of [1, 3] as const) {
+      const side = Math.round(Math.sqrt(n / channels));
+      if (side * side * channels === n) return { height: side, width: side, channels };
+    }
+    throw new UserError(`the model's flat input of ${n} values is not a square image; give the image shape (HxWxC)`);
+  }
+  throw new UserError(`the model's input shape ${JSON.stringify(inputShape)} is not an image`);
+}
+
+const now = () => performance.now();
+
+/** An opened model ready to explain images: the engine's main entry, shared by CLI, tests and extension. */
+export class Explainer {
+  readonly imageSpec: ModelInputSpec;
+  readonly preprocessing: Preprocessing;
+  readonly preprocessingSource: string;
+
+  private constructor(readonly model: LoadedModel, readonly backend: BackendInfo, opts: OpenOptions) {
+    const runtime = model.runtime;
+    this.imageSpec = imageSpecForInput(runtime.inputShape, opts.imageShape);
+    const [spec, source] = opts.preprocessing
+      ? [opts.preprocessing, 'given']
+      : model.settings?.preprocessing
+        ? [model.settings.preprocessing, model.settings.source]
+        : ['unit', 'default (no saliency-lens.json beside the model)'];
+    this.preprocessing = parsePreprocessing(spec);
+    this.preprocessingSource = source;
+  }
+
+  static async open(modelPath: string, opts: OpenOptions = {}): Promise<Explainer> {
+    const backend = await initBackend();
+    const model = await loadModel(modelPath, opts);
+    try {
+      return new Explainer(model, backend, opts);
+    } catch (err) {
+      model.runtime.dispose();
+      throw err;
+    }
+  }
+
+  get runtime() {
+    return this.model.runtime;
+  }
+
+  labelOf(index: number): string {
+    return this.model.labels?.names[index] ?? `class ${index}`;
+  }
+
+  /** Resolves a class given as index, label or 'top' against the model's classes. */
+  resolveTarget(target: string | number | undefined, topIndex: number): number {
+    const n = this.runtime.numClasses;
+    if (target === undefined || target === 'top') return topIndex;
+    const asNumber = typeof target === 'number' ? target : /^\d+$/.test(target.trim()) ? Number(target) : undefined;
+    if (asNumber !== undefined) {
+      if (asNumber < 0 || asNumber >= n) throw new UserError(`class ${asNumber} is out of range: the model has ${n} classes (0–${n - 1})`);
+      return asNumber;
+    }
+    const names = this.model.labels?.names;
+    const wanted = String(target).trim().toLowerCase();
+    const index = names?.findIndex((l) => l.toLowerCase() === wanted) ?? -1;
+    if (index < 0) {
+      const hint = names ? `labels come from ${this.model.labels!.source}, e.g. ${names.slice(0, 5).join(', ')}` : 'the model has no labels file; use a class index';
+      throw new UserError(`no class labelled "${target}" (${hint})`);
+    }
+    return index;
+  }
+
+  /** Preprocesses an image file into the model's input tensor [1, ...inputShape]. */
+  prepare(image: DecodedImage): tf.Tensor {
+    return tf.tidy(() => tf.reshape(imageToTensor(image, this.imageSpec, this.preprocessing), [1, ...this.runtime.inputShape]));
+  }
+
+  private predictions(logits: Float32Array): Prediction[] {
+    const act = this.runtime.outputActivation;
+    let probs: Float32Array;
+    if (act === 'sigmoid') {
+      probs = logits.map((v) => 1 / (1 + Math.exp(-v)));
+    } else {
+      const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
+      const exps = logits.map((v) => Math.exp(v - max));
+      const sum = exps.reduce((a, b) => a + b, 0);
+      probs = exps.map((v) => v / sum);
+    }
+    return Array.from(logits, (logit, index) => ({ index, label: this.labelOf(index), probability: probs[index], logit }))
+      .sort((a, b) => b.logit - a.logit);
+  }
+
+  /** Explains one preprocessed input. One forward pass serves predictions and every method. */
+  explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): TensorExplanation {
+    const methods = opts.methods ?? ['saliency', 'gradcam'];
+    const runtime = this.runtime;
+    const layer = methods.includes('gradcam') ? resolveGradcamLayer(runtime, opts.layer) : undefined;
+    const timings: Record<string, number> = {};
+    const t0 = now();
+    const trace = runtime.trace(x);
+    try {
+      const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+      timings.forward = now() - t0;
+      const targetIndex = this.resolveTarget(opts.target, ranked[0].index);
+      const target = ranked.find((p) => p.index === targetIndex)!;
+      const seed = tf.tensor2d(classSeed(runtime.numClasses, targetIndex), [1, runtime.numClasses]);
+      const maps: AttributionMap[] = [];
+      try {
+        // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
+        if (layer) {
+          const t1 = now();
+          maps.push(gradcam(trace, seed, layer));
+          timings.gradcam = now() - t1;
+        }
+        if (methods.includes('saliency')) {
+          const t2 = now();
+          const grad = trace.vjp(seed, ['input']).get('input')!;
+          try {
+            maps.unshift(saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
+          } finally {
+            grad.dispose();
+          }
+          timings.saliency = now() - t2;
+        }
+      } finally {
+        seed.dispose();
+      }
+      timings.total = now() - t0;
+      return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings };
+    } finally {
+      trace.dispose();
+    }
+  }
+
+  explainImage(pixels: DecodedImage, file: string, opts: ExplainOptions = {}): ImageExplanation {
+    const x = this.prepare(pixels);
+    try {
+      const result = this.explainTensor(x, opts);
+      return {
+        ...result,
+        image: { file, width: pixels.width, height: pixels.height, format: pixels.format },
+        pixels,
+        modelInput: this.imageSpec,
+        preprocessing: describePreprocessing(this.preprocessing),
+      };
+    } finally {
+      x.dispose();
+    }
+  }
+
+  explainFile(file: string, opts: ExplainOptions = {}): ImageExplanation {
+    return this.explainImage(readImageFile(file), file, opts);
+  }
+
+  summary(): ModelSummary {
+    const rt = this.runtime;
+    const layers = rt.layerTable();
+    return {
+      path: this.model.files.modelJson,
+      format: this.model.files.format,
+      inputShape: rt.inputShape,
+      imageSpec: this.imageSpec,
+      numClasses: rt.numClasses,
+      outputName: rt.outputName,
+      outputActivation: rt.outputActivation,
+      labels: this.model.labels?.source,
+      preprocessing: { spec: describePreprocessing(this.preprocessing), source: this.preprocessingSource },
+      layers,
+      totalParams: layers.reduce((n, l) => n + l.params, 0),
+      gradcamCandidates: rt.gradcamCandidates(),
+      defaultGradcamLayer: rt.defaultGradcamLayer(),
+      warnings: this.model.warnings,
+    };
+  }
+
+  dispose(): void {
+    this.runtime.dispose();
+  }
+}

@@ -1,0 +1,80 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ColormapName, colorize } from '../../shared/colormaps';
+import { minMaxNormalize } from '../../shared/normalize';
+import { overlayHeatmap } from '../../shared/overlay';
+import { bilinearResize } from '../../shared/resize';
+import type { ImageExplanation } from '../explain';
+import type { AttributionMap } from '../methods/types';
+import { encodeNpyFloat32 } from './npy';
+import { encodePngRgba } from './png';
+
+export interface RenderOptions {
+  colormap: ColormapName;
+  opacity: number;
+  /** Saturate values above this percentile (e.g. 99) so a few hot pixels do not wash out the map. */
+  clipPercentile?: number;
+}
+
+/** A map brought from model-input space onto the original image's pixel grid. */
+export function mapAtImageSize(map: AttributionMap, width: number, height: number): Float32Array {
+  return bilinearResize(map.data, map.width, map.height, width, height);
+}
+
+/** The overlay as the user sees it: image, heatmap coloured and alpha-blended on top. */
+export function renderOverlay(result: ImageExplanation, map: AttributionMap, opts: RenderOptions): Buffer {
+  const { width, height } = result.pixels;
+  const { normalized } = minMaxNormalize(mapAtImageSize(map, width, height), { clipPercentile: opts.clipPercentile });
+  const heat = colorize(normalized, opts.colormap);
+  const blended = overlayHeatmap(result.pixels.data, heat, normalized, opts.opacity, width, height);
+  return encodePngRgba(blended, width, height);
+}
+
+export interface WrittenFiles {
+  report: string;
+  overlays: string[];
+  arrays: string[];
+}
+
+/** JSON-safe report of one explanation (no pixel data). */
+export function reportOf(result: ImageExplanation, extra: Record<string, unknown>): Record<string, unknown> {
+  return {
+    image: result.image,
+    modelInput: result.modelInput,
+    preprocessing: result.preprocessing,
+    predictions: result.predictions,
+    explainedClass: result.target,
+    maps: result.maps.map((m) => ({
+      method: m.method,
+      layer: m.layer,
+      layerSize: m.layerSize,
+      signed: m.signed,
+      modelSpace: [m.height, m.width],
+      min: m.data.reduce((a, b) => Math.min(a, b), Infinity),
+      max: m.data.reduce((a, b) => Math.max(a, b), -Infinity),
+    })),
+    timingsMs: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 100) / 100])),
+    ...extra,
+  };
+}
+
+/**
+ * Writes, per map, `<stem>.<method>.png` (overlay) and `<stem>.<method>.npy` (raw float32 map at the
+ * image's size, unnormalized), plus `<stem>.json` with predictions, class, layer and timings.
+ */
+export function writeExplanation(result: ImageExplanation, outDir: string, opts: RenderOptions, extra: Record<string, unknown>): WrittenFiles {
+  fs.mkdirSync(outDir, { recursive: true });
+  const stem = path.join(outDir, path.basename(result.image.file).replace(/\.[^.]+$/, ''));
+  const written: WrittenFiles = { report: `${stem}.json`, overlays: [], arrays: [] };
+  const { width, height } = result.pixels;
+  for (const map of result.maps) {
+    const png = `${stem}.${map.method}.png`;
+    fs.writeFileSync(png, renderOverlay(result, map, opts));
+    written.overlays.push(png);
+    const npy = `${stem}.${map.method}.npy`;
+    fs.writeFileSync(npy, encodeNpyFloat32(mapAtImageSize(map, width, height), [height, width]));
+    written.arrays.push(npy);
+  }
+  fs.writeFileSync(written.report, JSON.stringify(reportOf(result, extra), null, 2));
+  return written;
+}

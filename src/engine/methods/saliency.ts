@@ -1,0 +1,38 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Trace } from '../runtimes/types';
+import type { AttributionMap } from './types';
+
+export interface SaliencyOptions {
+  /** Keep the sign: per pixel, the channel gradient with the largest magnitude, sign included. */
+  signed?: boolean;
+  /** Height and width of the image the input encodes (flat inputs are reshaped to it). */
+  imageSize: [number, number];
+}
+
+/** Reduces an input gradient [1,H,W,C] (or flat [1,H·W·C]) to one value per pixel. */
+export function reduceInputGradient(grad: tf.Tensor, opts: SaliencyOptions): Float32Array {
+  const [h, w] = opts.imageSize;
+  return tf.tidy(() => {
+    const g = tf.reshape(grad, [h, w, -1]);
+    if (!opts.signed) return tf.max(tf.abs(g), 2);
+    // argmax of |g| over channels, then pick the signed value there.
+    const pick = tf.oneHot(tf.argMax(tf.abs(g), 2), g.shape[2] as number);
+    return tf.sum(tf.mul(g, pick), 2);
+  }).dataSync() as Float32Array;
+}
+
+/** M = |∂S_c/∂x| reduced over colour channels by max (Simonyan et al. 2014). */
+export function saliencyFromGradient(grad: tf.Tensor, opts: SaliencyOptions): AttributionMap {
+  const [height, width] = opts.imageSize;
+  return { method: 'saliency', width, height, data: reduceInputGradient(grad, opts), signed: !!opts.signed };
+}
+
+export function saliency(trace: Trace, seed: tf.Tensor2D, opts: SaliencyOptions): AttributionMap {
+  const grads = trace.vjp(seed, ['input']);
+  const grad = grads.get('input')!;
+  try {
+    return saliencyFromGradient(grad, opts);
+  } finally {
+    grad.dispose();
+  }
+}

@@ -1,0 +1,18 @@
+/** A raw attribution map in model-input space, row-major, not normalized. */
+export interface AttributionMap {
+  method: 'saliency' | 'gradcam';
+  width: number;
+  height: number;
+  data: Float32Array;
+  /** Grad-CAM: the layer used and its spatial size before upsampling. */
+  layer?: string;
+  layerSize?: [number, number];
+  signed?: boolean;
+}
+
+/** One-hot seed on the logits: d(seed·logits) = d(logit_c). */
+export function classSeed(numClasses: number, classIndex: number): Float32Array {
+  const seed = new Float32Array(numClasses);
+  seed[classIndex] = 1;
+  return seed;
+}

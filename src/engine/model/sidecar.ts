@@ -1,0 +1,69 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileError } from '../errors';
+
+/** Files beside model.json that name the classes, in the order we look for them. */
+const LABEL_FILES = ['labels.txt', 'labels.json', 'classes.txt', 'metadata.json'];
+
+export interface Labels {
+  names: string[];
+  source: string;
+}
+
+function parseLabelJson(value: unknown, file: string): string[] {
+  if (Array.isArray(value)) return value.map(String);
+  if (value && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    // Teachable Machine: metadata.json with a "labels" array.
+    if (Array.isArray(obj.labels)) return obj.labels.map(String);
+    const keys = Object.keys(obj);
+    if (keys.length > 0 && keys.every((k) => /^\d+$/.test(k))) {
+      const names: string[] = [];
+      for (const k of keys) names[Number(k)] = String(obj[k]);
+      return Array.from(names, (n, i) => n ?? `class ${i}`);
+    }
+  }
+  throw fileError(file, 'does not hold labels (expected a JSON array, an index→name object, or {"labels": [...]})');
+}
+
+/** Reads class names from beside the model; undefined when there are none. */
+export function readLabels(modelDir: string): Labels | undefined {
+  for (const name of LABEL_FILES) {
+    const file = path.join(modelDir, name);
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8');
+    if (name.endsWith('.txt')) {
+      const names = text.split(/\r?\n/).map((l) => l.trim());
+      while (names.length && names[names.length - 1] === '') names.pop();
+      return { names, source: file };
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw fileError(file, `is not valid JSON (${(err as Error).message})`);
+    }
+    if (name === 'metadata.json' && !(parsed && typeof parsed === 'object' && 'labels' in (parsed as object))) continue;
+    return { names: parseLabelJson(parsed, file), source: file };
+  }
+  return undefined;
+}
+
+export interface ModelSettings {
+  /** Preprocessing spec, e.g. "unit" or "imagenet". */
+  preprocessing?: string;
+  description?: string;
+  source: string;
+}
+
+/** Optional `saliency-lens.json` beside model.json: how the model wants its input prepared. */
+export function readModelSettings(modelDir: string): ModelSettings | undefined {
+  const file = path.join(modelDir, 'saliency-lens.json');
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return { preprocessing: json.preprocessing, description: json.description, source: file };
+  } catch (err) {
+    throw fileError(file, `is not valid JSON (${(err as Error).message})`);
+  }
+}

@@ -1,0 +1,214 @@
+import * as tf from '@tensorflow/tfjs';
+import { UserError } from '../../errors';
+import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import { flattenLayersModel, LayerGraph, LayerNode, slotsLeadingTo, slotsReachableFrom } from './layerGraph';
+import { DerivedWeights, layerBackward } from './layerBackward';
+import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
+
+type Tensor = tf.Tensor;
+
+/** Layers that only reshape or pass values through: a softmax before them is still "the end". */
+const PASS_THROUGH = new Set(['Flatten', 'Reshape', 'Dropout', 'InputLayer']);
+const SQUASHERS: Record<string, OutputActivation> = { softmax: 'softmax', sigmoid: 'sigmoid' };
+
+interface OutputPlan {
+  /** Slot holding the logits. */
+  slot: number;
+  activation: OutputActivation;
+  /** A Dense/Conv layer whose own softmax/sigmoid we skip. */
+  linearized?: LayerNode;
+}
+
+/** Linear activation with the shape tfjs layers expect of an activation object. */
+const LINEAR_ACTIVATION = { apply: (x: Tensor) => x, getClassName: () => 'linear', getConfig: () => ({}) };
+
+/**
+ * Runs a Layers model layer by layer and differentiates it with per-layer input-only rules
+ * (layerBackward.ts), so no weight gradient is ever computed and any intermediate layer,
+ * nested ones included, can be a Grad-CAM target.
+ */
+export class LayersRuntime implements ModelRuntime {
+  readonly kind = 'layers' as const;
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  readonly outputActivation: OutputActivation;
+  readonly outputName: string;
+  private readonly graph: LayerGraph;
+  private readonly output: OutputPlan;
+  private readonly weights = new DerivedWeights();
+  private readonly slotByName = new Map<string, number>();
+  private candidates?: GradcamCandidate[];
+
+  constructor(private readonly model: tf.LayersModel, opts: { output?: string | number; inputShape?: number[] } = {}) {
+    if (model.inputs.length !== 1) {
+      throw new UserError(`the model has ${model.inputs.length} inputs; Saliency Lens explains models with one image input`);
+    }
+    this.graph = flattenLayersModel(model);
+    const outputIndex = this.resolveOutput(opts.output);
+    this.outputName = model.outputNames[outputIndex];
+    this.output = this.planOutput(this.graph.outputSlots[outputIndex]);
+    this.outputActivation = this.output.activation;
+    const outShape = (Array.isArray(model.outputShape[0]) ? model.outputShape[outputIndex] : model.outputShape) as (number | null)[];
+    this.numClasses = outShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
+    const declared = model.inputs[0].shape.slice(1);
+    this.inputShape = declared.map((d, i) => {
+      const v = d ?? opts.inputShape?.[i];
+      if (v == null) throw new UserError(`the model's input has a free dimension (${JSON.stringify(declared)}); give the input size`);
+      return v;
+    });
+    for (const node of this.graph.nodes) node.outputs.forEach((s, i) => this.slotByName.set(i === 0 ? node.name : `${node.name}:${i}`, s));
+  }
+
+  private resolveOutput(choice: string | number | undefined): number {
+    const names = this.model.outputNames;
+    if (choice === undefined) return 0;
+    const index = typeof choice === 'number' ? choice : names.indexOf(choice);
+    if (index < 0 || index >= names.length) {
+      throw new UserError(`the model has no output "${choice}"; its outputs are: ${names.join(', ')}`);
+    }
+    return index;
+  }
+
+  /** Finds the logits: the input of a final softmax/sigmoid, or a final layer run without it. */
+  private planOutput(outSlot: number): OutputPlan {
+    let slot = outSlot;
+    for (;;) {
+      const node = this.graph.nodes[this.graph.producer[slot]];
+      if (!node) return { slot: outSlot, activation: 'none' };
+      const type = node.layer.getClassName();
+      const config = node.layer.getConfig() as Record<string, unknown>;
+      if (PASS_THROUGH.has(type)) {
+        slot = node.inputs[0];
+        continue;
+      }
+      if (type === 'Softmax') return { slot: node.inputs[0], activation: 'softmax' };
+      const squash = SQUASHERS[String(config.activation)];
+      if (!squash) return { slot: outSlot, activation: 'none' };
+      if (type === 'Activation') return { slot: node.inputs[0], activation: squash };
+      return { slot: node.outputs[0], activation: squash, linearized: node };
+    }
+  }
+
+  private runNode(node: LayerNode, xs: Tensor[]): Tensor | Tensor[] {
+    const layer = node.layer as unknown as { activation?: unknown };
+    const saved = layer.activation;
+    const linearize = node === this.output.linearized;
+    if (linearize) layer.activation = LINEAR_ACTIVATION;
+    try {
+      return node.layer.apply(xs.length === 1 ? xs[0] : xs, node.callArgs) as Tensor | Tensor[];
+    } finally {
+      if (linearize) layer.activation = saved;
+    }
+  }
+
+  private slotOf(name: string): number {
+    if (name === 'input') return this.graph.inputSlots[0];
+    const slot = this.slotByName.get(name);
+    if (slot === undefined) {
+      const names = this.gradcamCandidates().map((c) => c.name);
+      throw new UserError(`the model has no layer "${name}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+    }
+    return slot;
+  }
+
+  trace(x: Tensor): Trace {
+    const graph = this.graph;
+    const logitSlot = this.output.slot;
+    const needed = slotsLeadingTo(graph, [logitSlot]);
+    const slots: (Tensor | undefined)[] = new Array(graph.slotCount);
+    tf.tidy(() => {
+      slots[graph.inputSlots[0]] = x;
+      for (const node of graph.nodes) {
+        if (!node.outputs.some((s) => needed.has(s))) continue;
+        const out = this.runNode(node, node.inputs.map((s) => slots[s]!));
+        (Array.isArray(out) ? out : [out]).forEach((t, i) => (slots[node.outputs[i]] = t !== x ? tf.keep(t) : t));
+      }
+    });
+    const logits = tf.tidy(() => tf.reshape(slots[logitSlot]!, [1, -1])) as tf.Tensor2D;
+    const runtime = this;
+    return {
+      logits,
+      activation(layer: string) {
+        const t = slots[runtime.slotOf(layer)];
+        if (!t) throw new UserError(`the output does not depend on layer "${layer}"`);
+        return t as tf.Tensor4D;
+      },
+      vjp(seed: tf.Tensor2D, targets: string[]) {
+        return runtime.backward(slots as Tensor[], logitSlot, seed, targets);
+      },
+      dispose() {
+        const owned = new Set(slots.filter((t): t is Tensor => !!t && t !== x));
+        owned.forEach((t) => t.dispose());
+        logits.dispose();
+      },
+    };
+  }
+
+  private backward(slots: Tensor[], logitSlot: number, seed: tf.Tensor2D, targets: string[]): Map<string, Tensor> {
+    const graph = this.graph;
+    const targetSlots = targets.map((t) => this.slotOf(t));
+    const reach = slotsReachableFrom(graph, targetSlots);
+    const firstNode = Math.min(...targetSlots.map((s) => graph.producer[s]));
+    const kept = tf.tidy(() => {
+      const grads = new Map<number, Tensor>();
+      grads.set(logitSlot, tf.reshape(seed, slots[logitSlot].shape));
+      for (let i = graph.nodes.length - 1; i > firstNode; i--) {
+        const node = graph.nodes[i];
+        const dys = node.outputs.map((s) => grads.get(s));
+        if (dys.every((d) => d === undefined) || !node.inputs.some((s) => reach.has(s))) continue;
+        const dxs = layerBackward({
+          name: node.name,
+          layer: node.layer,
+          inputs: node.inputs.map((s) => slots[s]),
+          outputs: node.outputs.map((s) => slots[s]),
+          dys,
+          linearized: node === this.output.linearized,
+          weights: this.weights,
+          apply: (xs) => this.runNode(node, xs),
+        });
+        node.inputs.forEach((s, k) => {
+          const dx = dxs[k];
+          if (!dx || !reach.has(s)) return;
+          const prev = grads.get(s);
+          grads.set(s, prev ? tf.add(prev, dx) : dx);
+        });
+      }
+      return targetSlots.map((s) => grads.get(s) ?? tf.zerosLike(slots[s]));
+    });
+    return new Map(targets.map((t, i) => [t, kept[i]]));
+  }
+
+  layerTable(): LayerRow[] {
+    return this.graph.nodes.map((node) => {
+      const shape = node.layer.outputShape;
+      const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+      return { name: node.name, type: node.layer.getClassName(), outputShape: first.slice(1), params: node.layer.countParams() };
+    });
+  }
+
+  gradcamCandidates(): GradcamCandidate[] {
+    if (!this.candidates) {
+      const feedsLogits = slotsLeadingTo(this.graph, [this.output.slot]);
+      this.candidates = [];
+      for (const node of this.graph.nodes) {
+        const slot = node.outputs[0];
+        if (!feedsLogits.has(slot) || slot === this.output.slot) continue;
+        const shape = node.layer.outputShape;
+        const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+        if (isSpatialCandidate(first)) {
+          this.candidates.push({ name: node.name, type: node.layer.getClassName(), height: first[1]!, width: first[2]!, channels: first[3]! });
+        }
+      }
+    }
+    return this.candidates;
+  }
+
+  defaultGradcamLayer(): string | undefined {
+    return pickDefaultLayer(this.gradcamCandidates());
+  }
+
+  dispose(): void {
+    this.weights.dispose();
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,56 @@
+import type * as tf from '@tensorflow/tfjs';
+
+/** What the model's last layer applied to its logits; attribution always targets the logits. */
+export type OutputActivation = 'softmax' | 'sigmoid' | 'none';
+
+export interface LayerRow {
+  name: string;
+  type: string;
+  /** Output shape without the batch dimension; null for unknown dimensions. */
+  outputShape: (number | null)[];
+  params: number;
+}
+
+export interface GradcamCandidate {
+  name: string;
+  type: string;
+  /** Spatial size of the layer's output (height, width) and its channels. */
+  height: number;
+  width: number;
+  channels: number;
+}
+
+/**
+ * One forward pass, kept alive so several backward passes (saliency, Grad-CAM, other classes)
+ * reuse it. Dispose it when done: it owns the tensors it saved.
+ */
+export interface Trace {
+  /** [1, classes] logits (before softmax/sigmoid). */
+  readonly logits: tf.Tensor2D;
+  /** Output of a layer kept for Grad-CAM (must be named in `keep` when tracing). */
+  activation(layer: string): tf.Tensor4D;
+  /**
+   * Vector-Jacobian product: seed·∂logits/∂target for each target ('input' or a layer name).
+   * The returned tensors belong to the caller.
+   */
+  vjp(seed: tf.Tensor2D, targets: string[]): Map<string, tf.Tensor>;
+  dispose(): void;
+}
+
+/** The small interface every attribution method is written against (DESIGN.md §1). */
+export interface ModelRuntime {
+  readonly kind: 'layers' | 'graph';
+  /** Model input shape without batch, dynamic dimensions resolved. */
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  readonly outputActivation: OutputActivation;
+  /** Name of the output attributed (the first unless chosen). */
+  readonly outputName: string;
+  layerTable(): LayerRow[];
+  /** Layers with a 4-D spatial output that the logits depend on, input side first. */
+  gradcamCandidates(): GradcamCandidate[];
+  /** The candidate Grad-CAM uses when the user names none. */
+  defaultGradcamLayer(): string | undefined;
+  trace(x: tf.Tensor, keep?: string[]): Trace;
+  dispose(): void;
+}
