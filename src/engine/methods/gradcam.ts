@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
 import type { ModelRuntime, Trace } from '../runtimes/types';
-import type { AttributionMap } from './types';
+import { AttributionMap, takeData } from './types';
 
 /** Picks the Grad-CAM layer: the one asked for, checked, else the runtime's default. */
 export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): string {
@@ -26,11 +26,11 @@ export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): 
  * G = ∂S_c/∂A: α_k = mean over h,w of G_k; map = ReLU(Σ_k α_k A_k), at the layer's resolution.
  */
 export function gradcamFromActivations(activation: tf.Tensor4D, gradient: tf.Tensor4D): Float32Array {
-  return tf.tidy(() => {
+  return takeData(tf.tidy(() => {
     const alpha = tf.mean(gradient, [1, 2]); // [1, K]
     const weighted = tf.sum(tf.mul(activation, tf.reshape(alpha, [1, 1, 1, -1])), 3); // [1, h, w]
     return tf.relu(weighted);
-  }).dataSync() as Float32Array;
+  }));
 }
 
 export function gradcam(trace: Trace, seed: tf.Tensor2D, layer: string, gradient?: tf.Tensor): AttributionMap {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Trace } from '../runtimes/types';
-import type { AttributionMap } from './types';
+import { AttributionMap, takeData } from './types';
 
 export interface SaliencyOptions {
   /** Keep the sign: per pixel, the channel gradient with the largest magnitude, sign included. */
@@ -12,13 +12,13 @@ export interface SaliencyOptions {
 /** Reduces an input gradient [1,H,W,C] (or flat [1,H·W·C]) to one value per pixel. */
 export function reduceInputGradient(grad: tf.Tensor, opts: SaliencyOptions): Float32Array {
   const [h, w] = opts.imageSize;
-  return tf.tidy(() => {
+  return takeData(tf.tidy(() => {
     const g = tf.reshape(grad, [h, w, -1]);
     if (!opts.signed) return tf.max(tf.abs(g), 2);
     // argmax of |g| over channels, then pick the signed value there.
     const pick = tf.oneHot(tf.argMax(tf.abs(g), 2), g.shape[2] as number);
     return tf.sum(tf.mul(g, pick), 2);
-  }).dataSync() as Float32Array;
+  }));
 }
 
 /** M = |∂S_c/∂x| reduced over colour channels by max (Simonyan et al. 2014). */

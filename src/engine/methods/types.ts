@@ -1,3 +1,5 @@
+import type * as tf from '@tensorflow/tfjs';
+
 /** A raw attribution map in model-input space, row-major, not normalized. */
 export interface AttributionMap {
   method: 'saliency' | 'gradcam';
@@ -15,4 +17,13 @@ export function classSeed(numClasses: number, classIndex: number): Float32Array 
   const seed = new Float32Array(numClasses);
   seed[classIndex] = 1;
   return seed;
+}
+
+/** Copies a tensor's values out and frees it: the maps leave the engine as plain arrays. */
+export function takeData(t: tf.Tensor): Float32Array {
+  try {
+    return t.dataSync() as Float32Array;
+  } finally {
+    t.dispose();
+  }
 }

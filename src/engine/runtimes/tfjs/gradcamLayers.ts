@@ -6,7 +6,7 @@ export function isSpatialCandidate(shape: (number | null)[]): boolean {
 }
 
 /** Pooling and noise layers only resample what the layer before them saw. */
-const RESAMPLING = /pool|dropout|noise|padding|cropping/i;
+const RESAMPLING = /pool|dropout|noise|pad|cropping/i;
 
 /**
  * The last spatial layer before the classifier, skipping layers that only pool or pad:

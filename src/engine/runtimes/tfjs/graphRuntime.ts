@@ -80,30 +80,40 @@ export class GraphRuntime implements ModelRuntime {
     }
   }
 
+  /**
+   * Nodes the logits depend on, ordered by longest distance from the input. A plain DFS order is
+   * topological too, but can put a node inside an early residual branch after the block outputs
+   * that follow it; depth order puts the last block's output last, as in the Layers model.
+   */
   private topologicalOrder(to: string): string[] {
     const seen = new Set<string>();
-    const order: string[] = [];
+    const postOrder: string[] = [];
     const stack: [string, boolean][] = [[to, false]];
     while (stack.length) {
       const [name, done] = stack.pop()!;
       if (done) {
-        order.push(name);
+        postOrder.push(name);
         continue;
       }
       if (seen.has(name)) continue;
       seen.add(name);
       stack.push([name, true]);
-      for (const ref of this.nodes.get(name)?.input ?? []) {
-        const dep = inputNode(ref);
-        if (dep && !seen.has(dep)) stack.push([dep, false]);
-      }
+      for (const dep of this.inputsOf(name)) if (!seen.has(dep)) stack.push([dep, false]);
     }
-    return order;
+    const depth = new Map<string, number>();
+    for (const name of postOrder) depth.set(name, 1 + Math.max(-1, ...this.inputsOf(name).map((d) => depth.get(d) ?? 0)));
+    return postOrder.map((name, i) => ({ name, i, d: depth.get(name)! })).sort((a, b) => a.d - b.d || a.i - b.i).map((e) => e.name);
+  }
+
+  private inputsOf(name: string): string[] {
+    return (this.nodes.get(name)?.input ?? []).map(inputNode).filter((d): d is string => d !== undefined);
   }
 
   private execute(feeds: Tensor | tf.NamedTensorMap, outputs: string[]): Tensor[] {
     const inputs = feeds instanceof tf.Tensor ? { [this.inputName]: feeds } : feeds;
-    return this.model.execute(inputs, outputs) as Tensor[];
+    // execute() unwraps a one-element result: normalize to an array.
+    const out = this.model.execute(inputs, outputs);
+    return Array.isArray(out) ? out : [out];
   }
 
   private computeNodes(): string[] {

@@ -1,0 +1,179 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/engine/backend';
+import { Explainer } from '../../src/engine/explain';
+import { UserError } from '../../src/engine/errors';
+import { buildMlp, buildMobileNetV2, buildNested, buildResNet18, buildSmallResidual } from '../fixtures/architectures';
+import { saveAsGraphModel } from '../fixtures/graphModelWriter';
+import { cleanupTempDirs, openModel, relativeError, tempDir } from './helpers';
+
+before(async () => {
+  await initBackend();
+});
+after(cleanupTempDirs);
+
+/** Grad-CAM by the definition, in plain loops: α_k = mean_hw G_k; map = ReLU(Σ_k α_k A_k). */
+function gradcamByHand(a: number[][][], g: number[][][]): Float32Array {
+  const h = a.length;
+  const w = a[0].length;
+  const k = a[0][0].length;
+  const alpha = new Array(k).fill(0);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) for (let c = 0; c < k; c++) alpha[c] += g[i][j][c] / (h * w);
+  const out = new Float32Array(h * w);
+  for (let i = 0; i < h; i++) {
+    for (let j = 0; j < w; j++) {
+      let s = 0;
+      for (let c = 0; c < k; c++) s += alpha[c] * a[i][j][c];
+      out[i * w + j] = Math.max(s, 0);
+    }
+  }
+  return out;
+}
+
+describe('Grad-CAM values', () => {
+  it('equals a hand computation from the layer activations and the stock gradient of the head', async () => {
+    const model = buildSmallResidual({ seed: 5, softmax: false });
+    const ex = await openModel(model);
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 6);
+    const c = 3;
+    // Activations of block_out from a sub-model; the gradient from tfjs autodiff through the rest.
+    const upTo = tf.model({ inputs: model.inputs, outputs: model.getLayer('block_out').output as tf.SymbolicTensor });
+    const a = upTo.predict(x) as tf.Tensor4D;
+    const head = (t: tf.Tensor) => ['last_conv', 'avg_pool', 'predictions'].reduce((v, name) => model.getLayer(name).apply(v) as tf.Tensor, t);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(head(t), tf.oneHot([c], 5))))(a);
+    const expected = gradcamByHand((a.arraySync() as number[][][][])[0], (g.arraySync() as number[][][][])[0]);
+    const map = ex.explainTensor(x, { methods: ['gradcam'], target: c, layer: 'block_out' }).maps[0];
+    assert.equal(map.layer, 'block_out');
+    assert.deepEqual([map.height, map.width], [16, 16]);
+    assert.ok(expected.some((v) => v > 0), 'the case is not degenerate');
+    assert.ok(relativeError(map.data, expected) < 1e-5, `relative error ${relativeError(map.data, expected)}`);
+    tf.dispose([x, a, g]);
+    ex.dispose();
+  });
+
+  it('at a layer followed by global average pooling and a dense layer, reduces to CAM: α_k = W[k,c]/(h·w)', async () => {
+    const model = buildSmallResidual({ seed: 8, softmax: true });
+    const ex = await openModel(model);
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 9);
+    const a = (tf.model({ inputs: model.inputs, outputs: model.getLayer('last_conv').output as tf.SymbolicTensor }).predict(x) as tf.Tensor4D).arraySync()[0];
+    const w = model.getLayer('predictions').getWeights()[0].arraySync() as number[][];
+    for (const c of [0, 4]) {
+      const g = a.map((row) => row.map(() => w.map((wk) => wk[c] / 256)));
+      const map = ex.explainTensor(x, { methods: ['gradcam'], target: c }).maps[0];
+      assert.equal(map.layer, 'last_conv');
+      assert.ok(relativeError(map.data, gradcamByHand(a, g)) < 1e-5);
+    }
+    x.dispose();
+    ex.dispose();
+  });
+});
+
+describe('Grad-CAM layer choice', () => {
+  const cases: [string, () => tf.LayersModel, string][] = [
+    ['small residual', () => buildSmallResidual({ seed: 1 }), 'last_conv'],
+    ['ResNet-18 shape (branching)', () => buildResNet18({ inputSize: 64, classes: 10, seed: 2 }), 'conv5_block2_out'],
+    ['MobileNetV2 shape', () => buildMobileNetV2({ inputSize: 64, classes: 10, seed: 3 }), 'out_relu'],
+    ['nested model (transfer learning)', () => buildNested({ seed: 4 }), 'backbone/backbone_conv2'],
+  ];
+  for (const [name, build, expected] of cases) {
+    it(`${name}: ${expected}`, async () => {
+      const ex = await openModel(build());
+      assert.equal(ex.runtime.defaultGradcamLayer(), expected);
+      const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 1);
+      const map = ex.explainTensor(x, { methods: ['gradcam'] }).maps[0];
+      assert.equal(map.layer, expected);
+      assert.ok(map.data.every(Number.isFinite) && map.data.some((v) => v > 0), 'a non-trivial map');
+      x.dispose();
+      ex.dispose();
+    });
+  }
+
+  it('lists candidates input side first, each with a spatial output, and refuses layers without one', async () => {
+    const ex = await openModel(buildNested({ seed: 4 }));
+    const names = ex.runtime.gradcamCandidates().map((c) => c.name);
+    assert.deepEqual(names, ['backbone/backbone_conv1', 'backbone/backbone_pool', 'backbone/backbone_conv2']);
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
+    const pooled = ex.explainTensor(x, { methods: ['gradcam'], layer: 'backbone/backbone_pool' }).maps[0];
+    assert.deepEqual([pooled.height, pooled.width], [8, 8]);
+    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'fc1' }),
+      (e: Error) => e instanceof UserError && /"fc1" has no spatial output for Grad-CAM/.test(e.message) && /backbone\/backbone_conv2/.test(e.message));
+    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'nope' }),
+      (e: Error) => e instanceof UserError && /no layer "nope"/.test(e.message));
+    x.dispose();
+    ex.dispose();
+  });
+});
+
+describe('GraphModel', () => {
+  for (const fused of [true, false]) {
+    it(`the same network as Layers and as Graph model (${fused ? 'fused ops' : 'plain ops'}) gives the same maps`, async () => {
+      // At 64² the last stage is 2×2: still spatial, so it is the automatic choice.
+      const model = buildResNet18({ inputSize: 64, classes: 6, seed: 12 });
+      const graphDir = tempDir();
+      const conversion = await saveAsGraphModel(model, graphDir, { fused });
+      const layers = await openModel(model);
+      const graph = await Explainer.open(graphDir);
+      assert.equal(graph.runtime.kind, 'graph');
+      assert.equal(graph.runtime.outputActivation, 'softmax');
+      const node = conversion.layerNodes['conv5_block2_out'];
+      assert.equal(graph.runtime.defaultGradcamLayer(), node, 'automatic choice is the last block output');
+      const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 13);
+      for (const c of [0, 5]) {
+        const l = layers.explainTensor(x, { target: c });
+        const g = graph.explainTensor(x, { target: c, layer: node });
+        assert.deepEqual(g.predictions.map((p) => p.index), l.predictions.map((p) => p.index));
+        for (const m of [0, 1]) {
+          assert.equal(g.maps[m].method, l.maps[m].method);
+          assert.ok(relativeError(g.maps[m].data, l.maps[m].data) < 1e-4, `${l.maps[m].method} class ${c}`);
+        }
+      }
+      // A layer in the middle, with a skip connection around the rest of the network.
+      const mid = graph.explainTensor(x, { methods: ['gradcam'], layer: conversion.layerNodes['conv4_block1_out'] }).maps[0];
+      const midLayers = layers.explainTensor(x, { methods: ['gradcam'], layer: 'conv4_block1_out' }).maps[0];
+      assert.ok(relativeError(mid.data, midLayers.data) < 1e-4);
+      x.dispose();
+      layers.dispose();
+      graph.dispose();
+    });
+  }
+});
+
+describe('flat-input models', () => {
+  it('an MLP on 784 pixels gets a 28×28 saliency map, and Grad-CAM says it needs a convolutional layer', async () => {
+    const model = buildMlp({ seed: 2 });
+    const ex = await openModel(model);
+    assert.deepEqual(ex.imageSpec, { height: 28, width: 28, channels: 1 });
+    const x = tf.randomUniform([1, 784], 0, 1, 'float32', 3);
+    const map = ex.explainTensor(x, { methods: ['saliency'], target: 7 }).maps[0];
+    assert.deepEqual([map.height, map.width], [28, 28]);
+    // Pixel p's saliency is |∂S_7/∂x_p|, read straight from the flat gradient.
+    const flat = tf.tidy(() => tf.abs(tf.grad((xx: tf.Tensor) => {
+      const hidden = model.layers[1].apply(xx) as tf.Tensor;
+      const kernel = model.getLayer('predictions').getWeights();
+      return tf.sum(tf.mul(tf.add(tf.matMul(hidden as tf.Tensor2D, kernel[0] as tf.Tensor2D), kernel[1]), tf.oneHot([7], 10)));
+    })(x)).dataSync());
+    assert.ok(relativeError(map.data, flat) < 1e-5);
+    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'] }),
+      (e: Error) => e instanceof UserError && /Grad-CAM needs a convolutional layer/.test(e.message));
+    x.dispose();
+    ex.dispose();
+  });
+});
+
+describe('memory', () => {
+  it('tf.memory().numTensors after 20 explanations equals that after 1 (Layers and Graph)', async () => {
+    const model = buildResNet18({ inputSize: 32, classes: 4, seed: 1 });
+    const graphDir = tempDir();
+    await saveAsGraphModel(model, graphDir);
+    for (const ex of [await openModel(model), await Explainer.open(graphDir)]) {
+      const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 2);
+      ex.explainTensor(x, { target: 1 });
+      const afterOne = tf.memory().numTensors;
+      for (let i = 0; i < 19; i++) ex.explainTensor(x, { target: i % 4 });
+      assert.equal(tf.memory().numTensors, afterOne, ex.runtime.kind);
+      x.dispose();
+      ex.dispose();
+    }
+  });
+});
