@@ -176,7 +176,7 @@ export class Explainer {
     const layer = methods.includes('gradcam') ? resolveGradcamLayer(runtime, opts.layer) : undefined;
     const timings: Record<string, number> = {};
     const t0 = now();
-    const trace = runtime.trace(x);
+    const trace = runtime.trace(x, layer ? [layer] : []);
     try {
       const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
       timings.forward = now() - t0;

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import { conv2dInputGrad, depthwiseInputGrad, flipConvKernel, flipDepthwiseKernel } from '../../src/engine/runtimes/tfjs/convGrad';
+import { ConvInputGradient } from '../../src/engine/runtimes/tfjs/convGrad';
 import { BORROWED_KERNELS } from '../../src/engine/runtimes/tfjs/wasmFallbacks';
 import {
   buildDepthwiseNet, buildLinear, buildMobileNetV2, buildNested, buildResNet18, buildSmallResidual, buildSqueezeNetLike,
@@ -47,6 +47,8 @@ describe('convolution input gradients as forward convolutions', () => {
     { h: 10, w: 9, k: 3, s: 1, d: 2, pad: 'same' },
     { h: 13, w: 13, k: 5, s: 3, d: 1, pad: 'valid' },
     { h: 8, w: 8, k: 2, s: 2, d: 1, pad: 'valid' },
+    { h: 14, w: 11, k: 4, s: 3, d: 1, pad: 'same' },
+    { h: 9, w: 9, k: 1, s: 3, d: 1, pad: 'valid' },
   ] as const;
   for (const c of cases) {
     it(`conv2d ${c.h}×${c.w} k${c.k} s${c.s} d${c.d} ${c.pad} matches tf.grad`, () => {
@@ -58,9 +60,9 @@ describe('convolution input gradients as forward convolutions', () => {
         // tfjs has no gradient for dilated convolutions: the reference spells the dilation out in the kernel.
         const spelled = dilateKernel(kernel, c.d);
         const stock = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(xx as tf.Tensor4D, spelled, c.s, c.pad), dy)))(x);
-        const ours = conv2dInputGrad(dy, x.shape, flipConvKernel(kernel), {
-          kernel: [c.k, c.k], strides: [c.s, c.s], dilations: [c.d, c.d], padding: c.pad,
-        });
+        const prepared = ConvInputGradient.conv2d(kernel, { kernel: [c.k, c.k], strides: [c.s, c.s], dilations: [c.d, c.d], padding: c.pad });
+        const ours = prepared.apply(dy, x.shape);
+        prepared.dispose();
         assert.deepEqual(ours.shape, x.shape);
         assert.ok(relativeError(ours.dataSync(), stock.dataSync()) < 1e-5);
       });
@@ -87,9 +89,9 @@ describe('convolution input gradients as forward convolutions', () => {
       tf.tidy(() => {
         const x = tf.tensor4d(expected.x);
         const kernel = tf.tensor4d(expected.kernel);
-        const ours = depthwiseInputGrad(tf.tensor4d(expected.dy), x.shape, flipDepthwiseKernel(kernel), m, {
-          kernel: [3, 3], strides: [s, s], dilations: [1, 1], padding: pad,
-        });
+        const prepared = ConvInputGradient.depthwise(kernel, { kernel: [3, 3], strides: [s, s], dilations: [1, 1], padding: pad });
+        const ours = prepared.apply(tf.tensor4d(expected.dy), x.shape);
+        prepared.dispose();
         assert.deepEqual(ours.shape, x.shape);
         assert.ok(relativeError(ours.dataSync(), expected.g) < 1e-5);
       });

@@ -3,32 +3,30 @@ import * as tf from '@tensorflow/tfjs';
 /**
  * Input gradients of convolutions computed as *forward* convolutions, which tfjs-wasm runs on
  * XNNPACK: its Conv2DBackpropInput is a scalar loop and it has no depthwise backprop at all
- * (DESIGN.md §4). The gradient of a strided convolution is a stride-1 correlation of the
- * zero-interleaved output gradient with the spatially flipped kernel.
+ * (DESIGN.md §4).
+ *  - stride 1: a 'valid' correlation of the padded output gradient with the flipped kernel;
+ *  - stride s > 1: polyphase. Input row i = q·s + r − pad only receives kernel taps k ≡ r (mod s),
+ *    so each of the s² phases is a small stride-1 correlation with the sub-kernel w[r::s], and
+ *    the phases interleave back into the gradient. Same multiply count as the forward pass,
+ *    where zero-stuffing the output gradient would cost s² times more.
  */
+
+/** Explicit [[top, bottom], [left, right]] padding, as a folded ZeroPadding2D gives. */
+export type ExplicitPads = [[number, number], [number, number]];
 
 export interface ConvGeometry {
   kernel: [number, number];
   strides: [number, number];
   dilations: [number, number];
-  padding: 'same' | 'valid';
+  padding: 'same' | 'valid' | ExplicitPads;
 }
 
-/** Padding tfjs/TensorFlow put before the first row/column: floor(total / 2). */
-function padBefore(inSize: number, outSize: number, k: number, stride: number, dilation: number, padding: 'same' | 'valid'): number {
-  if (padding === 'valid') return 0;
-  const effective = (k - 1) * dilation + 1;
-  const total = Math.max((outSize - 1) * stride + effective - inSize, 0);
-  return Math.floor(total / 2);
-}
-
-/** Puts stride−1 zeros after every element along H and W: [N,H,W,C] → [N,H·sh,W·sw,C]. */
-function interleaveZeros(dy: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
-  if (sh === 1 && sw === 1) return dy;
-  const [n, h, w, c] = dy.shape;
-  const six = tf.reshape(dy, [n, h, 1, w, 1, c]);
-  const padded = tf.pad(six, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
-  return tf.reshape(padded, [n, h * sh, w * sw, c]);
+/** Padding before the first row (axis 0) or column (axis 1), as tfjs/TensorFlow compute it. */
+function padBefore(g: ConvGeometry, axis: 0 | 1, inSize: number, outSize: number): number {
+  if (g.padding === 'valid') return 0;
+  if (Array.isArray(g.padding)) return g.padding[axis][0];
+  const effective = (g.kernel[axis] - 1) * g.dilations[axis] + 1;
+  return Math.floor(Math.max((outSize - 1) * g.strides[axis] + effective - inSize, 0) / 2);
 }
 
 /** Pads (positive) or crops (negative) each spatial side. */
@@ -46,45 +44,96 @@ function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, ri
   return y;
 }
 
+/** One stride-1 correlation: flipped kernel, with the tap count and offset of one phase per axis. */
+interface Phase {
+  /** Flipped (sub-)kernel: [mh, mw, out, in] for conv2d, [mh, mw, C·M, 1] for depthwise; null when no tap falls in this phase. */
+  kernel: tf.Tensor4D | null;
+  taps: [number, number];
+}
+
 /**
- * Lays out the output gradient so that a stride-1 'valid' correlation with the flipped kernel
- * yields exactly the input gradient of size inH × inW.
+ * Input gradient of one convolution layer, with its flipped kernels prepared once.
+ * Owns tensors: dispose() when the model goes away.
  */
-function spreadForCorrelation(dy: tf.Tensor4D, inH: number, inW: number, g: ConvGeometry): tf.Tensor4D {
-  const [, outH, outW] = dy.shape;
-  const [kh, kw] = g.kernel;
-  const [sh, sw] = g.strides;
-  const [dh, dw] = g.dilations;
-  const pt = padBefore(inH, outH, kh, sh, dh, g.padding);
-  const pl = padBefore(inW, outW, kw, sw, dw, g.padding);
-  const spread = interleaveZeros(dy, sh, sw);
-  // After interleaving the length is out·s; the true gradient support ends at (out−1)·s + 1.
-  const bottom = inH + pt - (outH - 1) * sh - 1 - (sh - 1);
-  const right = inW + pl - (outW - 1) * sw - 1 - (sw - 1);
-  return padOrCrop(spread, (kh - 1) * dh - pt, bottom, (kw - 1) * dw - pl, right);
-}
+export class ConvInputGradient {
+  private constructor(
+    private readonly g: ConvGeometry,
+    /** [rh][rw] phases; a single phase for stride 1. */
+    private readonly phases: Phase[][],
+    private readonly depthwiseMultiplier: number | undefined,
+  ) {}
 
-/** Kernel [kh,kw,in,out] → flipped in space with in/out swapped: [kh,kw,out,in]. */
-export function flipConvKernel(kernel: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.transpose(tf.reverse(kernel, [0, 1]), [0, 1, 3, 2]));
-}
+  /** kernel: [kh, kw, in, out] of a Conv2D layer. */
+  static conv2d(kernel: tf.Tensor4D, g: ConvGeometry): ConvInputGradient {
+    return new ConvInputGradient(g, ConvInputGradient.split(kernel, g, (k) => tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2])), undefined);
+  }
 
-/** Depthwise kernel [kh,kw,C,M] → flipped in space, laid out as [kh,kw,C·M,1]. */
-export function flipDepthwiseKernel(kernel: tf.Tensor4D): tf.Tensor4D {
-  const [kh, kw, c, m] = kernel.shape;
-  return tf.tidy(() => tf.reshape(tf.reverse(kernel, [0, 1]), [kh, kw, c * m, 1]));
-}
+  /** kernel: [kh, kw, C, M] of a DepthwiseConv2D layer. */
+  static depthwise(kernel: tf.Tensor4D, g: ConvGeometry): ConvInputGradient {
+    const [, , c, m] = kernel.shape;
+    const flip = (k: tf.Tensor4D) => tf.reshape(tf.reverse(k, [0, 1]), [k.shape[0], k.shape[1], c * m, 1]) as tf.Tensor4D;
+    return new ConvInputGradient(g, ConvInputGradient.split(kernel, g, flip), m);
+  }
 
-export function conv2dInputGrad(dy: tf.Tensor4D, inShape: number[], flipped: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
-  const spread = spreadForCorrelation(dy, inShape[1], inShape[2], g);
-  return tf.conv2d(spread, flipped, 1, 'valid', 'NHWC', g.dilations);
-}
+  private static split(kernel: tf.Tensor4D, g: ConvGeometry, flip: (k: tf.Tensor4D) => tf.Tensor4D): Phase[][] {
+    const [kh, kw, ci, co] = kernel.shape;
+    const [sh, sw] = g.strides;
+    if ((sh > 1 || sw > 1) && (g.dilations[0] > 1 || g.dilations[1] > 1)) {
+      throw new Error('convolutions with both stride and dilation above 1 are not defined');
+    }
+    return Array.from({ length: sh }, (_, rh) => Array.from({ length: sw }, (_, rw) => {
+      const taps: [number, number] = [Math.max(0, Math.ceil((kh - rh) / sh)), Math.max(0, Math.ceil((kw - rw) / sw))];
+      if (taps[0] === 0 || taps[1] === 0) return { kernel: null, taps };
+      const sub = () => (sh === 1 && sw === 1 ? kernel : tf.stridedSlice(kernel, [rh, rw, 0, 0], [kh, kw, ci, co], [sh, sw, 1, 1]) as tf.Tensor4D);
+      // keep: prepared once inside some backward pass's tidy, used by every later one.
+      return { kernel: tf.keep(tf.tidy(() => flip(sub()))), taps };
+    }));
+  }
 
-export function depthwiseInputGrad(dy: tf.Tensor4D, inShape: number[], flipped: tf.Tensor4D, multiplier: number, g: ConvGeometry): tf.Tensor4D {
-  const spread = spreadForCorrelation(dy, inShape[1], inShape[2], g);
-  const perOutput = tf.depthwiseConv2d(spread, flipped, 1, 'valid', 'NHWC', g.dilations);
-  if (multiplier === 1) return perOutput;
-  const [n, h, w] = perOutput.shape;
-  // Output channel c·M+m came from input channel c: sum the M contributions back.
-  return tf.sum(tf.reshape(perOutput, [n, h, w, inShape[3], multiplier]), 4) as tf.Tensor4D;
+  private correlate(x: tf.Tensor4D, kernel: tf.Tensor4D, dilations: [number, number]): tf.Tensor4D {
+    return this.depthwiseMultiplier === undefined
+      ? tf.conv2d(x, kernel, 1, 'valid', 'NHWC', dilations)
+      : tf.depthwiseConv2d(x, kernel, 1, 'valid', 'NHWC', dilations);
+  }
+
+  /** Channels of the gradient before depthwise multipliers are summed. */
+  private outChannels(dy: tf.Tensor4D, inShape: number[]): number {
+    return this.depthwiseMultiplier === undefined ? inShape[3] : dy.shape[3];
+  }
+
+  apply(dy: tf.Tensor4D, inShape: number[]): tf.Tensor4D {
+    const [n, outH, outW] = dy.shape;
+    const [, inH, inW] = inShape;
+    const g = this.g;
+    const [sh, sw] = g.strides;
+    const pt = padBefore(g, 0, inH, outH);
+    const pl = padBefore(g, 1, inW, outW);
+    let grad: tf.Tensor4D;
+    if (sh === 1 && sw === 1) {
+      const [dh, dw] = g.dilations;
+      const [kh, kw] = g.kernel;
+      const spread = padOrCrop(dy, (kh - 1) * dh - pt, inH + pt - outH, (kw - 1) * dw - pl, inW + pl - outW);
+      grad = this.correlate(spread, this.phases[0][0].kernel!, g.dilations);
+    } else {
+      // Phase (rh, rw) yields input rows q·sh + rh − pt for q in [0, qh): a common grid for all phases.
+      const qh = Math.ceil((inH + pt) / sh);
+      const qw = Math.ceil((inW + pl) / sw);
+      const channels = this.outChannels(dy, inShape);
+      const rows = this.phases.map((phaseRow) => tf.stack(phaseRow.map(({ kernel, taps: [mh, mw] }) => {
+        if (!kernel) return tf.zeros([n, qh, qw, channels]);
+        const padded = padOrCrop(dy, mh - 1, qh - outH, mw - 1, qw - outW);
+        return this.correlate(padded, kernel, [1, 1]);
+      }), 3)); // each [n, qh, qw, sw, C]
+      const interleaved = tf.reshape(tf.stack(rows, 2), [n, qh * sh, qw * sw, channels]);
+      grad = tf.slice(interleaved, [0, pt, pl, 0], [n, inH, inW, channels]) as tf.Tensor4D;
+    }
+    const m = this.depthwiseMultiplier;
+    if (m === undefined || m === 1) return grad;
+    // Output channel c·M+m came from input channel c: sum the M contributions back.
+    return tf.sum(tf.reshape(grad, [n, inH, inW, inShape[3], m]), 4) as tf.Tensor4D;
+  }
+
+  dispose(): void {
+    this.phases.flat().forEach((p) => p.kernel?.dispose());
+  }
 }

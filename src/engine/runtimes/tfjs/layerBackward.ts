@@ -1,22 +1,28 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2dInputGrad, ConvGeometry, depthwiseInputGrad, flipConvKernel, flipDepthwiseKernel } from './convGrad';
+import { ConvInputGradient } from './convGrad';
+import { convGeometry, pair, variable } from './layerConfig';
 
 type Tensor = tf.Tensor;
 type Config = Record<string, unknown>;
 
-/** Derived weights (flipped kernels, BN scales) computed once per layer and kept until disposal. */
+
+/**
+ * Tensors derived from a layer's weights (flipped kernels, BN scales), made once per layer and
+ * kept until the model is disposed: the backward pass is run many times per model.
+ */
 export class DerivedWeights {
-  private readonly cache = new Map<string, Tensor>();
-  get(key: string, make: () => Tensor): Tensor {
-    let t = this.cache.get(key);
-    if (!t) {
-      t = tf.keep(make());
-      this.cache.set(key, t);
+  private readonly cache = new Map<string, { dispose(): void }>();
+  get<T extends { dispose(): void }>(key: string, make: () => T): T {
+    let v = this.cache.get(key);
+    if (!v) {
+      v = make();
+      if (v instanceof tf.Tensor) tf.keep(v);
+      this.cache.set(key, v);
     }
-    return t;
+    return v as T;
   }
   dispose(): void {
-    this.cache.forEach((t) => t.dispose());
+    this.cache.forEach((v) => v.dispose());
     this.cache.clear();
   }
 }
@@ -40,22 +46,13 @@ const IDENTITY_LAYERS = new Set([
   'ActivityRegularization', 'Masking', 'InputLayer',
 ]);
 
-function variable(layer: tf.layers.Layer, prop: string): Tensor | undefined {
-  const v = (layer as unknown as Record<string, { read(): Tensor } | null | undefined>)[prop];
-  return v ? v.read() : undefined;
-}
 
-function pair(v: unknown, fallback: number): [number, number] {
-  if (v == null) return [fallback, fallback];
-  if (Array.isArray(v)) return [Number(v[0]), Number(v[v.length > 1 ? 1 : 0])];
-  return [Number(v), Number(v)];
-}
 
 /**
  * ∂y/∂z applied to dy for an activation whose output y is known; undefined when the
  * activation needs its input or has no closed form here (the generic path handles those).
  */
-function activationGrad(name: string, dy: Tensor, y: Tensor, config: Config = {}): Tensor | undefined {
+export function activationGrad(name: string, dy: Tensor, y: Tensor, config: Config = {}): Tensor | undefined {
   switch (name) {
     case 'linear':
       return dy;
@@ -84,17 +81,6 @@ function reluLayerGrad(config: Config, dy: Tensor, y: Tensor): Tensor | undefine
   return tf.mul(dy, tf.cast(tf.logicalAnd(tf.greater(y, 0), tf.less(y, maxValue)), 'float32'));
 }
 
-function convGeometry(config: Config, kernelShape: number[]): ConvGeometry | undefined {
-  const padding = config.padding as string;
-  if ((config.dataFormat ?? 'channelsLast') !== 'channelsLast') return undefined;
-  if (padding !== 'same' && padding !== 'valid') return undefined;
-  return {
-    kernel: [kernelShape[0], kernelShape[1]],
-    strides: pair(config.strides, 1),
-    dilations: pair(config.dilationRate, 1),
-    padding,
-  };
-}
 
 /** Gradient through the layer's own activation, back to its pre-activation z. */
 function preActivationGrad(step: BackwardStep, config: Config, dy: Tensor): Tensor | undefined {
@@ -121,26 +107,26 @@ function fastRule(step: BackwardStep, dy: Tensor): (Tensor | undefined)[] | unde
       const dz = preActivationGrad(step, config, dy);
       const geometry = kernel && convGeometry(config, kernel.shape);
       if (!kernel || !dz || !geometry || (config.groups ?? 1) !== 1) return undefined;
-      const flipped = step.weights.get(`${step.name}:flip`, () => flipConvKernel(kernel)) as tf.Tensor4D;
-      return [conv2dInputGrad(dz as tf.Tensor4D, x.shape, flipped, geometry)];
+      const grad = step.weights.get(`${step.name}:conv`, () => ConvInputGradient.conv2d(kernel, geometry));
+      return [grad.apply(dz as tf.Tensor4D, x.shape)];
     }
     case 'DepthwiseConv2D': {
       const kernel = variable(layer, 'depthwiseKernel') as tf.Tensor4D | undefined;
       const dz = preActivationGrad(step, config, dy);
       const geometry = kernel && convGeometry(config, kernel.shape);
       if (!kernel || !dz || !geometry) return undefined;
-      const flipped = step.weights.get(`${step.name}:flip`, () => flipDepthwiseKernel(kernel)) as tf.Tensor4D;
-      return [depthwiseInputGrad(dz as tf.Tensor4D, x.shape, flipped, kernel.shape[3], geometry)];
+      const grad = step.weights.get(`${step.name}:conv`, () => ConvInputGradient.depthwise(kernel, geometry));
+      return [grad.apply(dz as tf.Tensor4D, x.shape)];
     }
     case 'BatchNormalization': {
       const axis = config.axis as number;
       if (axis !== -1 && axis !== x.rank - 1) return undefined;
-      const scale = step.weights.get(`${step.name}:scale`, () => {
+      const scale = step.weights.get(`${step.name}:scale`, () => tf.tidy(() => {
         const variance = variable(layer, 'movingVariance')!;
         const gamma = variable(layer, 'gamma');
         const inv = tf.rsqrt(tf.add(variance, Number(config.epsilon ?? 1e-3)));
         return gamma ? tf.mul(gamma, inv) : inv;
-      });
+      }));
       return [tf.mul(dy, scale)];
     }
     case 'Activation':

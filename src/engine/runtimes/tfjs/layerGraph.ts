@@ -82,22 +82,3 @@ export function flattenLayersModel(model: tf.LayersModel): LayerGraph {
   const outputSlots = expand(model, inputSlots, '');
   return { nodes, inputSlots, outputSlots, slotCount, producer };
 }
-
-/** Slots whose value depends on any of `from` (forward reachability). */
-export function slotsReachableFrom(graph: LayerGraph, from: number[]): Set<number> {
-  const reach = new Set(from);
-  for (const node of graph.nodes) {
-    if (node.inputs.some((s) => reach.has(s))) node.outputs.forEach((s) => reach.add(s));
-  }
-  return reach;
-}
-
-/** Slots that `to` depends on (backward reachability). */
-export function slotsLeadingTo(graph: LayerGraph, to: number[]): Set<number> {
-  const needed = new Set(to);
-  for (let i = graph.nodes.length - 1; i >= 0; i--) {
-    const node = graph.nodes[i];
-    if (node.outputs.some((s) => needed.has(s))) node.inputs.forEach((s) => needed.add(s));
-  }
-  return needed;
-}

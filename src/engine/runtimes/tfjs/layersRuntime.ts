@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
 import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
-import { flattenLayersModel, LayerGraph, LayerNode, slotsLeadingTo, slotsReachableFrom } from './layerGraph';
+import { findConvChains, fusedConvStep, hiddenSlots } from './convFusion';
+import { flattenLayersModel, LayerGraph, LayerNode } from './layerGraph';
 import { DerivedWeights, layerBackward } from './layerBackward';
+import { makePlan, Plan, slotsLeadingTo, slotsReachableFrom, Step } from './steps';
 import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
 
 type Tensor = tf.Tensor;
@@ -38,8 +40,12 @@ export class LayersRuntime implements ModelRuntime {
   private readonly weights = new DerivedWeights();
   private readonly slotByName = new Map<string, number>();
   private candidates?: GradcamCandidate[];
+  /** Every layer on its own: any layer's output can be kept. */
+  private readonly plainPlan: Plan;
+  /** Conv/BN/activation chains fused (convFusion.ts): the fast path, used unless a hidden layer is asked for. */
+  private readonly fusedPlan: Plan;
 
-  constructor(private readonly model: tf.LayersModel, opts: { output?: string | number; inputShape?: number[] } = {}) {
+  constructor(private readonly model: tf.LayersModel, opts: { output?: string | number; inputShape?: number[]; fuse?: boolean } = {}) {
     if (model.inputs.length !== 1) {
       throw new UserError(`the model has ${model.inputs.length} inputs; Saliency Lens explains models with one image input`);
     }
@@ -57,6 +63,39 @@ export class LayersRuntime implements ModelRuntime {
       return v;
     });
     for (const node of this.graph.nodes) node.outputs.forEach((s, i) => this.slotByName.set(i === 0 ? node.name : `${node.name}:${i}`, s));
+    this.plainPlan = makePlan(this.graph.nodes.map((n) => this.plainStep(n)), this.graph.inputSlots, new Set());
+    this.fusedPlan = opts.fuse === false ? this.plainPlan : this.buildFusedPlan();
+  }
+
+  private plainStep(node: LayerNode): Step {
+    const linearized = node === this.output.linearized;
+    return {
+      name: node.name,
+      inputs: node.inputs,
+      outputs: node.outputs,
+      forward: (xs) => {
+        const out = this.runNode(node, xs);
+        return Array.isArray(out) ? out : [out];
+      },
+      backward: (xs, ys, dys) => layerBackward({
+        name: node.name, layer: node.layer, inputs: xs, outputs: ys, dys, linearized, weights: this.weights,
+        apply: (inputs) => this.runNode(node, inputs),
+      }),
+    };
+  }
+
+  private buildFusedPlan(): Plan {
+    const graph = this.graph;
+    const chains = findConvChains(graph, new Set([...graph.outputSlots, this.output.slot]));
+    const lastOf = new Map(chains.map((c) => [c.act ?? c.bn ?? c.conv, c]));
+    const inner = new Set(chains.flatMap((c) => [c.pad, c.conv, c.bn, c.act].filter((n) => n && n !== (c.act ?? c.bn ?? c.conv))));
+    const steps: Step[] = [];
+    for (const node of graph.nodes) {
+      const chain = lastOf.get(node);
+      if (chain) steps.push(fusedConvStep(chain, this.weights));
+      else if (!inner.has(node)) steps.push(this.plainStep(node));
+    }
+    return makePlan(steps, graph.inputSlots, new Set(chains.flatMap(hiddenSlots)));
   }
 
   private resolveOutput(choice: string | number | undefined): number {
@@ -111,30 +150,40 @@ export class LayersRuntime implements ModelRuntime {
     return slot;
   }
 
-  trace(x: Tensor): Trace {
-    const graph = this.graph;
+  /** The fused plan, unless a layer to keep lives inside a fused chain. */
+  private planKeeping(keep: string[]): Plan {
+    return keep.some((name) => this.fusedPlan.hidden.has(this.slotOf(name))) ? this.plainPlan : this.fusedPlan;
+  }
+
+  trace(x: Tensor, keep: string[] = []): Trace {
+    const plan = this.planKeeping(keep);
     const logitSlot = this.output.slot;
-    const needed = slotsLeadingTo(graph, [logitSlot]);
-    const slots: (Tensor | undefined)[] = new Array(graph.slotCount);
+    const needed = slotsLeadingTo(plan.steps, [logitSlot]);
+    const slots: (Tensor | undefined)[] = new Array(this.graph.slotCount);
     tf.tidy(() => {
-      slots[graph.inputSlots[0]] = x;
-      for (const node of graph.nodes) {
-        if (!node.outputs.some((s) => needed.has(s))) continue;
-        const out = this.runNode(node, node.inputs.map((s) => slots[s]!));
-        (Array.isArray(out) ? out : [out]).forEach((t, i) => (slots[node.outputs[i]] = t !== x ? tf.keep(t) : t));
+      slots[this.graph.inputSlots[0]] = x;
+      for (const step of plan.steps) {
+        if (!step.outputs.some((s) => needed.has(s))) continue;
+        step.forward(step.inputs.map((s) => slots[s]!)).forEach((t, i) => (slots[step.outputs[i]] = t !== x ? tf.keep(t) : t));
       }
     });
     const logits = tf.tidy(() => tf.reshape(slots[logitSlot]!, [1, -1])) as tf.Tensor2D;
     const runtime = this;
+    const valueOf = (layer: string): Tensor => {
+      const t = slots[runtime.slotOf(layer)];
+      if (!t) {
+        throw plan.hidden.has(runtime.slotOf(layer))
+          ? new Error(`layer "${layer}" is inside a fused block: name it in trace(x, keep)`)
+          : new UserError(`the output does not depend on layer "${layer}"`);
+      }
+      return t;
+    };
     return {
       logits,
-      activation(layer: string) {
-        const t = slots[runtime.slotOf(layer)];
-        if (!t) throw new UserError(`the output does not depend on layer "${layer}"`);
-        return t as tf.Tensor4D;
-      },
+      activation: (layer: string) => valueOf(layer) as tf.Tensor4D,
       vjp(seed: tf.Tensor2D, targets: string[]) {
-        return runtime.backward(slots as Tensor[], logitSlot, seed, targets);
+        targets.forEach(valueOf);
+        return runtime.backward(plan, slots as Tensor[], logitSlot, seed, targets);
       },
       dispose() {
         const owned = new Set(slots.filter((t): t is Tensor => !!t && t !== x));
@@ -144,29 +193,19 @@ export class LayersRuntime implements ModelRuntime {
     };
   }
 
-  private backward(slots: Tensor[], logitSlot: number, seed: tf.Tensor2D, targets: string[]): Map<string, Tensor> {
-    const graph = this.graph;
+  private backward(plan: Plan, slots: Tensor[], logitSlot: number, seed: tf.Tensor2D, targets: string[]): Map<string, Tensor> {
     const targetSlots = targets.map((t) => this.slotOf(t));
-    const reach = slotsReachableFrom(graph, targetSlots);
-    const firstNode = Math.min(...targetSlots.map((s) => graph.producer[s]));
+    const reach = slotsReachableFrom(plan.steps, targetSlots);
+    const firstStep = Math.min(...targetSlots.map((s) => plan.producer.get(s)!));
     const kept = tf.tidy(() => {
       const grads = new Map<number, Tensor>();
       grads.set(logitSlot, tf.reshape(seed, slots[logitSlot].shape));
-      for (let i = graph.nodes.length - 1; i > firstNode; i--) {
-        const node = graph.nodes[i];
-        const dys = node.outputs.map((s) => grads.get(s));
-        if (dys.every((d) => d === undefined) || !node.inputs.some((s) => reach.has(s))) continue;
-        const dxs = layerBackward({
-          name: node.name,
-          layer: node.layer,
-          inputs: node.inputs.map((s) => slots[s]),
-          outputs: node.outputs.map((s) => slots[s]),
-          dys,
-          linearized: node === this.output.linearized,
-          weights: this.weights,
-          apply: (xs) => this.runNode(node, xs),
-        });
-        node.inputs.forEach((s, k) => {
+      for (let i = plan.steps.length - 1; i > firstStep; i--) {
+        const step = plan.steps[i];
+        const dys = step.outputs.map((s) => grads.get(s));
+        if (dys.every((d) => d === undefined) || !step.inputs.some((s) => reach.has(s))) continue;
+        const dxs = step.backward(step.inputs.map((s) => slots[s]), step.outputs.map((s) => slots[s]), dys);
+        step.inputs.forEach((s, k) => {
           const dx = dxs[k];
           if (!dx || !reach.has(s)) return;
           const prev = grads.get(s);
@@ -188,7 +227,7 @@ export class LayersRuntime implements ModelRuntime {
 
   gradcamCandidates(): GradcamCandidate[] {
     if (!this.candidates) {
-      const feedsLogits = slotsLeadingTo(this.graph, [this.output.slot]);
+      const feedsLogits = slotsLeadingTo(this.graph.nodes, [this.output.slot]);
       this.candidates = [];
       for (const node of this.graph.nodes) {
         const slot = node.outputs[0];
