@@ -110,7 +110,7 @@ function runChild(env: Record<string, string>): Row[] {
 }
 
 function main(): void {
-  const configs = (process.env.BENCH_CONFIGS ?? 'wasm:1,wasm:2,cpu:1').split(',').map((c) => c.split(':'));
+  const configs = (process.env.BENCH_CONFIGS ?? 'wasm:1,cpu:1').split(',').map((c) => c.split(':'));
   const rows: Row[] = [];
   for (const [backend, threads] of configs) {
     console.log(`running ${backend} with ${threads} thread(s)…`);

@@ -128,6 +128,7 @@ async function explainCommand(argv: string[]): Promise<void> {
         ` · forward ${ms(result.timings.forward)}` +
         (result.timings.saliency !== undefined ? ` · saliency ${ms(result.timings.saliency)}` : '') +
         (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${layer})` : ''));
+      for (const note of result.notes) console.log(`  note: ${note}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     }
     console.log(`results in ${outDir}`);

@@ -37,6 +37,8 @@ export interface TensorExplanation {
   maps: AttributionMap[];
   /** Milliseconds per phase: forward, saliency, gradcam (backward passes), total. */
   timings: Record<string, number>;
+  /** Things worth telling the user about these maps, e.g. a Grad-CAM with no positive evidence. */
+  notes: string[];
 }
 
 export interface ImageExplanation extends TensorExplanation {
@@ -184,12 +186,17 @@ export class Explainer {
       const target = ranked.find((p) => p.index === targetIndex)!;
       const seed = tf.tensor2d(classSeed(runtime.numClasses, targetIndex), [1, runtime.numClasses]);
       const maps: AttributionMap[] = [];
+      const notes: string[] = [];
       try {
         // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
         if (layer) {
           const t1 = now();
           maps.push(gradcam(trace, seed, layer));
           timings.gradcam = now() - t1;
+          if (maps[maps.length - 1].data.every((v) => v === 0)) {
+            notes.push(`Grad-CAM at layer "${layer}" is zero everywhere: by its linear estimate the layer holds no positive evidence ` +
+              `for "${this.labelOf(targetIndex)}"; try another layer or saliency`);
+          }
         }
         if (methods.includes('saliency')) {
           const t2 = now();
@@ -205,7 +212,7 @@ export class Explainer {
         seed.dispose();
       }
       timings.total = now() - t0;
-      return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings };
+      return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings, notes };
     } finally {
       trace.dispose();
     }

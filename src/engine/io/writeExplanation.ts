@@ -53,6 +53,7 @@ export function reportOf(result: ImageExplanation, extra: Record<string, unknown
       min: m.data.reduce((a, b) => Math.min(a, b), Infinity),
       max: m.data.reduce((a, b) => Math.max(a, b), -Infinity),
     })),
+    notes: result.notes,
     timingsMs: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 100) / 100])),
     ...extra,
   };

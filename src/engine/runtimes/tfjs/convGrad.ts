@@ -29,19 +29,14 @@ function padBefore(g: ConvGeometry, axis: 0 | 1, inSize: number, outSize: number
   return Math.floor(Math.max((outSize - 1) * g.strides[axis] + effective - inSize, 0) / 2);
 }
 
-/** Pads (positive) or crops (negative) each spatial side. */
-function padOrCrop(x: tf.Tensor4D, top: number, bottom: number, left: number, right: number): tf.Tensor4D {
-  let y = x;
-  if (top > 0 || bottom > 0 || left > 0 || right > 0) {
-    y = tf.pad(y, [[0, 0], [Math.max(top, 0), Math.max(bottom, 0)], [Math.max(left, 0), Math.max(right, 0)], [0, 0]]);
-  }
-  if (top < 0 || bottom < 0 || left < 0 || right < 0) {
-    const [, h, w] = y.shape;
-    const t = Math.max(-top, 0);
-    const l = Math.max(-left, 0);
-    y = tf.slice(y, [0, t, l, 0], [-1, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), -1]);
-  }
-  return y;
+/** Crops the sides given as negative amounts; returns the padding left to apply (all ≥ 0). */
+function cropNegative(x: tf.Tensor4D, [top, bottom, left, right]: number[]): [tf.Tensor4D, number[]] {
+  if (top >= 0 && bottom >= 0 && left >= 0 && right >= 0) return [x, [top, bottom, left, right]];
+  const [, h, w] = x.shape;
+  const t = Math.max(-top, 0);
+  const l = Math.max(-left, 0);
+  const cropped = tf.slice(x, [0, t, l, 0], [-1, h - t - Math.max(-bottom, 0), w - l - Math.max(-right, 0), -1]);
+  return [cropped, [top, bottom, left, right].map((p) => Math.max(p, 0))];
 }
 
 /** One stride-1 correlation: flipped kernel, with the tap count and offset of one phase per axis. */
@@ -90,10 +85,16 @@ export class ConvInputGradient {
     }));
   }
 
-  private correlate(x: tf.Tensor4D, kernel: tf.Tensor4D, dilations: [number, number]): tf.Tensor4D {
+  /**
+   * Stride-1 correlation of x, padded by [top, bottom, left, right], with a flipped kernel. The padding
+   * goes to the convolution as explicit padding (XNNPACK pads on the fly): tf.pad would copy x.
+   */
+  private correlate(x: tf.Tensor4D, kernel: tf.Tensor4D, pads: number[], dilations: [number, number]): tf.Tensor4D {
+    const [input, [t, b, l, r]] = cropNegative(x, pads);
+    const pad: tf.backend_util.ExplicitPadding = [[0, 0], [t, b], [l, r], [0, 0]];
     return this.depthwiseMultiplier === undefined
-      ? tf.conv2d(x, kernel, 1, 'valid', 'NHWC', dilations)
-      : tf.depthwiseConv2d(x, kernel, 1, 'valid', 'NHWC', dilations);
+      ? tf.conv2d(input, kernel, 1, pad, 'NHWC', dilations)
+      : tf.depthwiseConv2d(input, kernel, 1, pad, 'NHWC', dilations);
   }
 
   /** Channels of the gradient before depthwise multipliers are summed. */
@@ -112,8 +113,7 @@ export class ConvInputGradient {
     if (sh === 1 && sw === 1) {
       const [dh, dw] = g.dilations;
       const [kh, kw] = g.kernel;
-      const spread = padOrCrop(dy, (kh - 1) * dh - pt, inH + pt - outH, (kw - 1) * dw - pl, inW + pl - outW);
-      grad = this.correlate(spread, this.phases[0][0].kernel!, g.dilations);
+      grad = this.correlate(dy, this.phases[0][0].kernel!, [(kh - 1) * dh - pt, inH + pt - outH, (kw - 1) * dw - pl, inW + pl - outW], g.dilations);
     } else {
       // Phase (rh, rw) yields input rows q·sh + rh − pt for q in [0, qh): a common grid for all phases.
       const qh = Math.ceil((inH + pt) / sh);
@@ -121,8 +121,7 @@ export class ConvInputGradient {
       const channels = this.outChannels(dy, inShape);
       const rows = this.phases.map((phaseRow) => tf.stack(phaseRow.map(({ kernel, taps: [mh, mw] }) => {
         if (!kernel) return tf.zeros([n, qh, qw, channels]);
-        const padded = padOrCrop(dy, mh - 1, qh - outH, mw - 1, qw - outW);
-        return this.correlate(padded, kernel, [1, 1]);
+        return this.correlate(dy, kernel, [mh - 1, qh - outH, mw - 1, qw - outW], [1, 1]);
       }), 3)); // each [n, qh, qw, sw, C]
       const interleaved = tf.reshape(tf.stack(rows, 2), [n, qh * sh, qw * sw, channels]);
       grad = tf.slice(interleaved, [0, pt, pl, 0], [n, inH, inW, channels]) as tf.Tensor4D;
