@@ -50,11 +50,13 @@ describe('convolution input gradients as forward convolutions', () => {
     { h: 14, w: 11, k: 4, s: 3, d: 1, pad: 'same' },
     { h: 9, w: 9, k: 1, s: 3, d: 1, pad: 'valid' },
   ] as const;
-  for (const c of cases) {
-    it(`conv2d ${c.h}×${c.w} k${c.k} s${c.s} d${c.d} ${c.pad} matches tf.grad`, () => {
+  // 3 input channels: a stem, whose strided phases run stacked in one convolution; 12: phase by phase.
+  for (const c of [...cases, ...cases.filter((k) => k.s > 1).map((k) => ({ ...k, channels: 12 }))] as (typeof cases[number] & { channels?: number })[]) {
+    const ci = c.channels ?? 3;
+    it(`conv2d ${c.h}×${c.w}×${ci} k${c.k} s${c.s} d${c.d} ${c.pad} matches tf.grad`, () => {
       tf.tidy(() => {
-        const x = tf.randomNormal([1, c.h, c.w, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-        const kernel = tf.randomNormal([c.k, c.k, 3, 5], 0, 1, 'float32', 2) as tf.Tensor4D;
+        const x = tf.randomNormal([1, c.h, c.w, ci], 0, 1, 'float32', 1) as tf.Tensor4D;
+        const kernel = tf.randomNormal([c.k, c.k, ci, 5], 0, 1, 'float32', 2) as tf.Tensor4D;
         const y = tf.conv2d(x, kernel, c.s, c.pad, 'NHWC', c.d);
         const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
         // tfjs has no gradient for dilated convolutions: the reference spells the dilation out in the kernel.

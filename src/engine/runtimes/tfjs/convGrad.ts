@@ -39,6 +39,19 @@ function cropNegative(x: tf.Tensor4D, [top, bottom, left, right]: number[]): [tf
   return [cropped, [top, bottom, left, right].map((p) => Math.max(p, 0))];
 }
 
+/**
+ * [n, qh, qw, sh·sw·C] with channels in (rh, rw, c) order → [n, qh·sh, qw·sw, C], row q·sh + rh.
+ * A 4-D transpose: wasm's DepthToSpace is a scalar loop ten times slower.
+ */
+function interleavePhases(phases: tf.Tensor4D, sh: number, sw: number, channels: number): tf.Tensor4D {
+  const [n, qh, qw] = phases.shape;
+  const rows = tf.transpose(tf.reshape(phases, [n * qh, qw, sh, sw * channels]), [0, 2, 1, 3]);
+  return tf.reshape(rows, [n, qh * sh, qw * sw, channels]);
+}
+
+/** Below this many input channels, a strided conv's phases run as one convolution (see `stacked`). */
+const STACK_PHASES_MAX_CHANNELS = 8;
+
 /** One stride-1 correlation: flipped kernel, with the tap count and offset of one phase per axis. */
 interface Phase {
   /** Flipped (sub-)kernel: [mh, mw, out, in] for conv2d, [mh, mw, C·M, 1] for depthwise; null when no tap falls in this phase. */
@@ -51,6 +64,13 @@ interface Phase {
  * Owns tensors: dispose() when the model goes away.
  */
 export class ConvInputGradient {
+  /**
+   * All phases in one convolution, for strided convolutions with few input channels (a network's
+   * stem, e.g. 7×7/2 on RGB): each phase alone would write 3 channels, which XNNPACK computes at a
+   * fraction of its speed; together they write s²·3, and depth-to-space interleaves them.
+   */
+  private stacked?: tf.Tensor4D;
+
   private constructor(
     private readonly g: ConvGeometry,
     /** [rh][rw] phases; a single phase for stride 1. */
@@ -60,7 +80,21 @@ export class ConvInputGradient {
 
   /** kernel: [kh, kw, in, out] of a Conv2D layer. */
   static conv2d(kernel: tf.Tensor4D, g: ConvGeometry): ConvInputGradient {
-    return new ConvInputGradient(g, ConvInputGradient.split(kernel, g, (k) => tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2])), undefined);
+    const grad = new ConvInputGradient(g, ConvInputGradient.split(kernel, g, (k) => tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2])), undefined);
+    const [sh, sw] = g.strides;
+    if (sh === sw && sh > 1 && kernel.shape[2] <= STACK_PHASES_MAX_CHANNELS) grad.stacked = grad.stackPhases(kernel.shape[2], kernel.shape[3]);
+    return grad;
+  }
+
+  /**
+   * [mh, mw, out, s²·in]: every phase's flipped sub-kernel, aligned to the largest tap count. A phase
+   * with fewer taps reads the same padded gradient from a later offset, so its taps sit at the end.
+   */
+  private stackPhases(inChannels: number, outChannels: number): tf.Tensor4D {
+    const mh = Math.max(...this.phases.flat().map((p) => p.taps[0]));
+    const mw = Math.max(...this.phases.flat().map((p) => p.taps[1]));
+    return tf.keep(tf.tidy(() => tf.concat(this.phases.flat().map(({ kernel, taps: [th, tw] }) =>
+      kernel ? tf.pad(kernel, [[mh - th, 0], [mw - tw, 0], [0, 0], [0, 0]]) : tf.zeros([mh, mw, outChannels, inChannels])), 3) as tf.Tensor4D));
   }
 
   /** kernel: [kh, kw, C, M] of a DepthwiseConv2D layer. */
@@ -119,12 +153,13 @@ export class ConvInputGradient {
       const qh = Math.ceil((inH + pt) / sh);
       const qw = Math.ceil((inW + pl) / sw);
       const channels = this.outChannels(dy, inShape);
-      const rows = this.phases.map((phaseRow) => tf.stack(phaseRow.map(({ kernel, taps: [mh, mw] }) => {
-        if (!kernel) return tf.zeros([n, qh, qw, channels]);
-        return this.correlate(dy, kernel, [mh - 1, qh - outH, mw - 1, qw - outW], [1, 1]);
-      }), 3)); // each [n, qh, qw, sw, C]
-      const interleaved = tf.reshape(tf.stack(rows, 2), [n, qh * sh, qw * sw, channels]);
-      grad = tf.slice(interleaved, [0, pt, pl, 0], [n, inH, inW, channels]) as tf.Tensor4D;
+      // Phases side by side in channels, (rh, rw, c) order, as one convolution or one per phase.
+      const phases = this.stacked
+        ? this.correlate(dy, this.stacked, [this.stacked.shape[0] - 1, qh - outH, this.stacked.shape[1] - 1, qw - outW], [1, 1])
+        : tf.concat(this.phases.flat().map(({ kernel, taps: [mh, mw] }) => kernel
+          ? this.correlate(dy, kernel, [mh - 1, qh - outH, mw - 1, qw - outW], [1, 1])
+          : tf.zeros([n, qh, qw, channels])), 3) as tf.Tensor4D;
+      grad = tf.slice(interleavePhases(phases, sh, sw, channels), [0, pt, pl, 0], [n, inH, inW, channels]) as tf.Tensor4D;
     }
     const m = this.depthwiseMultiplier;
     if (m === undefined || m === 1) return grad;
@@ -133,6 +168,7 @@ export class ConvInputGradient {
   }
 
   dispose(): void {
+    this.stacked?.dispose();
     this.phases.flat().forEach((p) => p.kernel?.dispose());
   }
 }

@@ -51,7 +51,7 @@ export class LayersRuntime implements ModelRuntime {
     }
     this.graph = flattenLayersModel(model);
     const outputIndex = this.resolveOutput(opts.output);
-    this.outputName = model.outputNames[outputIndex];
+    this.outputName = this.outputNames()[outputIndex];
     this.output = this.planOutput(this.graph.outputSlots[outputIndex]);
     this.outputActivation = this.output.activation;
     const outShape = (Array.isArray(model.outputShape[0]) ? model.outputShape[outputIndex] : model.outputShape) as (number | null)[];
@@ -98,8 +98,13 @@ export class LayersRuntime implements ModelRuntime {
     return makePlan(steps, graph.inputSlots, new Set(chains.flatMap(hiddenSlots)));
   }
 
+  /** Names of the layers producing the outputs (Sequential models leave `outputNames` unset). */
+  private outputNames(): string[] {
+    return this.model.outputs.map((o) => (o as unknown as { sourceLayer?: { name: string } }).sourceLayer?.name ?? o.name);
+  }
+
   private resolveOutput(choice: string | number | undefined): number {
-    const names = this.model.outputNames;
+    const names = this.outputNames();
     if (choice === undefined) return 0;
     const index = typeof choice === 'number' ? choice : names.indexOf(choice);
     if (index < 0 || index >= names.length) {

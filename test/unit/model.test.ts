@@ -1,0 +1,110 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/engine/backend';
+import { Explainer } from '../../src/engine/explain';
+import { UserError } from '../../src/engine/errors';
+import { readLabels } from '../../src/engine/model/sidecar';
+import { LayersRuntime } from '../../src/engine/runtimes/tfjs/layersRuntime';
+import { buildMobileNetV2, buildResNet18, buildSmallResidual } from '../fixtures/architectures';
+import { cleanupTempDirs, relativeError, saveToTemp, seedFor, tempDir } from './helpers';
+
+before(async () => {
+  await initBackend();
+});
+after(cleanupTempDirs);
+
+describe('labels beside the model', () => {
+  const cases: [string, string, string[]][] = [
+    ['labels.txt', 'cat\r\ndog\nbird\n\n', ['cat', 'dog', 'bird']],
+    ['labels.json', JSON.stringify(['cat', 'dog', 'bird']), ['cat', 'dog', 'bird']],
+    ['labels.json', JSON.stringify({ 2: 'bird', 0: 'cat', 1: 'dog' }), ['cat', 'dog', 'bird']],
+    ['metadata.json', JSON.stringify({ tfjsVersion: '1.3.1', labels: ['cat', 'dog', 'bird'] }), ['cat', 'dog', 'bird']],
+  ];
+  for (const [file, text, expected] of cases) {
+    it(`${file}: ${text.slice(0, 40)}`, () => {
+      const dir = tempDir();
+      fs.writeFileSync(path.join(dir, file), text);
+      assert.deepEqual(readLabels(dir)?.names, expected);
+    });
+  }
+  it('no labels file: none', () => assert.equal(readLabels(tempDir()), undefined));
+  it('a labels.json that is not labels is an error naming it', () => {
+    const dir = tempDir();
+    fs.writeFileSync(path.join(dir, 'labels.json'), '{"a": 1}');
+    assert.throws(() => readLabels(dir), (e: Error) => e instanceof UserError && e.message.includes('labels.json') && /does not hold labels/.test(e.message));
+  });
+  it('a label count that does not match the classes is ignored with a warning', async () => {
+    const dir = await saveToTemp(buildSmallResidual({ classes: 5 }));
+    fs.writeFileSync(path.join(dir, 'labels.txt'), 'a\nb\n');
+    const ex = await Explainer.open(dir);
+    assert.match(ex.summary().warnings.join(), /has 2 labels but the model has 5 classes/);
+    assert.equal(ex.labelOf(3), 'class 3');
+    ex.dispose();
+  });
+});
+
+describe('outputs', () => {
+  it('a model with two outputs explains the first by default and the one chosen by name', async () => {
+    const input = tf.input({ shape: [8, 8, 3] });
+    const features = tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu', name: 'features', kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+    const flat = tf.layers.flatten().apply(features) as tf.SymbolicTensor;
+    const main = tf.layers.dense({ units: 3, activation: 'softmax', name: 'main', kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }).apply(flat) as tf.SymbolicTensor;
+    const aux = tf.layers.dense({ units: 7, name: 'aux', kernelInitializer: tf.initializers.glorotNormal({ seed: 3 }) }).apply(flat) as tf.SymbolicTensor;
+    const dir = await saveToTemp(tf.model({ inputs: input, outputs: [main, aux] }));
+    const first = await Explainer.open(dir);
+    assert.equal(first.runtime.outputName, 'main');
+    assert.equal(first.runtime.numClasses, 3);
+    assert.equal(first.runtime.outputActivation, 'softmax');
+    const second = await Explainer.open(dir, { output: 'aux' });
+    assert.equal(second.runtime.numClasses, 7);
+    assert.equal(second.runtime.outputActivation, 'none');
+    const x = tf.randomUniform([1, 8, 8, 3], 0, 1, 'float32', 4);
+    assert.equal(second.explainTensor(x, { target: 6 }).target.index, 6);
+    await assert.rejects(Explainer.open(dir, { output: 'nope' }), (e: Error) => e instanceof UserError && /no output "nope"; its outputs are: main, aux/.test(e.message));
+    x.dispose();
+    first.dispose();
+    second.dispose();
+  });
+});
+
+describe('fused and layer-by-layer execution agree', () => {
+  for (const [name, build] of [
+    ['ResNet-18 shape', () => buildResNet18({ inputSize: 64, classes: 8, seed: 3 })],
+    ['MobileNetV2 shape', () => buildMobileNetV2({ inputSize: 64, classes: 8, seed: 4 })],
+  ] as const) {
+    it(`${name}: logits, input gradients, and Grad-CAM at a layer inside a fused block`, () => {
+      const model = build();
+      const fused = new LayersRuntime(model);
+      const plain = new LayersRuntime(model, { fuse: false });
+      const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 5);
+      const seed = seedFor(8, 2);
+      const run = (rt: LayersRuntime, keep: string[] = []) => {
+        const trace = rt.trace(x, keep);
+        const logits = trace.logits.dataSync().slice();
+        const grad = trace.vjp(seed, ['input']).get('input')!;
+        const g = grad.dataSync().slice();
+        grad.dispose();
+        trace.dispose();
+        return { logits, g };
+      };
+      const a = run(fused);
+      const b = run(plain);
+      assert.ok(relativeError(a.logits, b.logits) < 1e-5, 'logits');
+      assert.ok(relativeError(a.g, b.g) < 1e-4, 'input gradients');
+      // A batch-norm output exists only layer by layer: keeping it switches plans transparently.
+      const hidden = name.startsWith('ResNet') ? 'conv2_block1_1_bn' : 'block_1_expand_BN';
+      const trace = fused.trace(x, [hidden]);
+      const grad = trace.vjp(seed, [hidden]).get(hidden)!;
+      assert.equal(grad.shape.length, 4);
+      assert.ok(grad.abs().max().dataSync()[0] > 0);
+      grad.dispose();
+      trace.dispose();
+      x.dispose();
+      seed.dispose();
+      plain.dispose();
+    });
+  }
+});
