@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { PNG } from 'pngjs';
 import { initBackend } from '../src/engine/backend';
 import { saveLayersModel } from '../src/engine/model/saveModel';
+import { mulberry32 } from '../test/fixtures/seededRandom';
 
 // The package has no type declarations; we only use the per-digit raw pixel arrays.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -28,18 +29,6 @@ const MIN_PROB = 0.9;
 const root = path.resolve(__dirname, '..');
 const modelDir = path.join(root, 'examples', 'mnist-cnn');
 const digitsDir = path.join(root, 'examples', 'digits');
-
-/** mulberry32: a tiny seeded PRNG, so the split and batch order don't depend on Math.random. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled(n: number, rand: () => number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
