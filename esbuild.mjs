@@ -1,5 +1,5 @@
-// Bundles the Node entry points (CLI, bench) and copies the tfjs wasm binaries beside them.
-// Later targets (extension host, engine process, webview) join the list here.
+// Bundles every entry point: the extension host (cjs, `vscode` external), the engine process, the CLI
+// and bench (node), and the panel's webview script (browser iife); copies the tfjs wasm binaries.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,6 +10,12 @@ const outdir = 'dist';
 const nodeTargets = [
   { entryPoints: { cli: 'src/cli.ts' }, banner: { js: '#!/usr/bin/env node' } },
   { entryPoints: { bench: 'bench/bench.ts' } },
+  { entryPoints: { extension: 'src/extension.ts' }, external: ['vscode', '@tensorflow/tfjs-node'] },
+  { entryPoints: { engineProcess: 'src/engineProcess.ts' } },
+].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
+
+const browserTargets = [
+  { entryPoints: { webview: 'webview/main.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
 function copyWasm() {
@@ -31,9 +37,10 @@ const common = {
   external: ['@tensorflow/tfjs-node'],
 };
 
+const browser = { bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', outdir, sourcemap: true, logLevel: 'warning' };
+
 copyWasm();
-for (const target of nodeTargets) {
-  const options = { ...common, ...target };
+for (const options of [...nodeTargets.map((t) => ({ ...common, ...t })), ...browserTargets.map((t) => ({ ...browser, ...t }))]) {
   if (watch) await (await esbuild.context(options)).watch();
   else await esbuild.build(options);
 }

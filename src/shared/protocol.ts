@@ -1,0 +1,140 @@
+/**
+ * Messages between the extension host, the engine process and the explain panel's webview.
+ * Discriminated unions on `type`; requests carry an id the reply echoes. Maps travel raw (float32,
+ * base64) so the webview colours, normalizes and blends them without asking again.
+ */
+
+export type MethodName = 'saliency' | 'gradcam';
+
+export interface PredictionMsg {
+  index: number;
+  label: string;
+  probability: number;
+  logit: number;
+}
+
+export interface RawMapMsg {
+  method: MethodName;
+  /** Size of the map in model-input space (Grad-CAM: the layer's size). */
+  width: number;
+  height: number;
+  /** Float32 little-endian values, row-major, base64. */
+  data: string;
+  min: number;
+  max: number;
+  layer?: string;
+  signed?: boolean;
+}
+
+export interface GradcamLayerMsg {
+  name: string;
+  type: string;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface ModelInfoMsg {
+  path: string;
+  format: string;
+  numClasses: number;
+  /** One per class: the label file's names, or "class N". */
+  labels: string[];
+  outputActivation: string;
+  inputShape: number[];
+  preprocessing: string;
+  gradcamLayers: GradcamLayerMsg[];
+  defaultGradcamLayer?: string;
+  backend: { name: string; threads: number };
+  warnings: string[];
+}
+
+export interface ExplanationMsg {
+  imagePath: string;
+  imageWidth: number;
+  imageHeight: number;
+  predictions: PredictionMsg[];
+  target: PredictionMsg;
+  maps: RawMapMsg[];
+  timings: Record<string, number>;
+  notes: string[];
+}
+
+/** What the panel asks to see. */
+export interface ExplainRequest {
+  /** Class index; omitted = top prediction. */
+  classIndex?: number;
+  layer?: string;
+  signed?: boolean;
+  methods?: MethodName[];
+}
+
+// ---- host ↔ engine process (JSON-RPC request names and parameters) -----------------------------
+
+export const ENGINE_OPEN = 'saliencyLens/open';
+export const ENGINE_EXPLAIN = 'saliencyLens/explain';
+export const ENGINE_INFO = 'saliencyLens/info';
+
+export interface EngineOpenParams {
+  modelPath: string;
+  preprocessing?: string;
+}
+
+export interface EngineExplainParams extends ExplainRequest {
+  modelPath: string;
+  imagePath: string;
+  preprocessing?: string;
+  topK?: number;
+}
+
+/** A failure the user can act on travels as this JSON-RPC error code with a one-sentence message. */
+export const USER_ERROR_CODE = -32001;
+
+// ---- host → webview -------------------------------------------------------------------------------
+
+export type ColormapChoice = 'jet' | 'turbo' | 'viridis' | 'inferno' | 'gray';
+export type ViewMode = 'saliency' | 'gradcam' | 'side-by-side';
+
+export interface PanelSettings {
+  colormap: ColormapChoice;
+  opacity: number;
+  defaultView: ViewMode;
+}
+
+export type HostToWebview =
+  /** Sent after `ready`, and again when the model changes. */
+  | { type: 'init'; imageUri: string; imageName: string; model: ModelInfoMsg; settings: PanelSettings }
+  | { type: 'busy'; message: string }
+  | { type: 'explanation'; requestId: number; result: ExplanationMsg }
+  /** One sentence; `actions` are button labels the webview sends back as `action`. */
+  | { type: 'error'; requestId?: number; message: string; actions?: string[] }
+  /** The image or model changed on disk: the webview re-requests what it shows. */
+  | { type: 'invalidate'; reason: string; imageUri?: string };
+
+// ---- webview → host -------------------------------------------------------------------------------
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'explain'; requestId: number; request: ExplainRequest }
+  /** Export: the overlay as drawn (PNG data URL) or the raw map of one method (.npy). */
+  | { type: 'exportPng'; dataUrl: string; suggestedName: string }
+  | { type: 'exportNpy'; method: MethodName; suggestedName: string }
+  | { type: 'action'; action: string }
+  /** Persisted UI state changed (also kept with setState for reloads). */
+  | { type: 'log'; message: string };
+
+/** Encodes float32 values as base64 (little-endian, as typed arrays are on every platform we ship to). */
+export function float32ToBase64(values: Float32Array): string {
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  let binary = '';
+  const chunk = 0x8000;
+  for (let i = 0; i < bytes.length; i += chunk) binary += String.fromCharCode(...bytes.subarray(i, i + chunk));
+  return btoa(binary);
+}
+
+export function base64ToFloat32(text: string): Float32Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
