@@ -103,7 +103,17 @@ export interface PanelSettings {
 
 export type HostToWebview =
   /** Sent after `ready`, and again when the model changes. */
-  | { type: 'init'; imageUri: string; imageName: string; model: ModelInfoMsg; settings: PanelSettings }
+  | {
+      type: 'init';
+      imageUri: string;
+      imageName: string;
+      /** Kept in the webview's state so a reloaded window can restore the panel. */
+      imagePath: string;
+      model: ModelInfoMsg;
+      settings: PanelSettings;
+      /** What "Explain with…" asked for; overrides the remembered class and view once. */
+      initial?: { classIndex?: number; view?: ViewMode };
+    }
   | { type: 'busy'; message: string }
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   /** One sentence; `actions` are button labels the webview sends back as `action`. */

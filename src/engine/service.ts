@@ -1,0 +1,110 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Explainer } from './explain';
+import { readImageFile, DecodedImage } from './image/decode';
+import { resolveModelJson } from './model/readArtifacts';
+import { float32ToBase64, EngineExplainParams, EngineOpenParams, ExplanationMsg, ModelInfoMsg } from '../shared/protocol';
+
+/** mtimes and sizes of model.json and the files beside it: changes when training writes a new checkpoint. */
+function modelVersion(modelJson: string): string {
+  const dir = path.dirname(modelJson);
+  return fs.readdirSync(dir).sort().map((f) => {
+    const st = fs.statSync(path.join(dir, f));
+    return `${f}:${st.size}:${st.mtimeMs}`;
+  }).join('|');
+}
+
+function fileVersion(file: string): string {
+  const st = fs.statSync(file);
+  return `${st.size}:${st.mtimeMs}`;
+}
+
+interface OpenModel {
+  key: string;
+  version: string;
+  explainer: Explainer;
+}
+
+/**
+ * What the engine process serves, without the transport: opens models (kept while their files are
+ * unchanged), decodes images (likewise) and turns explanations into protocol messages.
+ */
+export class ExplainService {
+  private model?: OpenModel;
+  private image?: { file: string; version: string; pixels: DecodedImage };
+
+  async open(params: EngineOpenParams): Promise<ModelInfoMsg> {
+    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    const s = explainer.summary();
+    return {
+      path: s.path,
+      format: s.format,
+      numClasses: s.numClasses,
+      labels: Array.from({ length: s.numClasses }, (_, i) => explainer.labelOf(i)),
+      outputActivation: s.outputActivation,
+      inputShape: s.inputShape,
+      preprocessing: `${s.preprocessing.spec} (${s.preprocessing.source})`,
+      gradcamLayers: s.gradcamCandidates,
+      defaultGradcamLayer: s.defaultGradcamLayer,
+      backend: { name: explainer.backend.name, threads: explainer.backend.threads },
+      warnings: s.warnings,
+    };
+  }
+
+  async explain(params: EngineExplainParams): Promise<ExplanationMsg> {
+    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    const pixels = this.pixelsOf(params.imagePath);
+    const result = explainer.explainImage(pixels, params.imagePath, {
+      methods: params.methods,
+      target: params.classIndex,
+      layer: params.layer,
+      signed: params.signed,
+      topK: params.topK ?? 5,
+    });
+    return {
+      imagePath: params.imagePath,
+      imageWidth: pixels.width,
+      imageHeight: pixels.height,
+      predictions: result.predictions,
+      target: result.target,
+      maps: result.maps.map((m) => ({
+        method: m.method,
+        width: m.width,
+        height: m.height,
+        data: float32ToBase64(m.data),
+        min: m.data.reduce((a, b) => Math.min(a, b), Infinity),
+        max: m.data.reduce((a, b) => Math.max(a, b), -Infinity),
+        layer: m.layer,
+        signed: m.signed,
+      })),
+      timings: result.timings,
+      notes: result.notes,
+    };
+  }
+
+  private async explainerFor(modelPath: string, preprocessing?: string): Promise<Explainer> {
+    const modelJson = resolveModelJson(modelPath);
+    const key = `${modelJson}\u0000${preprocessing ?? ''}`;
+    const version = modelVersion(modelJson);
+    if (this.model && this.model.key === key && this.model.version === version) return this.model.explainer;
+    // One model at a time: the engine's memory goes to the model being looked at.
+    this.model?.explainer.dispose();
+    this.model = undefined;
+    const explainer = await Explainer.open(modelJson, { preprocessing });
+    this.model = { key, version, explainer };
+    return explainer;
+  }
+
+  private pixelsOf(file: string): DecodedImage {
+    const version = fs.existsSync(file) ? fileVersion(file) : '';
+    if (this.image && this.image.file === file && this.image.version === version) return this.image.pixels;
+    const pixels = readImageFile(file);
+    this.image = { file, version, pixels };
+    return pixels;
+  }
+
+  dispose(): void {
+    this.model?.explainer.dispose();
+    this.model = undefined;
+  }
+}

@@ -1,0 +1,41 @@
+import * as vscode from 'vscode';
+import { registerCommands } from './host/commands';
+import { EngineClient } from './host/engineClient';
+import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
+import { chooseModel } from './host/modelPicker';
+import { ModelStatus } from './host/statusBar';
+
+/** What the extension exports: the integration tests drive the engine through it. */
+export interface SaliencyLensApi {
+  engine: EngineClient;
+  panels(): ExplainPanel[];
+}
+
+export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
+  const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
+  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log);
+  const status = new ModelStatus();
+  const host: PanelHost = {
+    extensionUri: context.extensionUri,
+    engine,
+    log,
+    model: () => chooseModel(context.workspaceState),
+    onModelInfo: (info) => status.show(info),
+  };
+  context.subscriptions.push(
+    log, engine, status,
+    engine.onDidCrash((reason) => {
+      void vscode.window.showWarningMessage(reason, 'Open Log').then((a) => a && log.show());
+    }),
+    ...registerCommands(host, context.workspaceState),
+    vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel, state) => ExplainPanel.revive(host, panel, state as { imagePath?: string } | undefined),
+    }),
+  );
+  log.info('Saliency Lens activated');
+  return { engine, panels: () => ExplainPanel.open };
+}
+
+export function deactivate(): void {
+  // Disposables registered on the context stop the engine process.
+}

@@ -1,0 +1,71 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
+import { ExplainPanel, PanelHost } from './explainPanel';
+import { chooseModel } from './modelPicker';
+
+const IMAGE_FILTER = { Images: ['png', 'jpg', 'jpeg', 'bmp', 'gif', 'webp'] };
+
+/** The image a command applies to: its argument (Explorer, editor title), the active image preview, or a pick. */
+async function targetImage(arg: unknown): Promise<vscode.Uri | undefined> {
+  if (arg instanceof vscode.Uri) return arg;
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputCustom && /\.(png|jpe?g|bmp|gif|webp)$/i.test(input.uri.fsPath)) return input.uri;
+  const picked = await vscode.window.showOpenDialog({ title: 'Image to explain', canSelectMany: false, filters: IMAGE_FILTER });
+  return picked?.[0];
+}
+
+/** A command's summary of an explanation; tests read it, users see the panel. */
+export interface ExplainOutcome {
+  ok: boolean;
+  error?: string;
+  result?: ExplanationMsg;
+}
+
+async function outcome(panel: ExplainPanel): Promise<ExplainOutcome> {
+  try {
+    return { ok: true, result: await panel.result() };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+export function registerCommands(host: PanelHost, state: vscode.Memento): vscode.Disposable[] {
+  return [
+    vscode.commands.registerCommand('saliencyLens.explainImage', async (arg?: unknown) => {
+      const image = await targetImage(arg);
+      if (!image) return undefined;
+      return outcome(ExplainPanel.show(host, image));
+    }),
+
+    vscode.commands.registerCommand('saliencyLens.selectModel', async () => {
+      const chosen = await chooseModel(state, true);
+      if (!chosen) return undefined;
+      host.log.info(`model: ${chosen}`);
+      // Open panels follow the chosen model.
+      await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
+      return chosen;
+    }),
+
+    vscode.commands.registerCommand('saliencyLens.explainWith', async (arg?: unknown) => {
+      const image = await targetImage(arg);
+      const modelPath = image && (await host.model());
+      if (!image || !modelPath) return undefined;
+      const views: (vscode.QuickPickItem & { view: ViewMode })[] = [
+        { label: 'Saliency and Grad-CAM side by side', view: 'side-by-side' },
+        { label: 'Saliency', description: '|∂ logit / ∂ pixel|', view: 'saliency' },
+        { label: 'Grad-CAM', description: 'class activation at a convolutional layer', view: 'gradcam' },
+      ];
+      const view = await vscode.window.showQuickPick(views, { title: `Explain ${path.basename(image.fsPath)} with…` });
+      if (!view) return undefined;
+      const model = await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath });
+      const classes = [{ label: 'Top prediction', index: undefined as number | undefined },
+        ...model.labels.map((label, index) => ({ label, description: `class ${index}`, index }))];
+      const target = await vscode.window.showQuickPick(classes, { title: 'Class to explain', matchOnDescription: true });
+      if (!target) return undefined;
+      return outcome(ExplainPanel.show(host, image, { classIndex: target.index, view: view.view }));
+    }),
+
+    vscode.commands.registerCommand('saliencyLens.showLog', () => host.log.show()),
+  ];
+}

@@ -1,0 +1,264 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { encodeNpyFloat32 } from '../engine/io/npy';
+import { bilinearResize } from '../shared/resize';
+import {
+  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_OPEN, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
+} from '../shared/protocol';
+import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
+import { panelHtml } from './panelHtml';
+
+export const PANEL_VIEW_TYPE = 'saliencyLens.explain';
+
+/** What panels share: the engine, the log, and how to pick a model. */
+export interface PanelHost {
+  extensionUri: vscode.Uri;
+  engine: EngineClient;
+  log: vscode.LogOutputChannel;
+  /** The model panels use; asks the user when there is none yet. */
+  model(): Promise<string | undefined>;
+  onModelInfo(info: ModelInfoMsg): void;
+}
+
+const IMAGE_MIME: Record<string, string> = {
+  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
+};
+
+/** Actions offered with errors; the webview sends the label back. */
+const SELECT_MODEL = 'Select Model…';
+const OPEN_LOG = 'Open Log';
+const RETRY = 'Retry';
+
+function settings(): PanelSettings {
+  const c = vscode.workspace.getConfiguration('saliencyLens');
+  return {
+    colormap: c.get('colormap', 'jet'),
+    opacity: c.get('opacity', 0.5),
+    defaultView: c.get<ViewMode>('defaultView', 'side-by-side'),
+  };
+}
+
+/** Preprocessing setting: empty means "what the model folder declares". */
+function preprocessing(): string | undefined {
+  return vscode.workspace.getConfiguration('saliencyLens').get<string>('preprocessing')?.trim() || undefined;
+}
+
+/** The image as a data: URL, so the webview can read its pixels for exports without tainting canvases. */
+function imageDataUrl(file: string): string {
+  const mime = IMAGE_MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+  return `data:${mime};base64,${fs.readFileSync(file).toString('base64')}`;
+}
+
+/** Runs `work`, showing a cancellable notification only if it takes longer than a moment. */
+async function withDelayedProgress<T>(title: string, work: (token: vscode.CancellationToken) => Promise<T>, outer?: vscode.CancellationToken): Promise<T> {
+  const source = new vscode.CancellationTokenSource();
+  const outerSub = outer?.onCancellationRequested(() => source.cancel());
+  const task = work(source.token);
+  let done = false;
+  const timer = setTimeout(() => {
+    if (done) return;
+    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (_, token) => {
+      token.onCancellationRequested(() => source.cancel());
+      return task.catch(() => undefined);
+    });
+  }, 400);
+  try {
+    return await task;
+  } finally {
+    done = true;
+    clearTimeout(timer);
+    outerSub?.dispose();
+    source.dispose();
+  }
+}
+
+/** One explain panel per image: shows its maps, answers the webview's requests through the engine. */
+export class ExplainPanel implements vscode.Disposable {
+  private static readonly panels = new Map<string, ExplainPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly pending = new vscode.CancellationTokenSource();
+  private modelPath?: string;
+  private lastResult?: ExplanationMsg;
+  private firstResult: Promise<ExplanationMsg>;
+  private settleFirst!: { resolve(r: ExplanationMsg): void; reject(e: Error): void };
+  private modelWatcher?: vscode.Disposable;
+
+  /** Shows the panel for `image` (revealing it when open) and resolves with its first explanation. */
+  static show(host: PanelHost, image: vscode.Uri, initial?: { classIndex?: number; view?: ViewMode }): ExplainPanel {
+    const existing = ExplainPanel.panels.get(image.fsPath);
+    if (existing) {
+      existing.panel.reveal(vscode.ViewColumn.Beside);
+      if (initial) void existing.sendInit(initial);
+      return existing;
+    }
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Explain: ${path.basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
+      enableScripts: true,
+      retainContextWhenHidden: true,
+      localResourceRoots: [vscode.Uri.joinPath(host.extensionUri, 'dist'), vscode.Uri.joinPath(host.extensionUri, 'media')],
+    });
+    return new ExplainPanel(host, panel, image, initial);
+  }
+
+  /** Restores a panel after a window reload from the state its webview saved. */
+  static revive(host: PanelHost, panel: vscode.WebviewPanel, state: { imagePath?: string } | undefined): void {
+    if (!state?.imagePath || !fs.existsSync(state.imagePath)) {
+      panel.webview.html = '<p>The image this panel explained is gone.</p>';
+      return;
+    }
+    new ExplainPanel(host, panel, vscode.Uri.file(state.imagePath));
+  }
+
+  static get open(): ExplainPanel[] {
+    return [...ExplainPanel.panels.values()];
+  }
+
+  private constructor(private readonly host: PanelHost, readonly panel: vscode.WebviewPanel, readonly image: vscode.Uri,
+    private initial?: { classIndex?: number; view?: ViewMode }) {
+    ExplainPanel.panels.set(image.fsPath, this);
+    this.firstResult = new Promise((resolve, reject) => (this.settleFirst = { resolve, reject }));
+    this.firstResult.catch(() => undefined);
+    panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'icon.svg');
+    panel.webview.html = panelHtml(panel.webview, host.extensionUri, panel.title);
+    this.disposables.push(
+      panel.onDidDispose(() => this.dispose()),
+      panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(m)),
+      this.watch(new vscode.RelativePattern(vscode.Uri.file(path.dirname(image.fsPath)), path.basename(image.fsPath)), () => {
+        if (fs.existsSync(image.fsPath)) this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri: imageDataUrl(image.fsPath) });
+      }),
+    );
+  }
+
+  /** The first explanation this panel shows (or its first error). */
+  result(): Promise<ExplanationMsg> {
+    return this.firstResult;
+  }
+
+  private watch(pattern: vscode.GlobPattern, onChange: () => void): vscode.Disposable {
+    const watcher = vscode.workspace.createFileSystemWatcher(pattern);
+    let timer: NodeJS.Timeout | undefined;
+    // Debounced: a save or a checkpoint writes several times in a row.
+    const fire = () => {
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 300);
+    };
+    return vscode.Disposable.from(watcher, watcher.onDidChange(fire), watcher.onDidCreate(fire), { dispose: () => clearTimeout(timer) });
+  }
+
+  private post(message: HostToWebview): void {
+    void this.panel.webview.postMessage(message);
+  }
+
+  private fail(message: string, actions: string[], requestId?: number): void {
+    this.host.log.warn(`${path.basename(this.image.fsPath)}: ${message}`);
+    this.post({ type: 'error', requestId, message, actions });
+    this.settleFirst.reject(new Error(message));
+  }
+
+  /** Turns an engine failure into one sentence with the actions that can fix it. */
+  private report(err: unknown, requestId?: number): void {
+    if (err instanceof EngineCancelled) return this.fail('Cancelled.', [RETRY], requestId);
+    if (err instanceof EngineUserError) {
+      const aboutModel = this.modelPath && err.message.includes(path.dirname(this.modelPath));
+      return this.fail(err.message, aboutModel ? [SELECT_MODEL, OPEN_LOG] : [OPEN_LOG], requestId);
+    }
+    if (err instanceof EngineCrashed) return this.fail(err.message, [RETRY, OPEN_LOG], requestId);
+    this.fail(`Something went wrong: ${(err as Error).message}`, [OPEN_LOG], requestId);
+  }
+
+  /** (Re)loads the model and sends the webview what it needs to ask for maps. */
+  async sendInit(initial = this.initial): Promise<void> {
+    this.initial = undefined;
+    const modelPath = await this.host.model();
+    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json to explain this image with.', [SELECT_MODEL]);
+    this.modelPath = modelPath;
+    this.post({ type: 'busy', message: `Loading ${path.basename(path.dirname(modelPath))}…` });
+    try {
+      const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
+        this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, token), this.pending.token);
+      this.host.onModelInfo(model);
+      this.watchModel(modelPath);
+      this.post({
+        type: 'init', imageUri: imageDataUrl(this.image.fsPath), imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath,
+        model, settings: settings(), initial,
+      });
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  private watchModel(modelPath: string): void {
+    this.modelWatcher?.dispose();
+    const dir = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
+    this.modelWatcher = this.watch(new vscode.RelativePattern(vscode.Uri.file(dir), '*'), () => void this.sendInit());
+  }
+
+  private async explain(requestId: number, request: ExplainRequest): Promise<void> {
+    if (!this.modelPath) return;
+    const params: EngineExplainParams = { ...request, modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: preprocessing() };
+    try {
+      const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
+        this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
+      this.lastResult = result;
+      this.post({ type: 'explanation', requestId, result });
+      this.settleFirst.resolve(result);
+    } catch (err) {
+      this.report(err, requestId);
+    }
+  }
+
+  private async onMessage(message: WebviewToHost): Promise<void> {
+    switch (message.type) {
+      case 'ready':
+        return this.sendInit();
+      case 'explain':
+        return this.explain(message.requestId, message.request);
+      case 'exportPng':
+        return this.save(message.suggestedName, { 'PNG image': ['png'] }, () => Buffer.from(message.dataUrl.split(',')[1] ?? '', 'base64'));
+      case 'exportNpy': {
+        const map = this.lastResult?.maps.find((m) => m.method === message.method);
+        if (!map || !this.lastResult) return;
+        const { imageWidth: w, imageHeight: h } = this.lastResult;
+        // The raw map at the image's size, as the CLI writes it.
+        return this.save(message.suggestedName, { 'NumPy array': ['npy'] }, () =>
+          encodeNpyFloat32(bilinearResize(base64ToFloat32(map.data), map.width, map.height, w, h), [h, w]));
+      }
+      case 'action':
+        return this.onAction(message.action);
+      case 'log':
+        this.host.log.info(`[webview] ${message.message}`);
+    }
+  }
+
+  private async onAction(action: string): Promise<void> {
+    if (action === SELECT_MODEL) await vscode.commands.executeCommand('saliencyLens.selectModel');
+    else if (action === OPEN_LOG) this.host.log.show();
+    else if (action === RETRY) await this.sendInit();
+  }
+
+  private async save(suggestedName: string, filters: Record<string, string[]>, bytes: () => Uint8Array): Promise<void> {
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.file(path.join(path.dirname(this.image.fsPath), suggestedName)),
+      filters,
+    });
+    if (!target) return;
+    await vscode.workspace.fs.writeFile(target, bytes());
+    this.host.log.info(`saved ${target.fsPath}`);
+  }
+
+  private disposed = false;
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    ExplainPanel.panels.delete(this.image.fsPath);
+    // Closing a panel abandons its pending requests.
+    this.pending.cancel();
+    this.pending.dispose();
+    this.modelWatcher?.dispose();
+    this.settleFirst.reject(new Error('The panel was closed.'));
+    this.disposables.forEach((d) => d.dispose());
+    this.panel.dispose();
+  }
+}

@@ -1,0 +1,81 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as cp from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import {
+  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, USER_ERROR_CODE,
+} from '../../src/shared/protocol';
+import { cleanupTempDirs, tempDir } from './helpers';
+
+/** The bundled engine process, spoken to over JSON-RPC the way the extension host does. */
+let child: cp.ChildProcess;
+let rpc: MessageConnection;
+const example = path.resolve('examples/mnist-cnn');
+const digit = path.resolve('examples/digits/digit-7-29.png');
+
+before(() => {
+  child = cp.fork(path.resolve('dist/engineProcess.js'), [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  rpc = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+  rpc.listen();
+});
+after(() => {
+  rpc.dispose();
+  child.kill();
+  cleanupTempDirs();
+});
+
+describe('engine process over JSON-RPC', () => {
+  it('reports its backend', async () => {
+    const info = await rpc.sendRequest<{ pid: number; backend: { name: string } }>(ENGINE_INFO, {});
+    assert.equal(info.pid, child.pid);
+    assert.equal(info.backend.name, 'wasm');
+  });
+
+  it('opens the example model: labels, layers, Grad-CAM default', async () => {
+    const model = await rpc.sendRequest<ModelInfoMsg>(ENGINE_OPEN, { modelPath: example });
+    assert.equal(model.numClasses, 10);
+    assert.deepEqual(model.labels, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    assert.equal(model.defaultGradcamLayer, 'conv2');
+    assert.deepEqual(model.gradcamLayers.map((l) => l.name), ['conv1', 'pool1', 'conv2', 'pool2']);
+    assert.equal(model.outputActivation, 'softmax');
+  });
+
+  it('explains a digit, and another class on request, with raw maps that decode', async () => {
+    const top = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit });
+    assert.equal(top.predictions[0].label, '7');
+    assert.equal(top.target.index, 7);
+    assert.deepEqual([top.imageWidth, top.imageHeight], [28, 28]);
+    const saliency = top.maps.find((m) => m.method === 'saliency')!;
+    const values = base64ToFloat32(saliency.data);
+    assert.equal(values.length, saliency.width * saliency.height);
+    assert.equal(Math.max(...values), saliency.max);
+    const other = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit, classIndex: 1 });
+    assert.equal(other.target.index, 1);
+    assert.notDeepEqual(base64ToFloat32(other.maps[0].data), values, 'another class, another map');
+  });
+
+  it('answers bad input with a user error naming the file, and keeps serving', async () => {
+    const broken = tempDir();
+    fs.writeFileSync(path.join(broken, 'model.json'), 'not json');
+    await assert.rejects(rpc.sendRequest(ENGINE_OPEN, { modelPath: broken }),
+      (e: ResponseError<void>) => e.code === USER_ERROR_CODE && e.message.includes(path.join(broken, 'model.json')) && /not valid JSON/.test(e.message));
+    await assert.rejects(rpc.sendRequest(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit, classIndex: 12 }),
+      (e: ResponseError<void>) => e.code === USER_ERROR_CODE && /class 12 is out of range/.test(e.message));
+    const again = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit });
+    assert.equal(again.predictions[0].label, '7');
+  });
+
+  it('reloads a model whose files changed on disk', async () => {
+    const dir = tempDir();
+    for (const f of fs.readdirSync(example)) fs.copyFileSync(path.join(example, f), path.join(dir, f));
+    const before = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: dir, imagePath: digit });
+    // Training wrote new weights: scale every weight, which changes the logits.
+    const shard = path.join(dir, 'group1-shard1of1.bin');
+    const weights = new Float32Array(new Uint8Array(fs.readFileSync(shard)).buffer);
+    fs.writeFileSync(shard, Buffer.from(weights.map((w) => w * 0.5).buffer));
+    const after = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: dir, imagePath: digit });
+    assert.notEqual(after.predictions[0].logit, before.predictions[0].logit);
+  });
+});
