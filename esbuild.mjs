@@ -14,6 +14,11 @@ const nodeTargets = [
   { entryPoints: { engineProcess: 'src/engineProcess.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
+// Integration tests run inside VS Code's extension host: bundled like the extension, `vscode` and mocha external.
+const testTargets = [
+  { entryPoints: { index: 'test/integration/suite/index.ts', 'extension.test': 'test/integration/suite/extension.test.ts' } },
+].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
+
 const browserTargets = [
   { entryPoints: { webview: 'webview/main.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
@@ -40,7 +45,13 @@ const common = {
 const browser = { bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', outdir, sourcemap: true, logLevel: 'warning' };
 
 copyWasm();
-for (const options of [...nodeTargets.map((t) => ({ ...common, ...t })), ...browserTargets.map((t) => ({ ...browser, ...t }))]) {
+const testing = { ...common, outdir: 'dist-test/integration', external: ['vscode', 'mocha'] };
+
+for (const options of [
+  ...nodeTargets.map((t) => ({ ...common, ...t })),
+  ...testTargets.map((t) => ({ ...testing, ...t })),
+  ...browserTargets.map((t) => ({ ...browser, ...t })),
+]) {
   if (watch) await (await esbuild.context(options)).watch();
   else await esbuild.build(options);
 }

@@ -4,17 +4,22 @@ import { CancellationTokenSource, createMessageConnection, IPCMessageReader, IPC
 import { USER_ERROR_CODE } from '../shared/protocol';
 
 /** A failure the user can act on, reported by the engine as one sentence. */
-export class EngineUserError extends Error {}
+export class EngineUserError extends Error {
+  override name = 'EngineUserError';
+}
 
 /** The request was cancelled (the engine was stopped to abandon it). */
 export class EngineCancelled extends Error {
+  override name = 'EngineCancelled';
   constructor() {
     super('Cancelled.');
   }
 }
 
 /** The engine process died while working (e.g. out of memory). */
-export class EngineCrashed extends Error {}
+export class EngineCrashed extends Error {
+  override name = 'EngineCrashed';
+}
 
 interface Running {
   child: cp.ChildProcess;

@@ -1,0 +1,110 @@
+// Runs inside VS Code's extension host (code-server here; desktop VS Code via test-electron).
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { SaliencyLensApi } from '../../../src/extension';
+import type { ExplainOutcome } from '../../../src/host/commands';
+import { ENGINE_EXPLAIN, ENGINE_INFO, ExplanationMsg } from '../../../src/shared/protocol';
+
+const EXTENSION_ID = 'saliency-lens.saliency-lens';
+
+/** The opened workspace is the repository's examples/ folder. */
+function workspacePath(...parts: string[]): string {
+  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+  assert.ok(root, 'a workspace folder is open');
+  return path.join(root, ...parts);
+}
+
+async function api(): Promise<SaliencyLensApi> {
+  const ext = vscode.extensions.getExtension<SaliencyLensApi>(EXTENSION_ID);
+  assert.ok(ext, `${EXTENSION_ID} is installed`);
+  return ext.activate();
+}
+
+async function enginePid(a: SaliencyLensApi): Promise<number> {
+  return (await a.engine.request<{ pid: number }>(ENGINE_INFO, {})).pid;
+}
+
+describe('Saliency Lens in a real VS Code', function () {
+  this.timeout(120_000);
+  const digit = () => workspacePath('digits', 'digit-7-29.png');
+  const model = () => workspacePath('mnist-cnn');
+
+  after(async () => {
+    await vscode.workspace.getConfiguration('saliencyLens').update('model', undefined, vscode.ConfigurationTarget.Workspace);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
+  it('activates and registers its commands', async () => {
+    const exported = await api();
+    assert.ok(exported.engine, 'exports its engine client');
+    const commands = await vscode.commands.getCommands(true);
+    for (const c of ['saliencyLens.explainImage', 'saliencyLens.explainWith', 'saliencyLens.selectModel', 'saliencyLens.showLog']) {
+      assert.ok(commands.includes(c), `${c} is registered`);
+    }
+  });
+
+  it('explains the bundled digit through the real engine process: predictions and both maps', async () => {
+    const outcome = await vscode.commands.executeCommand<ExplainOutcome>('saliencyLens.explainImage', vscode.Uri.file(digit()));
+    assert.ok(outcome?.ok, `explained: ${outcome?.error}`);
+    const result = outcome.result!;
+    assert.equal(result.predictions[0].label, '7');
+    assert.ok(result.predictions[0].probability > 0.9);
+    assert.deepEqual(result.maps.map((m) => m.method).sort(), ['gradcam', 'saliency']);
+    const saliency = result.maps.find((m) => m.method === 'saliency')!;
+    assert.deepEqual([saliency.width, saliency.height], [28, 28]);
+    assert.ok(saliency.max > saliency.min, 'a map with structure');
+    assert.equal(result.maps.find((m) => m.method === 'gradcam')!.layer, 'conv2');
+    assert.equal((await api()).panels().length, 1, 'one panel for the image');
+  });
+
+  it('explaining the same image again reveals its panel instead of opening another', async () => {
+    await vscode.commands.executeCommand('saliencyLens.explainImage', vscode.Uri.file(digit()));
+    assert.equal((await api()).panels().length, 1);
+  });
+
+  it('cancelling a request stops the engine, and the next request starts a fresh one', async () => {
+    const a = await api();
+    const before = await enginePid(a);
+    const source = new vscode.CancellationTokenSource();
+    const request = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() }, source.token);
+    source.cancel();
+    await assert.rejects(request, (e: Error) => e.name === 'EngineCancelled' /* the test bundle has its own copy of the class */);
+    const after = await enginePid(a);
+    assert.notEqual(after, before, 'a new engine process');
+    const result = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() });
+    assert.equal(result.predictions[0].label, '7');
+  });
+
+  it('restarts the engine after it is killed and tells why', async () => {
+    const a = await api();
+    const pid = await enginePid(a);
+    const restarts = a.engine.restartCount;
+    const told = new Promise<string>((resolve) => {
+      const sub = a.engine.onDidCrash((reason) => {
+        sub.dispose();
+        resolve(reason);
+      });
+    });
+    process.kill(pid, 'SIGKILL');
+    assert.match(await told, /stopped unexpectedly \(signal SIGKILL/);
+    const result = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 3 });
+    assert.equal(result.target.index, 3);
+    assert.notEqual(await enginePid(a), pid);
+    assert.equal(a.engine.restartCount, restarts + 1);
+  });
+
+  it('a broken model gives one sentence naming its model.json', async () => {
+    const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'broken-model-'));
+    fs.writeFileSync(path.join(broken, 'model.json'), '{ "modelTopology": ');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.workspace.getConfiguration('saliencyLens').update('model', broken, vscode.ConfigurationTarget.Workspace);
+    const outcome = await vscode.commands.executeCommand<ExplainOutcome>('saliencyLens.explainImage', vscode.Uri.file(digit()));
+    assert.equal(outcome?.ok, false);
+    assert.ok(outcome?.error?.includes(path.join(broken, 'model.json')), outcome?.error);
+    assert.match(outcome!.error!, /is not valid JSON/);
+    assert.doesNotMatch(outcome!.error!, /\n\s+at /, 'no stack trace');
+  });
+});
