@@ -123,16 +123,12 @@ export class EngineClient implements vscode.Disposable {
 
   private stop(running: Running): void {
     running.stopping = true;
+    // Forget it now: the next request must not reach a process that is on its way out.
+    if (this.running === running) this.running = undefined;
     running.child.kill();
   }
 
   /** Stops the engine (tests use it to simulate a crash: pass crash=true). */
-  kill(crash = false): void {
-    if (!this.running) return;
-    if (crash) this.running.child.kill('SIGKILL');
-    else this.stop(this.running);
-  }
-
   dispose(): void {
     if (this.running) this.stop(this.running);
     this.onDidCrashEmitter.dispose();
