@@ -75,6 +75,8 @@ EOF
 # unsafe_perm: code-server's postinstall.sh refuses to run as root without it.
 export npm_config_unsafe_perm=true npm_config_yes=true npm_config_strict_allow_scripts=false
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+# Native modules compile here (build-essential): never try the prebuilt downloads from GitHub (argon2 would).
+export npm_config_build_from_source=true
 npm install --prefix "$PREFIX" --foreground-scripts --no-save "code-server@$CODE_SERVER_VERSION"
 
 if ! installed_ok; then

@@ -39,7 +39,7 @@ export function paintHeatmap(canvas: HTMLCanvasElement, map: DecodedMap, natural
   const ctx = canvas.getContext('2d');
   if (!ctx) return;
   const pixels = heatPixels(map, w, h, colormap);
-  ctx.putImageData(new ImageData(pixels as Uint8ClampedArray<ArrayBuffer>, w, h), 0, 0);
+  ctx.putImageData(new ImageData(pixels, w, h), 0, 0);
 }
 
 /**

@@ -47,3 +47,9 @@ export function resolveState(saved: Partial<PanelState>, settings?: PanelSetting
     signed: saved.signed ?? false,
   };
 }
+
+/** The image file the panel shows, kept in the same state for the host's panel serializer. */
+export function savedImagePath(raw: unknown): string | undefined {
+  const v = raw && typeof raw === 'object' ? (raw as Record<string, unknown>).imagePath : undefined;
+  return typeof v === 'string' && v ? v : undefined;
+}

@@ -5,7 +5,7 @@ import { encodeNpyFloat32 } from '../engine/io/npy';
 import { bilinearResize } from '../shared/resize';
 import {
   base64ToFloat32, ENGINE_EXPLAIN, ENGINE_OPEN, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
-  ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
+  MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
 import { panelHtml } from './panelHtml';
@@ -80,7 +80,6 @@ export class ExplainPanel implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly pending = new vscode.CancellationTokenSource();
   private modelPath?: string;
-  private lastResult?: ExplanationMsg;
   private firstResult: Promise<ExplanationMsg>;
   private settleFirst!: { resolve(r: ExplanationMsg): void; reject(e: Error): void };
   private modelWatcher?: vscode.Disposable;
@@ -200,7 +199,6 @@ export class ExplainPanel implements vscode.Disposable {
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
-      this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
       this.settleFirst.resolve(result);
     } catch (err) {
@@ -216,18 +214,29 @@ export class ExplainPanel implements vscode.Disposable {
         return this.explain(message.requestId, message.request);
       case 'exportPng':
         return this.save(message.suggestedName, { 'PNG image': ['png'] }, () => Buffer.from(message.dataUrl.split(',')[1] ?? '', 'base64'));
-      case 'exportNpy': {
-        const map = this.lastResult?.maps.find((m) => m.method === message.method);
-        if (!map || !this.lastResult) return;
-        const { imageWidth: w, imageHeight: h } = this.lastResult;
-        // The raw map at the image's size, as the CLI writes it.
-        return this.save(message.suggestedName, { 'NumPy array': ['npy'] }, () =>
-          encodeNpyFloat32(bilinearResize(base64ToFloat32(map.data), map.width, map.height, w, h), [h, w]));
-      }
+      case 'exportNpy':
+        return this.exportNpy(message.method, message.suggestedName, message.request);
       case 'action':
         return this.onAction(message.action);
       case 'log':
         this.host.log.info(`[webview] ${message.message}`);
+    }
+  }
+
+  /** Saves the raw map shown (asked of the engine again: cheap, and exactly the class and layer on screen). */
+  private async exportNpy(method: MethodName, suggestedName: string, request: ExplainRequest): Promise<void> {
+    if (!this.modelPath) return;
+    try {
+      const result = await this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, {
+        ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: preprocessing(),
+      });
+      const map = result.maps[0];
+      const { imageWidth: w, imageHeight: h } = result;
+      // The raw map at the image's size, as the CLI writes it.
+      await this.save(suggestedName, { 'NumPy array': ['npy'] }, () =>
+        encodeNpyFloat32(bilinearResize(base64ToFloat32(map.data), map.width, map.height, w, h), [h, w]));
+    } catch (err) {
+      this.report(err);
     }
   }
 

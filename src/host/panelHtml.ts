@@ -9,7 +9,7 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, tit
   const csp = [
     "default-src 'none'",
     `script-src 'nonce-${nonce}'`,
-    `style-src ${webview.cspSource} 'unsafe-inline'`,
+    `style-src ${webview.cspSource}`,
     `img-src ${webview.cspSource} blob: data:`,
     `font-src ${webview.cspSource}`,
   ].join('; ');

@@ -128,7 +128,8 @@ export type WebviewToHost =
   | { type: 'explain'; requestId: number; request: ExplainRequest }
   /** Export: the overlay as drawn (PNG data URL) or the raw map of one method (.npy). */
   | { type: 'exportPng'; dataUrl: string; suggestedName: string }
-  | { type: 'exportNpy'; method: MethodName; suggestedName: string }
+  /** `request` says which map is shown (the webview caches maps, so the host's last reply may be another class's). */
+  | { type: 'exportNpy'; method: MethodName; suggestedName: string; request: ExplainRequest }
   | { type: 'action'; action: string }
   /** Persisted UI state changed (also kept with setState for reloads). */
   | { type: 'log'; message: string };

@@ -107,7 +107,8 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   ];
   let log = '';
   const child: ChildProcess = spawn(CODE_SERVER_BIN, args, {
-    env: { ...process.env, ...opts.env },
+    // The extension gallery points at loopback: tests make no request beyond this machine.
+    env: { ...process.env, EXTENSIONS_GALLERY: JSON.stringify({ serviceUrl: 'http://127.0.0.1:9/gallery', itemUrl: 'http://127.0.0.1:9/item' }), ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // own process group, so stop() also ends the extension host and other children
   });
@@ -184,4 +185,11 @@ export function installVsix(vsixPath: string, extensionsDir: string): string {
   } finally {
     fs.rmSync(userDataDir, { recursive: true, force: true });
   }
+}
+
+/** A copy of examples/ to open as the workspace: tests change workspace settings, never the repository's. */
+export function exampleWorkspace(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-ws-'));
+  fs.cpSync(path.join(REPO_ROOT, 'examples'), dir, { recursive: true });
+  return dir;
 }

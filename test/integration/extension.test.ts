@@ -4,17 +4,9 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { REPO_ROOT, skipUnlessCodeServer } from './codeServer';
+import { exampleWorkspace, REPO_ROOT, skipUnlessCodeServer } from './codeServer';
 import { runExtensionTestsInCodeServer } from './runExtensionTests';
-
-/** A copy of examples/: the tests change workspace settings, which must not touch the repository. */
-export function exampleWorkspace(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-ws-'));
-  fs.cpSync(path.join(REPO_ROOT, 'examples'), dir, { recursive: true });
-  return dir;
-}
 
 const skip = skipUnlessCodeServer();
 const workspace = skip ? '' : exampleWorkspace();
