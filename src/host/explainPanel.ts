@@ -83,6 +83,9 @@ export class ExplainPanel implements vscode.Disposable {
   private firstResult: Promise<ExplanationMsg>;
   private settleFirst!: { resolve(r: ExplanationMsg): void; reject(e: Error): void };
   private modelWatcher?: vscode.Disposable;
+  /** Milestones of the first explanation (ms since the panel was created), logged once for speed work. */
+  private readonly created = Date.now();
+  private readonly milestones: string[] = [];
 
   /** Shows the panel for `image` (revealing it when open) and resolves with its first explanation. */
   static show(host: PanelHost, image: vscode.Uri, initial?: { classIndex?: number; view?: ViewMode }): ExplainPanel {
@@ -92,7 +95,9 @@ export class ExplainPanel implements vscode.Disposable {
       if (initial) void existing.sendInit(initial);
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Explain: ${path.basename(image.fsPath)}`, vscode.ViewColumn.Beside, {
+    // Beside the image, or with the other explain panels when one is open (no new split per image).
+    const column = ExplainPanel.open.find((p) => p.panel.viewColumn !== undefined)?.panel.viewColumn ?? vscode.ViewColumn.Beside;
+    const panel = vscode.window.createWebviewPanel(PANEL_VIEW_TYPE, `Explain: ${path.basename(image.fsPath)}`, column, {
       enableScripts: true,
       retainContextWhenHidden: true,
       localResourceRoots: [vscode.Uri.joinPath(host.extensionUri, 'dist'), vscode.Uri.joinPath(host.extensionUri, 'media')],
@@ -177,6 +182,7 @@ export class ExplainPanel implements vscode.Disposable {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
         this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, token), this.pending.token);
       this.host.onModelInfo(model);
+      this.mark('model open');
       this.watchModel(modelPath);
       this.post({
         type: 'init', imageUri: imageDataUrl(this.image.fsPath), imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath,
@@ -200,15 +206,24 @@ export class ExplainPanel implements vscode.Disposable {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
       this.post({ type: 'explanation', requestId, result });
+      if (!this.milestones.some((m) => m.startsWith('first maps'))) {
+        this.mark('first maps sent');
+        this.host.log.info(`timing ${path.basename(this.image.fsPath)}: ${this.milestones.join(', ')} (engine: ${JSON.stringify(result.timings)})`);
+      }
       this.settleFirst.resolve(result);
     } catch (err) {
       this.report(err, requestId);
     }
   }
 
+  private mark(what: string): void {
+    if (this.milestones.length < 8) this.milestones.push(`${what} ${Date.now() - this.created} ms`);
+  }
+
   private async onMessage(message: WebviewToHost): Promise<void> {
     switch (message.type) {
       case 'ready':
+        this.mark('webview ready');
         return this.sendInit();
       case 'explain':
         return this.explain(message.requestId, message.request);

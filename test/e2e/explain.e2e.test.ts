@@ -15,6 +15,20 @@ const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const made: string[] = [];
 after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
+/** The host's timing lines from the Saliency Lens log of this code-server run. */
+function hostTimings(userDataDir: string): string[] {
+  const lines: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.includes('Saliency Lens')) lines.push(...fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.includes('timing ')));
+    }
+  };
+  if (fs.existsSync(path.join(userDataDir, 'logs'))) walk(path.join(userDataDir, 'logs'));
+  return lines;
+}
+
 /** A fingerprint of the canvas pixels, and how many distinct colours it holds inside the image. */
 async function canvasPixels(frame: Frame, testId: string): Promise<{ distinct: number; hash: number }> {
   return frame.evaluate((id) => {
@@ -82,6 +96,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       const warm = await explainDigit(wb.page, 'digit-2-5.png', false);
       console.log(`E2E timings (not asserted): Explain Image → first heatmap ${ms} ms (cold engine), ${warm.ms} ms (warm); ` +
         `class switch → new map ${switchMs} ms`);
+      hostTimings(server.userDataDir).forEach((l) => console.log(`host log: ${l.replace(/^\S+ \S+ /, '')}`));
     } finally {
       await wb.close();
       await server.stop();
