@@ -15,11 +15,13 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
   const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log);
   const status = new ModelStatus();
+  // Panels restored together share one question instead of stacking model pickers.
+  let picking: Promise<string | undefined> | undefined;
   const host: PanelHost = {
     extensionUri: context.extensionUri,
     engine,
     log,
-    model: () => chooseModel(context.workspaceState),
+    model: () => (picking ??= chooseModel(context.workspaceState).finally(() => (picking = undefined))),
     onModelInfo: (info) => status.show(info),
   };
   context.subscriptions.push(

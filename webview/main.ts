@@ -285,7 +285,9 @@ class ExplainPanel {
     try {
       await img.decode();
     } catch {
-      this.status.showError(`The image ${this.imageName || ''} could not be displayed.`.replace('  ', ' '));
+      const message = `The image ${this.imageName || ''} could not be displayed.`.replace('  ', ' ');
+      this.status.showError(message);
+      this.send({ type: 'imageError', message });
       return;
     }
     this.stage.setImage(uri, img.naturalWidth, img.naturalHeight);

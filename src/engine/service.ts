@@ -22,7 +22,8 @@ function fileVersion(file: string): string {
 interface OpenModel {
   key: string;
   version: string;
-  explainer: Explainer;
+  /** In flight or done: concurrent requests for the same model share one load. */
+  explainer: Promise<Explainer>;
 }
 
 /**
@@ -88,11 +89,16 @@ export class ExplainService {
     const version = modelVersion(modelJson);
     if (this.model && this.model.key === key && this.model.version === version) return this.model.explainer;
     // One model at a time: the engine's memory goes to the model being looked at.
-    this.model?.explainer.dispose();
-    this.model = undefined;
-    const explainer = await Explainer.open(modelJson, { preprocessing });
+    const previous = this.model;
+    const explainer = Explainer.open(modelJson, { preprocessing });
     this.model = { key, version, explainer };
-    return explainer;
+    previous?.explainer.then((e) => e.dispose(), () => undefined);
+    try {
+      return await explainer;
+    } catch (err) {
+      if (this.model?.explainer === explainer) this.model = undefined;
+      throw err;
+    }
   }
 
   private pixelsOf(file: string): DecodedImage {
@@ -104,7 +110,7 @@ export class ExplainService {
   }
 
   dispose(): void {
-    this.model?.explainer.dispose();
+    this.model?.explainer.then((e) => e.dispose(), () => undefined);
     this.model = undefined;
   }
 }

@@ -42,6 +42,11 @@ export function registerCommands(host: PanelHost, state: vscode.Memento): vscode
       const chosen = await chooseModel(state, true);
       if (!chosen) return undefined;
       host.log.info(`model: ${chosen}`);
+      const config = vscode.workspace.getConfiguration('saliencyLens');
+      if (config.get<string>('model')?.trim()) {
+        // The setting wins over the remembered pick: make the pick the setting, as the user just asked.
+        await config.update('model', chosen, vscode.ConfigurationTarget.Workspace);
+      }
       // Open panels follow the chosen model.
       await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
       return chosen;
@@ -58,7 +63,14 @@ export function registerCommands(host: PanelHost, state: vscode.Memento): vscode
       ];
       const view = await vscode.window.showQuickPick(views, { title: `Explain ${path.basename(image.fsPath)} with…` });
       if (!view) return undefined;
-      const model = await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath });
+      let model: ModelInfoMsg;
+      try {
+        model = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Saliency Lens: loading model', cancellable: true },
+          (_, token) => host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath }, token));
+      } catch (err) {
+        void vscode.window.showErrorMessage((err as Error).message, 'Select Model…').then((a) => a && vscode.commands.executeCommand('saliencyLens.selectModel'));
+        return { ok: false, error: (err as Error).message };
+      }
       const classes = [{ label: 'Top prediction', index: undefined as number | undefined },
         ...model.labels.map((label, index) => ({ label, description: `class ${index}`, index }))];
       const target = await vscode.window.showQuickPick(classes, { title: 'Class to explain', matchOnDescription: true });

@@ -1,6 +1,6 @@
 import * as cp from 'node:child_process';
 import * as vscode from 'vscode';
-import { CancellationTokenSource, createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import { USER_ERROR_CODE } from '../shared/protocol';
 
 /** A failure the user can act on, reported by the engine as one sentence. */
@@ -26,17 +26,24 @@ interface Running {
   connection: MessageConnection;
   /** Set when we stop the process on purpose (cancel, dispose), so its exit is not a crash. */
   stopping: boolean;
-  exited: Promise<string>;
+  /** Why the process ended, once it has. */
+  exitReason?: string;
+  /** Resolves when the process has ended. */
+  ended: Promise<void>;
 }
+
+/** The engine was stopped for someone else's cancel: the request was fine and is sent again. */
+class StoppedByOther extends Error {}
 
 /**
  * Starts the engine process on first use and talks JSON-RPC to it. The engine computes
  * synchronously, so cancelling a request means stopping the process; the next request starts a
- * fresh one. An unexpected exit fails the pending request with EngineCrashed and is logged.
+ * fresh one. An unexpected exit fails the pending requests with EngineCrashed and is logged.
  */
 export class EngineClient implements vscode.Disposable {
   private running?: Running;
   private starts = 0;
+  private disposed = false;
   private readonly onDidCrashEmitter = new vscode.EventEmitter<string>();
   /** Fires with a one-sentence reason when the engine dies unexpectedly. */
   readonly onDidCrash = this.onDidCrashEmitter.event;
@@ -53,6 +60,7 @@ export class EngineClient implements vscode.Disposable {
   }
 
   private start(): Running {
+    this.starts++;
     const child = cp.fork(this.scriptPath, [], {
       // The extension host is Electron: run the engine as plain Node.
       env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
@@ -63,53 +71,65 @@ export class EngineClient implements vscode.Disposable {
     child.stderr?.on('data', (d: Buffer) => this.log.warn(`[engine] ${d.toString().trimEnd()}`));
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.listen();
-    const running: Running = {
-      child,
-      connection,
-      stopping: false,
-      exited: new Promise((resolve) => {
-        child.on('exit', (code, signal) => {
-          const reason = signal ? `signal ${signal}` : `exit code ${code}`;
-          connection.dispose();
-          if (this.running === running) this.running = undefined;
-          if (!running.stopping) {
-            this.log.error(`engine process ${child.pid} stopped unexpectedly (${reason})`);
-            this.onDidCrashEmitter.fire(`The Saliency Lens engine stopped unexpectedly (${reason}${signal === 'SIGKILL' ? ', perhaps out of memory' : ''}); it restarts on the next request.`);
-          }
-          resolve(reason);
-        });
-      }),
+    let resolveEnded!: () => void;
+    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)) };
+    const ended = (reason: string) => {
+      if (running.exitReason) return;
+      resolveEnded();
+      // Recorded before the connection rejects the pending requests, so they can tell a crash from a stop.
+      running.exitReason = reason;
+      if (this.running === running) this.running = undefined;
+      connection.dispose();
+      if (!running.stopping) {
+        this.log.error(`engine process ${child.pid} stopped unexpectedly (${reason})`);
+        this.onDidCrashEmitter.fire(`The Saliency Lens engine stopped unexpectedly (${reason}${reason.includes('SIGKILL') ? ', perhaps out of memory' : ''}); it restarts on the next request.`);
+      }
     };
+    child.on('exit', (code, signal) => ended(signal ? `signal ${signal}` : `exit code ${code}`));
+    // A fork that fails (EAGAIN, ENOMEM) may emit only 'error'.
+    child.on('error', (err) => ended(`could not run: ${err.message}`));
     this.log.info(`engine process ${child.pid} started`);
     return running;
   }
 
-  /** Sends a request; the token cancels it by stopping the engine. */
+  /** Sends a request; the token cancels it by stopping the engine. Retried once if another request's cancel stopped it. */
   async request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
-    if (!this.running) {
-      this.starts++;
-      this.running = this.start();
-    }
-    const running = this.running;
-    if (token?.isCancellationRequested) throw new EngineCancelled();
-    const rpcToken = new CancellationTokenSource();
-    const cancelled = new Promise<never>((_, reject) => {
-      token?.onCancellationRequested(() => {
-        this.log.info(`cancelling ${method}: stopping engine process ${running.child.pid}`);
-        this.stop(running);
-        reject(new EngineCancelled());
-      });
-    });
-    const crashed = running.exited.then((reason) => {
-      if (running.stopping) throw new EngineCancelled();
-      throw new EngineCrashed(`The Saliency Lens engine stopped while working (${reason}).`);
-    });
     try {
-      const t0 = Date.now();
-      const result = await Promise.race([running.connection.sendRequest<R>(method, params, rpcToken.token), cancelled, crashed]);
+      return await this.attempt<R>(method, params, token);
+    } catch (err) {
+      if (!(err instanceof StoppedByOther)) throw err;
+      this.log.info(`${method}: engine was stopped for another request; sending again`);
+      return this.attempt<R>(method, params, token);
+    }
+  }
+
+  private async attempt<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
+    if (token?.isCancellationRequested || this.disposed) throw new EngineCancelled();
+    const running = this.running ?? (this.running = this.start());
+    let cancelledHere = false;
+    let rejectCancelled!: (e: Error) => void;
+    // The caller's cancel settles the request at once, whatever the dying process still sends.
+    const cancelled = new Promise<never>((_, reject) => (rejectCancelled = reject));
+    cancelled.catch(() => undefined);
+    const subscription = token?.onCancellationRequested(() => {
+      cancelledHere = true;
+      this.log.info(`cancelling ${method}: stopping engine process ${running.child.pid}`);
+      this.stop(running);
+      rejectCancelled(new EngineCancelled());
+    });
+    const t0 = Date.now();
+    try {
+      const result = await Promise.race([running.connection.sendRequest<R>(method, params), cancelled]);
       this.log.debug(`${method} took ${Date.now() - t0} ms`);
       return result;
     } catch (err) {
+      // The IPC channel can close a moment before 'exit' arrives: give the exit a second to be recorded.
+      if (!running.stopping && !running.exitReason && !running.child.connected) {
+        await Promise.race([running.ended, new Promise((r) => setTimeout(r, 1000))]);
+      }
+      if (cancelledHere || this.disposed) throw new EngineCancelled();
+      if (running.stopping) throw new StoppedByOther();
+      if (running.exitReason) throw new EngineCrashed(`The Saliency Lens engine stopped while working (${running.exitReason}).`);
       if (err instanceof ResponseError) {
         if (err.code === USER_ERROR_CODE) throw new EngineUserError(err.message);
         this.log.error(`${method} failed: ${err.message}`);
@@ -117,7 +137,7 @@ export class EngineClient implements vscode.Disposable {
       }
       throw err;
     } finally {
-      rpcToken.dispose();
+      subscription?.dispose();
     }
   }
 
@@ -128,8 +148,8 @@ export class EngineClient implements vscode.Disposable {
     running.child.kill();
   }
 
-  /** Stops the engine (tests use it to simulate a crash: pass crash=true). */
   dispose(): void {
+    this.disposed = true;
     if (this.running) this.stop(this.running);
     this.onDidCrashEmitter.dispose();
   }

@@ -46,9 +46,16 @@ function preprocessing(): string | undefined {
 }
 
 /** The image as a data: URL, so the webview can read its pixels for exports without tainting canvases. */
-function imageDataUrl(file: string): string {
+async function imageDataUrl(file: string): Promise<string> {
   const mime = IMAGE_MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-  return `data:${mime};base64,${fs.readFileSync(file).toString('base64')}`;
+  return `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
+}
+
+/** The files of a TF.js model folder whose change means a new model version. */
+const MODEL_FILES = '{model.json,*.bin,labels.txt,labels.json,classes.txt,metadata.json,saliency-lens.json}';
+
+function modelDir(modelPath: string): string {
+  return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
 }
 
 /** Runs `work`, showing a cancellable notification only if it takes longer than a moment. */
@@ -86,6 +93,7 @@ export class ExplainPanel implements vscode.Disposable {
   /** Milestones of the first explanation (ms since the panel was created), logged once for speed work. */
   private readonly created = Date.now();
   private readonly milestones: string[] = [];
+  private initGeneration = 0;
 
   /** Shows the panel for `image` (revealing it when open) and resolves with its first explanation. */
   static show(host: PanelHost, image: vscode.Uri, initial?: { classIndex?: number; view?: ViewMode }): ExplainPanel {
@@ -129,7 +137,9 @@ export class ExplainPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(m)),
       this.watch(new vscode.RelativePattern(vscode.Uri.file(path.dirname(image.fsPath)), path.basename(image.fsPath)), () => {
-        if (fs.existsSync(image.fsPath)) this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri: imageDataUrl(image.fsPath) });
+        imageDataUrl(image.fsPath).then(
+          (imageUri) => this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri }),
+          (err) => this.host.log.warn(`${image.fsPath}: ${(err as Error).message}`));
       }),
     );
   }
@@ -161,42 +171,45 @@ export class ExplainPanel implements vscode.Disposable {
   }
 
   /** Turns an engine failure into one sentence with the actions that can fix it. */
-  private report(err: unknown, requestId?: number): void {
+  private report(err: unknown, requestId?: number, modelPath = this.modelPath): void {
     if (err instanceof EngineCancelled) return this.fail('Cancelled.', [RETRY], requestId);
     if (err instanceof EngineUserError) {
-      const aboutModel = this.modelPath && err.message.includes(path.dirname(this.modelPath));
+      const aboutModel = modelPath && err.message.includes(modelDir(modelPath));
       return this.fail(err.message, aboutModel ? [SELECT_MODEL, OPEN_LOG] : [OPEN_LOG], requestId);
     }
     if (err instanceof EngineCrashed) return this.fail(err.message, [RETRY, OPEN_LOG], requestId);
     this.fail(`Something went wrong: ${(err as Error).message}`, [OPEN_LOG], requestId);
   }
 
-  /** (Re)loads the model and sends the webview what it needs to ask for maps. */
+  /** (Re)loads the model and sends the webview what it needs to ask for maps; a newer call supersedes an older one. */
   async sendInit(initial = this.initial): Promise<void> {
     this.initial = undefined;
+    const generation = ++this.initGeneration;
     const modelPath = await this.host.model();
+    if (generation !== this.initGeneration) return;
     if (!modelPath) return this.fail('No model selected: choose a TF.js model.json to explain this image with.', [SELECT_MODEL]);
-    this.modelPath = modelPath;
-    this.post({ type: 'busy', message: `Loading ${path.basename(path.dirname(modelPath))}…` });
+    this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
     try {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
         this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, token), this.pending.token);
+      const imageUri = await imageDataUrl(this.image.fsPath);
+      if (generation !== this.initGeneration) return;
+      this.modelPath = modelPath;
       this.host.onModelInfo(model);
       this.mark('model open');
       this.watchModel(modelPath);
       this.post({
-        type: 'init', imageUri: imageDataUrl(this.image.fsPath), imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath,
-        model, settings: settings(), initial,
+        type: 'init', imageUri, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: settings(), initial,
       });
     } catch (err) {
-      this.report(err);
+      if (generation === this.initGeneration) this.report(err, undefined, modelPath);
     }
   }
 
   private watchModel(modelPath: string): void {
     this.modelWatcher?.dispose();
-    const dir = fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
-    this.modelWatcher = this.watch(new vscode.RelativePattern(vscode.Uri.file(dir), '*'), () => void this.sendInit());
+    // Only the model's own files: exports or images saved beside it must not reload it.
+    this.modelWatcher = this.watch(new vscode.RelativePattern(vscode.Uri.file(modelDir(modelPath)), MODEL_FILES), () => void this.sendInit());
   }
 
   private async explain(requestId: number, request: ExplainRequest): Promise<void> {
@@ -228,11 +241,14 @@ export class ExplainPanel implements vscode.Disposable {
       case 'explain':
         return this.explain(message.requestId, message.request);
       case 'exportPng':
-        return this.save(message.suggestedName, { 'PNG image': ['png'] }, () => Buffer.from(message.dataUrl.split(',')[1] ?? '', 'base64'));
+        return this.save(message.suggestedName, { 'PNG image': ['png'] }, () => Buffer.from(message.dataUrl.split(',')[1] ?? '', 'base64'))
+          .catch((err) => this.report(err));
       case 'exportNpy':
         return this.exportNpy(message.method, message.suggestedName, message.request);
       case 'action':
         return this.onAction(message.action);
+      case 'imageError':
+        return this.fail(message.message, [OPEN_LOG]);
       case 'log':
         this.host.log.info(`[webview] ${message.message}`);
     }
@@ -244,8 +260,9 @@ export class ExplainPanel implements vscode.Disposable {
     try {
       const result = await this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, {
         ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: preprocessing(),
-      });
-      const map = result.maps[0];
+      }, this.pending.token);
+      const map = result.maps.find((m) => m.method === method);
+      if (!map) return this.fail(`There is no ${method} map to export for this model.`, []);
       const { imageWidth: w, imageHeight: h } = result;
       // The raw map at the image's size, as the CLI writes it.
       await this.save(suggestedName, { 'NumPy array': ['npy'] }, () =>
@@ -267,8 +284,12 @@ export class ExplainPanel implements vscode.Disposable {
       filters,
     });
     if (!target) return;
-    await vscode.workspace.fs.writeFile(target, bytes());
-    this.host.log.info(`saved ${target.fsPath}`);
+    try {
+      await vscode.workspace.fs.writeFile(target, bytes());
+      this.host.log.info(`saved ${target.fsPath}`);
+    } catch (err) {
+      this.fail(`Could not save ${target.fsPath}: ${(err as Error).message}`, [OPEN_LOG]);
+    }
   }
 
   private disposed = false;

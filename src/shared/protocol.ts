@@ -131,6 +131,8 @@ export type WebviewToHost =
   /** `request` says which map is shown (the webview caches maps, so the host's last reply may be another class's). */
   | { type: 'exportNpy'; method: MethodName; suggestedName: string; request: ExplainRequest }
   | { type: 'action'; action: string }
+  /** The browser could not display the image: the panel cannot show maps over it. */
+  | { type: 'imageError'; message: string }
   /** Persisted UI state changed (also kept with setState for reloads). */
   | { type: 'log'; message: string };
 

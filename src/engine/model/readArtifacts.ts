@@ -71,6 +71,7 @@ export function readModelFiles(modelPath: string): ModelFiles {
         throw fileError(modelJson, `weight file "${shard}" points outside the model folder`);
       }
       if (!fs.existsSync(shardPath)) throw fileError(shardPath, 'weight file is missing (listed in model.json)');
+      if (!fs.statSync(shardPath).isFile()) throw fileError(shardPath, 'weight file is not a regular file');
       const buf = fs.readFileSync(shardPath);
       groupBytes += buf.length;
       buffers.push(buf);

@@ -78,6 +78,16 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.equal(result.predictions[0].label, '7');
   });
 
+  it('cancelling one request does not fail another one in flight on the same engine', async () => {
+    const a = await api();
+    const source = new vscode.CancellationTokenSource();
+    const other = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 2 });
+    const cancelled = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() }, source.token);
+    source.cancel();
+    await assert.rejects(cancelled, (e: Error) => e.name === 'EngineCancelled');
+    assert.equal((await other).target.index, 2, 'sent again on a fresh engine');
+  });
+
   it('restarts the engine after it is killed and tells why', async () => {
     const a = await api();
     const pid = await enginePid(a);
