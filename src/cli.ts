@@ -61,6 +61,18 @@ function collectImages(entries: string[]): string[] {
   return files;
 }
 
+/** Output names per image: the file name without extension, made unique when two images share it. */
+function uniqueStems(files: string[]): string[] {
+  const used = new Set<string>();
+  return files.map((file) => {
+    const base = path.basename(file).replace(/\.[^.]+$/, '');
+    let stem = used.has(base) ? `${base}-${path.extname(file).slice(1)}` : base;
+    for (let n = 2; used.has(stem); n++) stem = `${base}-${n}`;
+    used.add(stem);
+    return stem;
+  });
+}
+
 function parseMethods(text: string | undefined): MethodName[] {
   if (!text) return [...METHODS];
   const methods = text.split(',').map((m) => m.trim().toLowerCase());
@@ -69,6 +81,9 @@ function parseMethods(text: string | undefined): MethodName[] {
   }
   return methods as MethodName[];
 }
+
+/** --output 1 is the second output; --output logits names one. */
+const outputChoice = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
 
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 const ms = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(1)} ms`);
@@ -107,7 +122,7 @@ async function explainCommand(argv: string[]): Promise<void> {
   const inputSize = parseShape(values['input-size'], 2, '--input-size');
   const explainer = await Explainer.open(values.model, {
     preprocessing: values.preset,
-    output: values.output !== undefined && /^\d+$/.test(values.output) ? Number(values.output) : values.output,
+    output: outputChoice(values.output),
     inputShape: inputSize,
     imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
   });
@@ -116,12 +131,13 @@ async function explainCommand(argv: string[]): Promise<void> {
     for (const w of summary.warnings) console.warn(`warning: ${w}`);
     console.log(`model ${summary.path} (${summary.format}, ${summary.numClasses} classes, output activation: ${summary.outputActivation}, attributing logits)`);
     console.log(`backend ${backend.name}, ${backend.threads} thread(s) — ${backend.note}; preprocessing ${summary.preprocessing.spec} (${summary.preprocessing.source})`);
-    for (const file of images) {
+    const stems = uniqueStems(images);
+    for (const [i, file] of images.entries()) {
       const result = explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
       const written = writeExplanation(result, outDir, render, {
         model: summary.path,
         backend: { name: backend.name, threads: backend.threads },
-      });
+      }, stems[i]);
       const top = result.predictions[0];
       const layer = result.maps.find((m) => m.method === 'gradcam')?.layer;
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
@@ -175,7 +191,7 @@ async function inspectCommand(argv: string[]): Promise<void> {
   const backend = await startBackend(values);
   const explainer = await Explainer.open(values.model, {
     preprocessing: values.preset,
-    output: values.output,
+    output: outputChoice(values.output),
     inputShape: parseShape(values['input-size'], 2, '--input-size'),
     imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
   });

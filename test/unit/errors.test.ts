@@ -101,6 +101,21 @@ describe('bad models', () => {
     fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
     await expectError(['inspect', '--model', dir], 'model.json', /points outside the model folder/);
   });
+  it('a weight file that is a symlink to a file outside the folder', async () => {
+    const dir = modelCopy();
+    const outside = path.join(work(), 'elsewhere.bin');
+    fs.copyFileSync(path.join(dir, 'group1-shard1of1.bin'), outside);
+    fs.unlinkSync(path.join(dir, 'group1-shard1of1.bin'));
+    fs.symlinkSync(outside, path.join(dir, 'group1-shard1of1.bin'));
+    await expectError(['inspect', '--model', dir], 'group1-shard1of1.bin', /links outside the model folder/);
+  });
+  it('a malformed weights manifest', async () => {
+    const dir = modelCopy();
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    json.weightsManifest[0].paths = 'group1-shard1of1.bin';
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+    await expectError(['inspect', '--model', dir], 'model.json', /malformed "weightsManifest"/);
+  });
   it('a layer type tfjs does not know', async () => {
     const dir = modelCopy();
     const text = fs.readFileSync(path.join(dir, 'model.json'), 'utf8').replace('"class_name":"GlobalAveragePooling2D"', '"class_name":"MyCustomPooling"');
@@ -174,6 +189,18 @@ describe('bad requests', () => {
     const report = JSON.parse(fs.readFileSync(path.join(out, 'good.json'), 'utf8'));
     assert.equal(report.explainedClass.index, 2);
     assert.equal(report.explainedClass.label, 'bird');
+  });
+});
+
+describe('outputs of several images', () => {
+  it('two images with the same name from different folders do not overwrite each other', async () => {
+    const out = work();
+    const other = path.join(work(), 'good.png');
+    fs.copyFileSync(goodImage, other);
+    const { code } = await cli(['explain', '--model', modelDir, '--image', goodImage, '--image', other, '--out', out]);
+    assert.equal(code, 0);
+    const reports = fs.readdirSync(out).filter((f) => f.endsWith('.json')).sort();
+    assert.deepEqual(reports, ['good-png.json', 'good.json']);
   });
 });
 

@@ -70,6 +70,18 @@ describe('outputs', () => {
   });
 });
 
+describe('output heads', () => {
+  it('a softmax over part of the output is refused with a clear sentence', async () => {
+    const input = tf.input({ shape: [4, 4, 3] });
+    const flat = tf.layers.flatten().apply(input) as tf.SymbolicTensor;
+    const dense = tf.layers.dense({ units: 6 }).apply(flat) as tf.SymbolicTensor;
+    const grid = tf.layers.reshape({ targetShape: [2, 3] }).apply(dense) as tf.SymbolicTensor;
+    const out = tf.layers.activation({ activation: 'softmax' }).apply(grid) as tf.SymbolicTensor;
+    const dir = await saveToTemp(tf.model({ inputs: input, outputs: out }));
+    await assert.rejects(Explainer.open(dir), (e: Error) => e instanceof UserError && /softmax runs over part of its output \(shape \[2,3\]\)/.test(e.message));
+  });
+});
+
 describe('fused and layer-by-layer execution agree', () => {
   for (const [name, build] of [
     ['ResNet-18 shape', () => buildResNet18({ inputSize: 64, classes: 8, seed: 3 })],

@@ -63,9 +63,10 @@ export function reportOf(result: ImageExplanation, extra: Record<string, unknown
  * Writes, per map, `<stem>.<method>.png` (overlay) and `<stem>.<method>.npy` (raw float32 map at the
  * image's size, unnormalized), plus `<stem>.json` with predictions, class, layer and timings.
  */
-export function writeExplanation(result: ImageExplanation, outDir: string, opts: RenderOptions, extra: Record<string, unknown>): WrittenFiles {
+export function writeExplanation(result: ImageExplanation, outDir: string, opts: RenderOptions, extra: Record<string, unknown>,
+  name = path.basename(result.image.file).replace(/\.[^.]+$/, '')): WrittenFiles {
   fs.mkdirSync(outDir, { recursive: true });
-  const stem = path.join(outDir, path.basename(result.image.file).replace(/\.[^.]+$/, ''));
+  const stem = path.join(outDir, name);
   const written: WrittenFiles = { report: `${stem}.json`, overlays: [], arrays: [] };
   const { width, height } = result.pixels;
   for (const map of result.maps) {

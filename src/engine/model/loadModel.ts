@@ -52,11 +52,16 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<Model
 export async function loadModel(modelPath: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const files = readModelFiles(modelPath);
   const runtime = await buildRuntime(files, opts);
-  const warnings: string[] = [];
-  let labels = readLabels(files.dir);
-  if (labels && labels.names.length !== runtime.numClasses) {
-    warnings.push(`${labels.source} has ${labels.names.length} labels but the model has ${runtime.numClasses} classes; labels ignored`);
-    labels = undefined;
+  try {
+    const warnings: string[] = [];
+    let labels = readLabels(files.dir);
+    if (labels && labels.names.length !== runtime.numClasses) {
+      warnings.push(`${labels.source} has ${labels.names.length} labels but the model has ${runtime.numClasses} classes; labels ignored`);
+      labels = undefined;
+    }
+    return { runtime, files, labels, settings: readModelSettings(files.dir), warnings };
+  } catch (err) {
+    runtime.dispose();
+    throw err;
   }
-  return { runtime, files, labels, settings: readModelSettings(files.dir), warnings };
 }

@@ -15,6 +15,17 @@ export interface ModelFiles {
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, string: 0 };
 
+/** A manifest group as model.json must spell it: paths (strings) and weights with integer shapes. */
+type ManifestGroup = tf.io.WeightsManifestConfig[number];
+
+function checkGroup(group: unknown, modelJson: string): asserts group is ManifestGroup {
+  const g = group as Partial<ManifestGroup> | null;
+  const ok = g !== null && typeof g === 'object' && Array.isArray(g.paths) && g.paths.every((p: unknown) => typeof p === 'string') &&
+    Array.isArray(g.weights) && g.weights.every((w: tf.io.WeightsManifestEntry) => w && typeof w.name === 'string' && Array.isArray(w.shape) &&
+      w.shape.every((d: number) => Number.isInteger(d) && d >= 0));
+  if (!ok) throw fileError(modelJson, 'has a malformed "weightsManifest" (each group needs "paths" and "weights" with integer shapes)');
+}
+
 /** Accepts a model folder or the path of its model.json. */
 export function resolveModelJson(modelPath: string): string {
   const abs = path.resolve(modelPath);
@@ -63,26 +74,32 @@ export function readModelFiles(modelPath: string): ModelFiles {
 
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Buffer[] = [];
+  const realDir = fs.realpathSync(dir);
   for (const group of manifest) {
-    let groupBytes = 0;
-    for (const shard of group.paths ?? []) {
+    checkGroup(group, modelJson);
+    const groupBuffers: Buffer[] = [];
+    for (const shard of group.paths) {
       const shardPath = path.resolve(dir, shard);
-      if (path.relative(dir, shardPath).startsWith('..') || path.isAbsolute(shard)) {
+      if (path.isAbsolute(shard) || path.relative(dir, shardPath).startsWith('..')) {
         throw fileError(modelJson, `weight file "${shard}" points outside the model folder`);
       }
       if (!fs.existsSync(shardPath)) throw fileError(shardPath, 'weight file is missing (listed in model.json)');
+      // A symlink could still lead elsewhere: the real path must stay inside the folder too.
+      if (path.relative(realDir, fs.realpathSync(shardPath)).startsWith('..')) {
+        throw fileError(shardPath, 'weight file links outside the model folder');
+      }
       if (!fs.statSync(shardPath).isFile()) throw fileError(shardPath, 'weight file is not a regular file');
-      const buf = fs.readFileSync(shardPath);
-      groupBytes += buf.length;
-      buffers.push(buf);
+      groupBuffers.push(fs.readFileSync(shardPath));
     }
-    const needed = (group.weights ?? []).reduce((n, w) => n + expectedBytes(w), 0);
-    if (groupBytes < needed) {
-      const shardList = (group.paths ?? []).join(', ');
-      throw fileError(path.resolve(dir, group.paths?.[group.paths.length - 1] ?? ''),
-        `weights are truncated: model.json expects ${needed} bytes in ${shardList}, found ${groupBytes}`);
+    const groupData = Buffer.concat(groupBuffers);
+    const needed = group.weights.reduce((n, w) => n + expectedBytes(w), 0);
+    if (groupData.length < needed) {
+      throw fileError(path.resolve(dir, group.paths[group.paths.length - 1] ?? ''),
+        `weights are truncated: model.json expects ${needed} bytes in ${group.paths.join(', ')}, found ${groupData.length}`);
     }
-    weightSpecs.push(...(group.weights ?? []));
+    // Exactly what the manifest describes: surplus bytes in one group must not shift the next group's weights.
+    buffers.push(groupData.subarray(0, needed));
+    weightSpecs.push(...group.weights);
   }
   const joined = Buffer.concat(buffers);
   const artifacts: tf.io.ModelArtifacts = {

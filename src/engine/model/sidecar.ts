@@ -18,6 +18,7 @@ function parseLabelJson(value: unknown, file: string): string[] {
     if (Array.isArray(obj.labels)) return obj.labels.map(String);
     const keys = Object.keys(obj);
     if (keys.length > 0 && keys.every((k) => /^\d+$/.test(k))) {
+      if (keys.some((k) => Number(k) >= keys.length)) throw fileError(file, `label indices must run from 0 to ${keys.length - 1}`);
       const names: string[] = [];
       for (const k of keys) names[Number(k)] = String(obj[k]);
       return Array.from(names, (n, i) => n ?? `class ${i}`);

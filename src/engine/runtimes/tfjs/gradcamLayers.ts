@@ -2,11 +2,16 @@ import type { GradcamCandidate } from '../types';
 
 /** A layer output usable for Grad-CAM: [batch, H, W, C] with more than one spatial cell. */
 export function isSpatialCandidate(shape: (number | null)[]): boolean {
-  return shape.length === 4 && shape[1] != null && shape[2] != null && shape[3] != null && shape[1] * shape[2] > 1;
+  // Batch: unknown (Layers) or 1 (a Graph model run on one image); anything else is not an activation of the image.
+  return shape.length === 4 && (shape[0] == null || shape[0] === 1) && shape[1] != null && shape[2] != null && shape[3] != null &&
+    shape[1] * shape[2] > 1;
 }
 
-/** Pooling and noise layers only resample what the layer before them saw. */
-const RESAMPLING = /pool|dropout|noise|pad|cropping/i;
+/**
+ * Pooling and noise layers only resample what the layer before them saw; reshaping and dense layers on
+ * 4-D tensors may leave axes 1–2 that are no longer image space.
+ */
+const RESAMPLING = /pool|dropout|noise|pad|cropping|permute|reshape|dense|flatten/i;
 
 /**
  * The last spatial layer before the classifier, skipping layers that only pool or pad:

@@ -157,6 +157,7 @@ function fastRule(step: BackwardStep, dy: Tensor): (Tensor | undefined)[] | unde
       return [tf.transpose(dy, inverse)];
     }
     case 'ZeroPadding2D': {
+      if ((config.dataFormat ?? 'channelsLast') !== 'channelsLast') return undefined;
       const [[top], [left]] = config.padding as number[][];
       const [, h, w] = x.shape;
       return [tf.slice(dy, [0, top, left, 0], [-1, h, w, -1])];

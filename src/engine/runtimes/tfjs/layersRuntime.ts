@@ -54,6 +54,7 @@ export class LayersRuntime implements ModelRuntime {
     this.outputName = this.outputNames()[outputIndex];
     this.output = this.planOutput(this.graph.outputSlots[outputIndex]);
     this.outputActivation = this.output.activation;
+    this.checkSoftmaxCoversOutput();
     const outShape = (Array.isArray(model.outputShape[0]) ? model.outputShape[outputIndex] : model.outputShape) as (number | null)[];
     this.numClasses = outShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
     const declared = model.inputs[0].shape.slice(1);
@@ -133,6 +134,19 @@ export class LayersRuntime implements ModelRuntime {
     }
   }
 
+  /** Probabilities are a softmax over the whole logit vector: refuse heads that normalize only part of it. */
+  private checkSoftmaxCoversOutput(): void {
+    if (this.output.activation !== 'softmax') return;
+    const node = this.graph.nodes[this.graph.producer[this.output.slot]];
+    const shape = node?.layer.outputShape;
+    const first = (Array.isArray(shape?.[0]) ? shape![0] : shape) as (number | null)[] | undefined;
+    const spread = (first ?? []).slice(1).filter((d) => d !== 1);
+    if (spread.length > 1) {
+      throw new UserError(`the model's softmax runs over part of its output (shape ${JSON.stringify(first?.slice(1))}); ` +
+        'Saliency Lens explains classifiers whose output is one vector of classes');
+    }
+  }
+
   private runNode(node: LayerNode, xs: Tensor[]): Tensor | Tensor[] {
     const layer = node.layer as unknown as { activation?: unknown };
     const saved = layer.activation;
@@ -165,13 +179,18 @@ export class LayersRuntime implements ModelRuntime {
     const logitSlot = this.output.slot;
     const needed = slotsLeadingTo(plan.steps, [logitSlot]);
     const slots: (Tensor | undefined)[] = new Array(this.graph.slotCount);
-    tf.tidy(() => {
-      slots[this.graph.inputSlots[0]] = x;
-      for (const step of plan.steps) {
-        if (!step.outputs.some((s) => needed.has(s))) continue;
-        step.forward(step.inputs.map((s) => slots[s]!)).forEach((t, i) => (slots[step.outputs[i]] = t !== x ? tf.keep(t) : t));
-      }
-    });
+    try {
+      tf.tidy(() => {
+        slots[this.graph.inputSlots[0]] = x;
+        for (const step of plan.steps) {
+          if (!step.outputs.some((s) => needed.has(s))) continue;
+          step.forward(step.inputs.map((s) => slots[s]!)).forEach((t, i) => (slots[step.outputs[i]] = t !== x ? tf.keep(t) : t));
+        }
+      });
+    } catch (err) {
+      slots.forEach((t) => t !== x && t?.dispose());
+      throw err;
+    }
     const logits = tf.tidy(() => tf.reshape(slots[logitSlot]!, [1, -1])) as tf.Tensor2D;
     const runtime = this;
     const valueOf = (layer: string): Tensor => {
