@@ -3,18 +3,22 @@ import { registerCommands } from './host/commands';
 import { EngineClient } from './host/engineClient';
 import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
 import { chooseModel } from './host/modelPicker';
+import { ModelNode, ModelTreeProvider } from './host/modelTree';
 import { ModelStatus } from './host/statusBar';
 
 /** What the extension exports: the integration tests drive the engine through it. */
 export interface SaliencyLensApi {
   engine: EngineClient;
   panels(): ExplainPanel[];
+  modelTree: ModelTreeProvider;
 }
 
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
   const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log);
   const status = new ModelStatus();
+  const modelTree = new ModelTreeProvider();
+  const treeView = vscode.window.createTreeView('saliencyLens.model', { treeDataProvider: modelTree, showCollapseAll: true });
   // Panels restored together share one question instead of stacking model pickers.
   let picking: Promise<string | undefined> | undefined;
   const host: PanelHost = {
@@ -22,10 +26,21 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     engine,
     log,
     model: () => (picking ??= chooseModel(context.workspaceState).finally(() => (picking = undefined))),
-    onModelInfo: (info) => status.show(info),
+    onModelInfo: (info) => {
+      status.show(info);
+      modelTree.show(info);
+      treeView.title = modelTree.title;
+    },
+    chosenLayer: () => modelTree.chosenLayer,
   };
   context.subscriptions.push(
-    log, engine, status,
+    log, engine, status, modelTree, treeView,
+    vscode.commands.registerCommand('saliencyLens.useLayerForGradcam', (node?: ModelNode) => {
+      if (!node?.gradcamLayer) return;
+      modelTree.useLayer(node.gradcamLayer);
+      log.info(`Grad-CAM layer: ${node.gradcamLayer}`);
+      for (const panel of ExplainPanel.open) panel.showLayer(node.gradcamLayer);
+    }),
     engine.onDidCrash((reason) => {
       void vscode.window.showWarningMessage(reason, 'Open Log').then((a) => a && log.show());
     }),
@@ -35,7 +50,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     }),
   );
   log.info('Saliency Lens activated');
-  return { engine, panels: () => ExplainPanel.open };
+  return { engine, panels: () => ExplainPanel.open, modelTree };
 }
 
 export function deactivate(): void {

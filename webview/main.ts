@@ -118,6 +118,12 @@ class ExplainPanel {
       case 'invalidate':
         void this.onInvalidate(msg.reason, msg.imageUri);
         break;
+      case 'setLayer':
+        if (this.model?.gradcamLayers.some((l) => l.name === msg.layer)) {
+          this.controls.setLayer(msg.layer === this.model.defaultGradcamLayer ? undefined : msg.layer);
+          this.update({ layer: msg.layer === this.model.defaultGradcamLayer ? undefined : msg.layer });
+        }
+        break;
     }
   }
 

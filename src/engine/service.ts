@@ -49,6 +49,9 @@ export class ExplainService {
       defaultGradcamLayer: s.defaultGradcamLayer,
       backend: { name: explainer.backend.name, threads: explainer.backend.threads },
       warnings: s.warnings,
+      layers: s.layers,
+      totalParams: s.totalParams,
+      outputName: s.outputName,
     };
   }
 

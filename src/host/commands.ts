@@ -47,8 +47,15 @@ export function registerCommands(host: PanelHost, state: vscode.Memento): vscode
         // The setting wins over the remembered pick: make the pick the setting, as the user just asked.
         await config.update('model', chosen, vscode.ConfigurationTarget.Workspace);
       }
-      // Open panels follow the chosen model.
-      await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
+      // Open panels follow the chosen model; with none open, the Model view still shows it.
+      if (ExplainPanel.open.length) await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
+      else {
+        try {
+          host.onModelInfo(await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath: chosen }));
+        } catch (err) {
+          void vscode.window.showErrorMessage((err as Error).message, 'Open Log').then((a) => a && host.log.show());
+        }
+      }
       return chosen;
     }),
 

@@ -20,6 +20,8 @@ export interface PanelHost {
   /** The model panels use; asks the user when there is none yet. */
   model(): Promise<string | undefined>;
   onModelInfo(info: ModelInfoMsg): void;
+  /** The Grad-CAM layer chosen in the Model view, if any. */
+  chosenLayer(): string | undefined;
 }
 
 const IMAGE_MIME: Record<string, string> = {
@@ -90,6 +92,7 @@ export class ExplainPanel implements vscode.Disposable {
   private firstResult: Promise<ExplanationMsg>;
   private settleFirst!: { resolve(r: ExplanationMsg): void; reject(e: Error): void };
   private modelWatcher?: vscode.Disposable;
+  private lastResult?: ExplanationMsg;
   /** Milestones of the first explanation (ms since the panel was created), logged once for speed work. */
   private readonly created = Date.now();
   private readonly milestones: string[] = [];
@@ -149,6 +152,16 @@ export class ExplainPanel implements vscode.Disposable {
     return this.firstResult;
   }
 
+  /** The most recent explanation sent to the webview. */
+  get latest(): ExplanationMsg | undefined {
+    return this.lastResult;
+  }
+
+  /** Shows Grad-CAM at `layer` (the Model view's "Use for Grad-CAM"). */
+  showLayer(layer: string): void {
+    this.post({ type: 'setLayer', layer });
+  }
+
   private watch(pattern: vscode.GlobPattern, onChange: () => void): vscode.Disposable {
     const watcher = vscode.workspace.createFileSystemWatcher(pattern);
     let timer: NodeJS.Timeout | undefined;
@@ -201,6 +214,8 @@ export class ExplainPanel implements vscode.Disposable {
       this.post({
         type: 'init', imageUri, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: settings(), initial,
       });
+      const chosen = this.host.chosenLayer();
+      if (chosen) this.showLayer(chosen);
     } catch (err) {
       if (generation === this.initGeneration) this.report(err, undefined, modelPath);
     }
@@ -218,6 +233,7 @@ export class ExplainPanel implements vscode.Disposable {
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
+      this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
       if (!this.milestones.some((m) => m.startsWith('first maps'))) {
         this.mark('first maps sent');

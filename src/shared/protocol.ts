@@ -34,6 +34,13 @@ export interface GradcamLayerMsg {
   channels: number;
 }
 
+export interface LayerRowMsg {
+  name: string;
+  type: string;
+  outputShape: (number | null)[];
+  params: number;
+}
+
 export interface ModelInfoMsg {
   path: string;
   format: string;
@@ -47,6 +54,11 @@ export interface ModelInfoMsg {
   defaultGradcamLayer?: string;
   backend: { name: string; threads: number };
   warnings: string[];
+  /** Every layer (Layers models, nested ones flattened as outer/inner) or graph node, input side first. */
+  layers: LayerRowMsg[];
+  totalParams: number;
+  /** Name of the output attributed. */
+  outputName: string;
 }
 
 export interface ExplanationMsg {
@@ -118,6 +130,8 @@ export type HostToWebview =
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   /** One sentence; `actions` are button labels the webview sends back as `action`. */
   | { type: 'error'; requestId?: number; message: string; actions?: string[] }
+  /** The Model view's "Use for Grad-CAM": show Grad-CAM at this layer. */
+  | { type: 'setLayer'; layer: string }
   /** The image or model changed on disk: the webview re-requests what it shows. */
   | { type: 'invalidate'; reason: string; imageUri?: string };
 

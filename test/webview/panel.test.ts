@@ -51,6 +51,13 @@ const MODEL: ModelInfoMsg = {
   defaultGradcamLayer: 'conv2d_2',
   backend: { name: 'wasm', threads: 1 },
   warnings: [],
+  layers: [
+    { name: 'conv2d_1', type: 'Conv2D', outputShape: [16, 16, 16], params: 448 },
+    { name: 'conv2d_2', type: 'Conv2D', outputShape: [CAM, CAM, 32], params: 4640 },
+    { name: 'predictions', type: 'Dense', outputShape: [LABELS.length], params: 396 },
+  ],
+  totalParams: 5484,
+  outputName: 'predictions',
 };
 
 const LOGITS = [1.2, 0.3, 2.9, 0.1, 1.9, -0.5, 0.4, 4.1, 0.9, 2.2, -1.0, 0.0];
@@ -399,6 +406,15 @@ if (reason) {
         assert.deepEqual(explain.type === 'explain' && explain.request.methods, ['gradcam']);
         await answerExplains(page, answered);
         assert.match((await page.getByTestId('layer-select').textContent()) ?? '', /conv2d_2 \(auto\)/);
+
+        // The Model view's "Use for Grad-CAM" (host → setLayer) selects that layer in the picker;
+        // its Grad-CAM was cached before, so no request goes out.
+        n = (await posted(page)).length;
+        await send(page, { type: 'setLayer', layer: 'conv2d_2' });
+        await page.waitForFunction(() => (document.querySelector('[data-testid="layer-select"]') as HTMLSelectElement | null)?.value === 'conv2d_2');
+        assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0);
+        await send(page, { type: 'setLayer', layer: 'conv2d_1' });
+        await page.waitForFunction(() => (document.querySelector('[data-testid="layer-select"]') as HTMLSelectElement | null)?.value === 'conv2d_1');
       });
 
       await t.test('an error shows one sentence with action buttons that post actions', async () => {

@@ -65,6 +65,37 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.equal((await api()).panels().length, 1);
   });
 
+  it('the Model view lists the example model: input, output, every layer with shape and parameters, and totals', async () => {
+    const tree = (await api()).modelTree;
+    const roots = tree.getChildren();
+    assert.deepEqual(roots.map((r) => r.label), ['Input', 'Output', 'Layers']);
+    assert.match(roots[0].description ?? '', /\[28, 28, 1\]/);
+    assert.ok(tree.getChildren(roots[0]).some((n) => n.label === 'preprocessing' && /unit/.test(n.description ?? '')));
+    assert.ok(tree.getChildren(roots[1]).some((n) => /its softmax is removed/.test(n.description ?? '')));
+    assert.equal(roots[2].description, '6 · 5,258 parameters');
+    const layers = tree.getChildren(roots[2]);
+    assert.deepEqual(layers.map((l) => l.label), ['conv1', 'pool1', 'conv2', 'pool2', 'flatten', 'predictions']);
+    assert.equal(layers[0].description, 'Conv2D [26, 26, 8] · 80');
+    assert.equal(layers[2].description, 'Conv2D [11, 11, 16] · 1,168 · Grad-CAM, auto');
+    assert.equal(layers[5].description, 'Dense [10] · 4,010');
+    assert.deepEqual(layers.filter((l) => l.gradcamLayer).map((l) => l.label), ['conv1', 'pool1', 'conv2', 'pool2']);
+  });
+
+  it('"Use for Grad-CAM" on a layer recomputes the open panel at that layer', async () => {
+    const a = await api();
+    const conv1 = a.modelTree.getChildren(a.modelTree.getChildren()[2]).find((l) => l.label === 'conv1')!;
+    await vscode.commands.executeCommand('saliencyLens.useLayerForGradcam', conv1);
+    const panel = a.panels()[0];
+    const deadline = Date.now() + 20_000;
+    while (panel.latest?.maps.find((m) => m.method === 'gradcam')?.layer !== 'conv1' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const gradcam = panel.latest?.maps.find((m) => m.method === 'gradcam');
+    assert.equal(gradcam?.layer, 'conv1');
+    assert.deepEqual([gradcam?.width, gradcam?.height], [26, 26]);
+    assert.match(a.modelTree.getChildren(a.modelTree.getChildren()[2])[0].description ?? '', /Grad-CAM/);
+  });
+
   it('cancelling a request stops the engine, and the next request starts a fresh one', async () => {
     const a = await api();
     const before = await enginePid(a);

@@ -1,0 +1,133 @@
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { LayerRowMsg, ModelInfoMsg } from '../shared/protocol';
+
+/** A row of the Model view: a section, a fact, a nested model, or a layer. */
+export interface ModelNode {
+  label: string;
+  description?: string;
+  tooltip?: string;
+  icon?: string;
+  children?: ModelNode[];
+  /** Set on layers usable for Grad-CAM: the "Use for Grad-CAM" action applies. */
+  gradcamLayer?: string;
+  layer?: LayerRowMsg;
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+const shape = (s: (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
+
+/** Layers grouped by nested model: "backbone/conv1" sits under a "backbone" node. */
+function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[] {
+  const usable = new Set(info.gradcamLayers.map((l) => l.name));
+  const root: ModelNode[] = [];
+  const groups = new Map<string, ModelNode>();
+  for (const layer of info.layers) {
+    const parts = layer.name.split('/');
+    let siblings = root;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const key = parts.slice(0, i + 1).join('/');
+      let group = groups.get(key);
+      if (!group) {
+        group = { label: parts[i], description: 'nested model', icon: 'symbol-namespace', children: [] };
+        groups.set(key, group);
+        siblings.push(group);
+      }
+      siblings = group.children!;
+    }
+    const isCurrent = layer.name === current;
+    const marks = [isCurrent ? 'Grad-CAM' : '', layer.name === info.defaultGradcamLayer ? 'auto' : ''].filter(Boolean).join(', ');
+    siblings.push({
+      label: parts[parts.length - 1],
+      description: `${layer.type} ${shape(layer.outputShape)}${layer.params ? ` · ${count(layer.params)}` : ''}${marks ? ` · ${marks}` : ''}`,
+      tooltip: `${layer.name}\n${layer.type}, output ${shape(layer.outputShape)}, ${count(layer.params)} parameters` +
+        (usable.has(layer.name) ? '\nUsable for Grad-CAM' : ''),
+      icon: isCurrent ? 'target' : usable.has(layer.name) ? 'circle-outline' : 'circle-small',
+      gradcamLayer: usable.has(layer.name) ? layer.name : undefined,
+      layer,
+    });
+  }
+  return root;
+}
+
+/** The "Model" view: the selected model's input, output and layers, with the Grad-CAM layer in use. */
+export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private info?: ModelInfoMsg;
+  /** The layer chosen with "Use for Grad-CAM"; undefined = the automatic choice. */
+  chosenLayer?: string;
+
+  /** Shows a (new or reloaded) model; a chosen layer the new model lacks falls back to automatic. */
+  show(info: ModelInfoMsg): void {
+    if (this.chosenLayer && !info.gradcamLayers.some((l) => l.name === this.chosenLayer)) this.chosenLayer = undefined;
+    this.info = info;
+    this.changed.fire();
+  }
+
+  useLayer(layer: string): void {
+    this.chosenLayer = layer === this.info?.defaultGradcamLayer ? undefined : layer;
+    this.changed.fire();
+  }
+
+  /** The Grad-CAM layer in use: the chosen one, else the model's automatic choice. */
+  get currentLayer(): string | undefined {
+    return this.chosenLayer ?? this.info?.defaultGradcamLayer;
+  }
+
+  roots(): ModelNode[] {
+    const info = this.info;
+    if (!info) return [];
+    const [h, w, c] = info.inputShape.length === 3 ? info.inputShape : [undefined, undefined, undefined];
+    return [
+      {
+        label: 'Input', icon: 'arrow-right', description: shape(info.inputShape),
+        children: [
+          { label: 'shape', description: `${shape(info.inputShape)}${h ? ` (${h}×${w} image, ${c} channel${c === 1 ? '' : 's'})` : ''}` },
+          { label: 'dtype', description: 'float32' },
+          { label: 'preprocessing', description: info.preprocessing },
+        ],
+      },
+      {
+        label: 'Output', icon: 'arrow-left', description: `${info.numClasses} classes`,
+        children: [
+          { label: 'output', description: info.outputName },
+          { label: 'classes', description: `${info.numClasses}${info.labels.some((l, i) => l !== `class ${i}`) ? ' (labelled)' : ''}` },
+          {
+            label: 'attribution target',
+            description: info.outputActivation === 'none' ? 'logits (the model ends without softmax)' : `logits (its ${info.outputActivation} is removed)`,
+          },
+        ],
+      },
+      {
+        label: 'Layers', icon: 'layers', description: `${count(info.layers.length)} · ${count(info.totalParams)} parameters`,
+        children: layerNodes(info, this.currentLayer),
+      },
+    ];
+  }
+
+  getChildren(node?: ModelNode): ModelNode[] {
+    return node ? node.children ?? [] : this.roots();
+  }
+
+  getTreeItem(node: ModelNode): vscode.TreeItem {
+    const expanded = node.label === 'Layers' || node.label === 'Input' || node.label === 'Output';
+    const item = new vscode.TreeItem(node.label, node.children
+      ? (expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed)
+      : vscode.TreeItemCollapsibleState.None);
+    item.description = node.description;
+    item.tooltip = node.tooltip;
+    if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
+    if (node.gradcamLayer) item.contextValue = 'gradcamLayer';
+    return item;
+  }
+
+  /** Title of the view: which model it shows. */
+  get title(): string {
+    return this.info ? `Model: ${path.basename(path.dirname(this.info.path))}` : 'Model';
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
