@@ -41,6 +41,12 @@ class ExplainPanel {
   private topIndex: number | undefined;
   private classInfo = new Map<number, PredictionMsg>();
   private cache = new MapCache();
+  /** Maps of the model version before the last on-disk update, and whether they are shown instead. */
+  private previous?: MapCache;
+  private showingPrevious = false;
+  private readonly updateText = h('span', { class: 'model-updated-text' });
+  private readonly previousButton = h('button', { class: 'link-button', 'data-testid': 'show-previous', type: 'button' }, 'Show previous');
+  private readonly updateBanner = h('div', { class: 'model-updated', 'data-testid': 'model-updated', role: 'status' }, this.updateText, this.previousButton);
   private pending = new Map<number, Pending>();
   private failed = new Set<string>();
   private nextRequestId = 1;
@@ -74,6 +80,12 @@ class ExplainPanel {
       this.renderHover();
     };
     this.exportPngButton.addEventListener('click', () => this.exportPng());
+    this.updateBanner.hidden = true;
+    this.previousButton.addEventListener('click', () => {
+      this.showingPrevious = !this.showingPrevious;
+      this.renderUpdateBanner();
+      this.render();
+    });
 
     replaceChildren(
       root,
@@ -81,6 +93,7 @@ class ExplainPanel {
         h('div', { class: 'header-actions' }, this.exportPngButton, this.exportNpyButtons)),
       this.picker.element,
       this.controls.element,
+      this.updateBanner,
       this.status.banner,
       this.stage.element,
       h('footer', { class: 'footer' }, this.colorbar.element, this.hoverReadout),
@@ -118,6 +131,9 @@ class ExplainPanel {
       case 'invalidate':
         void this.onInvalidate(msg.reason, msg.imageUri);
         break;
+      case 'modelUpdated':
+        this.onModelUpdated(msg.time, msg.model);
+        break;
       case 'setLayer':
         if (this.model?.gradcamLayers.some((l) => l.name === msg.layer)) {
           this.controls.setLayer(msg.layer === this.model.defaultGradcamLayer ? undefined : msg.layer);
@@ -151,6 +167,30 @@ class ExplainPanel {
     this.persist();
     await this.loadImage(imageUri);
     this.refresh();
+  }
+
+  /** Training wrote a new version: recompute what is shown, keep the old maps one click away. */
+  private onModelUpdated(time: string, model: ModelInfoMsg): void {
+    this.previous = this.cache;
+    this.cache = new MapCache();
+    this.pending.clear();
+    this.failed.clear();
+    this.model = model;
+    this.showingPrevious = false;
+    this.updateText.textContent = `Model updated at ${time}.`;
+    this.updateBanner.hidden = false;
+    this.renderUpdateBanner();
+    this.refresh();
+  }
+
+  private renderUpdateBanner(): void {
+    this.previousButton.textContent = this.showingPrevious ? 'Show current' : 'Show previous';
+    this.updateBanner.classList.toggle('showing-previous', this.showingPrevious);
+  }
+
+  /** Where shown maps come from: the current model's, or the previous version's while flipped. */
+  private shownCache(): MapCache {
+    return this.showingPrevious && this.previous ? this.previous : this.cache;
   }
 
   private async onInvalidate(reason: string, imageUri?: string): Promise<void> {
@@ -232,6 +272,9 @@ class ExplainPanel {
 
   private resetResults(): void {
     this.cache.clear();
+    this.previous = undefined;
+    this.showingPrevious = false;
+    this.updateBanner.hidden = true;
     this.pending.clear();
     this.failed.clear();
     this.predictions = [];
@@ -309,7 +352,7 @@ class ExplainPanel {
   private mapFor(method: MethodName): DecodedMap | null | undefined {
     const sel = this.selection();
     if (!sel) return undefined;
-    const entry = this.cache.get(method, sel);
+    const entry = this.shownCache().get(method, sel);
     return entry === undefined ? undefined : entry.map;
   }
 
@@ -322,7 +365,7 @@ class ExplainPanel {
       const pane = this.stage.pane(method);
       if (!pane?.canvas) continue;
       const map = this.mapFor(method);
-      const entry = sel ? this.cache.get(method, sel) : undefined;
+      const entry = sel ? this.shownCache().get(method, sel) : undefined;
       if (entry) notes.push(...entry.notes);
       if (map && w && ht) {
         paintHeatmap(pane.canvas, map, w, ht, this.state.colormap);

@@ -97,6 +97,8 @@ export class ExplainPanel implements vscode.Disposable {
   private readonly created = Date.now();
   private readonly milestones: string[] = [];
   private initGeneration = 0;
+  /** How many times the model was reloaded after changing on disk (tests read it). */
+  modelUpdates = 0;
 
   /** Shows the panel for `image` (revealing it when open) and resolves with its first explanation. */
   static show(host: PanelHost, image: vscode.Uri, initial?: { classIndex?: number; view?: ViewMode }): ExplainPanel {
@@ -224,7 +226,35 @@ export class ExplainPanel implements vscode.Disposable {
   private watchModel(modelPath: string): void {
     this.modelWatcher?.dispose();
     // Only the model's own files: exports or images saved beside it must not reload it.
-    this.modelWatcher = this.watch(new vscode.RelativePattern(vscode.Uri.file(modelDir(modelPath)), MODEL_FILES), () => void this.sendInit());
+    this.modelWatcher = this.watch(new vscode.RelativePattern(vscode.Uri.file(modelDir(modelPath)), MODEL_FILES), () => void this.reloadModel(modelPath));
+  }
+
+  /**
+   * The model's files changed (training wrote a checkpoint): load the new version and tell the webview,
+   * which recomputes and keeps the old maps. model.json and its shards are written one after another, so
+   * a version that does not load yet is retried for a few seconds before the error is shown.
+   */
+  private async reloadModel(modelPath: string): Promise<void> {
+    const generation = ++this.initGeneration;
+    let lastError: unknown;
+    for (const wait of [0, 250, 500, 1000, 2000]) {
+      if (wait) await new Promise((r) => setTimeout(r, wait));
+      if (generation !== this.initGeneration || this.disposed) return;
+      try {
+        const model = await this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, this.pending.token);
+        if (generation !== this.initGeneration) return;
+        this.host.onModelInfo(model);
+        this.modelUpdates++;
+        const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+        this.host.log.info(`${path.basename(modelDir(modelPath))} changed on disk: reloaded at ${time}`);
+        this.post({ type: 'modelUpdated', time, model });
+        return;
+      } catch (err) {
+        if (!(err instanceof EngineUserError)) return this.report(err);
+        lastError = err;
+      }
+    }
+    this.report(lastError, undefined, modelPath);
   }
 
   private async explain(requestId: number, request: ExplainRequest): Promise<void> {

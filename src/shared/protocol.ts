@@ -130,6 +130,8 @@ export type HostToWebview =
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   /** One sentence; `actions` are button labels the webview sends back as `action`. */
   | { type: 'error'; requestId?: number; message: string; actions?: string[] }
+  /** The model's files changed and the new version loaded: recompute, keeping the old maps to flip back to. */
+  | { type: 'modelUpdated'; time: string; model: ModelInfoMsg }
   /** The Model view's "Use for Grad-CAM": show Grad-CAM at this layer. */
   | { type: 'setLayer'; layer: string }
   /** The image or model changed on disk: the webview re-requests what it shows. */

@@ -417,6 +417,22 @@ if (reason) {
         await page.waitForFunction(() => (document.querySelector('[data-testid="layer-select"]') as HTMLSelectElement | null)?.value === 'conv2d_1');
       });
 
+      await t.test('a model updated on disk recomputes, and "Show previous" flips to the old maps without a request', async () => {
+        let n = (await posted(page)).length;
+        await send(page, { type: 'modelUpdated', time: '12:34:56', model: MODEL });
+        await page.getByTestId('model-updated').waitFor({ state: 'visible' });
+        assert.match((await page.getByTestId('model-updated').textContent()) ?? '', /Model updated at 12:34:56/);
+        await waitForPosted(page, n, (m) => m.type === 'explain', 'explain after modelUpdated');
+        await answerExplains(page, answered);
+        n = (await posted(page)).length;
+        await page.getByTestId('show-previous').click();
+        assert.equal((await page.getByTestId('show-previous').textContent())?.trim(), 'Show current');
+        assert.ok(await page.getByTestId('model-updated').evaluate((el) => el.classList.contains('showing-previous')));
+        await page.getByTestId('show-previous').click();
+        assert.equal((await page.getByTestId('show-previous').textContent())?.trim(), 'Show previous');
+        assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0, 'flipping is local');
+      });
+
       await t.test('an error shows one sentence with action buttons that post actions', async () => {
         await send(page, { type: 'error', message: 'The model could not be loaded: model.json has no weights manifest.', actions: ['Select Model…', 'Open Log'] });
         const error = page.getByTestId('error');

@@ -96,6 +96,21 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.match(a.modelTree.getChildren(a.modelTree.getChildren()[2])[0].description ?? '', /Grad-CAM/);
   });
 
+  it('new weights written on disk (training) reload the model and recompute the open panel', async () => {
+    const panel = (await api()).panels()[0];
+    const before = panel.latest!;
+    const updates = panel.modelUpdates;
+    const shard = workspacePath('mnist-cnn', 'group1-shard1of1.bin');
+    const weights = new Float32Array(new Uint8Array(fs.readFileSync(shard)).buffer);
+    fs.writeFileSync(shard, Buffer.from(weights.map((w) => w * 0.5).buffer));
+    const deadline = Date.now() + 30_000;
+    while ((panel.modelUpdates === updates || panel.latest === before) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(panel.modelUpdates, updates + 1, 'one reload');
+    assert.notEqual(panel.latest!.predictions[0].logit, before.predictions[0].logit, 'maps from the new weights');
+  });
+
   it('cancelling a request stops the engine, and the next request starts a fresh one', async () => {
     const a = await api();
     const before = await enginePid(a);
