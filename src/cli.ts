@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackendName, initBackend } from './engine/backend';
 import { describeError, UserError } from './engine/errors';
-import { Explainer, METHODS, MethodName, ModelSummary } from './engine/explain';
+import { Explainer, ImageExplanation, METHODS, MethodName, ModelSummary } from './engine/explain';
+import { reportEntryFor } from './engine/report/reportEntry';
+import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 
@@ -132,12 +134,24 @@ async function explainCommand(argv: string[]): Promise<void> {
     console.log(`model ${summary.path} (${summary.format}, ${summary.numClasses} classes, output activation: ${summary.outputActivation}, attributing logits)`);
     console.log(`backend ${backend.name}, ${backend.threads} thread(s) — ${backend.note}; preprocessing ${summary.preprocessing.spec} (${summary.preprocessing.source})`);
     const stems = uniqueStems(images);
+    const entries: ReportEntry[] = [];
+    const failures: string[] = [];
     for (const [i, file] of images.entries()) {
-      const result = explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
+      let result: ImageExplanation;
+      try {
+        result = explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
+      } catch (err) {
+        // One bad image in a folder does not stop the others; it is reported, and the exit code says so.
+        if (!(err instanceof UserError)) throw err;
+        failures.push(err.message);
+        entries.push({ name: path.basename(file), overlays: [], predictions: [], timings: {}, notes: [], error: err.message });
+        continue;
+      }
       const written = writeExplanation(result, outDir, render, {
         model: summary.path,
         backend: { name: backend.name, threads: backend.threads },
       }, stems[i]);
+      entries.push(reportEntryFor(result, render));
       const top = result.predictions[0];
       const layer = result.maps.find((m) => m.method === 'gradcam')?.layer;
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
@@ -147,6 +161,17 @@ async function explainCommand(argv: string[]): Promise<void> {
       for (const note of result.notes) console.log(`  note: ${note}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     }
+    if (entries.every((e) => e.error)) throw new UserError(failures.length === 1 ? failures[0] : `no image could be explained: ${failures.join('; ')}`);
+    const reportFile = path.join(outDir, 'report.html');
+    fs.writeFileSync(reportFile, buildHtmlReport({
+      title: `Saliency Lens report: ${images.length} image${images.length === 1 ? '' : 's'}`,
+      model: summary.path,
+      backend: `${backend.name}, ${backend.threads} thread(s)`,
+      preprocessing: summary.preprocessing.spec,
+      created: new Date().toISOString(),
+    }, entries));
+    console.log(`report ${path.relative(process.cwd(), reportFile)}`);
+    if (failures.length) throw new UserError(failures.length === 1 ? failures[0] : `${failures.length} images could not be explained: ${failures.join('; ')}`);
     console.log(`results in ${outDir}`);
   } finally {
     explainer.dispose();

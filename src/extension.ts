@@ -44,7 +44,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     engine.onDidCrash((reason) => {
       void vscode.window.showWarningMessage(reason, 'Open Log').then((a) => a && log.show());
     }),
-    ...registerCommands(host, context.workspaceState),
+    ...registerCommands(host, context.workspaceState, context.globalStorageUri),
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state) => ExplainPanel.revive(host, panel, state as { imagePath?: string } | undefined),
     }),

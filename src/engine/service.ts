@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import { Explainer } from './explain';
 import { readImageFile, DecodedImage } from './image/decode';
 import { resolveModelJson } from './model/readArtifacts';
-import { float32ToBase64, EngineExplainParams, EngineOpenParams, ExplanationMsg, ModelInfoMsg } from '../shared/protocol';
+import { float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg } from '../shared/protocol';
+import type { ReportEntry } from '../shared/htmlReport';
+import { UserError } from './errors';
+import { reportEntryFor } from './report/reportEntry';
 
 /** mtimes and sizes of model.json and the files beside it: changes when training writes a new checkpoint. */
 function modelVersion(modelJson: string): string {
@@ -84,6 +87,18 @@ export class ExplainService {
       timings: result.timings,
       notes: result.notes,
     };
+  }
+
+  /** One image of a batch report; a bad image becomes an entry with its error, so the batch goes on. */
+  async reportEntry(params: EngineReportEntryParams): Promise<ReportEntry> {
+    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    try {
+      const result = explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, { topK: 5 });
+      return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity });
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      return { name: path.basename(params.imagePath), overlays: [], predictions: [], timings: {}, notes: [], error: err.message };
+    }
   }
 
   private async explainerFor(modelPath: string, preprocessing?: string): Promise<Explainer> {

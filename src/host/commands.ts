@@ -2,6 +2,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
+import { explainFolder } from './folderReport';
 import { chooseModel } from './modelPicker';
 
 const IMAGE_FILTER = { Images: ['png', 'jpg', 'jpeg', 'bmp', 'gif', 'webp'] };
@@ -30,7 +31,7 @@ async function outcome(panel: ExplainPanel): Promise<ExplainOutcome> {
   }
 }
 
-export function registerCommands(host: PanelHost, state: vscode.Memento): vscode.Disposable[] {
+export function registerCommands(host: PanelHost, state: vscode.Memento, storage: vscode.Uri): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('saliencyLens.explainImage', async (arg?: unknown) => {
       const image = await targetImage(arg);
@@ -83,6 +84,12 @@ export function registerCommands(host: PanelHost, state: vscode.Memento): vscode
       const target = await vscode.window.showQuickPick(classes, { title: 'Class to explain', matchOnDescription: true });
       if (!target) return undefined;
       return outcome(ExplainPanel.show(host, image, { classIndex: target.index, view: view.view }));
+    }),
+
+    vscode.commands.registerCommand('saliencyLens.explainFolder', async (arg?: unknown) => {
+      const folder = arg instanceof vscode.Uri ? arg
+        : (await vscode.window.showOpenDialog({ title: 'Folder of images to explain', canSelectFiles: false, canSelectFolders: true }))?.[0];
+      return folder ? explainFolder(host, folder, storage) : undefined;
     }),
 
     vscode.commands.registerCommand('saliencyLens.showLog', () => host.log.show()),

@@ -86,6 +86,16 @@ export interface ExplainRequest {
 export const ENGINE_OPEN = 'saliencyLens/open';
 export const ENGINE_EXPLAIN = 'saliencyLens/explain';
 export const ENGINE_INFO = 'saliencyLens/info';
+/** One image of a batch report (never rejects for a bad image: the entry carries the error). */
+export const ENGINE_REPORT_ENTRY = 'saliencyLens/reportEntry';
+
+export interface EngineReportEntryParams {
+  modelPath: string;
+  imagePath: string;
+  preprocessing?: string;
+  colormap: ColormapChoice;
+  opacity: number;
+}
 
 export interface EngineOpenParams {
   modelPath: string;

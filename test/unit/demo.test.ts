@@ -47,3 +47,40 @@ describe('the demo on the bundled example (what `npm run demo` runs)', () => {
     }
   });
 });
+
+describe('batch report', () => {
+  it('the demo writes one self-contained HTML report with every digit, its overlays, top-k and timings', () => {
+    const out = tempDir('saliency-report-');
+    const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', 'examples/mnist-cnn', '--image', 'examples/digits', '--out', out],
+      { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    const digits = fs.readdirSync('examples/digits').filter((f) => f.endsWith('.png'));
+    for (const file of digits) {
+      const label = file.split('-')[1];
+      assert.ok(html.includes(`<h2>${file} — explained: ${label}</h2>`), `section for ${file}`);
+    }
+    // Self-contained: images inline, no script, nothing fetched.
+    assert.equal((html.match(/<img /g) ?? []).length, digits.length * 3, 'image + two overlays per digit');
+    assert.ok(!/src="(?!data:)/.test(html), 'every image is a data: URL');
+    assert.ok(!/<script/i.test(html));
+    assert.match(html, /forward \d+\.\d ms · saliency \d+\.\d ms · gradcam \d+\.\d ms/);
+    // The embedded overlay is the PNG the CLI wrote beside it.
+    const overlay = fs.readFileSync(path.join(out, 'digit-7-29.saliency.png')).toString('base64');
+    assert.ok(html.includes(overlay));
+  });
+
+  it('a bad image among good ones is listed with its reason, the others are explained, and the exit code says so', () => {
+    const dir = tempDir('saliency-batch-');
+    for (const f of ['digit-0-0.png', 'digit-3-4.png']) fs.copyFileSync(path.join('examples/digits', f), path.join(dir, f));
+    fs.writeFileSync(path.join(dir, 'broken.png'), 'not an image');
+    const out = tempDir('saliency-report-');
+    const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', 'examples/mnist-cnn', '--image', dir, '--out', out], { encoding: 'utf8' });
+    assert.equal(res.status, 2);
+    assert.match(res.stderr.trim(), /broken\.png: not a PNG, JPEG, BMP, GIF or WebP image$/);
+    const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
+    assert.match(html, /3 images, 1 failed/);
+    assert.match(html, /class="error">.*broken\.png: not a PNG/);
+    assert.ok(fs.existsSync(path.join(out, 'digit-3-4.json')));
+  });
+});

@@ -111,6 +111,19 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.notEqual(panel.latest!.predictions[0].logit, before.predictions[0].logit, 'maps from the new weights');
   });
 
+  it('Explain Folder… writes one self-contained HTML report of every image and opens it', async () => {
+    const outcome = await vscode.commands.executeCommand<{ ok: boolean; file?: string; images?: number; failed?: number; error?: string }>(
+      'saliencyLens.explainFolder', vscode.Uri.file(workspacePath('digits')));
+    assert.ok(outcome?.ok, outcome?.error);
+    assert.equal(outcome.images, 6);
+    assert.equal(outcome.failed, 0);
+    const html = fs.readFileSync(outcome.file!, 'utf8');
+    for (const f of fs.readdirSync(workspacePath('digits')).filter((n) => n.endsWith('.png'))) {
+      assert.ok(html.includes(`<h2>${f} — explained: ${f.split('-')[1]}</h2>`), f);
+    }
+    assert.ok(!/<script/i.test(html));
+  });
+
   it('cancelling a request stops the engine, and the next request starts a fresh one', async () => {
     const a = await api();
     const before = await enginePid(a);
