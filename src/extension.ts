@@ -32,6 +32,8 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       treeView.title = modelTree.title;
     },
     chosenLayer: () => modelTree.chosenLayer,
+    presetFor: (modelPath) => context.workspaceState.get<string>(`saliencyLens.preset:${modelPath}`),
+    rememberPreset: (modelPath, preset) => context.workspaceState.update(`saliencyLens.preset:${modelPath}`, preset),
   };
   context.subscriptions.push(
     log, engine, status, modelTree, treeView,

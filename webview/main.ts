@@ -17,6 +17,7 @@ import { Colorbar } from './colorbar';
 import { StatusArea } from './status';
 import { exportName, renderExportPng } from './exporter';
 import { formatValue } from './dom';
+import { InputInspector } from './inputInspector';
 
 interface Pending {
   classIndex?: number;
@@ -44,6 +45,10 @@ class ExplainPanel {
   /** Maps of the model version before the last on-disk update, and whether they are shown instead. */
   private previous?: MapCache;
   private showingPrevious = false;
+  private readonly inspector = new InputInspector({
+    show: () => this.send({ type: 'modelInput' }),
+    preset: (preset) => this.send({ type: 'setPreprocessing', preset }),
+  });
   private readonly updateText = h('span', { class: 'model-updated-text' });
   private readonly previousButton = h('button', { class: 'link-button', 'data-testid': 'show-previous', type: 'button' }, 'Show previous');
   private readonly updateBanner = h('div', { class: 'model-updated', 'data-testid': 'model-updated', role: 'status' }, this.updateText, this.previousButton);
@@ -93,6 +98,7 @@ class ExplainPanel {
         h('div', { class: 'header-actions' }, this.exportPngButton, this.exportNpyButtons)),
       this.picker.element,
       this.controls.element,
+      this.inspector.element,
       this.updateBanner,
       this.status.banner,
       this.stage.element,
@@ -131,6 +137,9 @@ class ExplainPanel {
       case 'invalidate':
         void this.onInvalidate(msg.reason, msg.imageUri);
         break;
+      case 'modelInput':
+        this.inspector.show(msg.input);
+        break;
       case 'modelUpdated':
         this.onModelUpdated(msg.time, msg.model);
         break;
@@ -146,6 +155,8 @@ class ExplainPanel {
   private async onInit(msg: Extract<HostToWebview, { type: 'init' }>): Promise<void> {
     const { imageUri, imageName, model, settings, initial } = msg;
     this.model = model;
+    this.inspector.setPreprocessing(model.preprocessing);
+    if (this.inspector.visible) this.send({ type: 'modelInput' });
     this.imageName = imageName;
     if (msg.imagePath) this.imagePath = msg.imagePath;
     this.state = resolveState(this.saved, settings);

@@ -3,7 +3,10 @@ import * as path from 'node:path';
 import { Explainer } from './explain';
 import { readImageFile, DecodedImage } from './image/decode';
 import { resolveModelJson } from './model/readArtifacts';
-import { float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg } from '../shared/protocol';
+import { describePreprocessing } from './image/preprocess';
+import {
+  float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
+} from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
 import { UserError } from './errors';
 import { reportEntryFor } from './report/reportEntry';
@@ -86,6 +89,35 @@ export class ExplainService {
       })),
       timings: result.timings,
       notes: result.notes,
+    };
+  }
+
+  /** The tensor the model receives for an image, and an 8-bit picture of it (preprocessing inspector). */
+  async modelInput(params: EngineExplainParams): Promise<ModelInputMsg> {
+    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    const { height: h, width: w, channels: c } = explainer.imageSpec;
+    const x = explainer.prepare(this.pixelsOf(params.imagePath));
+    const values = x.dataSync() as Float32Array;
+    x.dispose();
+    const min = new Array<number>(c).fill(Infinity);
+    const max = new Array<number>(c).fill(-Infinity);
+    values.forEach((v, i) => {
+      min[i % c] = Math.min(min[i % c], v);
+      max[i % c] = Math.max(max[i % c], v);
+    });
+    const lo = Math.min(...min);
+    const span = Math.max(...max) - lo || 1;
+    // caffe feeds BGR: show it as RGB so the picture looks like the image.
+    const bgr = explainer.preprocessing.preset === 'caffe' && c >= 3;
+    const rgba = new Uint8Array(w * h * 4);
+    for (let p = 0; p < w * h; p++) {
+      const at = (ch: number) => Math.round(((values[p * c + ch] - lo) / span) * 255);
+      const [r, g, b] = c === 1 ? [at(0), at(0), at(0)] : bgr ? [at(2), at(1), at(0)] : [at(0), at(1), at(2)];
+      rgba.set([r, g, b, 255], p * 4);
+    }
+    return {
+      width: w, height: h, channels: c, rgba: Buffer.from(rgba).toString('base64'), min, max,
+      preprocessing: `${describePreprocessing(explainer.preprocessing)} (${explainer.preprocessingSource})`,
     };
   }
 

@@ -4,7 +4,7 @@ import * as vscode from 'vscode';
 import { encodeNpyFloat32 } from '../engine/io/npy';
 import { bilinearResize } from '../shared/resize';
 import {
-  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_OPEN, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_MODEL_INPUT, ENGINE_OPEN, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
   MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
@@ -20,6 +20,9 @@ export interface PanelHost {
   /** The model panels use; asks the user when there is none yet. */
   model(): Promise<string | undefined>;
   onModelInfo(info: ModelInfoMsg): void;
+  /** Preset chosen in a panel for this model (remembered per model), if any. */
+  presetFor(modelPath: string): string | undefined;
+  rememberPreset(modelPath: string, preset: string): Thenable<void>;
   /** The Grad-CAM layer chosen in the Model view, if any. */
   chosenLayer(): string | undefined;
 }
@@ -42,8 +45,8 @@ function settings(): PanelSettings {
   };
 }
 
-/** Preprocessing setting: empty means "what the model folder declares". */
-function preprocessing(): string | undefined {
+/** The setting: empty means "what the model folder declares". */
+function configuredPreprocessing(): string | undefined {
   return vscode.workspace.getConfiguration('saliencyLens').get<string>('preprocessing')?.trim() || undefined;
 }
 
@@ -159,6 +162,30 @@ export class ExplainPanel implements vscode.Disposable {
     return this.lastResult;
   }
 
+  /** Preprocessing for a model: the preset picked for it in a panel, else the setting, else the model's own. */
+  private preprocessing(modelPath: string): string | undefined {
+    return this.host.presetFor(modelPath) ?? configuredPreprocessing();
+  }
+
+  /** The panel's preset picker: remember the preset for this model, reload with it. */
+  async usePreprocessing(preset: string): Promise<void> {
+    if (!this.modelPath || !(PRESETS as readonly string[]).includes(preset)) return;
+    await this.host.rememberPreset(this.modelPath, preset);
+    await this.sendInit();
+  }
+
+  private async sendModelInput(): Promise<void> {
+    if (!this.modelPath) return;
+    try {
+      const input = await this.host.engine.request<ModelInputMsg>(ENGINE_MODEL_INPUT, {
+        modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
+      }, this.pending.token);
+      this.post({ type: 'modelInput', input });
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
   /** Shows Grad-CAM at `layer` (the Model view's "Use for Grad-CAM"). */
   showLayer(layer: string): void {
     this.post({ type: 'setLayer', layer });
@@ -206,7 +233,7 @@ export class ExplainPanel implements vscode.Disposable {
     this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
     try {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
-        this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, token), this.pending.token);
+        this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: this.preprocessing(modelPath) }, token), this.pending.token);
       const imageUri = await imageDataUrl(this.image.fsPath);
       if (generation !== this.initGeneration) return;
       this.modelPath = modelPath;
@@ -241,7 +268,7 @@ export class ExplainPanel implements vscode.Disposable {
       if (wait) await new Promise((r) => setTimeout(r, wait));
       if (generation !== this.initGeneration || this.disposed) return;
       try {
-        const model = await this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: preprocessing() }, this.pending.token);
+        const model = await this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: this.preprocessing(modelPath) }, this.pending.token);
         if (generation !== this.initGeneration) return;
         this.host.onModelInfo(model);
         this.modelUpdates++;
@@ -259,7 +286,9 @@ export class ExplainPanel implements vscode.Disposable {
 
   private async explain(requestId: number, request: ExplainRequest): Promise<void> {
     if (!this.modelPath) return;
-    const params: EngineExplainParams = { ...request, modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: preprocessing() };
+    const params: EngineExplainParams = {
+      ...request, modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
+    };
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
@@ -293,6 +322,10 @@ export class ExplainPanel implements vscode.Disposable {
         return this.exportNpy(message.method, message.suggestedName, message.request);
       case 'action':
         return this.onAction(message.action);
+      case 'modelInput':
+        return this.sendModelInput();
+      case 'setPreprocessing':
+        return this.usePreprocessing(message.preset);
       case 'imageError':
         return this.fail(message.message, [OPEN_LOG]);
       case 'log':
@@ -305,7 +338,7 @@ export class ExplainPanel implements vscode.Disposable {
     if (!this.modelPath) return;
     try {
       const result = await this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, {
-        ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: preprocessing(),
+        ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
       }, this.pending.token);
       const map = result.maps.find((m) => m.method === method);
       if (!map) return this.fail(`There is no ${method} map to export for this model.`, []);

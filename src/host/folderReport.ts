@@ -30,7 +30,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
   const modelPath = await host.model();
   if (!modelPath) return { ok: false, error: 'No model selected.' };
   const config = vscode.workspace.getConfiguration('saliencyLens');
-  const preprocessing = config.get<string>('preprocessing')?.trim() || undefined;
+  const preprocessing = host.presetFor(modelPath) ?? (config.get<string>('preprocessing')?.trim() || undefined);
   try {
     return await vscode.window.withProgress({
       location: vscode.ProgressLocation.Notification, title: `Saliency Lens: explaining ${path.basename(folder.fsPath)}`, cancellable: true,

@@ -109,6 +109,24 @@ export interface EngineExplainParams extends ExplainRequest {
   topK?: number;
 }
 
+/** The tensor the model sees for an image, displayed back as an image (preprocessing inspector). */
+export const ENGINE_MODEL_INPUT = 'saliencyLens/modelInput';
+
+export interface ModelInputMsg {
+  width: number;
+  height: number;
+  channels: number;
+  /** 8-bit RGBA, base64: the input min–max scaled to 0–255 (BGR inputs shown as RGB). */
+  rgba: string;
+  /** Per-channel range of the actual values the model receives. */
+  min: number[];
+  max: number[];
+  preprocessing: string;
+}
+
+/** Preprocessing presets the panel offers. */
+export const PRESETS = ['raw', 'unit', 'symmetric', 'imagenet', 'caffe'] as const;
+
 /** A failure the user can act on travels as this JSON-RPC error code with a one-sentence message. */
 export const USER_ERROR_CODE = -32001;
 
@@ -142,6 +160,8 @@ export type HostToWebview =
   | { type: 'error'; requestId?: number; message: string; actions?: string[] }
   /** The model's files changed and the new version loaded: recompute, keeping the old maps to flip back to. */
   | { type: 'modelUpdated'; time: string; model: ModelInfoMsg }
+  /** Answer to `modelInput`. */
+  | { type: 'modelInput'; input: ModelInputMsg }
   /** The Model view's "Use for Grad-CAM": show Grad-CAM at this layer. */
   | { type: 'setLayer'; layer: string }
   /** The image or model changed on disk: the webview re-requests what it shows. */
@@ -157,6 +177,10 @@ export type WebviewToHost =
   /** `request` says which map is shown (the webview caches maps, so the host's last reply may be another class's). */
   | { type: 'exportNpy'; method: MethodName; suggestedName: string; request: ExplainRequest }
   | { type: 'action'; action: string }
+  /** Show the tensor the model sees (preprocessing inspector). */
+  | { type: 'modelInput' }
+  /** Use this preprocessing preset for this model (remembered per model). */
+  | { type: 'setPreprocessing'; preset: string }
   /** The browser could not display the image: the panel cannot show maps over it. */
   | { type: 'imageError'; message: string }
   /** Persisted UI state changed (also kept with setState for reloads). */

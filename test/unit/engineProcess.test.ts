@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import {
-  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, USER_ERROR_CODE,
+  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_MODEL_INPUT, ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
 } from '../../src/shared/protocol';
+import { PNG } from 'pngjs';
 import { cleanupTempDirs, tempDir } from './helpers';
 
 /** The bundled engine process, spoken to over JSON-RPC the way the extension host does. */
@@ -65,6 +66,21 @@ describe('engine process over JSON-RPC', () => {
       (e: ResponseError<void>) => e.code === USER_ERROR_CODE && /class 12 is out of range/.test(e.message));
     const again = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit });
     assert.equal(again.predictions[0].label, '7');
+  });
+
+  it('shows the tensor the model sees: the digit as unit and symmetric inputs', async () => {
+    const unit = await rpc.sendRequest<ModelInputMsg>(ENGINE_MODEL_INPUT, { modelPath: example, imagePath: digit });
+    assert.deepEqual([unit.width, unit.height, unit.channels], [28, 28, 1]);
+    const pixels = PNG.sync.read(fs.readFileSync(digit));
+    const brightest = Math.max(...Array.from({ length: 28 * 28 }, (_, i) => pixels.data[i * 4]));
+    assert.equal(unit.min[0], 0);
+    assert.ok(Math.abs(unit.max[0] - brightest / 255) < 1e-6, 'the brightest pixel over 255');
+    assert.match(unit.preprocessing, /^unit/);
+    const picture = Buffer.from(unit.rgba, 'base64');
+    assert.equal(picture.length, 28 * 28 * 4);
+    const symmetric = await rpc.sendRequest<ModelInputMsg>(ENGINE_MODEL_INPUT, { modelPath: example, imagePath: digit, preprocessing: 'symmetric' });
+    assert.equal(symmetric.min[0], -1);
+    assert.match(symmetric.preprocessing, /^symmetric/);
   });
 
   it('reloads a model whose files changed on disk', async () => {

@@ -180,6 +180,16 @@ async function send(page: Page, msg: HostToWebview): Promise<void> {
 }
 
 /** Answers every `explain` posted after index `from` that has not been answered yet. */
+/** Polls a condition (page.waitForFunction would need eval, which the panel's CSP forbids). */
+async function untilTrue(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 async function answerExplains(page: Page, answered: Set<number>): Promise<number> {
   let n = 0;
   for (const m of await posted(page)) {
@@ -411,10 +421,10 @@ if (reason) {
         // its Grad-CAM was cached before, so no request goes out.
         n = (await posted(page)).length;
         await send(page, { type: 'setLayer', layer: 'conv2d_2' });
-        await page.waitForFunction(() => (document.querySelector('[data-testid="layer-select"]') as HTMLSelectElement | null)?.value === 'conv2d_2');
+        await untilTrue(async () => (await page.getByTestId('layer-select').evaluate((el) => (el as HTMLSelectElement).value)) === 'conv2d_2', 'layer conv2d_2');
         assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0);
         await send(page, { type: 'setLayer', layer: 'conv2d_1' });
-        await page.waitForFunction(() => (document.querySelector('[data-testid="layer-select"]') as HTMLSelectElement | null)?.value === 'conv2d_1');
+        await untilTrue(async () => (await page.getByTestId('layer-select').evaluate((el) => (el as HTMLSelectElement).value)) === 'conv2d_1', 'layer conv2d_1');
       });
 
       await t.test('a model updated on disk recomputes, and "Show previous" flips to the old maps without a request', async () => {
@@ -431,6 +441,23 @@ if (reason) {
         await page.getByTestId('show-previous').click();
         assert.equal((await page.getByTestId('show-previous').textContent())?.trim(), 'Show previous');
         assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0, 'flipping is local');
+      });
+
+      await t.test('the model input toggle asks for the tensor the model sees and draws it; the preset picker asks for another preset', async () => {
+        let n = (await posted(page)).length;
+        await page.getByTestId('show-input').click();
+        await waitForPosted(page, n, (m) => m.type === 'modelInput', 'modelInput request');
+        const rgba = Buffer.alloc(8 * 6 * 4, 200).toString('base64');
+        await send(page, { type: 'modelInput', input: { width: 8, height: 6, channels: 3, rgba, min: [-1, -1, -1], max: [1, 1, 1], preprocessing: 'symmetric ([-1,1]) (given)' } });
+        await page.getByTestId('model-input').waitFor({ state: 'visible' });
+        await untilTrue(async () => /What the model sees/.test((await page.getByTestId('model-input-caption').textContent()) ?? ''), 'caption');
+        assert.match((await page.getByTestId('model-input-caption').textContent()) ?? '', /What the model sees: 6×8×3 · symmetric/);
+        n = (await posted(page)).length;
+        await page.getByTestId('preset-select').click();
+        await page.getByTestId('preset-select').getByRole('option', { name: 'imagenet' }).click();
+        const msg = await waitForPosted(page, n, (m) => m.type === 'setPreprocessing', 'setPreprocessing');
+        assert.ok(msg.type === 'setPreprocessing' && msg.preset === 'imagenet');
+        await page.getByTestId('show-input').click();
       });
 
       await t.test('an error shows one sentence with action buttons that post actions', async () => {

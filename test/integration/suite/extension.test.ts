@@ -111,6 +111,15 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.notEqual(panel.latest!.predictions[0].logit, before.predictions[0].logit, 'maps from the new weights');
   });
 
+  it('a preset picked in the panel is remembered for the model and used', async () => {
+    const a = await api();
+    await a.panels()[0].usePreprocessing('symmetric');
+    const input = a.modelTree.getChildren(a.modelTree.getChildren()[0]);
+    assert.match(input.find((n) => n.label === 'preprocessing')?.description ?? '', /^symmetric/);
+    await a.panels()[0].usePreprocessing('unit');
+    assert.match(a.modelTree.getChildren(a.modelTree.getChildren()[0]).find((n) => n.label === 'preprocessing')?.description ?? '', /^unit/);
+  });
+
   it('Explain Folder… writes one self-contained HTML report of every image and opens it', async () => {
     const outcome = await vscode.commands.executeCommand<{ ok: boolean; file?: string; images?: number; failed?: number; error?: string }>(
       'saliencyLens.explainFolder', vscode.Uri.file(workspacePath('digits')));
