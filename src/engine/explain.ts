@@ -49,6 +49,24 @@ export interface ImageExplanation extends TensorExplanation {
   preprocessing: string;
 }
 
+export interface CompareOptions {
+  classes: number[];
+  method: MethodName;
+  layer?: string;
+  signed?: boolean;
+  /** Also the map of S_a − S_b. */
+  contrast?: [number, number];
+}
+
+export interface ComparisonResult {
+  /** Predictions of the compared classes, highest logit first. */
+  predictions: Prediction[];
+  /** One map per class, in the order asked. */
+  maps: AttributionMap[];
+  contrast?: AttributionMap;
+  layer?: string;
+}
+
 export interface ModelSummary {
   path: string;
   format: string;
@@ -169,6 +187,47 @@ export class Explainer {
     }
     return Array.from(logits, (logit, index) => ({ index, label: this.labelOf(index), probability: probs[index], logit }))
       .sort((a, b) => b.logit - a.logit);
+  }
+
+  /**
+   * Maps of several classes for one input, for comparing them: one forward pass, then one backward
+   * pass per class (to the Grad-CAM layer, or to the input for saliency). With `contrast: [a, b]`,
+   * also the map of the logit difference S_a − S_b: evidence for a over b.
+   */
+  compareTensor(x: tf.Tensor, opts: CompareOptions): ComparisonResult {
+    const runtime = this.runtime;
+    const n = runtime.numClasses;
+    for (const c of [...opts.classes, ...(opts.contrast ?? [])]) this.resolveTarget(c, 0);
+    const layer = opts.method === 'gradcam' ? resolveGradcamLayer(runtime, opts.layer) : undefined;
+    const trace = runtime.trace(x, layer ? [layer] : []);
+    try {
+      const predictions = this.predictions(trace.logits.dataSync() as Float32Array);
+      const mapFor = (seedValues: Float32Array): AttributionMap => {
+        const seed = tf.tensor2d(seedValues, [1, n]);
+        try {
+          if (layer) return gradcam(trace, seed, layer);
+          const grad = trace.vjp(seed, ['input']).get('input')!;
+          try {
+            return saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] });
+          } finally {
+            grad.dispose();
+          }
+        } finally {
+          seed.dispose();
+        }
+      };
+      const maps = opts.classes.map((c) => mapFor(classSeed(n, c)));
+      let contrast: AttributionMap | undefined;
+      if (opts.contrast) {
+        const [a, b] = opts.contrast;
+        const seed = classSeed(n, a);
+        seed[b] -= 1;
+        contrast = mapFor(seed);
+      }
+      return { predictions: predictions.filter((p) => opts.classes.includes(p.index)), maps, contrast, layer };
+    } finally {
+      trace.dispose();
+    }
   }
 
   /** Explains one preprocessed input. One forward pass serves predictions and every method. */

@@ -177,3 +177,58 @@ describe('memory', () => {
     }
   });
 });
+
+describe('comparing classes', () => {
+  it('maps of several classes from one forward pass equal the single-class explanations', async () => {
+    const ex = await openModel(buildResNet18({ inputSize: 64, classes: 8, seed: 21 }));
+    const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 22);
+    for (const method of ['gradcam', 'saliency'] as const) {
+      const result = ex.compareTensor(x, { classes: [0, 3, 5, 7], method });
+      assert.equal(result.maps.length, 4);
+      for (const [i, c] of [0, 3, 5, 7].entries()) {
+        const single = ex.explainTensor(x, { methods: [method], target: c }).maps[0];
+        assert.ok(relativeError(result.maps[i].data, single.data) < 1e-6, `${method} class ${c}`);
+      }
+      assert.deepEqual(result.predictions.map((p) => p.index).sort(), [0, 3, 5, 7]);
+    }
+    x.dispose();
+    ex.dispose();
+  });
+
+  it('the contrast map "A vs B" is Grad-CAM of the logit difference, from the two classes\' own gradients', async () => {
+    const model = buildSmallResidual({ seed: 23, classes: 5 });
+    const ex = await openModel(model);
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 24);
+    const layer = 'block_out';
+    const result = ex.compareTensor(x, { classes: [1, 4], method: 'gradcam', layer, contrast: [1, 4] });
+    // Independent: activations and each class's gradient at the layer, then Grad-CAM of their difference by hand.
+    const trace = ex.runtime.trace(x, [layer]);
+    const a = (trace.activation(layer).arraySync() as number[][][][])[0];
+    const grad = (c: number) => {
+      const g = trace.vjp(tf.oneHot([c], 5).toFloat() as tf.Tensor2D, [layer]).get(layer)!;
+      const v = (g.arraySync() as number[][][][])[0];
+      g.dispose();
+      return v;
+    };
+    const ga = grad(1);
+    const gb = grad(4);
+    trace.dispose();
+    const diff = ga.map((row, i) => row.map((px, j) => px.map((v, k) => v - gb[i][j][k])));
+    const expected = gradcamByHand(a, diff);
+    assert.ok(expected.some((v) => v > 0), 'the case is not degenerate');
+    assert.ok(relativeError(result.contrast!.data, expected) < 1e-5);
+    // And it is not simply one class's map.
+    assert.ok(relativeError(result.contrast!.data, result.maps[0].data) > 1e-3);
+    x.dispose();
+    ex.dispose();
+  });
+
+  it('an out-of-range class in a comparison is a clear error', async () => {
+    const ex = await openModel(buildSmallResidual({ seed: 2, classes: 5 }));
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
+    assert.throws(() => ex.compareTensor(x, { classes: [0, 9], method: 'saliency' }),
+      (e: Error) => e instanceof UserError && /class 9 is out of range/.test(e.message));
+    x.dispose();
+    ex.dispose();
+  });
+});
