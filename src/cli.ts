@@ -3,9 +3,10 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackendName, initBackend } from './engine/backend';
 import { describeError, UserError } from './engine/errors';
-import { Explainer, ImageExplanation, METHODS, MethodName, ModelSummary } from './engine/explain';
+import { Explainer, ImageExplanation, METHODS, MethodName, ModelSummary, OpenOptions } from './engine/explain';
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
+import { IMAGE_FILE } from './shared/imageFiles';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 
@@ -29,7 +30,6 @@ explain options:
   --image-shape HxWxC         image a flat input encodes (default: inferred when square)
   --backend wasm|cpu|tensorflow, --threads N`;
 
-const IMAGE_EXT = /\.(png|jpe?g|bmp|gif|webp)$/i;
 
 function parseShape(text: string | undefined, parts: number, flag: string): number[] | undefined {
   if (text === undefined) return undefined;
@@ -53,7 +53,7 @@ function collectImages(entries: string[]): string[] {
   for (const entry of entries) {
     if (!fs.existsSync(entry)) throw new UserError(`${entry}: file not found`);
     if (fs.statSync(entry).isDirectory()) {
-      const inside = fs.readdirSync(entry).filter((f) => IMAGE_EXT.test(f)).sort();
+      const inside = fs.readdirSync(entry).filter((f) => IMAGE_FILE.test(f)).sort();
       if (inside.length === 0) throw new UserError(`${entry}: folder has no PNG, JPEG, BMP, GIF or WebP images`);
       files.push(...inside.map((f) => path.join(entry, f)));
     } else {
@@ -86,6 +86,16 @@ function parseMethods(text: string | undefined): MethodName[] {
 
 /** --output 1 is the second output; --output logits names one. */
 const outputChoice = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
+
+/** The model options explain and inspect share: --preset, --output, --input-size, --image-shape. */
+function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string }): OpenOptions {
+  return {
+    preprocessing: values.preset,
+    output: outputChoice(values.output),
+    inputShape: parseShape(values['input-size'], 2, '--input-size'),
+    imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
+  };
+}
 
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 const ms = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(1)} ms`);
@@ -121,13 +131,7 @@ async function explainCommand(argv: string[]): Promise<void> {
   const images = collectImages(values.image);
   const outDir = path.resolve(values.out ?? 'saliency-lens-out');
   const backend = await startBackend(values);
-  const inputSize = parseShape(values['input-size'], 2, '--input-size');
-  const explainer = await Explainer.open(values.model, {
-    preprocessing: values.preset,
-    output: outputChoice(values.output),
-    inputShape: inputSize,
-    imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
-  });
+  const explainer = await Explainer.open(values.model, openOptions(values));
   try {
     const summary = explainer.summary();
     for (const w of summary.warnings) console.warn(`warning: ${w}`);
@@ -214,12 +218,7 @@ async function inspectCommand(argv: string[]): Promise<void> {
   });
   if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json)');
   const backend = await startBackend(values);
-  const explainer = await Explainer.open(values.model, {
-    preprocessing: values.preset,
-    output: outputChoice(values.output),
-    inputShape: parseShape(values['input-size'], 2, '--input-size'),
-    imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
-  });
+  const explainer = await Explainer.open(values.model, openOptions(values));
   try {
     const summary = explainer.summary();
     if (values.json) console.log(JSON.stringify({ ...summary, backend }, null, 2));

@@ -8,6 +8,7 @@ import {
   float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
 } from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
+import { mapRange } from '../shared/normalize';
 import { UserError } from './errors';
 import { reportEntryFor } from './report/reportEntry';
 
@@ -82,8 +83,7 @@ export class ExplainService {
         width: m.width,
         height: m.height,
         data: float32ToBase64(m.data),
-        min: m.data.reduce((a, b) => Math.min(a, b), Infinity),
-        max: m.data.reduce((a, b) => Math.max(a, b), -Infinity),
+        ...mapRange(m.data),
         layer: m.layer,
         signed: m.signed,
       })),

@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { IMAGE_FILE } from '../shared/imageFiles';
 import { ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
 import { explainFolder } from './folderReport';
@@ -11,7 +12,7 @@ const IMAGE_FILTER = { Images: ['png', 'jpg', 'jpeg', 'bmp', 'gif', 'webp'] };
 async function targetImage(arg: unknown): Promise<vscode.Uri | undefined> {
   if (arg instanceof vscode.Uri) return arg;
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-  if (input instanceof vscode.TabInputCustom && /\.(png|jpe?g|bmp|gif|webp)$/i.test(input.uri.fsPath)) return input.uri;
+  if (input instanceof vscode.TabInputCustom && IMAGE_FILE.test(input.uri.fsPath)) return input.uri;
   const picked = await vscode.window.showOpenDialog({ title: 'Image to explain', canSelectMany: false, filters: IMAGE_FILTER });
   return picked?.[0];
 }

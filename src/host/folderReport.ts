@@ -2,10 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { buildHtmlReport, ReportEntry } from '../shared/htmlReport';
+import { IMAGE_FILE } from '../shared/imageFiles';
 import { ColormapChoice, ENGINE_OPEN, ENGINE_REPORT_ENTRY, EngineReportEntryParams, ModelInfoMsg } from '../shared/protocol';
 import type { PanelHost } from './explainPanel';
 
-const IMAGE = /\.(png|jpe?g|bmp|gif|webp)$/i;
 
 export interface FolderReportOutcome {
   ok: boolean;
@@ -21,7 +21,7 @@ export interface FolderReportOutcome {
  * into the extension's storage, which opens in a panel.
  */
 export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage: vscode.Uri): Promise<FolderReportOutcome> {
-  const images = (await fs.promises.readdir(folder.fsPath)).filter((f) => IMAGE.test(f)).sort();
+  const images = (await fs.promises.readdir(folder.fsPath)).filter((f) => IMAGE_FILE.test(f)).sort();
   if (images.length === 0) {
     const error = `${folder.fsPath}: folder has no PNG, JPEG, BMP, GIF or WebP images`;
     void vscode.window.showWarningMessage(error);

@@ -86,6 +86,11 @@ export function percentile(values: ArrayLike<number>, p: number): number {
 }
 
 /** min and max (non-finite as 0) and, if asked, the clip percentile over several maps. */
+/** Raw min and max of a map (non-finite values count as 0, as in normalization). */
+export function mapRange(map: ArrayLike<number>): MapStats {
+  return statsOf([map]);
+}
+
 function statsOf(maps: ArrayLike<number>[], opts?: NormalizeOptions): MapStats {
   let min = Infinity;
   let max = -Infinity;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ColormapName, colorize } from '../../shared/colormaps';
-import { minMaxNormalize } from '../../shared/normalize';
+import { mapRange, minMaxNormalize } from '../../shared/normalize';
 import { overlayHeatmap } from '../../shared/overlay';
 import { bilinearResize } from '../../shared/resize';
 import type { ImageExplanation } from '../explain';
@@ -50,8 +50,7 @@ export function reportOf(result: ImageExplanation, extra: Record<string, unknown
       layerSize: m.layerSize,
       signed: m.signed,
       modelSpace: [m.height, m.width],
-      min: m.data.reduce((a, b) => Math.min(a, b), Infinity),
-      max: m.data.reduce((a, b) => Math.max(a, b), -Infinity),
+      ...mapRange(m.data),
     })),
     notes: result.notes,
     timingsMs: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v * 100) / 100])),

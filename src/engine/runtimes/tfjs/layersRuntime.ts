@@ -21,6 +21,12 @@ interface OutputPlan {
   linearized?: LayerNode;
 }
 
+/** Output shape (with batch) of a layer's first output: tfjs gives a list of shapes for multi-output layers. */
+function firstOutputShape(layer: tf.layers.Layer): (number | null)[] {
+  const shape = layer.outputShape;
+  return (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+}
+
 /** Linear activation with the shape tfjs layers expect of an activation object. */
 const LINEAR_ACTIVATION = { apply: (x: Tensor) => x, getClassName: () => 'linear', getConfig: () => ({}) };
 
@@ -138,8 +144,7 @@ export class LayersRuntime implements ModelRuntime {
   private checkSoftmaxCoversOutput(): void {
     if (this.output.activation !== 'softmax') return;
     const node = this.graph.nodes[this.graph.producer[this.output.slot]];
-    const shape = node?.layer.outputShape;
-    const first = (Array.isArray(shape?.[0]) ? shape![0] : shape) as (number | null)[] | undefined;
+    const first = node && firstOutputShape(node.layer);
     const spread = (first ?? []).slice(1).filter((d) => d !== 1);
     if (spread.length > 1) {
       throw new UserError(`the model's softmax runs over part of its output (shape ${JSON.stringify(first?.slice(1))}); ` +
@@ -243,8 +248,7 @@ export class LayersRuntime implements ModelRuntime {
 
   layerTable(): LayerRow[] {
     return this.graph.nodes.map((node) => {
-      const shape = node.layer.outputShape;
-      const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+      const first = firstOutputShape(node.layer);
       return { name: node.name, type: node.layer.getClassName(), outputShape: first.slice(1), params: node.layer.countParams() };
     });
   }
@@ -256,8 +260,7 @@ export class LayersRuntime implements ModelRuntime {
       for (const node of this.graph.nodes) {
         const slot = node.outputs[0];
         if (!feedsLogits.has(slot) || slot === this.output.slot) continue;
-        const shape = node.layer.outputShape;
-        const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+        const first = firstOutputShape(node.layer);
         if (isSpatialCandidate(first)) {
           this.candidates.push({ name: node.name, type: node.layer.getClassName(), height: first[1]!, width: first[2]!, channels: first[3]! });
         }
