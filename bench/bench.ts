@@ -37,22 +37,24 @@ const median = (xs: number[]) => {
 let peakRss = 0;
 const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
 
-function timeMethod(explainer: Explainer, x: tf.Tensor, methods: MethodName[] | 'forward', runs: number): number {
-  const once = () => {
+async function timeMethod(explainer: Explainer, x: tf.Tensor, methods: MethodName[] | 'forward', runs: number): Promise<number> {
+  const once = async () => {
     const t0 = performance.now();
     if (methods === 'forward') {
-      const trace = explainer.runtime.trace(x);
+      const trace = await explainer.runtime.trace(x);
       trace.logits.dataSync();
       trace.dispose();
     } else {
-      explainer.explainTensor(x, { methods });
+      await explainer.explainTensor(x, { methods });
     }
     sampleRss();
     return performance.now() - t0;
   };
-  once(); // warm-up: kernel setup, flipped-kernel caches
-  once();
-  return median(Array.from({ length: runs }, once));
+  await once(); // warm-up: kernel setup, flipped-kernel caches
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await once());
+  return median(times);
 }
 
 async function benchModel(name: string, modelDir: string, runs: number, backend: { name: string; threads: number }): Promise<Row> {
@@ -63,9 +65,9 @@ async function benchModel(name: string, modelDir: string, runs: number, backend:
     threads: backend.threads,
     model: name,
     input: explainer.runtime.inputShape.join('×'),
-    forwardMs: timeMethod(explainer, x, 'forward', runs),
-    gradcamMs: timeMethod(explainer, x, ['gradcam'], runs),
-    saliencyMs: timeMethod(explainer, x, ['saliency'], runs),
+    forwardMs: await timeMethod(explainer, x, 'forward', runs),
+    gradcamMs: await timeMethod(explainer, x, ['gradcam'], runs),
+    saliencyMs: await timeMethod(explainer, x, ['saliency'], runs),
     gradcamLayer: explainer.runtime.defaultGradcamLayer() ?? '',
     runs,
     peakRssMb: Math.round(peakRss / 2 ** 20),

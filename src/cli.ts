@@ -143,7 +143,7 @@ async function explainCommand(argv: string[]): Promise<void> {
     for (const [i, file] of images.entries()) {
       let result: ImageExplanation;
       try {
-        result = explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
+        result = await explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
       } catch (err) {
         // One bad image in a folder does not stop the others; it is reported, and the exit code says so.
         if (!(err instanceof UserError)) throw err;

@@ -4,7 +4,7 @@ import { UserError } from './errors';
 import { DecodedImage, readImageFile } from './image/decode';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
 import { gradcam, resolveGradcamLayer } from './methods/gradcam';
-import { saliencyFromGradient } from './methods/saliency';
+import { saliency } from './methods/saliency';
 import { AttributionMap, classSeed } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
 import type { LayerRow, GradcamCandidate } from './runtimes/types';
@@ -194,35 +194,31 @@ export class Explainer {
    * pass per class (to the Grad-CAM layer, or to the input for saliency). With `contrast: [a, b]`,
    * also the map of the logit difference S_a − S_b: evidence for a over b.
    */
-  compareTensor(x: tf.Tensor, opts: CompareOptions): ComparisonResult {
+  async compareTensor(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
     const runtime = this.runtime;
     const n = runtime.numClasses;
     for (const c of [...opts.classes, ...(opts.contrast ?? [])]) this.resolveTarget(c, 0);
     const layer = opts.method === 'gradcam' ? resolveGradcamLayer(runtime, opts.layer) : undefined;
-    const trace = runtime.trace(x, layer ? [layer] : []);
+    const trace = await runtime.trace(x, layer ? [layer] : []);
     try {
       const predictions = this.predictions(trace.logits.dataSync() as Float32Array);
-      const mapFor = (seedValues: Float32Array): AttributionMap => {
+      const mapFor = async (seedValues: Float32Array): Promise<AttributionMap> => {
         const seed = tf.tensor2d(seedValues, [1, n]);
         try {
-          if (layer) return gradcam(trace, seed, layer);
-          const grad = trace.vjp(seed, ['input']).get('input')!;
-          try {
-            return saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] });
-          } finally {
-            grad.dispose();
-          }
+          if (layer) return await gradcam(trace, seed, layer);
+          return await saliency(trace, seed, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] });
         } finally {
           seed.dispose();
         }
       };
-      const maps = opts.classes.map((c) => mapFor(classSeed(n, c)));
+      const maps: AttributionMap[] = [];
+      for (const c of opts.classes) maps.push(await mapFor(classSeed(n, c)));
       let contrast: AttributionMap | undefined;
       if (opts.contrast) {
         const [a, b] = opts.contrast;
         const seed = classSeed(n, a);
         seed[b] -= 1;
-        contrast = mapFor(seed);
+        contrast = await mapFor(seed);
       }
       return { predictions: predictions.filter((p) => opts.classes.includes(p.index)), maps, contrast, layer };
     } finally {
@@ -231,13 +227,13 @@ export class Explainer {
   }
 
   /** Explains one preprocessed input. One forward pass serves predictions and every method. */
-  explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): TensorExplanation {
+  async explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): Promise<TensorExplanation> {
     const methods = opts.methods ?? ['saliency', 'gradcam'];
     const runtime = this.runtime;
     const layer = methods.includes('gradcam') ? resolveGradcamLayer(runtime, opts.layer) : undefined;
     const timings: Record<string, number> = {};
     const t0 = now();
-    const trace = runtime.trace(x, layer ? [layer] : []);
+    const trace = await runtime.trace(x, layer ? [layer] : []);
     try {
       const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
       timings.forward = now() - t0;
@@ -250,7 +246,7 @@ export class Explainer {
         // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
         if (layer) {
           const t1 = now();
-          maps.push(gradcam(trace, seed, layer));
+          maps.push(await gradcam(trace, seed, layer));
           timings.gradcam = now() - t1;
           if (maps[maps.length - 1].data.every((v) => v === 0)) {
             notes.push(`Grad-CAM at layer "${layer}" is zero everywhere: by its linear estimate the layer holds no positive evidence ` +
@@ -259,12 +255,7 @@ export class Explainer {
         }
         if (methods.includes('saliency')) {
           const t2 = now();
-          const grad = trace.vjp(seed, ['input']).get('input')!;
-          try {
-            maps.unshift(saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
-          } finally {
-            grad.dispose();
-          }
+          maps.unshift(await saliency(trace, seed, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
           timings.saliency = now() - t2;
         }
       } finally {
@@ -277,10 +268,10 @@ export class Explainer {
     }
   }
 
-  explainImage(pixels: DecodedImage, file: string, opts: ExplainOptions = {}): ImageExplanation {
+  async explainImage(pixels: DecodedImage, file: string, opts: ExplainOptions = {}): Promise<ImageExplanation> {
     const x = this.prepare(pixels);
     try {
-      const result = this.explainTensor(x, opts);
+      const result = await this.explainTensor(x, opts);
       return {
         ...result,
         image: { file, width: pixels.width, height: pixels.height, format: pixels.format },
@@ -293,7 +284,7 @@ export class Explainer {
     }
   }
 
-  explainFile(file: string, opts: ExplainOptions = {}): ImageExplanation {
+  explainFile(file: string, opts: ExplainOptions = {}): Promise<ImageExplanation> {
     return this.explainImage(readImageFile(file), file, opts);
   }
 

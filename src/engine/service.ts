@@ -65,7 +65,7 @@ export class ExplainService {
   async explain(params: EngineExplainParams): Promise<ExplanationMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     const pixels = this.pixelsOf(params.imagePath);
-    const result = explainer.explainImage(pixels, params.imagePath, {
+    const result = await explainer.explainImage(pixels, params.imagePath, {
       methods: params.methods,
       target: params.classIndex,
       layer: params.layer,
@@ -125,7 +125,7 @@ export class ExplainService {
   async reportEntry(params: EngineReportEntryParams): Promise<ReportEntry> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     try {
-      const result = explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, { topK: 5 });
+      const result = await explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, { topK: 5 });
       return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;

@@ -43,7 +43,7 @@ describe('Grad-CAM values', () => {
     const head = (t: tf.Tensor) => ['last_conv', 'avg_pool', 'predictions'].reduce((v, name) => model.getLayer(name).apply(v) as tf.Tensor, t);
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(head(t), tf.oneHot([c], 5))))(a);
     const expected = gradcamByHand((a.arraySync() as number[][][][])[0], (g.arraySync() as number[][][][])[0]);
-    const map = ex.explainTensor(x, { methods: ['gradcam'], target: c, layer: 'block_out' }).maps[0];
+    const map = (await ex.explainTensor(x, { methods: ['gradcam'], target: c, layer: 'block_out' })).maps[0];
     assert.equal(map.layer, 'block_out');
     assert.deepEqual([map.height, map.width], [16, 16]);
     assert.ok(expected.some((v) => v > 0), 'the case is not degenerate');
@@ -60,7 +60,7 @@ describe('Grad-CAM values', () => {
     const w = model.getLayer('predictions').getWeights()[0].arraySync() as number[][];
     for (const c of [0, 4]) {
       const g = a.map((row) => row.map(() => w.map((wk) => wk[c] / 256)));
-      const map = ex.explainTensor(x, { methods: ['gradcam'], target: c }).maps[0];
+      const map = (await ex.explainTensor(x, { methods: ['gradcam'], target: c })).maps[0];
       assert.equal(map.layer, 'last_conv');
       assert.ok(relativeError(map.data, gradcamByHand(a, g)) < 1e-5);
     }
@@ -81,7 +81,7 @@ describe('Grad-CAM layer choice', () => {
       const ex = await openModel(build());
       assert.equal(ex.runtime.defaultGradcamLayer(), expected);
       const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 1);
-      const map = ex.explainTensor(x, { methods: ['gradcam'] }).maps[0];
+      const map = (await ex.explainTensor(x, { methods: ['gradcam'] })).maps[0];
       assert.equal(map.layer, expected);
       assert.ok(map.data.every(Number.isFinite) && map.data.some((v) => v > 0), 'a non-trivial map');
       x.dispose();
@@ -94,11 +94,11 @@ describe('Grad-CAM layer choice', () => {
     const names = ex.runtime.gradcamCandidates().map((c) => c.name);
     assert.deepEqual(names, ['backbone/backbone_conv1', 'backbone/backbone_pool', 'backbone/backbone_conv2']);
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
-    const pooled = ex.explainTensor(x, { methods: ['gradcam'], layer: 'backbone/backbone_pool' }).maps[0];
+    const pooled = (await ex.explainTensor(x, { methods: ['gradcam'], layer: 'backbone/backbone_pool' })).maps[0];
     assert.deepEqual([pooled.height, pooled.width], [8, 8]);
-    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'fc1' }),
+    await assert.rejects(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'fc1' }),
       (e: Error) => e instanceof UserError && /"fc1" has no spatial output for Grad-CAM/.test(e.message) && /backbone\/backbone_conv2/.test(e.message));
-    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'nope' }),
+    await assert.rejects(() => ex.explainTensor(x, { methods: ['gradcam'], layer: 'nope' }),
       (e: Error) => e instanceof UserError && /no layer "nope"/.test(e.message));
     x.dispose();
     ex.dispose();
@@ -120,8 +120,8 @@ describe('GraphModel', () => {
       assert.equal(graph.runtime.defaultGradcamLayer(), node, 'automatic choice is the last block output');
       const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 13);
       for (const c of [0, 5]) {
-        const l = layers.explainTensor(x, { target: c });
-        const g = graph.explainTensor(x, { target: c, layer: node });
+        const l = await layers.explainTensor(x, { target: c });
+        const g = await graph.explainTensor(x, { target: c, layer: node });
         assert.deepEqual(g.predictions.map((p) => p.index), l.predictions.map((p) => p.index));
         for (const m of [0, 1]) {
           assert.equal(g.maps[m].method, l.maps[m].method);
@@ -129,8 +129,8 @@ describe('GraphModel', () => {
         }
       }
       // A layer in the middle, with a skip connection around the rest of the network.
-      const mid = graph.explainTensor(x, { methods: ['gradcam'], layer: conversion.layerNodes['conv4_block1_out'] }).maps[0];
-      const midLayers = layers.explainTensor(x, { methods: ['gradcam'], layer: 'conv4_block1_out' }).maps[0];
+      const mid = (await graph.explainTensor(x, { methods: ['gradcam'], layer: conversion.layerNodes['conv4_block1_out'] })).maps[0];
+      const midLayers = (await layers.explainTensor(x, { methods: ['gradcam'], layer: 'conv4_block1_out' })).maps[0];
       assert.ok(relativeError(mid.data, midLayers.data) < 1e-4);
       x.dispose();
       layers.dispose();
@@ -145,7 +145,7 @@ describe('flat-input models', () => {
     const ex = await openModel(model);
     assert.deepEqual(ex.imageSpec, { height: 28, width: 28, channels: 1 });
     const x = tf.randomUniform([1, 784], 0, 1, 'float32', 3);
-    const map = ex.explainTensor(x, { methods: ['saliency'], target: 7 }).maps[0];
+    const map = (await ex.explainTensor(x, { methods: ['saliency'], target: 7 })).maps[0];
     assert.deepEqual([map.height, map.width], [28, 28]);
     // Pixel p's saliency is |∂S_7/∂x_p|, read straight from the flat gradient.
     const flat = tf.tidy(() => tf.abs(tf.grad((xx: tf.Tensor) => {
@@ -154,7 +154,7 @@ describe('flat-input models', () => {
       return tf.sum(tf.mul(tf.add(tf.matMul(hidden as tf.Tensor2D, kernel[0] as tf.Tensor2D), kernel[1]), tf.oneHot([7], 10)));
     })(x)).dataSync());
     assert.ok(relativeError(map.data, flat) < 1e-5);
-    assert.throws(() => ex.explainTensor(x, { methods: ['gradcam'] }),
+    await assert.rejects(() => ex.explainTensor(x, { methods: ['gradcam'] }),
       (e: Error) => e instanceof UserError && /Grad-CAM needs a convolutional layer/.test(e.message));
     x.dispose();
     ex.dispose();
@@ -168,9 +168,9 @@ describe('memory', () => {
     await saveAsGraphModel(model, graphDir);
     for (const ex of [await openModel(model), await Explainer.open(graphDir)]) {
       const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 2);
-      ex.explainTensor(x, { target: 1 });
+      await ex.explainTensor(x, { target: 1 });
       const afterOne = tf.memory().numTensors;
-      for (let i = 0; i < 19; i++) ex.explainTensor(x, { target: i % 4 });
+      for (let i = 0; i < 19; i++) await ex.explainTensor(x, { target: i % 4 });
       assert.equal(tf.memory().numTensors, afterOne, ex.runtime.kind);
       x.dispose();
       ex.dispose();
@@ -183,10 +183,10 @@ describe('comparing classes', () => {
     const ex = await openModel(buildResNet18({ inputSize: 64, classes: 8, seed: 21 }));
     const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 22);
     for (const method of ['gradcam', 'saliency'] as const) {
-      const result = ex.compareTensor(x, { classes: [0, 3, 5, 7], method });
+      const result = await ex.compareTensor(x, { classes: [0, 3, 5, 7], method });
       assert.equal(result.maps.length, 4);
       for (const [i, c] of [0, 3, 5, 7].entries()) {
-        const single = ex.explainTensor(x, { methods: [method], target: c }).maps[0];
+        const single = (await ex.explainTensor(x, { methods: [method], target: c })).maps[0];
         assert.ok(relativeError(result.maps[i].data, single.data) < 1e-6, `${method} class ${c}`);
       }
       assert.deepEqual(result.predictions.map((p) => p.index).sort(), [0, 3, 5, 7]);
@@ -200,18 +200,18 @@ describe('comparing classes', () => {
     const ex = await openModel(model);
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 24);
     const layer = 'block_out';
-    const result = ex.compareTensor(x, { classes: [1, 4], method: 'gradcam', layer, contrast: [1, 4] });
+    const result = await ex.compareTensor(x, { classes: [1, 4], method: 'gradcam', layer, contrast: [1, 4] });
     // Independent: activations and each class's gradient at the layer, then Grad-CAM of their difference by hand.
-    const trace = ex.runtime.trace(x, [layer]);
+    const trace = await ex.runtime.trace(x, [layer]);
     const a = (trace.activation(layer).arraySync() as number[][][][])[0];
-    const grad = (c: number) => {
-      const g = trace.vjp(tf.oneHot([c], 5).toFloat() as tf.Tensor2D, [layer]).get(layer)!;
+    const grad = async (c: number) => {
+      const g = (await trace.vjp(tf.oneHot([c], 5).toFloat() as tf.Tensor2D, [layer])).get(layer)!;
       const v = (g.arraySync() as number[][][][])[0];
       g.dispose();
       return v;
     };
-    const ga = grad(1);
-    const gb = grad(4);
+    const ga = await grad(1);
+    const gb = await grad(4);
     trace.dispose();
     const diff = ga.map((row, i) => row.map((px, j) => px.map((v, k) => v - gb[i][j][k])));
     const expected = gradcamByHand(a, diff);
@@ -226,7 +226,7 @@ describe('comparing classes', () => {
   it('an out-of-range class in a comparison is a clear error', async () => {
     const ex = await openModel(buildSmallResidual({ seed: 2, classes: 5 }));
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
-    assert.throws(() => ex.compareTensor(x, { classes: [0, 9], method: 'saliency' }),
+    await assert.rejects(() => ex.compareTensor(x, { classes: [0, 9], method: 'saliency' }),
       (e: Error) => e instanceof UserError && /class 9 is out of range/.test(e.message));
     x.dispose();
     ex.dispose();

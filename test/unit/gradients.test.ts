@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
+import type { ModelRuntime } from '../../src/engine/runtimes/types';
 import { ConvInputGradient } from '../../src/engine/runtimes/tfjs/convGrad';
 import { BORROWED_KERNELS } from '../../src/engine/runtimes/tfjs/wasmFallbacks';
 import {
@@ -10,10 +11,10 @@ import {
 import { cleanupTempDirs, logitsModelOf, openModel, relativeError, seedFor, stockInputGradient } from './helpers';
 
 /** Input gradient of logit c through our runtime (the layer-by-layer VJP). */
-function runtimeInputGradient(ex: { runtime: { trace(x: tf.Tensor): { vjp(s: tf.Tensor2D, t: string[]): Map<string, tf.Tensor>; dispose(): void } ; numClasses: number } }, x: tf.Tensor, c: number): Float32Array {
-  const trace = ex.runtime.trace(x);
+async function runtimeInputGradient(ex: { runtime: Pick<ModelRuntime, 'trace' | 'numClasses'> }, x: tf.Tensor, c: number): Promise<Float32Array> {
+  const trace = await ex.runtime.trace(x);
   const seed = seedFor(ex.runtime.numClasses, c);
-  const g = trace.vjp(seed, ['input']).get('input')!;
+  const g = (await trace.vjp(seed, ['input'])).get('input')!;
   const data = g.dataSync() as Float32Array;
   g.dispose();
   seed.dispose();
@@ -116,7 +117,7 @@ describe('model input gradients match tfjs autodiff (the stock path)', () => {
       const ex = await openModel(model);
       const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 11);
       for (const c of [0, ex.runtime.numClasses - 1]) {
-        const err = relativeError(runtimeInputGradient(ex, x, c), stockInputGradient(reference, x, c));
+        const err = relativeError(await runtimeInputGradient(ex, x, c), stockInputGradient(reference, x, c));
         assert.ok(err < 1e-4, `class ${c}: relative error ${err}`);
       }
       x.dispose();
@@ -135,7 +136,7 @@ describe('exact and numerical cases', () => {
     const ex = await openModel(model);
     const x = tf.randomUniform([1, 6, 5, 3], 0, 1, 'float32', 1);
     for (let c = 0; c < 4; c++) {
-      const map = ex.explainTensor(x, { methods: ['saliency'], target: c }).maps[0];
+      const map = (await ex.explainTensor(x, { methods: ['saliency'], target: c })).maps[0];
       const expected = new Float32Array(30);
       for (let p = 0; p < 30; p++) expected[p] = Math.max(...[0, 1, 2].map((ch) => Math.abs(w[p * 3 + ch][c])));
       assert.equal(map.width, 5);
@@ -159,11 +160,11 @@ describe('exact and numerical cases', () => {
     const ex = await openModel(tf.model({ inputs: input, outputs: out }));
     const x = tf.randomUniform([1, 10, 10, 3], 0, 1, 'float32', 13);
     const c = 2;
-    const grad = runtimeInputGradient(ex, x, c);
+    const grad = await runtimeInputGradient(ex, x, c);
     const xs = x.dataSync();
-    const logitAt = (values: Float32Array) => {
+    const logitAt = async (values: Float32Array) => {
       const t = tf.tensor(values, x.shape);
-      const trace = ex.runtime.trace(t);
+      const trace = await ex.runtime.trace(t);
       const v = trace.logits.dataSync()[c];
       trace.dispose();
       t.dispose();
@@ -177,7 +178,7 @@ describe('exact and numerical cases', () => {
       const minus = Float32Array.from(xs);
       plus[i] += eps;
       minus[i] -= eps;
-      const fd = (logitAt(plus) - logitAt(minus)) / (2 * eps);
+      const fd = ((await logitAt(plus)) - (await logitAt(minus))) / (2 * eps);
       assert.ok(Math.abs(fd - grad[i]) < 2e-3 * scale, `coordinate ${i}: finite difference ${fd}, gradient ${grad[i]}`);
     }
     x.dispose();
@@ -196,7 +197,7 @@ describe('exact and numerical cases', () => {
     const ex = await openModel(model);
     const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 22);
     const reference = logitsModelOf(twin);
-    const err = relativeError(runtimeInputGradient(ex, x, 1), stockInputGradient(reference, x, 1));
+    const err = relativeError(await runtimeInputGradient(ex, x, 1), stockInputGradient(reference, x, 1));
     assert.ok(err < 1e-5, `relative error ${err}`);
     x.dispose();
     ex.dispose();
@@ -208,13 +209,13 @@ describe('exact and numerical cases', () => {
     const ex = await openModel(model);
     assert.equal(ex.runtime.outputActivation, 'softmax');
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 32);
-    const ours = runtimeInputGradient(ex, x, 0);
+    const ours = await runtimeInputGradient(ex, x, 0);
     const logitGrad = stockInputGradient(reference, x, 0);
     const probGrad = tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(model.apply(xx) as tf.Tensor, seedFor(5, 0))))(x).dataSync());
     assert.ok(relativeError(ours, logitGrad) < 1e-5);
     assert.ok(relativeError(ours, probGrad) > 0.1, 'the probability gradient is a different vector');
     // The predictions still report probabilities: softmax of the logits, summing to 1.
-    const result = ex.explainTensor(x, { methods: ['saliency'], topK: 5 });
+    const result = await ex.explainTensor(x, { methods: ['saliency'], topK: 5 });
     const probs = (model.predict(x) as tf.Tensor).dataSync();
     for (const p of result.predictions) assert.ok(Math.abs(p.probability - probs[p.index]) < 1e-5);
     x.dispose();
@@ -228,10 +229,10 @@ describe('backends', () => {
     const model = buildDepthwiseNet({ seed: 41, bnWithoutScale: true });
     const ex = await openModel(model);
     const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 42);
-    const onWasm = runtimeInputGradient(ex, x, 3);
+    const onWasm = await runtimeInputGradient(ex, x, 3);
     await tf.setBackend('cpu');
     try {
-      const onCpu = runtimeInputGradient(ex, x, 3);
+      const onCpu = await runtimeInputGradient(ex, x, 3);
       assert.ok(relativeError(onWasm, onCpu) < 1e-4, `relative error ${relativeError(onWasm, onCpu)}`);
     } finally {
       await tf.setBackend('wasm');

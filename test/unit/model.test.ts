@@ -62,7 +62,7 @@ describe('outputs', () => {
     assert.equal(second.runtime.numClasses, 7);
     assert.equal(second.runtime.outputActivation, 'none');
     const x = tf.randomUniform([1, 8, 8, 3], 0, 1, 'float32', 4);
-    assert.equal(second.explainTensor(x, { target: 6 }).target.index, 6);
+    assert.equal((await second.explainTensor(x, { target: 6 })).target.index, 6);
     await assert.rejects(Explainer.open(dir, { output: 'nope' }), (e: Error) => e instanceof UserError && /no output "nope"; its outputs are: main, aux/.test(e.message));
     x.dispose();
     first.dispose();
@@ -87,29 +87,29 @@ describe('fused and layer-by-layer execution agree', () => {
     ['ResNet-18 shape', () => buildResNet18({ inputSize: 64, classes: 8, seed: 3 })],
     ['MobileNetV2 shape', () => buildMobileNetV2({ inputSize: 64, classes: 8, seed: 4 })],
   ] as const) {
-    it(`${name}: logits, input gradients, and Grad-CAM at a layer inside a fused block`, () => {
+    it(`${name}: logits, input gradients, and Grad-CAM at a layer inside a fused block`, async () => {
       const model = build();
       const fused = new LayersRuntime(model);
       const plain = new LayersRuntime(model, { fuse: false });
       const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 5);
       const seed = seedFor(8, 2);
-      const run = (rt: LayersRuntime, keep: string[] = []) => {
-        const trace = rt.trace(x, keep);
+      const run = async (rt: LayersRuntime, keep: string[] = []) => {
+        const trace = await rt.trace(x, keep);
         const logits = trace.logits.dataSync().slice();
-        const grad = trace.vjp(seed, ['input']).get('input')!;
+        const grad = (await trace.vjp(seed, ['input'])).get('input')!;
         const g = grad.dataSync().slice();
         grad.dispose();
         trace.dispose();
         return { logits, g };
       };
-      const a = run(fused);
-      const b = run(plain);
+      const a = await run(fused);
+      const b = await run(plain);
       assert.ok(relativeError(a.logits, b.logits) < 1e-5, 'logits');
       assert.ok(relativeError(a.g, b.g) < 1e-4, 'input gradients');
       // A batch-norm output exists only layer by layer: keeping it switches plans transparently.
       const hidden = name.startsWith('ResNet') ? 'conv2_block1_1_bn' : 'block_1_expand_BN';
-      const trace = fused.trace(x, [hidden]);
-      const grad = trace.vjp(seed, [hidden]).get(hidden)!;
+      const trace = await fused.trace(x, [hidden]);
+      const grad = (await trace.vjp(seed, [hidden])).get(hidden)!;
       assert.equal(grad.shape.length, 4);
       assert.ok(grad.abs().max().dataSync()[0] > 0);
       grad.dispose();

@@ -33,9 +33,9 @@ export function gradcamFromActivations(activation: tf.Tensor4D, gradient: tf.Ten
   }));
 }
 
-export function gradcam(trace: Trace, seed: tf.Tensor2D, layer: string, gradient?: tf.Tensor): AttributionMap {
+export async function gradcam(trace: Trace, seed: tf.Tensor2D, layer: string, gradient?: tf.Tensor): Promise<AttributionMap> {
   const a = trace.activation(layer);
-  const g = gradient ?? trace.vjp(seed, [layer]).get(layer)!;
+  const g = gradient ?? (await trace.vjp(seed, [layer])).get(layer)!;
   try {
     const [, h, w] = a.shape;
     return { method: 'gradcam', width: w, height: h, data: gradcamFromActivations(a, g as tf.Tensor4D), layer, layerSize: [h, w] };

@@ -27,8 +27,8 @@ export function saliencyFromGradient(grad: tf.Tensor, opts: SaliencyOptions): At
   return { method: 'saliency', width, height, data: reduceInputGradient(grad, opts), signed: !!opts.signed };
 }
 
-export function saliency(trace: Trace, seed: tf.Tensor2D, opts: SaliencyOptions): AttributionMap {
-  const grads = trace.vjp(seed, ['input']);
+export async function saliency(trace: Trace, seed: tf.Tensor2D, opts: SaliencyOptions): Promise<AttributionMap> {
+  const grads = await trace.vjp(seed, ['input']);
   const grad = grads.get('input')!;
   try {
     return saliencyFromGradient(grad, opts);

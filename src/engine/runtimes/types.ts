@@ -33,13 +33,13 @@ export interface Trace {
    * Vector-Jacobian product: seed·∂logits/∂target for each target ('input' or a layer name).
    * The returned tensors belong to the caller.
    */
-  vjp(seed: tf.Tensor2D, targets: string[]): Map<string, tf.Tensor>;
+  vjp(seed: tf.Tensor2D, targets: string[]): Promise<Map<string, tf.Tensor>>;
   dispose(): void;
 }
 
 /** The small interface every attribution method is written against (DESIGN.md §1). */
 export interface ModelRuntime {
-  readonly kind: 'layers' | 'graph';
+  readonly kind: 'layers' | 'graph' | 'onnx';
   /** Model input shape without batch, dynamic dimensions resolved. */
   readonly inputShape: number[];
   readonly numClasses: number;
@@ -51,6 +51,7 @@ export interface ModelRuntime {
   gradcamCandidates(): GradcamCandidate[];
   /** The candidate Grad-CAM uses when the user names none. */
   defaultGradcamLayer(): string | undefined;
-  trace(x: tf.Tensor, keep?: string[]): Trace;
+  /** Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously. */
+  trace(x: tf.Tensor, keep?: string[]): Promise<Trace>;
   dispose(): void;
 }

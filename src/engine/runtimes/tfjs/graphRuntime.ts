@@ -139,7 +139,7 @@ export class GraphRuntime implements ModelRuntime {
     }
   }
 
-  trace(x: Tensor): Trace {
+  async trace(x: Tensor): Promise<Trace> {
     const logits = tf.tidy(() => tf.reshape(this.execute(x, [this.logitsNode])[0], [1, -1])) as tf.Tensor2D;
     const activations = new Map<string, Tensor>();
     const runtime = this;
@@ -156,7 +156,7 @@ export class GraphRuntime implements ModelRuntime {
     return {
       logits,
       activation,
-      vjp(seed: tf.Tensor2D, targets: string[]) {
+      async vjp(seed: tf.Tensor2D, targets: string[]) {
         const result = new Map<string, Tensor>();
         for (const target of targets) {
           if (target === 'input') {

@@ -179,7 +179,7 @@ export class LayersRuntime implements ModelRuntime {
     return keep.some((name) => this.fusedPlan.hidden.has(this.slotOf(name))) ? this.plainPlan : this.fusedPlan;
   }
 
-  trace(x: Tensor, keep: string[] = []): Trace {
+  async trace(x: Tensor, keep: string[] = []): Promise<Trace> {
     const plan = this.planKeeping(keep);
     const logitSlot = this.output.slot;
     const needed = slotsLeadingTo(plan.steps, [logitSlot]);
@@ -210,7 +210,7 @@ export class LayersRuntime implements ModelRuntime {
     return {
       logits,
       activation: (layer: string) => valueOf(layer) as tf.Tensor4D,
-      vjp(seed: tf.Tensor2D, targets: string[]) {
+      async vjp(seed: tf.Tensor2D, targets: string[]) {
         targets.forEach(valueOf);
         return runtime.backward(plan, slots as Tensor[], logitSlot, seed, targets);
       },
