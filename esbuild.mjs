@@ -21,6 +21,7 @@ const testTargets = [
 
 const browserTargets = [
   { entryPoints: { webview: 'webview/main.ts' } },
+  { entryPoints: { compare: 'webview/compare.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
 function copyWasm() {

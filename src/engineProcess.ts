@@ -8,7 +8,7 @@ import { initBackend } from './engine/backend';
 import { UserError } from './engine/errors';
 import { ExplainService } from './engine/service';
 import {
-  ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_MODEL_INPUT, ENGINE_OPEN, ENGINE_REPORT_ENTRY, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, USER_ERROR_CODE,
+  ENGINE_COMPARE, EngineCompareParams, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_MODEL_INPUT, ENGINE_OPEN, ENGINE_REPORT_ENTRY, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, USER_ERROR_CODE,
 } from './shared/protocol';
 
 const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
@@ -33,6 +33,7 @@ async function handle<T>(work: () => Promise<T>): Promise<T | ResponseError<void
 connection.onRequest(ENGINE_INFO, () => handle(async () => ({ pid: process.pid, backend: await initBackend() })));
 connection.onRequest(ENGINE_OPEN, (params: EngineOpenParams) => handle(() => service.open(params)));
 connection.onRequest(ENGINE_EXPLAIN, (params: EngineExplainParams) => handle(() => service.explain(params)));
+connection.onRequest(ENGINE_COMPARE, (params: EngineCompareParams) => handle(() => service.compare(params)));
 connection.onRequest(ENGINE_MODEL_INPUT, (params: EngineExplainParams) => handle(() => service.modelInput(params)));
 connection.onRequest(ENGINE_REPORT_ENTRY, (params: EngineReportEntryParams) => handle(() => service.reportEntry(params)));
 connection.onClose(() => {

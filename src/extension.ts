@@ -3,6 +3,7 @@ import { registerCommands } from './host/commands';
 import { EngineClient } from './host/engineClient';
 import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
 import { chooseModel } from './host/modelPicker';
+import { COMPARE_VIEW_ID, CompareViews } from './host/compareView';
 import { ModelNode, ModelTreeProvider } from './host/modelTree';
 import { ModelStatus } from './host/statusBar';
 
@@ -11,6 +12,7 @@ export interface SaliencyLensApi {
   engine: EngineClient;
   panels(): ExplainPanel[];
   modelTree: ModelTreeProvider;
+  compare: CompareViews;
 }
 
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
@@ -35,13 +37,21 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     presetFor: (modelPath) => context.workspaceState.get<string>(`saliencyLens.preset:${modelPath}`),
     rememberPreset: (modelPath, preset) => context.workspaceState.update(`saliencyLens.preset:${modelPath}`, preset),
   };
+  const compare = new CompareViews(host);
   context.subscriptions.push(
-    log, engine, status, modelTree, treeView,
+    log, engine, status, modelTree, treeView, compare,
+    vscode.window.registerWebviewViewProvider(COMPARE_VIEW_ID, compare, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.commands.registerCommand('saliencyLens.compareClasses', async () => {
+      if (ExplainPanel.current) return void compare.openBeside();
+      // Nothing to compare yet: show the view, which says how to start.
+      await vscode.commands.executeCommand(`${COMPARE_VIEW_ID}.focus`);
+    }),
     vscode.commands.registerCommand('saliencyLens.useLayerForGradcam', (node?: ModelNode) => {
       if (!node?.gradcamLayer) return;
       modelTree.useLayer(node.gradcamLayer);
       log.info(`Grad-CAM layer: ${node.gradcamLayer}`);
       for (const panel of ExplainPanel.open) panel.showLayer(node.gradcamLayer);
+      for (const view of compare.controllers) void view.refresh();
     }),
     engine.onDidCrash((reason) => {
       void vscode.window.showWarningMessage(reason, 'Open Log').then((a) => a && log.show());
@@ -52,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     }),
   );
   log.info('Saliency Lens activated');
-  return { engine, panels: () => ExplainPanel.open, modelTree };
+  return { engine, panels: () => ExplainPanel.open, modelTree, compare };
 }
 
 export function deactivate(): void {

@@ -3,7 +3,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
 import type { PredictionMsg } from '../src/shared/protocol';
-import { h, replaceChildren } from './dom';
+import { formatPercent, h, optionLabel, replaceChildren } from './dom';
 
 export class ClassPicker {
   readonly element: HTMLElement;
@@ -90,16 +90,4 @@ export class ClassPicker {
     );
     this.setSelected(this.selected);
   }
-}
-
-export function optionLabel(index: number, label: string): string {
-  return label && label !== `class ${index}` ? `${index} · ${label}` : `class ${index}`;
-}
-
-export function formatPercent(p: number): string {
-  const v = p * 100;
-  if (v >= 99.95) return `${v.toFixed(0)}%`;
-  if (v >= 10) return `${v.toFixed(1)}%`;
-  if (v >= 0.1) return `${v.toFixed(1)}%`;
-  return v > 0 ? '<0.1%' : '0%';
 }

@@ -44,3 +44,18 @@ export function formatValue(v: number): string {
   if (a >= 1e4 || a < 1e-3) return v.toExponential(2);
   return String(Number(v.toPrecision(3)));
 }
+
+/** A class as the pickers name it: "7 · seven", or "class 7" without a label. */
+export function optionLabel(index: number, label: string): string {
+  if (!label || label === `class ${index}`) return `class ${index}`;
+  // Labels that are the index itself (digits) need no prefix.
+  return label === String(index) ? label : `${index} · ${label}`;
+}
+
+export function formatPercent(p: number): string {
+  const v = p * 100;
+  if (v >= 99.95) return `${v.toFixed(0)}%`;
+  if (v >= 10) return `${v.toFixed(1)}%`;
+  if (v >= 0.1) return `${v.toFixed(1)}%`;
+  return v > 0 ? '<0.1%' : '0%';
+}

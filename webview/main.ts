@@ -12,11 +12,11 @@ import { MapCache, type DecodedMap, type Selection } from './mapStore';
 import { paintHeatmap, valueAt } from './heatmap';
 import { Stage } from './stage';
 import { Controls } from './controls';
-import { ClassPicker, optionLabel } from './classPicker';
+import { ClassPicker } from './classPicker';
 import { Colorbar } from './colorbar';
 import { StatusArea } from './status';
 import { exportName, renderExportPng } from './exporter';
-import { formatValue } from './dom';
+import { formatValue, optionLabel } from './dom';
 import { InputInspector } from './inputInspector';
 
 interface Pending {
@@ -69,6 +69,7 @@ class ExplainPanel {
   private hoverReadout = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout', 'aria-live': 'off' });
   private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown (natural image size)' }, 'Export PNG');
   private exportNpyButtons = h('span', { class: 'export-npy' });
+  private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
 
   constructor(root: HTMLElement) {
     this.controls = new Controls({
@@ -85,6 +86,7 @@ class ExplainPanel {
       this.renderHover();
     };
     this.exportPngButton.addEventListener('click', () => this.exportPng());
+    this.compareButton.addEventListener('click', () => this.send({ type: 'compare' }));
     this.updateBanner.hidden = true;
     this.previousButton.addEventListener('click', () => {
       this.showingPrevious = !this.showingPrevious;
@@ -95,7 +97,7 @@ class ExplainPanel {
     replaceChildren(
       root,
       h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.modelInfo), this.status.busy,
-        h('div', { class: 'header-actions' }, this.exportPngButton, this.exportNpyButtons)),
+        h('div', { class: 'header-actions' }, this.compareButton, this.exportPngButton, this.exportNpyButtons)),
       this.picker.element,
       this.controls.element,
       this.inspector.element,
@@ -142,6 +144,9 @@ class ExplainPanel {
         break;
       case 'modelUpdated':
         this.onModelUpdated(msg.time, msg.model);
+        break;
+      case 'setClass':
+        if (this.model && msg.classIndex >= 0 && msg.classIndex < this.model.numClasses) this.update({ classIndex: msg.classIndex });
         break;
       case 'setLayer':
         if (this.model?.gradcamLayers.some((l) => l.name === msg.layer)) {

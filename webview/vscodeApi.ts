@@ -1,6 +1,7 @@
 /** The webview side of the VS Code API: typed messages to the host and persisted state. */
 import type { WebviewToHost } from '../src/shared/protocol';
 
+
 interface VsCodeApi {
   postMessage(message: unknown): void;
   getState(): unknown;
@@ -17,7 +18,8 @@ function vscode(): VsCodeApi {
   return api;
 }
 
-export function post(message: WebviewToHost): void {
+/** Posts to the host; the explain panel's messages by default, the compare view's when typed so. */
+export function post<T = WebviewToHost>(message: T): void {
   vscode().postMessage(message);
 }
 

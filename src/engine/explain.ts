@@ -50,7 +50,10 @@ export interface ImageExplanation extends TensorExplanation {
 }
 
 export interface CompareOptions {
-  classes: number[];
+  /** Classes to compare, in order; default the `top` highest logits. */
+  classes?: number[];
+  /** How many top classes when `classes` is not given (default 4). */
+  top?: number;
   method: MethodName;
   layer?: string;
   signed?: boolean;
@@ -59,12 +62,16 @@ export interface CompareOptions {
 }
 
 export interface ComparisonResult {
-  /** Predictions of the compared classes, highest logit first. */
+  /** Predictions of the compared classes, in the order of `maps`. */
   predictions: Prediction[];
+  /** Every class, highest logit first (to pick other classes from). */
+  ranked: Prediction[];
   /** One map per class, in the order asked. */
   maps: AttributionMap[];
   contrast?: AttributionMap;
   layer?: string;
+  /** Milliseconds: forward, backward (all classes and the contrast), total. */
+  timings: Record<string, number>;
 }
 
 export interface ModelSummary {
@@ -197,11 +204,14 @@ export class Explainer {
   async compareTensor(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
     const runtime = this.runtime;
     const n = runtime.numClasses;
-    for (const c of [...opts.classes, ...(opts.contrast ?? [])]) this.resolveTarget(c, 0);
+    for (const c of [...(opts.classes ?? []), ...(opts.contrast ?? [])]) this.resolveTarget(c, 0);
     const layer = opts.method === 'gradcam' ? resolveGradcamLayer(runtime, opts.layer) : undefined;
+    const t0 = now();
     const trace = await runtime.trace(x, layer ? [layer] : []);
     try {
-      const predictions = this.predictions(trace.logits.dataSync() as Float32Array);
+      const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+      const forward = now() - t0;
+      const classes = opts.classes ?? ranked.slice(0, Math.min(opts.top ?? 4, n)).map((p) => p.index);
       const mapFor = async (seedValues: Float32Array): Promise<AttributionMap> => {
         const seed = tf.tensor2d(seedValues, [1, n]);
         try {
@@ -212,7 +222,7 @@ export class Explainer {
         }
       };
       const maps: AttributionMap[] = [];
-      for (const c of opts.classes) maps.push(await mapFor(classSeed(n, c)));
+      for (const c of classes) maps.push(await mapFor(classSeed(n, c)));
       let contrast: AttributionMap | undefined;
       if (opts.contrast) {
         const [a, b] = opts.contrast;
@@ -220,7 +230,12 @@ export class Explainer {
         seed[b] -= 1;
         contrast = await mapFor(seed);
       }
-      return { predictions: predictions.filter((p) => opts.classes.includes(p.index)), maps, contrast, layer };
+      const total = now() - t0;
+      return {
+        predictions: classes.map((c) => ranked.find((p) => p.index === c)!),
+        ranked, maps, contrast, layer,
+        timings: { forward, backward: total - forward, total },
+      };
     } finally {
       trace.dispose();
     }

@@ -5,12 +5,18 @@ import { readImageFile, DecodedImage } from './image/decode';
 import { resolveModelJson } from './model/readArtifacts';
 import { describePreprocessing } from './image/preprocess';
 import {
-  float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
+  ComparisonMsg, EngineCompareParams, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
 } from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
 import { mapRange } from '../shared/normalize';
 import { UserError } from './errors';
 import { reportEntryFor } from './report/reportEntry';
+import type { AttributionMap } from './methods/types';
+
+/** A map as it travels: raw float32 values with their range. */
+function rawMapMsg(m: AttributionMap): RawMapMsg {
+  return { method: m.method, width: m.width, height: m.height, data: float32ToBase64(m.data), ...mapRange(m.data), layer: m.layer, signed: m.signed };
+}
 
 /** mtimes and sizes of model.json and the files beside it: changes when training writes a new checkpoint. */
 function modelVersion(modelJson: string): string {
@@ -78,18 +84,35 @@ export class ExplainService {
       imageHeight: pixels.height,
       predictions: result.predictions,
       target: result.target,
-      maps: result.maps.map((m) => ({
-        method: m.method,
-        width: m.width,
-        height: m.height,
-        data: float32ToBase64(m.data),
-        ...mapRange(m.data),
-        layer: m.layer,
-        signed: m.signed,
-      })),
+      maps: result.maps.map(rawMapMsg),
       timings: result.timings,
       notes: result.notes,
     };
+  }
+
+  async compare(params: EngineCompareParams): Promise<ComparisonMsg> {
+    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    const pixels = this.pixelsOf(params.imagePath);
+    const x = explainer.prepare(pixels);
+    try {
+      const result = await explainer.compareTensor(x, {
+        classes: params.classes, method: params.method, layer: params.layer, signed: params.signed, contrast: params.contrast,
+      });
+      return {
+        imagePath: params.imagePath,
+        imageWidth: pixels.width,
+        imageHeight: pixels.height,
+        method: params.method,
+        predictions: result.predictions,
+        ranked: result.ranked,
+        maps: result.maps.map(rawMapMsg),
+        contrast: result.contrast && params.contrast ? { classes: params.contrast, map: rawMapMsg(result.contrast) } : undefined,
+        layer: result.layer,
+        timings: result.timings,
+      };
+    } finally {
+      x.dispose();
+    }
   }
 
   /** The tensor the model receives for an image, and an 8-bit picture of it (preprocessing inspector). */

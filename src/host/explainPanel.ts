@@ -31,6 +31,8 @@ const IMAGE_MIME: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
 };
 
+export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'class' | 'closed';
+
 /** Actions offered with errors; the webview sends the label back. */
 const SELECT_MODEL = 'Select Model…';
 const OPEN_LOG = 'Open Log';
@@ -89,6 +91,11 @@ async function withDelayedProgress<T>(title: string, work: (token: vscode.Cancel
 /** One explain panel per image: shows its maps, answers the webview's requests through the engine. */
 export class ExplainPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, ExplainPanel>();
+  private static currentPanel?: ExplainPanel;
+  private static readonly changed = new vscode.EventEmitter<{ panel: ExplainPanel; what: PanelChange }>();
+  /** A panel became current, loaded its model, saw the model change on disk, or showed another class. */
+  static readonly onDidChange = ExplainPanel.changed.event;
+  private modelInfo?: ModelInfoMsg;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly pending = new vscode.CancellationTokenSource();
   private modelPath?: string;
@@ -134,15 +141,49 @@ export class ExplainPanel implements vscode.Disposable {
     return [...ExplainPanel.panels.values()];
   }
 
+  /** The explain panel looked at last: what the compare view works on. */
+  static get current(): ExplainPanel | undefined {
+    return ExplainPanel.currentPanel;
+  }
+
+  private setCurrent(): void {
+    if (ExplainPanel.currentPanel === this) return;
+    ExplainPanel.currentPanel = this;
+    ExplainPanel.changed.fire({ panel: this, what: 'current' });
+  }
+
+  /** The model this panel explains with and how, once loaded. */
+  get engineContext(): { modelPath: string; imagePath: string; preprocessing?: string; model: ModelInfoMsg } | undefined {
+    if (!this.modelPath || !this.modelInfo) return undefined;
+    return { modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath), model: this.modelInfo };
+  }
+
+  /** The class the panel shows (its latest explanation's). */
+  get classIndex(): number | undefined {
+    return this.lastResult?.target.index;
+  }
+
+  /** Shows `classIndex` (a compare-view tile was clicked), keeping the focus where it is. */
+  showClass(classIndex: number): void {
+    this.panel.reveal(undefined, true);
+    this.post({ type: 'setClass', classIndex });
+  }
+
+  imageDataUrl(): Promise<string> {
+    return imageDataUrl(this.image.fsPath);
+  }
+
   private constructor(private readonly host: PanelHost, readonly panel: vscode.WebviewPanel, readonly image: vscode.Uri,
     private initial?: { classIndex?: number; view?: ViewMode }) {
     ExplainPanel.panels.set(image.fsPath, this);
+    this.setCurrent();
     this.firstResult = new Promise((resolve, reject) => (this.settleFirst = { resolve, reject }));
     this.firstResult.catch(() => undefined);
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'icon.svg');
     panel.webview.html = panelHtml(panel.webview, host.extensionUri, panel.title);
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
+      panel.onDidChangeViewState((e) => e.webviewPanel.active && this.setCurrent()),
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(m)),
       this.watch(new vscode.RelativePattern(vscode.Uri.file(path.dirname(image.fsPath)), path.basename(image.fsPath)), () => {
         imageDataUrl(image.fsPath).then(
@@ -237,6 +278,7 @@ export class ExplainPanel implements vscode.Disposable {
       const imageUri = await imageDataUrl(this.image.fsPath);
       if (generation !== this.initGeneration) return;
       this.modelPath = modelPath;
+      this.modelInfo = model;
       this.host.onModelInfo(model);
       this.mark('model open');
       this.watchModel(modelPath);
@@ -245,6 +287,7 @@ export class ExplainPanel implements vscode.Disposable {
       });
       const chosen = this.host.chosenLayer();
       if (chosen) this.showLayer(chosen);
+      ExplainPanel.changed.fire({ panel: this, what: 'model' });
     } catch (err) {
       if (generation === this.initGeneration) this.report(err, undefined, modelPath);
     }
@@ -274,7 +317,9 @@ export class ExplainPanel implements vscode.Disposable {
         this.modelUpdates++;
         const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
         this.host.log.info(`${path.basename(modelDir(modelPath))} changed on disk: reloaded at ${time}`);
+        this.modelInfo = model;
         this.post({ type: 'modelUpdated', time, model });
+        ExplainPanel.changed.fire({ panel: this, what: 'modelUpdated' });
         return;
       } catch (err) {
         if (!(err instanceof EngineUserError)) return this.report(err);
@@ -292,8 +337,10 @@ export class ExplainPanel implements vscode.Disposable {
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
+      const classChanged = this.lastResult?.target.index !== result.target.index;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
+      if (classChanged) ExplainPanel.changed.fire({ panel: this, what: 'class' });
       if (!this.milestones.some((m) => m.startsWith('first maps'))) {
         this.mark('first maps sent');
         this.host.log.info(`timing ${path.basename(this.image.fsPath)}: ${this.milestones.join(', ')} (engine: ${JSON.stringify(result.timings)})`);
@@ -328,6 +375,10 @@ export class ExplainPanel implements vscode.Disposable {
         return this.usePreprocessing(message.preset);
       case 'imageError':
         return this.fail(message.message, [OPEN_LOG]);
+      case 'compare':
+        this.setCurrent();
+        await vscode.commands.executeCommand('saliencyLens.compareClasses');
+        return;
       case 'log':
         this.host.log.info(`[webview] ${message.message}`);
     }
@@ -377,6 +428,11 @@ export class ExplainPanel implements vscode.Disposable {
     if (this.disposed) return;
     this.disposed = true;
     ExplainPanel.panels.delete(this.image.fsPath);
+    if (ExplainPanel.currentPanel === this) {
+      ExplainPanel.currentPanel = ExplainPanel.open.at(-1);
+      if (ExplainPanel.currentPanel) ExplainPanel.changed.fire({ panel: ExplainPanel.currentPanel, what: 'current' });
+      else ExplainPanel.changed.fire({ panel: this, what: 'closed' });
+    }
     // Closing a panel abandons its pending requests.
     this.pending.cancel();
     this.pending.dispose();

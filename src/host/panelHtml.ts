@@ -1,10 +1,13 @@
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 
-/** The panel's page: strict CSP, scripts only with a per-load nonce, resources only from the extension. */
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string): string {
+/**
+ * A webview page (explain panel, compare view): strict CSP, scripts only with a per-load nonce,
+ * resources only from the extension. `script` is a bundle in dist/.
+ */
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, title: string, script = 'webview.js'): string {
   const nonce = crypto.randomBytes(16).toString('base64');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.js'));
+  const scriptUri = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', script));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'media', 'panel.css'));
   const csp = [
     "default-src 'none'",
@@ -25,7 +28,7 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, tit
 </head>
 <body>
 <div id="app"></div>
-<script nonce="${nonce}" src="${script}"></script>
+<script nonce="${nonce}" src="${scriptUri}"></script>
 </body>
 </html>`;
 }

@@ -109,6 +109,40 @@ export interface EngineExplainParams extends ExplainRequest {
   topK?: number;
 }
 
+/** Maps of several classes for one image, and optionally the contrast map of two (compare view). */
+export const ENGINE_COMPARE = 'saliencyLens/compare';
+
+export interface CompareRequest {
+  method: MethodName;
+  /** Classes to compare; omitted = the top 4. */
+  classes?: number[];
+  layer?: string;
+  signed?: boolean;
+  /** Also the map of S_a − S_b: evidence for a over b. */
+  contrast?: [number, number];
+}
+
+export interface EngineCompareParams extends CompareRequest {
+  modelPath: string;
+  imagePath: string;
+  preprocessing?: string;
+}
+
+export interface ComparisonMsg {
+  imagePath: string;
+  imageWidth: number;
+  imageHeight: number;
+  method: MethodName;
+  /** The compared classes, in the order of `maps`. */
+  predictions: PredictionMsg[];
+  /** Every class, highest logit first. */
+  ranked: PredictionMsg[];
+  maps: RawMapMsg[];
+  contrast?: { classes: [number, number]; map: RawMapMsg };
+  layer?: string;
+  timings: Record<string, number>;
+}
+
 /** The tensor the model sees for an image, displayed back as an image (preprocessing inspector). */
 export const ENGINE_MODEL_INPUT = 'saliencyLens/modelInput';
 
@@ -164,6 +198,8 @@ export type HostToWebview =
   | { type: 'modelInput'; input: ModelInputMsg }
   /** The Model view's "Use for Grad-CAM": show Grad-CAM at this layer. */
   | { type: 'setLayer'; layer: string }
+  /** A tile clicked in the compare view: show this class. */
+  | { type: 'setClass'; classIndex: number }
   /** The image or model changed on disk: the webview re-requests what it shows. */
   | { type: 'invalidate'; reason: string; imageUri?: string };
 
@@ -181,6 +217,8 @@ export type WebviewToHost =
   | { type: 'modelInput' }
   /** Use this preprocessing preset for this model (remembered per model). */
   | { type: 'setPreprocessing'; preset: string }
+  /** Open the compare view for this image. */
+  | { type: 'compare' }
   /** The browser could not display the image: the panel cannot show maps over it. */
   | { type: 'imageError'; message: string }
   /** Persisted UI state changed (also kept with setState for reloads). */
@@ -201,3 +239,38 @@ export function base64ToFloat32(text: string): Float32Array {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return new Float32Array(bytes.buffer);
 }
+
+// ---- compare view (host ↔ its webview) ------------------------------------------------------------
+
+/** The image and model the compare view works on. */
+export interface CompareSubject {
+  imageUri: string;
+  imageName: string;
+  imagePath: string;
+  model: ModelInfoMsg;
+  /** The class the explain panel shows (tiles mark it). */
+  classIndex?: number;
+  /** The Grad-CAM layer to use (the Model view's choice), else the model's default. */
+  layer?: string;
+}
+
+export type HostToCompare =
+  | { type: 'subject'; subject: CompareSubject; settings: PanelSettings }
+  /** No explain panel is open: nothing to compare yet. */
+  | { type: 'empty'; message: string }
+  | { type: 'busy'; message: string }
+  | { type: 'comparison'; requestId: number; result: ComparisonMsg }
+  | { type: 'error'; requestId?: number; message: string }
+  /** The model changed on disk (or the panel's class or layer did): request again. */
+  | { type: 'refresh'; subject: CompareSubject }
+  /** Tests and commands: compare exactly these classes. */
+  | { type: 'setClasses'; classes: number[] };
+
+export type CompareToHost =
+  | { type: 'ready' }
+  | { type: 'compare'; requestId: number; request: CompareRequest }
+  /** A tile was clicked: make it the explain panel's class. */
+  | { type: 'selectClass'; classIndex: number }
+  /** What the view drew (tests read it): one tile per class, plus the contrast tile. */
+  | { type: 'rendered'; classes: number[]; drawnTiles: number; contrast: boolean; sharedScale: boolean }
+  | { type: 'log'; message: string };

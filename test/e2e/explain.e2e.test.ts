@@ -59,6 +59,16 @@ async function explainDigit(page: Page, digit: string, expand = true): Promise<{
   return { frame, ms: Date.now() - t0 };
 }
 
+/** Polls a condition (waitForFunction would need eval, which the webviews' CSP forbids). */
+async function untilTrue(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 async function waitForCanvas(frame: Frame, id: string, ok: (p: { distinct: number; hash: number }) => boolean, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
   let last = { distinct: 0, hash: 0 };
@@ -97,6 +107,89 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       console.log(`E2E timings (not asserted): Explain Image → first heatmap ${ms} ms (cold engine), ${warm.ms} ms (warm); ` +
         `class switch → new map ${switchMs} ms`);
       hostTimings(server.userDataDir).forEach((l) => console.log(`host log: ${l.replace(/^\S+ \S+ /, '')}`));
+    } finally {
+      await wb.close();
+      await server.stop();
+    }
+  });
+
+  it('compare view: 4 drawn tiles, a clicked tile becomes the panel\'s class; then the Model view, model input, watch and report, with screenshots', async () => {
+    const workspace = exampleWorkspace();
+    made.push(workspace);
+    const server = await startCodeServer({ workspace, extensionDevelopmentPath: REPO_ROOT });
+    const wb = await openWorkbench(server.url, workspace, { extensionDevelopmentPath: REPO_ROOT, viewport: { width: 1500, height: 950 } });
+    const shot = (name: string) => screenshot(wb.page, path.join(ARTIFACTS, name));
+    try {
+      const { frame: panel } = await explainDigit(wb.page, 'digit-7-29.png');
+      const before = await canvasPixels(panel, 'saliency-canvas');
+
+      // 1. Compare view, opened beside the panel from its "Compare classes" button.
+      await panel.locator('[data-testid="open-compare"]').click();
+      const compare = await webviewFrame(wb.page, 'Compare classes', 60_000);
+      const tiles = compare.locator('[data-testid="compare-tile"][data-drawn="true"]');
+      await untilTrue(async () => (await tiles.count()) === 4, '4 drawn tiles', 30_000);
+      const tilePixels = await compare.evaluate(() => Array.from(document.querySelectorAll<HTMLCanvasElement>('[data-testid="compare-tile-canvas"]'), (c) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const colours = new Set<number>();
+        let opaque = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+          if (d[i + 3] === 255) opaque++;
+        }
+        return { opaque: opaque / (d.length / 4), colours: colours.size };
+      }));
+      assert.equal(tilePixels.length, 4);
+      assert.ok(tilePixels.every((t) => t.opaque === 1), 'every tile canvas is painted');
+      assert.ok(tilePixels.some((t) => t.colours > 20), `heatmaps with structure: ${JSON.stringify(tilePixels)}`);
+      assert.equal(await tiles.first().getAttribute('data-class-index'), '7', 'the top class first');
+      assert.match(await compare.locator('[data-testid="scale-note"]').innerText(), /^Shared scale/);
+      assert.equal(await compare.locator('[data-testid="compare-contrast"]').count(), 1, 'the contrast of the top two');
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await shot('e2e-compare.png');
+      const second = tiles.nth(1);
+      const clicked = Number(await second.getAttribute('data-class-index'));
+      await second.click();
+      const selectedChip = panel.locator('[data-testid="class-chip"][aria-pressed="true"]');
+      await untilTrue(async () => (await selectedChip.getAttribute('data-class-index').catch(() => null)) === String(clicked), `the panel shows class ${clicked}`);
+      await waitForCanvas(panel, 'saliency-canvas', (p) => p.hash !== before.hash);
+      await untilTrue(async () => (await compare.locator(`[data-testid="compare-tile"][data-class-index="${clicked}"]`).getAttribute('aria-pressed')) === 'true',
+        'the compare view marks the panel\'s class');
+
+      // 2. The Model view (and the side-bar compare view) in the Saliency Lens activity bar container.
+      await wb.page.locator('.activitybar [aria-label^="Saliency Lens"]').first().click();
+      await wb.page.locator('.pane-header[aria-label^="Model"]').first().waitFor({ timeout: 30_000 });
+      await wb.page.locator('.monaco-list-row[aria-label^="conv2"]').first().waitFor({ timeout: 30_000 }).catch(async () => {
+        await wb.page.locator('.monaco-list-row[aria-label^="Layers"]').first().click();
+        await wb.page.locator('.monaco-list-row[aria-label^="conv2"]').first().waitFor({ timeout: 30_000 });
+      });
+      // The same compare view lives in the side bar, under the Model view.
+      const sideBar = await webviewFrame(wb.page, async (f) => (await f.title().catch(() => '')) === 'Compare classes' &&
+        (await f.evaluate(() => window.innerWidth).catch(() => 9999)) < 500, 60_000);
+      await untilTrue(async () => (await sideBar.locator('[data-testid="compare-tile"][data-drawn="true"]').count()) === 4, 'side-bar tiles', 30_000);
+      await shot('e2e-model-view.png');
+
+      // 3. The preprocessing inspector: the tensor the model sees.
+      await panel.locator('[data-testid="show-input"]').click();
+      await waitForCanvas(panel, 'model-input-canvas', (p) => p.distinct > 2);
+      await shot('e2e-model-input.png');
+      await panel.locator('[data-testid="show-input"]').click();
+
+      // 4. Watch: training writes new weights; the panel says so and can flip back.
+      const shard = path.join(workspace, 'mnist-cnn', 'group1-shard1of1.bin');
+      const weights = new Float32Array(new Uint8Array(fs.readFileSync(shard)).buffer);
+      fs.writeFileSync(shard, Buffer.from(weights.map((w, i) => (i % 2 ? w * 0.6 : w)).buffer));
+      const banner = panel.locator('[data-testid="model-updated"]');
+      await banner.waitFor({ state: 'visible', timeout: 30_000 });
+      assert.match(await banner.innerText(), /Model updated at \d\d:\d\d:\d\d/);
+      await shot('e2e-model-updated.png');
+
+      // 5. Batch report of the digits folder, from the Explorer.
+      await wb.page.locator('.activitybar [aria-label^="Explorer"]').first().click();
+      await rightClickExplorerItem(wb.page, 'digits');
+      await chooseContextMenuItem(wb.page, 'Explain Folder…');
+      const report = await webviewFrame(wb.page, 'Saliency Lens report: digits', 60_000);
+      assert.equal(await report.locator('h2').count(), 6, 'one section per digit');
+      await shot('e2e-report.png');
     } finally {
       await wb.close();
       await server.stop();

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SaliencyLensApi } from '../../../src/extension';
 import type { ExplainOutcome } from '../../../src/host/commands';
-import { ENGINE_EXPLAIN, ENGINE_INFO, ExplanationMsg } from '../../../src/shared/protocol';
+import { base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ExplanationMsg } from '../../../src/shared/protocol';
 
 const EXTENSION_ID = 'saliency-lens.saliency-lens';
 
@@ -63,6 +63,36 @@ describe('Saliency Lens in a real VS Code', function () {
   it('explaining the same image again reveals its panel instead of opening another', async () => {
     await vscode.commands.executeCommand('saliencyLens.explainImage', vscode.Uri.file(digit()));
     assert.equal((await api()).panels().length, 1);
+  });
+
+  it('the compare view draws one tile per class (top 4 by default, then 2 and 6), each equal to that class\'s own map', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('saliencyLens.compareClasses');
+    const view = a.compare.controllers.at(-1);
+    assert.ok(view, 'a compare view opened');
+    const drawn = async (classes: number[] | undefined) => {
+      const deadline = Date.now() + 30_000;
+      const matches = () => view.lastRendered && (classes ? view.lastRendered.classes.join() === classes.join() : view.lastRendered.classes.length === 4);
+      while (!matches() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(matches(), `rendered ${JSON.stringify(view.lastRendered)}, wanted ${classes ?? 'the top 4'}`);
+      return view.lastRendered!;
+    };
+    const first = await drawn(undefined);
+    assert.equal(first.drawnTiles, 4);
+    assert.equal(first.classes[0], 7, 'the top class first');
+    assert.ok(first.sharedScale, 'shared scale is on by default');
+    assert.ok(first.contrast, 'the contrast of the top two is shown by default');
+    for (const classes of [[1, 2], [0, 1, 2, 3, 8, 9]]) {
+      view.setClasses(classes);
+      assert.equal((await drawn(classes)).drawnTiles, classes.length);
+    }
+    // Each tile is that class's Grad-CAM, as the explain panel computes it on its own.
+    const single = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 8, methods: ['gradcam'] });
+    const tile = view.lastComparison!.maps[view.lastComparison!.predictions.findIndex((p) => p.index === 8)];
+    const [ours, theirs] = [base64ToFloat32(tile.data), base64ToFloat32(single.maps[0].data)];
+    assert.equal(ours.length, theirs.length);
+    assert.ok(single.maps[0].max > 0, 'a map with evidence');
+    assert.ok(ours.every((v, i) => Math.abs(v - theirs[i]) <= 1e-6 * single.maps[0].max), 'the tile is the class\'s own Grad-CAM');
   });
 
   it('the Model view lists the example model: input, output, every layer with shape and parameters, and totals', async () => {
