@@ -285,4 +285,9 @@ class CompareView {
   }
 }
 
-new CompareView(document.getElementById('app')!);
+function start(): void {
+  new CompareView(document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' })));
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+else start();

@@ -10,16 +10,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { PNG } from 'pngjs';
 import type { Browser, Page } from 'playwright-core';
 import type { ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, RawMapMsg, WebviewToHost } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
+import { CHROMIUM, type Posted as HarnessPosted, posted as postedBy, ROOT, send as sendTo, serve, untilTrue, waitForPosted as waitForPostedBy } from './harness';
 
-const ROOT = path.resolve(__dirname, '../..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 const IMG_W = 64;
 const IMG_H = 48;
@@ -144,52 +142,13 @@ function imageDataUrl(): string {
 
 // ---- harness plumbing ---------------------------------------------------------------------------
 
-function serve(): Promise<http.Server> {
-  const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    const file = path.normalize(path.join(ROOT, decodeURIComponent(url.pathname)));
-    if (!file.startsWith(ROOT + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream' });
-    fs.createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
-
-type Posted = WebviewToHost & Record<string, unknown>;
-
-async function posted(page: Page): Promise<Posted[]> {
-  return page.evaluate(() => (window as unknown as { __posted: Posted[] }).__posted);
-}
-
-async function waitForPosted(page: Page, from: number, pred: (m: Posted) => boolean, what: string, timeout = 5000): Promise<Posted> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const found = (await posted(page)).slice(from).find(pred);
-    if (found) return found;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; posted: ${JSON.stringify((await posted(page)).map((m) => m.type))}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-async function send(page: Page, msg: HostToWebview): Promise<void> {
-  await page.evaluate((m) => window.postMessage(m, '*'), msg);
-}
+type Posted = HarnessPosted<WebviewToHost>;
+const posted = (page: Page) => postedBy<WebviewToHost>(page);
+const waitForPosted = (page: Page, from: number, pred: (m: Posted) => boolean, what: string, timeout?: number) =>
+  waitForPostedBy<WebviewToHost>(page, from, pred, what, timeout);
+const send = (page: Page, msg: HostToWebview) => sendTo(page, msg);
 
 /** Answers every `explain` posted after index `from` that has not been answered yet. */
-/** Polls a condition (page.waitForFunction would need eval, which the panel's CSP forbids). */
-async function untilTrue(check: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 async function answerExplains(page: Page, answered: Set<number>): Promise<number> {
   let n = 0;
   for (const m of await posted(page)) {
