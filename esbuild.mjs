@@ -24,6 +24,34 @@ const browserTargets = [
   { entryPoints: { compare: 'webview/compare.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
+/**
+ * ONNX Runtime's native binding, for this platform only: onnxruntime-node picks its binary by a
+ * require path built at run time, which a bundle cannot follow. The bundles load it from dist/ort/
+ * instead, where the binding and its shared library (found through the binding's $ORIGIN rpath) are copied.
+ */
+const ORT_BIN = path.join('node_modules', 'onnxruntime-node', 'bin', 'napi-v6', process.platform, process.arch);
+
+function copyOrt() {
+  if (!fs.existsSync(ORT_BIN)) return;
+  const dst = path.join(outdir, 'ort');
+  fs.rmSync(dst, { recursive: true, force: true });
+  fs.mkdirSync(dst, { recursive: true });
+  for (const f of fs.readdirSync(ORT_BIN)) fs.copyFileSync(path.join(ORT_BIN, f), path.join(dst, f));
+}
+
+const ortBinding = {
+  name: 'ort-binding',
+  setup(build) {
+    build.onLoad({ filter: /onnxruntime-node[\\/]dist[\\/]binding\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, 'utf8');
+      const bound = source.replace(/require\(`\.\.\/bin\/napi-v6\/\$\{process\.platform\}\/\$\{process\.arch\}\/onnxruntime_binding\.node`\)/,
+        "require(require('path').join(__dirname, 'ort', 'onnxruntime_binding.node'))");
+      if (bound === source) throw new Error('onnxruntime-node changed how it loads its binding: update esbuild.mjs');
+      return { contents: bound, loader: 'js' };
+    });
+  },
+};
+
 function copyWasm() {
   const src = path.join('node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
   const dst = path.join(outdir, 'wasm');
@@ -41,11 +69,13 @@ const common = {
   logLevel: 'warning',
   // Optional native backend: resolved at run time when installed, never bundled.
   external: ['@tensorflow/tfjs-node'],
+  plugins: [ortBinding],
 };
 
 const browser = { bundle: true, platform: 'browser', format: 'iife', target: 'chrome120', outdir, sourcemap: true, logLevel: 'warning' };
 
 copyWasm();
+copyOrt();
 const testing = { ...common, outdir: 'dist-test/integration', external: ['vscode', 'mocha'] };
 
 for (const options of [

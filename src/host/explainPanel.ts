@@ -58,8 +58,11 @@ async function imageDataUrl(file: string): Promise<string> {
   return `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
 }
 
-/** The files of a TF.js model folder whose change means a new model version. */
-const MODEL_FILES = '{model.json,*.bin,labels.txt,labels.json,classes.txt,metadata.json,saliency-lens.json}';
+/**
+ * The files of a model folder whose change means a new model version: TF.js model.json and shards, ONNX
+ * files and their external data, labels and settings.
+ */
+const MODEL_FILES = '{model.json,*.bin,*.onnx,*.onnx.data,*.data,labels.txt,labels.json,classes.txt,metadata.json,saliency-lens.json}';
 
 function modelDir(modelPath: string): string {
   return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
@@ -270,7 +273,7 @@ export class ExplainPanel implements vscode.Disposable {
     const generation = ++this.initGeneration;
     const modelPath = await this.host.model();
     if (generation !== this.initGeneration) return;
-    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json to explain this image with.', [SELECT_MODEL]);
+    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json or an .onnx model to explain this image with.', [SELECT_MODEL]);
     this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
     try {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>

@@ -13,9 +13,15 @@ function configuredModel(): string | undefined {
   return root ? path.join(root, value) : value;
 }
 
-/** TF.js model.json files in the workspace (Layers or Graph models). */
+/** Models in the workspace: TF.js model.json files (Layers or Graph models) and ONNX files. */
 async function findModels(): Promise<vscode.Uri[]> {
-  return vscode.workspace.findFiles('**/model.json', '**/node_modules/**', 200);
+  const found = await vscode.workspace.findFiles('**/{model.json,*.onnx}', '**/node_modules/**', 200);
+  return found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
+}
+
+/** How a model is named in the list: its folder for TF.js, its file name for ONNX. */
+function modelLabel(uri: vscode.Uri): string {
+  return uri.fsPath.endsWith('.onnx') ? path.basename(uri.fsPath) : path.basename(path.dirname(uri.fsPath));
 }
 
 /**
@@ -36,23 +42,23 @@ export async function chooseModel(state: vscode.Memento, pick = false): Promise<
   }
   type Item = vscode.QuickPickItem & { uri?: vscode.Uri };
   const items: Item[] = found.map((uri) => ({
-    label: path.basename(path.dirname(uri.fsPath)),
+    label: modelLabel(uri),
     description: vscode.workspace.asRelativePath(uri),
     uri,
   }));
-  items.push({ label: '$(folder-opened) Browse…', description: 'a model.json or a TF.js model folder elsewhere' });
+  items.push({ label: '$(folder-opened) Browse…', description: 'a model.json, a TF.js model folder or an .onnx file elsewhere' });
   const choice = await vscode.window.showQuickPick(items, {
     title: 'Saliency Lens: Select Model',
-    placeHolder: found.length ? 'TF.js models found in this workspace' : 'No model.json found in this workspace',
+    placeHolder: found.length ? 'Models found in this workspace (TF.js and ONNX)' : 'No model.json or .onnx file found in this workspace',
   });
   if (!choice) return undefined;
   let chosen = choice.uri?.fsPath;
   if (!chosen) {
     const picked = await vscode.window.showOpenDialog({
-      title: 'Select a TF.js model (model.json or its folder)',
+      title: 'Select a model (TF.js model.json or its folder, or an .onnx file)',
       canSelectFiles: true,
       canSelectFolders: true,
-      filters: { 'TF.js model': ['json'] },
+      filters: { Models: ['json', 'onnx'] },
     });
     chosen = picked?.[0]?.fsPath;
   }

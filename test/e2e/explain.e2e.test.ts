@@ -199,8 +199,8 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
   it('the packaged .vsix installs into VS Code and explains the example with no further setup', async () => {
     const vsix = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-vsix-')), 'saliency-lens.vsix');
     made.push(path.dirname(vsix));
-    execFileSync(process.execPath, [path.join(REPO_ROOT, 'node_modules', '@vscode', 'vsce', 'vsce'), 'package', '--no-dependencies',
-      '--allow-missing-repository', '--no-rewrite-relative-links', '--out', vsix], { cwd: REPO_ROOT, stdio: 'pipe' });
+    // What `npm run package` runs (after the build npm test already did): this platform's package.
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'package.mjs'), vsix], { cwd: REPO_ROOT, stdio: 'pipe' });
     const extensionsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-ext-'));
     made.push(extensionsDir);
     installVsix(vsix, extensionsDir);
