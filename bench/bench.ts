@@ -1,8 +1,10 @@
 /**
  * `npm run bench`: medians of forward, Grad-CAM and saliency (each end to end: forward + backward +
- * map) for the bundled example CNN and ResNet-18 / MobileNetV2-shaped models at 224×224 with random
+ * map) for the bundled example CNNs and ResNet-18 / MobileNetV2-shaped models at 224×224 with random
  * weights, per backend, with peak memory. Each backend runs in its own process (a backend is chosen
- * once per process). A benchmark, not a test: nothing here passes or fails on time.
+ * once per process). The ONNX path runs torchvision's models exported by PyTorch when Debian's
+ * python3-torch is installed (else the same architectures built here), and PyTorch CPU itself on the
+ * same models in the same run, with the ratio. A benchmark, not a test: nothing passes or fails on time.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -13,6 +15,7 @@ import { initBackend } from '../src/engine/backend';
 import { Explainer, MethodName } from '../src/engine/explain';
 import { saveLayersModel } from '../src/engine/model/saveModel';
 import { buildMobileNetV2, buildResNet18 } from '../test/fixtures/architectures';
+import { writeBenchModels } from './onnxModels';
 
 interface Row {
   backend: string;
@@ -26,6 +29,8 @@ interface Row {
   runs: number;
   peakRssMb: number;
   wasmHeapMb?: number;
+  /** The tfjs backend doing the small tensor work around ONNX Runtime. */
+  tfBackend?: string;
 }
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -79,6 +84,54 @@ async function benchModel(name: string, modelDir: string, runs: number, backend:
   return row;
 }
 
+const ONNX_MODELS = path.resolve('bench-results', 'onnx-models');
+const ONNX_BENCH = [['ResNet-18', 'resnet18'], ['MobileNetV2', 'mobilenetv2']] as const;
+
+/** A Python that has torch and torchvision (Debian's python3-torch lives in /usr/bin), if any. */
+function torchPython(): string | undefined {
+  for (const python of ['/usr/bin/python3', 'python3']) {
+    const probe = spawnSync(python, ['-c', 'import torch, torchvision'], { encoding: 'utf8' });
+    if (probe.status === 0) return python;
+  }
+  return undefined;
+}
+
+/** The ONNX bench models: torchvision's, exported by PyTorch when it is here, else built by the project. */
+function prepareOnnxModels(python: string | undefined): string {
+  if (python) {
+    const res = spawnSync(python, ['scripts/onnx/export_bench_models.py', ONNX_MODELS], { encoding: 'utf8' });
+    if (res.status === 0) return 'torchvision, exported by PyTorch';
+    console.error(`PyTorch export failed, building the models here instead:\n${res.stderr.slice(-1000)}`);
+  }
+  writeBenchModels(ONNX_MODELS);
+  return 'built by the project (no python3-torch)';
+}
+
+/** Child process: the ONNX path on the example and the exported models. */
+async function runOnnx(): Promise<void> {
+  const backend = await initBackend();
+  const rows: Row[] = [];
+  const onnxBackend = { name: 'onnxruntime', threads: Math.min(os.availableParallelism(), 4) };
+  rows.push(await benchModel('example MNIST CNN (ONNX)', path.resolve('examples/mnist-cnn-onnx/model.onnx'), RUNS, onnxBackend));
+  for (const [name, file] of ONNX_BENCH) rows.push(await benchModel(name, path.join(ONNX_MODELS, `${file}.onnx`), RUNS, onnxBackend));
+  rows.forEach((r) => (r.tfBackend = backend.name));
+  process.stdout.write(`BENCH_JSON ${JSON.stringify(rows)}\n`);
+}
+
+/** PyTorch CPU on the same two models (scripts/onnx/torch_bench.py), as rows. */
+function runTorch(python: string): Row[] {
+  const res = spawnSync(python, ['scripts/onnx/torch_bench.py', '--runs', String(RUNS)], { encoding: 'utf8' });
+  if (res.status !== 0) {
+    console.error(`PyTorch bench failed:\n${res.stderr.slice(-1000)}`);
+    return [];
+  }
+  const out = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as Record<string, { forward: number; saliency: number; gradcam: number }> & { torch: string; threads: number };
+  return ONNX_BENCH.map(([name, key]) => ({
+    backend: `pytorch ${out.torch}`, threads: out.threads, model: name, input: '3×224×224', forwardMs: out[key].forward, gradcamMs: out[key].gradcam,
+    saliencyMs: out[key].saliency, gradcamLayer: key === 'resnet18' ? 'layer4' : 'features', runs: RUNS, peakRssMb: 0,
+  }));
+}
+
 /** Child process: benchmark every model on the backend given by the environment. */
 async function runOneBackend(): Promise<void> {
   const backend = await initBackend();
@@ -101,8 +154,8 @@ async function runOneBackend(): Promise<void> {
   process.stdout.write(`BENCH_JSON ${JSON.stringify(rows)}\n`);
 }
 
-function runChild(env: Record<string, string>): Row[] {
-  const res = spawnSync(process.execPath, [__filename, '--child'], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
+function runChild(env: Record<string, string>, mode = '--child'): Row[] {
+  const res = spawnSync(process.execPath, [__filename, mode], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const line = res.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
   if (!line) {
     console.error(`bench for ${JSON.stringify(env)} failed:\n${res.stderr.slice(-2000)}`);
@@ -112,9 +165,25 @@ function runChild(env: Record<string, string>): Row[] {
 }
 
 function main(): void {
-  const configs = (process.env.BENCH_CONFIGS ?? 'wasm:1,cpu:1').split(',').map((c) => c.split(':'));
+  const configs = (process.env.BENCH_CONFIGS ?? 'onnx,wasm:1,cpu:1').split(',').map((c) => c.split(':'));
   const rows: Row[] = [];
+  let onnxSource: string | undefined;
+  let torchRows: Row[] = [];
   for (const [backend, threads] of configs) {
+    if (backend === 'onnx') {
+      const python = torchPython();
+      onnxSource = prepareOnnxModels(python);
+      console.log(`running ONNX Runtime on ${onnxSource}…`);
+      rows.push(...runChild({}, '--onnx'));
+      if (python) {
+        console.log('running PyTorch CPU on the same models…');
+        torchRows = runTorch(python);
+        rows.push(...torchRows);
+      } else {
+        console.log('PyTorch not installed (apt install python3-torch python3-torchvision): no PyTorch comparison');
+      }
+      continue;
+    }
     console.log(`running ${backend} with ${threads} thread(s)…`);
     rows.push(...runChild({ SALIENCY_LENS_BACKEND: backend, SALIENCY_LENS_THREADS: threads }));
   }
@@ -126,13 +195,29 @@ function main(): void {
   console.log(`\nmedians of ${RUNS} runs after 2 warm-ups (cpu at 224²: 5 runs); ${os.cpus().length} cores, ${os.cpus()[0]?.model}`);
   console.log(fmt(header));
   table.forEach((t) => console.log(fmt(t)));
+  const ratios = torchRows.flatMap((t) => {
+    const ours = rows.find((r) => r.backend === 'onnxruntime' && r.model === t.model);
+    if (!ours) return [];
+    return [{ model: t.model, forward: ours.forwardMs / t.forwardMs, gradcam: ours.gradcamMs / t.gradcamMs, saliency: ours.saliencyMs / t.saliencyMs }];
+  });
+  if (ratios.length) {
+    console.log(`\nONNX Runtime ÷ PyTorch CPU, same models, same run (below 1 = faster than PyTorch; ONNX models: ${onnxSource})`);
+    for (const r of ratios) {
+      console.log(`${r.model.padEnd(12)} forward ${r.forward.toFixed(2)}  grad-cam ${r.gradcam.toFixed(2)}  saliency ${r.saliency.toFixed(2)}`);
+    }
+  }
   fs.mkdirSync('bench-results', { recursive: true });
   const out = path.join('bench-results', 'bench.json');
-  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: os.cpus().length, rows }, null, 2));
+  fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: os.cpus().length, onnxModels: onnxSource, rows, ratios }, null, 2));
   console.log(`\nwritten ${out}`);
 }
 
-if (process.argv.includes('--child')) {
+if (process.argv.includes('--onnx')) {
+  runOnnx().then(() => process.exit(0), (err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else if (process.argv.includes('--child')) {
   runOneBackend().then(() => process.exit(0), (err) => {
     console.error(err);
     process.exit(1);

@@ -133,7 +133,9 @@ export class Explainer {
       ? [opts.preprocessing, 'given']
       : model.settings?.preprocessing
         ? [model.settings.preprocessing, model.settings.source]
-        : ['unit', 'default (no saliency-lens.json beside the model)'];
+        : model.defaultPreprocessing
+          ? [model.defaultPreprocessing.spec, model.defaultPreprocessing.reason]
+          : ['unit', 'default (no saliency-lens.json beside the model)'];
     this.preprocessing = parsePreprocessing(spec);
     this.preprocessingSource = source;
   }

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Explainer } from './explain';
 import { readImageFile, DecodedImage } from './image/decode';
-import { resolveModelJson } from './model/readArtifacts';
+import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
+import { SIDECAR_FILES } from './model/sidecar';
 import { describePreprocessing } from './image/preprocess';
 import {
   ComparisonMsg, EngineCompareParams, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
@@ -18,13 +19,27 @@ function rawMapMsg(m: AttributionMap): RawMapMsg {
   return { method: m.method, width: m.width, height: m.height, data: float32ToBase64(m.data), ...mapRange(m.data), layer: m.layer, signed: m.signed };
 }
 
-/** mtimes and sizes of model.json and the files beside it: changes when training writes a new checkpoint. */
-function modelVersion(modelJson: string): string {
+/**
+ * mtimes and sizes of the model's files: changes when training writes a new checkpoint. A TF.js model
+ * is its whole folder; an ONNX model is its .onnx file, the external-data files it read when loaded
+ * (`dataFiles`) and the label/settings files beside it, not every file that shares its folder.
+ */
+export function modelVersion(modelJson: string, dataFiles: string[] = []): string {
   const dir = path.dirname(modelJson);
-  return fs.readdirSync(dir).sort().map((f) => {
-    const st = fs.statSync(path.join(dir, f));
-    return `${f}:${st.size}:${st.mtimeMs}`;
-  }).join('|');
+  if (!isOnnxFile(modelJson)) {
+    return fs.readdirSync(dir).sort().map((f) => {
+      const st = fs.statSync(path.join(dir, f));
+      return `${f}:${st.size}:${st.mtimeMs}`;
+    }).join('|');
+  }
+  return filesVersion([modelJson, ...SIDECAR_FILES.map((f) => path.join(dir, f))]) + filesVersion(dataFiles);
+}
+
+function filesVersion(files: string[]): string {
+  return files.map((f) => {
+    const st = fs.statSync(f, { throwIfNoEntry: false });
+    return st ? `${f}:${st.size}:${st.mtimeMs}|` : `${f}:-|`;
+  }).join('');
 }
 
 function fileVersion(file: string): string {
@@ -35,6 +50,8 @@ function fileVersion(file: string): string {
 interface OpenModel {
   key: string;
   version: string;
+  /** Files besides the model file that its version covers (ONNX external data), known once loaded. */
+  dataFiles: string[];
   /** In flight or done: concurrent requests for the same model share one load. */
   explainer: Promise<Explainer>;
 }
@@ -159,12 +176,23 @@ export class ExplainService {
   private async explainerFor(modelPath: string, preprocessing?: string): Promise<Explainer> {
     const modelJson = resolveModelJson(modelPath);
     const key = `${modelJson}\u0000${preprocessing ?? ''}`;
-    const version = modelVersion(modelJson);
-    if (this.model && this.model.key === key && this.model.version === version) return this.model.explainer;
+    const same = this.model?.key === key ? this.model : undefined;
+    const version = modelVersion(modelJson, same?.dataFiles);
+    if (same && same.version === version) return same.explainer;
     // One model at a time: the engine's memory goes to the model being looked at.
     const previous = this.model;
     const explainer = Explainer.open(modelJson, { preprocessing });
-    this.model = { key, version, explainer };
+    const base = modelVersion(modelJson);
+    const open: OpenModel = { key, version: base, dataFiles: [], explainer };
+    this.model = open;
+    // Once loaded, an ONNX model's version also covers the external-data files it read.
+    explainer.then((e) => {
+      const dataFiles = e.model.files.dataFiles ?? [];
+      if (dataFiles.length) {
+        open.dataFiles = dataFiles;
+        open.version = base + filesVersion(dataFiles);
+      }
+    }, () => undefined);
     previous?.explainer.then((e) => e.dispose(), () => undefined);
     try {
       return await explainer;

@@ -17,19 +17,24 @@ export interface ModelNode {
 const count = (n: number) => n.toLocaleString('en-US');
 const shape = (s: (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
 
-/** Layers grouped by nested model: "backbone/conv1" sits under a "backbone" node. */
+/**
+ * Layers grouped by nested model: "backbone/conv1" sits under a "backbone" node. ONNX node names from
+ * PyTorch carry the module path ("/layer1/layer1.0/conv1/Conv"), so they group by module the same way.
+ */
 function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[] {
   const usable = new Set(info.gradcamLayers.map((l) => l.name));
+  const groupKind = info.format === 'onnx' ? 'module' : 'nested model';
   const root: ModelNode[] = [];
   const groups = new Map<string, ModelNode>();
   for (const layer of info.layers) {
-    const parts = layer.name.split('/');
+    const parts = layer.name.replace(/^\/+/, '').split('/').filter(Boolean);
+    if (parts.length === 0) parts.push(layer.name);
     let siblings = root;
     for (let i = 0; i < parts.length - 1; i++) {
       const key = parts.slice(0, i + 1).join('/');
       let group = groups.get(key);
       if (!group) {
-        group = { label: parts[i], description: 'nested model', icon: 'symbol-namespace', children: [] };
+        group = { label: parts[i], description: groupKind, icon: 'symbol-namespace', children: [] };
         groups.set(key, group);
         siblings.push(group);
       }

@@ -46,13 +46,21 @@ async function canvasPixels(frame: Frame, testId: string): Promise<{ distinct: n
   }, testId);
 }
 
-/** Expands digits/, right-clicks the digit, runs Explain Image, and returns the panel's frame once a heatmap is drawn. */
-async function explainDigit(page: Page, digit: string, expand = true): Promise<{ frame: Frame; ms: number }> {
+/**
+ * Expands digits/, right-clicks the digit, runs Explain Image, and returns the panel's frame once a heatmap is drawn.
+ * The first time, the workspace's two example models (TF.js and ONNX) make Saliency Lens ask which: pick `model`.
+ */
+async function explainDigit(page: Page, digit: string, expand = true, model = 'mnist-cnn'): Promise<{ frame: Frame; ms: number }> {
   await waitForExplorer(page);
   if (expand) await page.locator('.explorer-folders-view .monaco-list-row[aria-label="digits"]').first().click();
   await rightClickExplorerItem(page, digit);
   const t0 = Date.now();
   await chooseContextMenuItem(page, 'Explain Image');
+  if (expand) {
+    const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${model}\\s*$`) }) }).first();
+    await row.waitFor({ state: 'visible', timeout: 30_000 });
+    await row.click();
+  }
   const frame = await webviewFrame(page, `Explain: ${digit}`, 60_000);
   await frame.locator('[data-testid="class-chip"]').first().waitFor({ timeout: 60_000 });
   await waitForCanvas(frame, 'saliency-canvas', (p) => p.distinct > 20);

@@ -7,6 +7,7 @@ import { AttributionMap, takeData } from './types';
 export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): string {
   const candidates = runtime.gradcamCandidates();
   if (requested) {
+    requested = runtime.canonicalLayerName?.(requested) ?? requested;
     const hit = candidates.find((c) => c.name === requested);
     if (hit) return hit.name;
     const known = runtime.layerTable().find((r) => r.name === requested);

@@ -1,9 +1,11 @@
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fileError, UserError } from '../errors';
 import { GraphNodeDef, GraphRuntime } from '../runtimes/tfjs/graphRuntime';
 import { LayersRuntime } from '../runtimes/tfjs/layersRuntime';
+import type { OnnxRuntime } from '../runtimes/onnx/onnxRuntime';
 import type { ModelRuntime } from '../runtimes/types';
-import { ModelFiles, readModelFiles } from './readArtifacts';
+import { isOnnxFile, ModelFiles, readModelFiles, resolveModelJson } from './readArtifacts';
 import { Labels, ModelSettings, readLabels, readModelSettings } from './sidecar';
 
 export interface LoadOptions {
@@ -20,6 +22,11 @@ export interface LoadedModel {
   settings?: ModelSettings;
   /** Things the user should know that did not stop loading (e.g. a label count mismatch). */
   warnings: string[];
+  /**
+   * Preprocessing the format suggests when no saliency-lens.json says: ONNX models with a 3-channel
+   * NCHW input (PyTorch exports) get ImageNet statistics.
+   */
+  defaultPreprocessing?: { spec: string; reason: string };
 }
 
 /** tfjs messages are often one long line with a stack; keep the first sentence. */
@@ -28,7 +35,7 @@ function firstLine(err: unknown): string {
 }
 
 async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<ModelRuntime> {
-  const handler = tf.io.fromMemory(files.artifacts);
+  const handler = tf.io.fromMemory(files.artifacts!);
   let model: tf.LayersModel | tf.GraphModel;
   try {
     model = files.format === 'graph-model' ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
@@ -37,7 +44,7 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<Model
   }
   try {
     if (model instanceof tf.GraphModel) {
-      const nodes = (files.artifacts.modelTopology as { node: GraphNodeDef[] }).node;
+      const nodes = (files.artifacts!.modelTopology as { node: GraphNodeDef[] }).node;
       return new GraphRuntime(model, nodes, opts);
     }
     return new LayersRuntime(model, opts);
@@ -48,10 +55,39 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<Model
   }
 }
 
-/** Loads a TF.js model folder with its labels and settings; every failure names the file. */
+/** Loads an ONNX model (the .onnx file and its external data) with ONNX Runtime. */
+async function loadOnnx(file: string, opts: LoadOptions): Promise<{ files: ModelFiles; runtime: OnnxRuntime }> {
+  let runtime: OnnxRuntime;
+  try {
+    // Loaded on demand: ONNX Runtime's native binding loads with the module, and TF.js models never need it.
+    const { OnnxRuntime } = await import('../runtimes/onnx/onnxRuntime');
+    runtime = await OnnxRuntime.load(file, { output: opts.output, inputShape: opts.inputShape });
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw fileError(file, `could not be prepared for attribution (${firstLine(err)})`);
+  }
+  const files: ModelFiles = { modelJson: runtime.file, dir: path.dirname(runtime.file), format: 'onnx', dataFiles: runtime.model.externalFiles };
+  return { files, runtime };
+}
+
+/**
+ * Loads a model with its labels and settings: a TF.js model folder (or its model.json), or an .onnx
+ * file (or a folder holding one). Every failure names the file.
+ */
 export async function loadModel(modelPath: string, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const files = readModelFiles(modelPath);
-  const runtime = await buildRuntime(files, opts);
+  const target = resolveModelJson(modelPath);
+  let files: ModelFiles;
+  let runtime: ModelRuntime;
+  let defaultPreprocessing: LoadedModel['defaultPreprocessing'];
+  if (isOnnxFile(target)) {
+    const onnx = await loadOnnx(target, opts);
+    ({ files, runtime } = onnx);
+    const spec = onnx.runtime.defaultPreprocessing;
+    if (spec) defaultPreprocessing = { spec, reason: 'default for ONNX models with a 3-channel NCHW input (PyTorch); no saliency-lens.json beside the model' };
+  } else {
+    files = readModelFiles(target);
+    runtime = await buildRuntime(files, opts);
+  }
   try {
     const warnings: string[] = [];
     let labels = readLabels(files.dir);
@@ -59,7 +95,7 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
       warnings.push(`${labels.source} has ${labels.names.length} labels but the model has ${runtime.numClasses} classes; labels ignored`);
       labels = undefined;
     }
-    return { runtime, files, labels, settings: readModelSettings(files.dir), warnings };
+    return { runtime, files, labels, settings: readModelSettings(files.dir), warnings, defaultPreprocessing };
   } catch (err) {
     runtime.dispose();
     throw err;

@@ -3,14 +3,22 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fileError } from '../errors';
 
-export type ModelFormat = 'layers-model' | 'graph-model';
+export type ModelFormat = 'layers-model' | 'graph-model' | 'onnx';
 
 export interface ModelFiles {
-  /** Absolute path of model.json. */
+  /** Absolute path of the model file: model.json for TF.js models, the .onnx file for ONNX models. */
   modelJson: string;
   dir: string;
   format: ModelFormat;
-  artifacts: tf.io.ModelArtifacts;
+  /** TF.js models: topology and weights read from model.json and its shards. */
+  artifacts?: tf.io.ModelArtifacts;
+  /** Files besides the model file whose change makes a new model version (ONNX: its external-data files). */
+  dataFiles?: string[];
+}
+
+/** An ONNX model file (by extension; the content is checked when it is read). */
+export function isOnnxFile(file: string): boolean {
+  return /\.onnx$/i.test(file);
 }
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, string: 0 };
@@ -26,14 +34,17 @@ function checkGroup(group: unknown, modelJson: string): asserts group is Manifes
   if (!ok) throw fileError(modelJson, 'has a malformed "weightsManifest" (each group needs "paths" and "weights" with integer shapes)');
 }
 
-/** Accepts a model folder or the path of its model.json. */
+/** Accepts a model folder (with model.json, or a single .onnx file) or the path of the model file. */
 export function resolveModelJson(modelPath: string): string {
   const abs = path.resolve(modelPath);
   if (!fs.existsSync(abs)) throw fileError(modelPath, 'no such file or folder');
   if (fs.statSync(abs).isDirectory()) {
     const json = path.join(abs, 'model.json');
-    if (!fs.existsSync(json)) throw fileError(modelPath, 'folder has no model.json (expected a TensorFlow.js model folder)');
-    return json;
+    if (fs.existsSync(json)) return json;
+    const onnx = fs.readdirSync(abs).filter(isOnnxFile);
+    if (onnx.length === 1) return path.join(abs, onnx[0]);
+    if (onnx.length > 1) throw fileError(modelPath, `folder has several .onnx models (${onnx.join(', ')}); choose one`);
+    throw fileError(modelPath, 'folder has no model.json or .onnx file (expected a TensorFlow.js model folder or an ONNX model)');
   }
   return abs;
 }

@@ -2,8 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileError } from '../errors';
 
-/** Files beside model.json that name the classes, in the order we look for them. */
+/** Files beside the model file that name the classes, in the order we look for them. */
 const LABEL_FILES = ['labels.txt', 'labels.json', 'classes.txt', 'metadata.json'];
+
+/** Files beside the model that change how it is read: its labels and settings. */
+export const SIDECAR_FILES: readonly string[] = [...LABEL_FILES, 'saliency-lens.json'];
 
 export interface Labels {
   names: string[];
@@ -57,7 +60,7 @@ export interface ModelSettings {
   source: string;
 }
 
-/** Optional `saliency-lens.json` beside model.json: how the model wants its input prepared. */
+/** Optional `saliency-lens.json` beside the model file: how the model wants its input prepared. */
 export function readModelSettings(modelDir: string): ModelSettings | undefined {
   const file = path.join(modelDir, 'saliency-lens.json');
   if (!fs.existsSync(file)) return undefined;

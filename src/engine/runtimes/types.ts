@@ -51,6 +51,11 @@ export interface ModelRuntime {
   gradcamCandidates(): GradcamCandidate[];
   /** The candidate Grad-CAM uses when the user names none. */
   defaultGradcamLayer(): string | undefined;
+  /**
+   * The listed name (layerTable, gradcamCandidates) of a layer the user named another way, e.g. an
+   * ONNX tensor name for its producing node; undefined when the runtime knows no other names.
+   */
+  canonicalLayerName?(name: string): string | undefined;
   /** Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously. */
   trace(x: tf.Tensor, keep?: string[]): Promise<Trace>;
   dispose(): void;

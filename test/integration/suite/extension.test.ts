@@ -32,6 +32,11 @@ describe('Saliency Lens in a real VS Code', function () {
   const digit = () => workspacePath('digits', 'digit-7-29.png');
   const model = () => workspacePath('mnist-cnn');
 
+  before(async () => {
+    // The example workspace holds two models (TF.js and ONNX): without a choice, Explain Image would ask.
+    await vscode.workspace.getConfiguration('saliencyLens').update('model', model(), vscode.ConfigurationTarget.Workspace);
+  });
+
   after(async () => {
     await vscode.workspace.getConfiguration('saliencyLens').update('model', undefined, vscode.ConfigurationTarget.Workspace);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
@@ -202,6 +207,45 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.equal(result.target.index, 3);
     assert.notEqual(await enginePid(a), pid);
     assert.equal(a.engine.restartCount, restarts + 1);
+  });
+
+  it('explains the digit with the ONNX example (exported from PyTorch): panel, Model view and compare view', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const onnxModel = workspacePath('mnist-cnn-onnx', 'model.onnx');
+    await vscode.workspace.getConfiguration('saliencyLens').update('model', onnxModel, vscode.ConfigurationTarget.Workspace);
+    const outcome = await vscode.commands.executeCommand<ExplainOutcome>('saliencyLens.explainImage', vscode.Uri.file(digit()));
+    assert.ok(outcome?.ok, `explained: ${outcome?.error}`);
+    const result = outcome.result!;
+    assert.equal(result.predictions[0].label, '7');
+    assert.ok(result.predictions[0].probability > 0.9);
+    const saliency = result.maps.find((m) => m.method === 'saliency')!;
+    const gradcam = result.maps.find((m) => m.method === 'gradcam')!;
+    assert.deepEqual([saliency.width, saliency.height], [28, 28]);
+    assert.ok(saliency.max > saliency.min && gradcam.max > gradcam.min, 'maps with structure');
+    assert.ok(gradcam.layer && gradcam.width > 1 && gradcam.width < 28, `Grad-CAM at an inner layer: ${gradcam.layer} ${gradcam.width}`);
+    // The engine's maps for this class through the RPC equal the panel's.
+    const direct = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: onnxModel, imagePath: digit(), classIndex: 7 });
+    assert.equal(direct.maps.find((m) => m.method === 'saliency')!.data, saliency.data);
+    // The Model view lists the ONNX nodes with shapes and parameters.
+    const roots = a.modelTree.getChildren();
+    assert.match(roots[0].description ?? '', /\[28, 28, 1\]/);
+    // PyTorch's node names carry the module path: conv1 groups its Conv node.
+    const modules = a.modelTree.getChildren(roots[2]);
+    const conv1 = modules.find((n) => n.label === 'conv1');
+    assert.equal(conv1?.description, 'module', modules.map((n) => `${n.label}: ${n.description}`).join('; '));
+    assert.match(a.modelTree.getChildren(conv1)[0].description ?? '', /^Conv \[8, 26, 26\] · 80/);
+    const total = /· ([\d,]+) parameters/.exec(roots[2].description ?? '')?.[1];
+    assert.ok(total && Number(total.replace(/,/g, '')) > 1000, `parameter total: ${roots[2].description}`);
+    // And the compare view works on it.
+    await vscode.commands.executeCommand('saliencyLens.compareClasses');
+    const view = a.compare.controllers.at(-1)!;
+    const deadline = Date.now() + 30_000;
+    while (!(view.lastRendered?.drawnTiles === 4 && view.lastComparison?.imagePath === digit()) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(view.lastRendered?.drawnTiles, 4);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
   it('a broken model gives one sentence naming its model.json', async () => {

@@ -1,0 +1,845 @@
+import type { Emitter } from './emitter';
+import type { GNode } from './graph';
+import { A, attrFloat, attrInt, attrInts, attrString, DataType, findAttr } from './proto';
+
+/**
+ * Vector-Jacobian rules, one per ONNX op: given the gradient of a node's outputs, emit the nodes that
+ * compute the gradient of the inputs that need one. Weights never get gradients. Masks come from the
+ * forward values with cheap elementwise ops, so they are computed once however many seeds run.
+ *
+ * Gradients may carry several seeds at once: axis 0 of a gradient is the seed axis wherever the forward
+ * tensor has batch 1 there (shapes from `gshape`). A rule that would mix that axis (a transpose moving
+ * it, a concat along it) calls `axis0()`, and the builder falls back to one seed per run.
+ */
+
+/** Thrown while building a multi-seed graph through an op that mixes the seed axis. */
+export class NotBatchable extends Error {}
+
+export interface RuleContext {
+  node: GNode;
+  e: Emitter;
+  /** Gradient of each output; undefined where none reaches it. */
+  dy: (string | undefined)[];
+  /** Which inputs need a gradient. */
+  needs: boolean[];
+  /** Seeds run at once (the gradients' axis 0). */
+  seeds: number;
+  opset: number;
+  /** Concrete forward shape of any tensor of the model. */
+  shape(t: string): number[];
+  /** Values of a constant (or input-independent) tensor, when known. */
+  value(t: string): number[] | undefined;
+  unsupported(detail?: string): never;
+  /** Name of the node's Indices output (MaxPool): the forward node is rewritten to produce it. */
+  maxPoolIndices(): string;
+}
+
+export type Rule = (c: RuleContext) => (string | undefined)[];
+
+const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+/** Slice end meaning "to the end" for negative steps. */
+const BEFORE_START = -(2 ** 62);
+
+function axis0(c: RuleContext): void {
+  if (c.seeds > 1) throw new NotBatchable(c.node.name);
+}
+
+/** Shape of the gradient of a tensor of forward shape `s`: its batch axis carries the seeds. */
+function gshape(c: RuleContext, s: number[]): number[] {
+  if (c.seeds === 1) return s;
+  if (s.length === 0 || s[0] !== 1) throw new NotBatchable(c.node.name);
+  return [c.seeds, ...s.slice(1)];
+}
+
+/** A Reshape target for a gradient: the forward shape with the seed axis. */
+function gradReshape(c: RuleContext, g: string, forward: number[]): string {
+  return c.e.reshape(g, gshape(c, forward));
+}
+
+/** Sums a gradient of forward shape `from` down to the shape `to` it was broadcast from. */
+function unbroadcast(c: RuleContext, g: string, from: number[], to: number[]): string {
+  const lead = from.length - to.length;
+  const axes: number[] = [];
+  for (let i = 0; i < from.length; i++) {
+    if (i < lead || (to[i - lead] === 1 && from[i] !== 1)) axes.push(i);
+  }
+  if (lead > 0) axis0(c);
+  let r = c.e.reduceSum(g, axes, true);
+  if (lead > 0) r = gradReshape(c, r, to);
+  return r;
+}
+
+function normAxis(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+// --- convolution and pooling geometry -------------------------------------------------------------
+
+interface Geometry {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  begin: number[];
+  end: number[];
+  inSize: number[];
+  outSize: number[];
+}
+
+function geometry(c: RuleContext, xs: number[], ys: number[], kernel: number[]): Geometry {
+  const n = xs.length - 2;
+  const p = c.node.proto;
+  const strides = attrInts(p, 'strides') ?? new Array(n).fill(1);
+  const dilations = attrInts(p, 'dilations') ?? new Array(n).fill(1);
+  const inSize = xs.slice(2);
+  const outSize = ys.slice(2);
+  const autoPad = attrString(p, 'auto_pad', 'NOTSET');
+  let begin: number[];
+  let end: number[];
+  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    const total = inSize.map((l, i) => Math.max(0, (outSize[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - l));
+    const small = total.map((t) => Math.floor(t / 2));
+    begin = autoPad === 'SAME_UPPER' ? small : total.map((t, i) => t - small[i]);
+    end = total.map((t, i) => t - begin[i]);
+  } else if (autoPad === 'VALID') {
+    begin = new Array(n).fill(0);
+    end = new Array(n).fill(0);
+  } else {
+    const pads = attrInts(p, 'pads') ?? new Array(2 * n).fill(0);
+    begin = pads.slice(0, n);
+    end = pads.slice(n, 2 * n);
+  }
+  return { kernel, strides, dilations, begin, end, inSize, outSize };
+}
+
+const spatialAxes = (n: number) => range(2, 2 + n);
+
+/**
+ * The kernel of a convolution's transpose as a forward kernel: in/out channels swapped per group and
+ * the taps reversed, W [M, C/g, k…] → [C, M/g, k…]. Emitted as ops on the weight, which ONNX Runtime
+ * folds into a constant when the session is created.
+ */
+function flippedKernel(e: Emitter, w: string, ws: number[], group: number): string {
+  const [m, cg, ...k] = ws;
+  const mg = m / group;
+  const c = cg * group;
+  const kAxes = k.map((_, i) => i + 2);
+  let t: string;
+  if (group === 1) t = e.transpose(w, [1, 0, ...kAxes]);
+  else if (cg === 1) t = e.reshape(w, [c, mg, ...k]);
+  else t = e.reshape(e.transpose(e.reshape(w, [group, mg, cg, ...k]), [0, 2, 1, ...k.map((_, i) => i + 3)]), [c, mg, ...k]);
+  const flip = kAxes.filter((_, i) => k[i] > 1);
+  if (flip.length) t = e.slice(t, flip.map(() => -1), flip.map(() => BEFORE_START), flip, flip.map(() => -1));
+  return t;
+}
+
+/**
+ * Input gradient of a stride-1 convolution: a forward convolution of dy with the flipped kernel and
+ * pads (k−1)·d − p on each side (ONNX Runtime runs it at forward speed). Pads beyond the kernel's
+ * reach (negative) become a crop.
+ */
+function convStride1Grad(c: RuleContext, dy: string, w: string, ws: number[], group: number, geo: Geometry): string {
+  const { kernel, dilations: d, begin, end, inSize, outSize } = geo;
+  const n = kernel.length;
+  const pb = kernel.map((k, i) => (k - 1) * d[i] - begin[i]);
+  const pe = kernel.map((k, i) => (k - 1) * d[i] - end[i]);
+  const padB = pb.map((p) => Math.max(0, p));
+  const padE = pe.map((p) => Math.max(0, p));
+  let dx = c.e.op('Conv', [dy, flippedKernel(c.e, w, ws, group)], [
+    A.i('group', group), A.ints('dilations', d), A.ints('kernel_shape', kernel), A.ints('pads', [...padB, ...padE]),
+    A.ints('strides', new Array(n).fill(1)),
+  ]);
+  const zLen = outSize.map((o, i) => o + padB[i] + padE[i] - (kernel[i] - 1) * d[i]);
+  const start = pb.map((p) => Math.max(0, -p));
+  if (start.some((s) => s > 0) || zLen.some((z, i) => z !== inSize[i])) {
+    dx = c.e.slice(dx, start, start.map((s, i) => s + inSize[i]), spatialAxes(n));
+  }
+  return dx;
+}
+
+/** Input gradient of a strided convolution: ConvTranspose with output_padding X − ((Y−1)·s + (k−1)·d + 1 − pads). */
+function convStridedGrad(c: RuleContext, dy: string, w: string, group: number, geo: Geometry): string {
+  const { kernel, strides: s, dilations: d, begin, end, inSize, outSize } = geo;
+  const outputPadding = inSize.map((l, i) => l - ((outSize[i] - 1) * s[i] + (kernel[i] - 1) * d[i] + 1 - begin[i] - end[i]));
+  return c.e.op('ConvTranspose', [dy, w], [
+    A.i('group', group), A.ints('dilations', d), A.ints('kernel_shape', kernel), A.ints('pads', [...begin, ...end]),
+    A.ints('strides', s), A.ints('output_padding', outputPadding),
+  ]);
+}
+
+/** Per spatial axis, which kernel taps feed each phase a of the input (i = s·q + a), and at which dy offset. */
+interface AxisPhases {
+  /** taps[a] = [k, t]: dX[s·q + a] gets dY[q + t]·W[k]. */
+  taps: [number, number][][];
+  tMin: number;
+  /** Taps of the phase kernels: tMax − tMin + 1. */
+  span: number;
+}
+
+function axisPhases(k: number, s: number, d: number, begin: number): AxisPhases {
+  const taps = Array.from({ length: s }, (_, a) => {
+    const list: [number, number][] = [];
+    for (let kk = 0; kk < k; kk++) {
+      const r = a + begin - kk * d;
+      if (((r % s) + s) % s === 0) list.push([kk, r / s]);
+    }
+    return list;
+  });
+  const ts = taps.flat().map(([, t]) => t);
+  const tMin = Math.min(...ts);
+  return { taps, tMin, span: Math.max(...ts) - tMin + 1 };
+}
+
+/**
+ * Input gradient of a strided convolution as ONE forward convolution plus a reshuffle (sub-pixel
+ * decomposition): input row i = s·q + a only meets the kernel taps k with (a + pad − k·d) ≡ 0 (mod s),
+ * at dy row q + (a + pad − k·d)/s. So every phase a is a small stride-1 correlation of dy; their kernels
+ * are stacked as output channels (gathered from the weight, folded into a constant by ONNX Runtime),
+ * and the phases are interleaved back with Reshape/Transpose. Where only one phase per axis gets taps
+ * (a 1×1 stride-2 convolution) the others are zero and are inserted as padding instead of computed.
+ */
+function convPhaseGrad(c: RuleContext, dy: string, w: string, ws: number[], group: number, geo: Geometry): string {
+  const e = c.e;
+  const { kernel, strides: s, dilations: d, begin, inSize, outSize } = geo;
+  const n = kernel.length;
+  const [m, cg] = ws;
+  const mg = m / group;
+  const channels = cg * group;
+  const seeds = gshape(c, [1, m, ...outSize])[0];
+  const axes = kernel.map((k, i) => axisPhases(k, s[i], d[i], begin[i]));
+  const live = axes.map((ax) => ax.taps.map((t, a) => (t.length ? a : -1)).filter((a) => a >= 0));
+  const sparse = live.every((l) => l.length === 1);
+  const phases = sparse ? axes.map(() => 1) : s;
+  // Gather each phase's taps from the weight, padded with one zero tap (index k) for missing ones.
+  let v = e.pad(w, [0, 0, ...kernel.map(() => 0), 0, 0, ...kernel.map(() => 1)]);
+  axes.forEach((ax, i) => {
+    const rows = sparse ? [live[i][0]] : range(0, s[i]);
+    const table = rows.flatMap((a) => {
+      const row = new Array(ax.span).fill(kernel[i]);
+      for (const [k, t] of ax.taps[a]) row[t - ax.tMin] = k;
+      return row;
+    });
+    v = e.op('Gather', [v, e.i64(table, [rows.length, ax.span])], [A.i('axis', 2 + 2 * i)]);
+  });
+  // v: [M, Cg, p1, J1, p2, J2, …] → [g, Cg, p1, p2, …, Mg, J1, J2, …] → [C·Πp, Mg, J…].
+  const spans = axes.map((ax) => ax.span);
+  v = e.reshape(v, [group, mg, cg, ...phases.flatMap((p, i) => [p, spans[i]])]);
+  const phaseDims = range(0, n).map((i) => 3 + 2 * i);
+  const spanDims = range(0, n).map((i) => 4 + 2 * i);
+  v = e.reshape(e.transpose(v, [0, 2, ...phaseDims, 1, ...spanDims]), [channels * prod(phases), mg, ...spans]);
+  // dy padded so output q of the correlation reads dy[q + tMin …]; Q rows per phase cover the input.
+  const rows = inSize.map((l, i) => Math.ceil(l / s[i]));
+  const padB = axes.map((ax) => Math.max(0, -ax.tMin));
+  const cutB = axes.map((ax) => Math.max(0, ax.tMin));
+  const padE = rows.map((q, i) => Math.max(0, q + spans[i] - 1 + axes[i].tMin - outSize[i]));
+  let g = dy;
+  if (cutB.some((v2) => v2 > 0)) g = e.slice(g, cutB, outSize, spatialAxes(n));
+  let z = e.node('Conv', [g, v], [
+    A.i('group', group), A.ints('kernel_shape', spans), A.ints('pads', [...padB, ...padE]), A.ints('strides', new Array(n).fill(1)),
+    A.ints('dilations', new Array(n).fill(1)),
+  ], 1, 'ConvPhases')[0];
+  const zLen = rows.map((_, i) => outSize[i] - cutB[i] + padB[i] + padE[i] - spans[i] + 1);
+  if (zLen.some((l, i) => l !== rows[i])) z = e.slice(z, new Array(n).fill(0), rows, spatialAxes(n));
+  // Interleave: [S, C, p…, Q…] → [S, C, Q1, p1, Q2, p2, …] → [S, C, Q1·s1, …], then crop to the input.
+  if (!sparse && n === 2 && s[0] === s[1]) {
+    z = e.op('DepthToSpace', [z], [A.i('blocksize', s[0]), A.s('mode', 'CRD')]);
+    if (rows.some((q, i) => q * s[i] !== inSize[i])) z = e.slice(z, new Array(n).fill(0), inSize, spatialAxes(n));
+    return z;
+  }
+  z = e.reshape(z, [seeds, channels, ...phases, ...rows]);
+  z = e.transpose(z, [0, 1, ...range(0, n).flatMap((i) => [2 + n + i, 2 + i])]);
+  if (sparse) {
+    const shape = [seeds, channels, ...rows.flatMap((q) => [q, 1])];
+    const before = live.map((l) => l[0]);
+    const pads = new Array(2 * shape.length).fill(0);
+    before.forEach((a, i) => {
+      pads[3 + 2 * i] = a;
+      pads[shape.length + 3 + 2 * i] = s[i] - 1 - a;
+    });
+    z = e.pad(e.reshape(z, shape), pads);
+  }
+  z = e.reshape(z, [seeds, channels, ...rows.map((q, i) => q * s[i])]);
+  if (rows.some((q, i) => q * s[i] !== inSize[i])) z = e.slice(z, new Array(n).fill(0), inSize, spatialAxes(n));
+  return z;
+}
+
+/**
+ * How strided convolutions are differentiated. Measured in ORT 1.30 (2 threads, ResNet-18 at 224²):
+ * ConvTranspose is as fast as the phase decomposition for 3×3 and 1×1 stride-2 convolutions (whose
+ * phase kernels would waste 1.8× or 4× the multiplies), and slower for the 7×7 stem (1.85 vs 1.57 ms,
+ * whose phase kernels waste 1.3×). 'auto' picks phases where their kernels waste at most 1.5× and
+ * DepthToSpace can interleave them (2-D, equal strides, one group); tests force each method.
+ */
+export const STRIDED_CONV = { method: 'auto' as 'auto' | 'phases' | 'transpose' };
+
+function usePhases(ws: number[], group: number, geo: Geometry): boolean {
+  if (STRIDED_CONV.method !== 'auto') return STRIDED_CONV.method === 'phases';
+  const { kernel, strides: s, dilations: d, begin } = geo;
+  if (group !== 1 || kernel.length !== 2 || s[0] !== s[1]) return false;
+  const axes = kernel.map((k, i) => axisPhases(k, s[i], d[i], begin[i]));
+  if (axes.some((ax) => ax.taps.some((t) => t.length === 0))) return false;
+  const waste = axes.reduce((w, ax, i) => (w * s[i] * ax.span) / kernel[i], 1);
+  return waste <= 1.5 && ws.length === 4;
+}
+
+const conv: Rule = (c) => {
+  const [x, w] = c.node.inputs;
+  if (c.needs[1] || c.needs[2]) return c.unsupported('its weights depend on the input');
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const ws = c.shape(w);
+  const group = attrInt(c.node.proto, 'group', 1);
+  const geo = geometry(c, c.shape(x), c.shape(c.node.outputs[0]), attrInts(c.node.proto, 'kernel_shape') ?? ws.slice(2));
+  const dx = geo.strides.every((s) => s === 1)
+    ? convStride1Grad(c, dy, w, ws, group, geo)
+    : usePhases(ws, group, geo) ? convPhaseGrad(c, dy, w, ws, group, geo) : convStridedGrad(c, dy, w, group, geo);
+  return [dx];
+};
+
+/** MaxPool: dy goes to the argmax of each window (the Indices output), summed where windows share one. */
+const maxPool: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const p = c.node.proto;
+  if (attrInt(p, 'storage_order', 0) !== 0) return c.unsupported('with column-major indices (storage_order 1)');
+  const x = c.node.inputs[0];
+  const xs = c.shape(x);
+  const ys = c.shape(c.node.outputs[0]);
+  const geo = geometry(c, xs, ys, attrInts(p, 'kernel_shape') ?? []);
+  const indices = c.maxPoolIndices();
+  const e = c.e;
+  const seeds = gshape(c, ys)[0];
+  const zeros = e.zeros([seeds, prod(xs)]);
+  const flat = (g: string, count: number, isIndex: boolean) => {
+    const r = e.reshape(g, [isIndex ? 1 : seeds, count]);
+    return isIndex && seeds > 1 ? e.expand(r, [seeds, count]) : r;
+  };
+  const overlapping = geo.kernel.some((k, i) => (k - 1) * geo.dilations[i] + 1 > geo.strides[i]);
+  let out: string;
+  if (!overlapping || c.opset >= 16) {
+    // Disjoint windows never pick the same element: a plain scatter. Overlapping ones add (opset 16).
+    out = e.scatter(zeros, flat(indices, prod(ys), true), flat(dy, prod(ys), false), overlapping);
+  } else {
+    // Opset < 16 has no adding scatter: split the windows into phases whose windows are disjoint
+    // (every P-th window along each axis, P·s ≥ window extent), scatter each, and sum.
+    const n = xs.length - 2;
+    const period = geo.kernel.map((k, i) => Math.ceil(((k - 1) * geo.dilations[i] + 1) / geo.strides[i]));
+    const parts: string[] = [];
+    const phase = new Array(n).fill(0);
+    for (;;) {
+      if (phase.every((a, i) => a < ys[i + 2])) {
+        const counts = phase.map((a, i) => Math.ceil((ys[i + 2] - a) / period[i]));
+        const count = ys[0] * ys[1] * prod(counts);
+        const pick = (t: string) => e.slice(t, phase, ys.slice(2), spatialAxes(n), period);
+        parts.push(e.scatter(zeros, flat(pick(indices), count, true), flat(pick(dy), count, false), false));
+      }
+      let i = 0;
+      while (i < n && ++phase[i] >= period[i]) phase[i++] = 0;
+      if (i === n) break;
+    }
+    out = e.sum(parts);
+  }
+  return [gradReshape(c, out, xs)];
+};
+
+/** How many input cells of each window lie inside the input (padding excluded), per output cell. */
+function validCounts(geo: Geometry): number[] {
+  const perAxis = geo.outSize.map((o, i) => Array.from({ length: o }, (_, j) => {
+    let count = 0;
+    for (let k = 0; k < geo.kernel[i]; k++) {
+      const at = j * geo.strides[i] - geo.begin[i] + k * geo.dilations[i];
+      if (at >= 0 && at < geo.inSize[i]) count++;
+    }
+    return count;
+  }));
+  let out = [1];
+  for (const axis of perAxis) out = out.flatMap((v) => axis.map((a) => v * a));
+  return out;
+}
+
+/**
+ * AveragePool: each output cell hands dy/divisor to the cells of its window. The divisor is whatever
+ * ONNX Runtime's forward uses (count_include_pad, ceil_mode): AveragePool of ones gives valid/divisor,
+ * and valid (cells inside the input) is plain geometry. Both fold into a constant at session creation.
+ */
+const averagePool: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const e = c.e;
+  const p = c.node.proto;
+  const xs = c.shape(c.node.inputs[0]);
+  const ys = c.shape(c.node.outputs[0]);
+  const n = xs.length - 2;
+  const geo = geometry(c, xs, ys, attrInts(p, 'kernel_shape') ?? []);
+  const ones = e.f32(new Float32Array(prod(geo.inSize)).fill(1), [1, 1, ...geo.inSize]);
+  const pooledOnes = e.op('AveragePool', [ones], p.attribute ?? []);
+  const valid = e.f32(validCounts(geo).map((v) => Math.max(1, v)), [1, 1, ...geo.outSize]);
+  const scaled = e.mul(dy, e.div(pooledOnes, valid));
+  const seeds = gshape(c, ys)[0];
+  const { kernel: k, strides: s, dilations: d, begin, inSize: size, outSize: out } = geo;
+  if (k.every((ki, i) => ki === s[i] && d[i] === 1 && begin[i] === 0)) {
+    // Disjoint tiling windows: repeat each cell k times per axis, then fit to the input's size.
+    const split = out.flatMap((o) => [o, 1]);
+    const tiled = e.expand(e.reshape(scaled, [seeds, ys[1], ...split]), [1, ys[1], ...out.flatMap((o, i) => [o, k[i]])]);
+    let dx = e.reshape(tiled, [seeds, ys[1], ...out.map((o, i) => o * k[i])]);
+    const covered = out.map((o, i) => o * k[i]);
+    dx = e.pad(dx, [0, 0, ...covered.map(() => 0), 0, 0, ...covered.map((v, i) => Math.max(0, size[i] - v))]);
+    if (covered.some((v, i) => v > size[i])) dx = e.slice(dx, new Array(n).fill(0), size, spatialAxes(n));
+    return [dx];
+  }
+  // General windows: the transpose of a depthwise all-ones convolution.
+  const channels = xs[1];
+  const kernelOnes = e.f32(new Float32Array(channels * prod(k)).fill(1), [channels, 1, ...k]);
+  const over = size.map((l, i) => (out[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - begin[i] - l);
+  return [e.op('ConvTranspose', [scaled, kernelOnes], [
+    A.i('group', channels), A.ints('dilations', d), A.ints('kernel_shape', k), A.ints('strides', s),
+    A.ints('pads', [...begin, ...over.map((v) => Math.max(0, v))]), A.ints('output_padding', over.map((v) => Math.max(0, -v))),
+  ])];
+};
+
+const globalAveragePool: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const xs = c.shape(c.node.inputs[0]);
+  gshape(c, xs);
+  return [c.e.expand(c.e.mul(dy, c.e.scalar(1 / prod(xs.slice(2)))), xs)];
+};
+
+/** ReduceMean / ReduceSum: dy spread evenly (or copied) over the reduced axes. */
+function reduceRule(mean: boolean): Rule {
+  return (c) => {
+    const dy = c.dy[0];
+    if (!c.needs[0] || !dy) return [];
+    const p = c.node.proto;
+    const xs = c.shape(c.node.inputs[0]);
+    const axesAsInput = mean ? c.opset >= 18 : c.opset >= 13;
+    let axes = axesAsInput ? (c.node.inputs[1] ? c.value(c.node.inputs[1]) : []) : attrInts(p, 'axes') ?? [];
+    if (axes === undefined) return c.unsupported('its axes depend on the input');
+    if (axes.length === 0) {
+      if (attrInt(p, 'noop_with_empty_axes', 0)) return [dy];
+      axes = range(0, xs.length);
+    }
+    axes = axes.map((a) => normAxis(a, xs.length));
+    if (axes.includes(0)) axis0(c);
+    const kept = xs.map((v, i) => (axes!.includes(i) ? 1 : v));
+    let g = attrInt(p, 'keepdims', 1) ? dy : gradReshape(c, dy, kept);
+    if (mean) g = c.e.mul(g, c.e.scalar(1 / prod(axes.map((a) => xs[a]))));
+    return [c.e.expand(g, xs)];
+  };
+}
+
+// --- elementwise -------------------------------------------------------------------------------
+
+/** dx = dy · mask, where mask is computed from forward values. */
+function masked(c: RuleContext, mask: (x: string, y: string) => string): (string | undefined)[] {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  return [c.e.mul(dy, mask(c.node.inputs[0], c.node.outputs[0]))];
+}
+
+/** ReLU: dy passes where x > 0 (PyTorch's threshold_backward). */
+const relu: Rule = (c) => masked(c, (x) => c.e.maskOf(c.e.greater(x, c.e.scalar(0))));
+
+const leakyRelu: Rule = (c) => masked(c, (x) =>
+  c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(1), c.e.scalar(attrFloat(c.node.proto, 'alpha', 0.01))));
+
+const prelu: Rule = (c) => {
+  if (c.needs[1]) return c.unsupported('its slope depends on the input');
+  return masked(c, (x) => c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(1), c.node.inputs[1]));
+};
+
+const sigmoid: Rule = (c) => masked(c, (_x, y) => c.e.mul(y, c.e.sub(c.e.scalar(1), y)));
+
+/** y = clip(αx+β, 0, 1): slope α strictly inside, where 0 < y < 1. */
+const hardSigmoid: Rule = (c) => masked(c, (_x, y) => {
+  const e = c.e;
+  const inside = e.and(e.greater(y, e.scalar(0)), e.less(y, e.scalar(1)));
+  return e.where(inside, e.scalar(attrFloat(c.node.proto, 'alpha', 0.2)), e.scalar(0));
+});
+
+/** y = x·clip(x/6 + 1/2, 0, 1): 0 below −3, 1 above 3, x/3 + 1/2 between (as PyTorch, −3 inclusive). */
+const hardSwish: Rule = (c) => masked(c, (x) => {
+  const e = c.e;
+  const middle = e.add(e.mul(x, e.scalar(1 / 3)), e.scalar(0.5));
+  return e.where(e.less(x, e.scalar(-3)), e.scalar(0), e.where(e.greater(x, e.scalar(3)), e.scalar(1), middle));
+});
+
+/** Clip: dy passes where the input lies strictly between the bounds (bounds as inputs or, before opset 11, attributes). */
+const clip: Rule = (c) => {
+  if (c.needs[1] || c.needs[2]) return c.unsupported('its bounds depend on the input');
+  const e = c.e;
+  const p = c.node.proto;
+  const bound = (index: number, attr: string) =>
+    c.node.inputs[index] || (findAttr(p, attr) ? e.scalar(attrFloat(p, attr, 0)) : undefined);
+  const lo = bound(1, 'min');
+  const hi = bound(2, 'max');
+  if (!lo && !hi) return [c.dy[0]];
+  return masked(c, (x) => {
+    const above = lo && e.greater(x, lo);
+    const below = hi && e.less(x, hi);
+    return e.maskOf(above && below ? e.and(above, below) : (above ?? below)!);
+  });
+};
+
+const tanh: Rule = (c) => masked(c, (_x, y) => c.e.sub(c.e.scalar(1), c.e.mul(y, y)));
+const exp: Rule = (c) => masked(c, (_x, y) => y);
+const neg: Rule = (c) => (c.needs[0] && c.dy[0] ? [c.e.neg(c.dy[0])] : []);
+
+function softmaxAxes(c: RuleContext, rank: number): number[] {
+  const p = c.node.proto;
+  const axis = normAxis(attrInt(p, 'axis', c.opset >= 13 ? -1 : 1), rank);
+  const axes = c.opset >= 13 ? [axis] : range(axis, rank);
+  if (axes.includes(0)) axis0(c);
+  return axes;
+}
+
+/** Softmax inside the network: dx = y·(dy − Σ dy·y). */
+const softmax: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const y = c.node.outputs[0];
+  const e = c.e;
+  const axes = softmaxAxes(c, c.shape(y).length);
+  return [e.mul(y, e.sub(dy, e.reduceSum(e.mul(dy, y), axes, true)))];
+};
+
+/** LogSoftmax: dx = dy − softmax·Σ dy. */
+const logSoftmax: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const y = c.node.outputs[0];
+  const e = c.e;
+  const axes = softmaxAxes(c, c.shape(y).length);
+  return [e.sub(dy, e.mul(e.op('Exp', [y]), e.reduceSum(dy, axes, true)))];
+};
+
+// --- binary, broadcasting ----------------------------------------------------------------------
+
+function binary(c: RuleContext, grads: (dy: string, a: string, b: string) => [(() => string) | undefined, (() => string) | undefined]) {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const [a, b] = c.node.inputs;
+  const ys = c.shape(c.node.outputs[0]);
+  const [ga, gb] = grads(dy, a, b);
+  return [
+    c.needs[0] && ga ? unbroadcast(c, ga(), ys, c.shape(a)) : undefined,
+    c.needs[1] && gb ? unbroadcast(c, gb(), ys, c.shape(b)) : undefined,
+  ];
+}
+
+const add: Rule = (c) => binary(c, (dy) => [() => dy, () => dy]);
+const sub: Rule = (c) => binary(c, (dy) => [() => dy, () => c.e.neg(dy)]);
+const mul: Rule = (c) => binary(c, (dy, a, b) => [() => c.e.mul(dy, b), () => c.e.mul(dy, a)]);
+const div: Rule = (c) => binary(c, (dy, _a, b) => [
+  () => c.e.div(dy, b),
+  () => c.e.neg(c.e.mul(dy, c.e.div(c.node.outputs[0], b))),
+]);
+
+/** Max/Min of two inputs: dy goes to the one chosen (the first on ties). */
+function extremum(isMax: boolean): Rule {
+  return (c) => {
+    if (c.node.inputs.length !== 2) return c.unsupported(`with ${c.node.inputs.length} inputs`);
+    return binary(c, (dy, a, b) => {
+      const e = c.e;
+      const firstWins = e.not(isMax ? e.less(a, b) : e.greater(a, b));
+      const zero = e.scalar(0);
+      return [() => e.where(firstWins, dy, zero), () => e.where(firstWins, zero, dy)];
+    });
+  };
+}
+
+const sum: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const ys = c.shape(c.node.outputs[0]);
+  return c.node.inputs.map((x, i) => (c.needs[i] ? unbroadcast(c, dy, ys, c.shape(x)) : undefined));
+};
+
+const where: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const [cond, a, b] = c.node.inputs;
+  const ys = c.shape(c.node.outputs[0]);
+  const zero = c.e.scalar(0);
+  return [
+    undefined,
+    c.needs[1] ? unbroadcast(c, c.e.where(cond, dy, zero), ys, c.shape(a)) : undefined,
+    c.needs[2] ? unbroadcast(c, c.e.where(cond, zero, dy), ys, c.shape(b)) : undefined,
+  ];
+};
+
+const expand: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  return [unbroadcast(c, dy, c.shape(c.node.outputs[0]), c.shape(c.node.inputs[0]))];
+};
+
+// --- batch normalization, dense ------------------------------------------------------------------
+
+/** Inference BatchNormalization: dx = dy · γ/√(var+ε), per channel. */
+const batchNorm: Rule = (c) => {
+  if (c.needs.slice(1).some(Boolean)) return c.unsupported('its statistics depend on the input');
+  const p = c.node.proto;
+  if (attrInt(p, 'training_mode', 0) || c.node.outputs.slice(1).some(Boolean)) return c.unsupported('in training mode');
+  if (findAttr(p, 'spatial') && attrInt(p, 'spatial', 1) === 0) return c.unsupported('with spatial = 0');
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const e = c.e;
+  const [x, scale, , , variance] = c.node.inputs;
+  const xs = c.shape(x);
+  const factor = e.div(scale, e.op('Sqrt', [e.add(variance, e.scalar(attrFloat(p, 'epsilon', 1e-5)))]));
+  return [e.mul(dy, e.reshape(factor, [xs[1], ...new Array(xs.length - 2).fill(1)]))];
+};
+
+/** Gemm: Y = α·A'·B' + β·C with A' = Aᵀ if transA, B' = Bᵀ if transB. */
+const gemm: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const e = c.e;
+  const p = c.node.proto;
+  const [a, b, bias] = c.node.inputs;
+  const alpha = attrFloat(p, 'alpha', 1);
+  const beta = attrFloat(p, 'beta', 1);
+  const transA = attrInt(p, 'transA', 0);
+  const transB = attrInt(p, 'transB', 0);
+  const gemmOf = (x: string, y: string, ta: number, tb: number) =>
+    e.op('Gemm', [x, y], [A.i('transA', ta), A.i('transB', tb), ...(alpha !== 1 ? [A.f('alpha', alpha)] : [])]);
+  const out: (string | undefined)[] = [];
+  if (c.needs[0]) {
+    if (transA) axis0(c);
+    // dA' = α·dY·B'ᵀ; dA = (dA')ᵀ when transA.
+    out[0] = transA ? gemmOf(b, dy, transB, 1) : gemmOf(dy, b, 0, transB ? 0 : 1);
+  }
+  if (c.needs[1]) {
+    axis0(c);
+    // dB' = α·A'ᵀ·dY; dB = (dB')ᵀ when transB.
+    out[1] = transB ? gemmOf(dy, a, 1, transA) : gemmOf(a, dy, transA ? 0 : 1, 0);
+  }
+  if (c.needs[2] && bias) {
+    const scaled = beta === 1 ? dy : e.mul(dy, e.scalar(beta));
+    out[2] = unbroadcast(c, scaled, c.shape(c.node.outputs[0]), c.shape(bias));
+  }
+  return out;
+};
+
+/** MatMul with numpy semantics (1-D operands promoted, batch dims broadcast). */
+const matMul: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const e = c.e;
+  const [a, b] = c.node.inputs;
+  const as = c.shape(a);
+  const bs = c.shape(b);
+  const ys = c.shape(c.node.outputs[0]);
+  const swapLast = (rank: number) => [...range(0, rank - 2), rank - 1, rank - 2];
+  const out: (string | undefined)[] = [];
+  if (c.needs[0]) {
+    if (bs.length === 1) {
+      // y[..., m] = Σ_k a[..., m, k]·b[k]
+      out[0] = unbroadcast(c, e.mul(gradReshape(c, dy, [...ys, 1]), b), [...ys, bs[0]], as);
+    } else if (as.length === 1) {
+      axis0(c);
+      const g = e.op('MatMul', [b, e.reshape(dy, [...ys.slice(0, -1), ys[ys.length - 1], 1])]);
+      out[0] = e.reshape(e.reduceSum(g, range(0, bs.length - 2), false), as);
+    } else {
+      const g = e.op('MatMul', [dy, e.transpose(b, swapLast(bs.length))]);
+      out[0] = unbroadcast(c, g, [...ys.slice(0, -1), as[as.length - 1]], as);
+    }
+  }
+  if (c.needs[1]) {
+    if (as.length === 1) {
+      // y[..., n] = Σ_k a[k]·b[..., k, n]
+      const g = e.mul(e.reshape(a, [as[0], 1]), gradReshape(c, dy, [...ys.slice(0, -1), 1, ys[ys.length - 1]]));
+      out[1] = unbroadcast(c, g, [...ys.slice(0, -1), as[0], ys[ys.length - 1]], bs);
+    } else if (bs.length === 1) {
+      axis0(c);
+      const g = e.op('MatMul', [e.reshape(dy, [...ys.slice(0, -1), 1, ys[ys.length - 1]]), a]);
+      out[1] = e.reshape(e.reduceSum(g, range(0, as.length - 1), false), bs);
+    } else {
+      const g = e.op('MatMul', [e.transpose(a, swapLast(as.length)), dy]);
+      out[1] = unbroadcast(c, g, [...ys.slice(0, -2), as[as.length - 1], ys[ys.length - 1]], bs);
+    }
+  }
+  return out;
+};
+
+// --- shape ops ----------------------------------------------------------------------------------
+
+const passThrough: Rule = (c) => [c.needs[0] ? c.dy[0] : undefined];
+
+const reshapeBack: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const xs = c.shape(c.node.inputs[0]);
+  gshape(c, c.shape(c.node.outputs[0]));
+  return [gradReshape(c, dy, xs)];
+};
+
+const dropout: Rule = (c) => {
+  const training = c.node.inputs[2];
+  if (training) {
+    const v = c.value(training);
+    if (v === undefined || v[0]) return c.unsupported('in training mode');
+  }
+  return passThrough(c);
+};
+
+const cast: Rule = (c) => {
+  if (attrInt(c.node.proto, 'to', 0) !== DataType.FLOAT) return c.unsupported('to a type other than float32');
+  return passThrough(c);
+};
+
+const transpose: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const rank = c.shape(c.node.inputs[0]).length;
+  const perm = attrInts(c.node.proto, 'perm') ?? range(0, rank).reverse();
+  if (perm[0] !== 0) axis0(c);
+  const inverse = new Array<number>(rank);
+  perm.forEach((p, i) => (inverse[p] = i));
+  return [c.e.transpose(dy, inverse)];
+};
+
+const concat: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!dy) return [];
+  const rank = c.shape(c.node.outputs[0]).length;
+  const axis = normAxis(attrInt(c.node.proto, 'axis', 0), rank);
+  if (axis === 0) axis0(c);
+  let offset = 0;
+  return c.node.inputs.map((x, i) => {
+    const len = c.shape(x)[axis];
+    const start = offset;
+    offset += len;
+    return c.needs[i] ? c.e.slice(dy, [start], [start + len], [axis]) : undefined;
+  });
+};
+
+const split: Rule = (c) => {
+  if (!c.needs[0] || c.dy.every((d) => !d)) return [];
+  const rank = c.shape(c.node.inputs[0]).length;
+  const axis = normAxis(attrInt(c.node.proto, 'axis', 0), rank);
+  if (axis === 0) axis0(c);
+  const parts = c.node.outputs.map((o, j) => c.dy[j] ?? c.e.zeros(gshape(c, c.shape(o))));
+  return [c.e.op('Concat', parts, [A.i('axis', axis)])];
+};
+
+/** Slice with positive steps: dy placed back where it came from (interleaved with zeros for steps > 1). */
+const slice: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const e = c.e;
+  const p = c.node.proto;
+  const xs = c.shape(c.node.inputs[0]);
+  const ys = c.shape(c.node.outputs[0]);
+  const rank = xs.length;
+  const param = (index: number, attr: string) => {
+    if (c.opset >= 10) return c.node.inputs[index] ? c.value(c.node.inputs[index]) : undefined;
+    return attrInts(p, attr);
+  };
+  const starts = param(1, 'starts');
+  const ends = param(2, 'ends');
+  if (!starts || !ends) return c.unsupported('its bounds depend on the input');
+  const axes = (param(3, 'axes') ?? range(0, starts.length)).map((a) => normAxis(a, rank));
+  const steps = param(4, 'steps') ?? new Array(axes.length).fill(1);
+  if (steps.some((s) => s <= 0)) return c.unsupported('with negative steps');
+  if (axes.includes(0) && ys[0] !== xs[0]) axis0(c);
+  let g = dy;
+  let shape = gshape(c, ys);
+  const begin = new Array(rank).fill(0);
+  axes.forEach((axis, k) => {
+    const len = xs[axis];
+    let start = starts[k] < 0 ? starts[k] + len : starts[k];
+    start = Math.min(Math.max(start, 0), len);
+    begin[axis] = start;
+    if (steps[k] > 1) {
+      const withOne = [...shape.slice(0, axis + 1), 1, ...shape.slice(axis + 1)];
+      const pads = new Array(2 * withOne.length).fill(0);
+      pads[withOne.length + axis + 1] = steps[k] - 1;
+      g = e.pad(e.reshape(g, withOne), pads);
+      shape = [...shape.slice(0, axis), shape[axis] * steps[k], ...shape.slice(axis + 1)];
+      g = e.reshape(g, shape);
+    }
+  });
+  const after = xs.map((l, i) => l - begin[i] - shape[i]);
+  g = e.pad(g, [...begin, ...after.map((a) => Math.max(0, a))]);
+  const crop = range(0, rank).filter((i) => after[i] < 0);
+  if (crop.length) g = e.slice(g, crop.map(() => 0), crop.map((i) => xs[i]), crop);
+  return [g];
+};
+
+/** Constant-mode Pad: the gradient is dy cropped back (and zero-padded where the pad cropped). */
+const pad: Rule = (c) => {
+  const dy = c.dy[0];
+  if (c.needs.slice(1).some(Boolean)) return c.unsupported('its padding value depends on the input');
+  if (!c.needs[0] || !dy) return [];
+  const p = c.node.proto;
+  const mode = attrString(p, 'mode', 'constant');
+  if (mode !== 'constant') return c.unsupported(`in "${mode}" mode`);
+  const xs = c.shape(c.node.inputs[0]);
+  const rank = xs.length;
+  const given = c.opset >= 11 ? c.value(c.node.inputs[1]) : attrInts(p, 'pads');
+  if (!given) return c.unsupported('its pads depend on the input');
+  const axesIn = c.opset >= 18 && c.node.inputs[3] ? c.value(c.node.inputs[3]) : range(0, rank);
+  if (!axesIn) return c.unsupported('its axes depend on the input');
+  const axes = axesIn.map((a) => normAxis(a, rank));
+  const begin = new Array(rank).fill(0);
+  const end = new Array(rank).fill(0);
+  axes.forEach((a, k) => {
+    begin[a] = given[k];
+    end[a] = given[k + axes.length];
+  });
+  if (begin[0] || end[0]) axis0(c);
+  const e = c.e;
+  const g = e.pad(dy, [...begin.map((v) => Math.max(0, -v)), ...end.map((v) => Math.max(0, -v))]);
+  const cut = range(0, rank).filter((i) => begin[i] > 0 || end[i] > 0);
+  if (!cut.length) return [g];
+  const starts = cut.map((i) => Math.max(0, begin[i]));
+  return [e.slice(g, starts, cut.map((i, k) => starts[k] + xs[i]), cut)];
+};
+
+/** Every op with a rule; anything else on a gradient path is refused with its name. */
+export const RULES: Record<string, Rule> = {
+  Conv: conv,
+  MaxPool: maxPool,
+  AveragePool: averagePool,
+  GlobalAveragePool: globalAveragePool,
+  ReduceMean: reduceRule(true),
+  ReduceSum: reduceRule(false),
+  BatchNormalization: batchNorm,
+  Relu: relu,
+  LeakyRelu: leakyRelu,
+  PRelu: prelu,
+  Sigmoid: sigmoid,
+  HardSigmoid: hardSigmoid,
+  HardSwish: hardSwish,
+  Clip: clip,
+  Tanh: tanh,
+  Exp: exp,
+  Neg: neg,
+  Softmax: softmax,
+  LogSoftmax: logSoftmax,
+  Add: add,
+  Sub: sub,
+  Mul: mul,
+  Div: div,
+  Sum: sum,
+  Max: extremum(true),
+  Min: extremum(false),
+  Where: where,
+  Expand: expand,
+  Gemm: gemm,
+  MatMul: matMul,
+  Identity: passThrough,
+  Dropout: dropout,
+  Cast: cast,
+  Flatten: reshapeBack,
+  Reshape: reshapeBack,
+  Squeeze: reshapeBack,
+  Unsqueeze: reshapeBack,
+  Transpose: transpose,
+  Concat: concat,
+  Split: split,
+  Slice: slice,
+  Pad: pad,
+};

@@ -1,0 +1,248 @@
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { fileError } from '../../errors';
+import type { OutputActivation } from '../types';
+import { OnnxGraph, TensorFacts } from './graph';
+import { opsetOf, upgradeToMinOpset } from './opset';
+import { attrInt, DataType, declaredDims, num, TYPE_NAMES, valueInfo } from './proto';
+import { readOnnxFile } from './readOnnx';
+
+/**
+ * How the engine's image tensor [1,H,W,C] reaches the model: transposed to NCHW (PyTorch exports),
+ * as is (NHWC), or flat/3-D inputs fed unchanged. 'asis' feeds any input in the model's own layout
+ * (used by tests of single ops).
+ */
+export type InputLayout = 'NCHW' | 'NHWC' | 'asis';
+
+export interface OnnxLoadOptions {
+  /** Which output to attribute (name or index); default the first. */
+  output?: string | number;
+  /** Size for free input dimensions: [height, width] or [height, width, channels]. */
+  inputShape?: number[];
+  /** Overrides the layout decided from the input's shape. */
+  layout?: InputLayout;
+  /** ONNX Runtime intra-op threads. */
+  threads?: number;
+}
+
+export interface OnnxModel {
+  file: string;
+  externalFiles: string[];
+  graph: OnnxGraph;
+  facts: TensorFacts;
+  input: {
+    /** The model's input tensor. */
+    name: string;
+    /** Its shape in the model's layout, batch 1. */
+    dims: number[];
+    layout: InputLayout;
+  };
+  output: {
+    /** The graph output chosen. */
+    name: string;
+    /** The tensor attributed: the output, or the input of a final Softmax/Sigmoid. */
+    logits: string;
+    activation: OutputActivation;
+  };
+  /** Layout of 4-D tensors (those not listed are read as NCHW, ONNX's own layout). */
+  layouts: Map<string, 'NCHW' | 'NHWC'>;
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+}
+
+const isChannels = (d: number | string) => d === 1 || d === 3 || d === 4;
+
+/** NCHW or NHWC from a 4-D input shape: the axis with 1, 3 or 4 channels; NCHW (PyTorch's) when both fit. */
+export function chooseLayout(dims: (number | string)[]): 'NCHW' | 'NHWC' {
+  const [, a, b, c] = dims;
+  const nchw = typeof a === 'number' && isChannels(a);
+  const nhwc = typeof c === 'number' && isChannels(c);
+  if (nchw !== nhwc) return nchw ? 'NCHW' : 'NHWC';
+  if (nchw && nhwc) return 'NCHW';
+  // No fixed channel count: a fixed side on one end tells which end holds the channels.
+  if (typeof a === 'number' && typeof c !== 'number') return 'NHWC';
+  return 'NCHW';
+}
+
+function describeDims(dims: (number | string)[]): string {
+  return `[${dims.map((d) => (typeof d === 'number' ? d : d || '?')).join(', ')}]`;
+}
+
+function chooseInput(graph: onnx.IGraphProto, file: string, opts: OnnxLoadOptions): OnnxModel['input'] {
+  const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
+  const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
+  if (inputs.length !== 1) {
+    throw fileError(file, `has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); Saliency Lens explains models with one image input`);
+  }
+  const info = inputs[0];
+  const name = info.name ?? '';
+  const elemType = info.type?.tensorType?.elemType;
+  if (elemType !== DataType.FLOAT) {
+    throw fileError(file, `input "${name}" is ${TYPE_NAMES[elemType ?? 0] ?? 'not a tensor'}; Saliency Lens feeds float32 images`);
+  }
+  const declared = declaredDims(info);
+  if (!declared || declared.length < 2 || declared.length > 4) {
+    throw fileError(file, `input "${name}" has shape ${declared ? describeDims(declared) : 'unknown'}; expected [batch, channels, height, width], [batch, height, width, channels] or a flat [batch, values]`);
+  }
+  const batch = declared[0];
+  if (typeof batch === 'number' && batch !== 1) {
+    throw fileError(file, `input "${name}" has a fixed batch of ${batch}; export the model with batch 1 or a free batch dimension`);
+  }
+  const layout: InputLayout = opts.layout ?? (declared.length === 4 ? chooseLayout(declared) : 'asis');
+  // Where each of the given [height, width, channels] goes in the model's dims.
+  const slots = declared.length === 4 ? (layout === 'NHWC' ? [1, 2, 3] : [2, 3, 1]) : declared.length === 3 ? [1, 2] : [];
+  const dims = declared.map((d, i) => {
+    if (i === 0) return 1;
+    if (typeof d === 'number') return d;
+    const slot = slots.indexOf(i);
+    const given = declared.length === 2 && opts.inputShape ? opts.inputShape.reduce((a, b) => a * b, 1) : opts.inputShape?.[slot];
+    return slot >= 0 || declared.length === 2 ? given ?? -1 : -1;
+  });
+  if (dims.some((d) => d < 0)) {
+    throw fileError(file, `input "${name}" has a free size ${describeDims(declared)}, so the image size to use is unknown; ` +
+      'give it (e.g. --input-size 224x224 on the command line, or inputShape when loading)');
+  }
+  return { name, dims, layout };
+}
+
+const PASS_THROUGH = new Set(['Identity', 'Dropout', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
+const SQUASHERS: Record<string, OutputActivation> = { Softmax: 'softmax', LogSoftmax: 'softmax', Sigmoid: 'sigmoid' };
+
+function chooseOutput(graph: OnnxGraph, file: string, choice: string | number | undefined): OnnxModel['output'] & { squash?: string } {
+  const names = (graph.model.graph!.output ?? []).map((o) => o.name ?? '');
+  const index = choice === undefined ? 0 : typeof choice === 'number' ? choice : names.indexOf(choice);
+  if (index < 0 || index >= names.length) throw fileError(file, `has no output "${choice}"; its outputs are: ${names.join(', ')}`);
+  const name = names[index];
+  let t = name;
+  for (let node = graph.producer.get(t); node; node = graph.producer.get(t)) {
+    if (SQUASHERS[node.op]) return { name, logits: node.inputs[0], activation: SQUASHERS[node.op], squash: node.name };
+    if (!PASS_THROUGH.has(node.op)) break;
+    t = node.inputs[0];
+  }
+  return { name, logits: name, activation: 'none' };
+}
+
+/** A softmax over part of the output (say per position) is not a classifier head: refuse it, as for TF.js models. */
+function checkSoftmaxCovers(graph: OnnxGraph, shapes: Map<string, number[]>, out: ReturnType<typeof chooseOutput>, file: string) {
+  if (!out.squash || out.activation !== 'softmax') return;
+  const node = graph.byName.get(out.squash)!;
+  const shape = shapes.get(out.logits) ?? [];
+  const axis = attrInt(node.proto, 'axis', graph.opset >= 13 ? -1 : 1);
+  const a = axis < 0 ? axis + shape.length : axis;
+  const spread = graph.opset >= 13 ? shape.filter((d, i) => i !== a && d !== 1) : shape.slice(0, a).filter((d) => d !== 1);
+  if (spread.length > 0) {
+    throw fileError(file, `the model's softmax runs over part of its output (shape ${JSON.stringify(shape)}); ` +
+      'Saliency Lens explains classifiers whose output is one vector of classes');
+  }
+}
+
+/** Values worth keeping from the probe: small and fixed for every input of this size. */
+const SMALL = 4096;
+
+/**
+ * Runs the model once on a zero input with every intermediate tensor exposed as an output: concrete
+ * shapes and element types for all of them (the backward rules need them), and the values of small
+ * input-independent tensors (shape computations, pads, bounds).
+ */
+async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, threads: number): Promise<TensorFacts> {
+  const outputs = [...new Set(graph.nodes.flatMap((n) => n.outputs.filter(Boolean)))];
+  const model: onnx.IModelProto = {
+    ...graph.model,
+    graph: {
+      ...graph.model.graph,
+      input: [valueInfo(input.name, DataType.FLOAT, input.dims)],
+      output: outputs.map((o) => valueInfo(o)),
+      valueInfo: [],
+    },
+  };
+  const bytes = onnx.ModelProto.encode(model).finish();
+  let result: ort.InferenceSession.OnnxValueMapType;
+  let session: ort.InferenceSession | undefined;
+  try {
+    session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', intraOpNumThreads: threads, logSeverityLevel: 3 });
+    const size = input.dims.reduce((a, b) => a * b, 1);
+    result = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(size), input.dims) });
+  } catch (err) {
+    throw fileError(file, `ONNX Runtime could not run the model (${firstLine(err)})`);
+  } finally {
+    await session?.release();
+  }
+  const facts: TensorFacts = { shapes: new Map(), types: new Map(), values: new Map() };
+  const varying = graph.descendants([input.name], undefined, false);
+  for (const [name, value] of Object.entries(result)) {
+    const tensor = value as ort.Tensor;
+    facts.shapes.set(name, [...tensor.dims]);
+    facts.types.set(name, tensor.type);
+    if (tensor.size <= SMALL && !varying.has(name) && tensor.type !== 'string') {
+      facts.values.set(name, Array.from(tensor.data as ArrayLike<number | bigint>, Number));
+    }
+  }
+  for (const [name, t] of graph.initializers) {
+    facts.shapes.set(name, (t.dims ?? []).map(num));
+    facts.types.set(name, TYPE_NAMES[t.dataType ?? 0] ?? 'unknown');
+  }
+  facts.shapes.set(input.name, input.dims);
+  facts.types.set(input.name, 'float32');
+  return facts;
+}
+
+/** Ops whose 4-D output is NCHW whatever their input: ONNX's convolution and pooling layout. */
+const NCHW_OPS = new Set(['Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'LpPool', 'GlobalAveragePool', 'GlobalMaxPool',
+  'BatchNormalization', 'InstanceNormalization', 'LRN', 'DepthToSpace', 'SpaceToDepth', 'MaxUnpool']);
+/** Ops whose output keeps the layout of their (first 4-D) input. */
+const SAME_LAYOUT = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Clip', 'Tanh', 'Exp', 'Neg',
+  'Add', 'Sub', 'Mul', 'Div', 'Sum', 'Max', 'Min', 'Where', 'Identity', 'Dropout', 'Cast', 'Concat', 'Split', 'Slice', 'Pad',
+  'Elu', 'Selu', 'Softplus', 'Sqrt', 'Abs', 'Erf', 'Pow']);
+
+/** Follows NCHW/NHWC through the graph so activations can be handed out as [1,h,w,k]. */
+function tensorLayouts(graph: OnnxGraph, shapes: Map<string, number[]>, input: OnnxModel['input']): Map<string, 'NCHW' | 'NHWC'> {
+  const layouts = new Map<string, 'NCHW' | 'NHWC'>();
+  const is4d = (t: string) => shapes.get(t)?.length === 4;
+  if (is4d(input.name)) layouts.set(input.name, input.layout === 'NHWC' ? 'NHWC' : 'NCHW');
+  for (const node of graph.nodes) {
+    const from = node.inputs.find((i) => i && is4d(i) && layouts.has(i));
+    for (const o of node.outputs) {
+      if (!o || !is4d(o)) continue;
+      let layout: 'NCHW' | 'NHWC' | undefined;
+      if (NCHW_OPS.has(node.op)) layout = 'NCHW';
+      else if (SAME_LAYOUT.has(node.op) && from) layout = layouts.get(from);
+      else if (node.op === 'Transpose' && from) {
+        const perm = (node.proto.attribute ?? []).find((a) => a.name === 'perm')?.ints?.map(num) ?? [3, 2, 1, 0];
+        const moved = perm.map((p) => layouts.get(from)![p]).join('');
+        if (moved === 'NCHW' || moved === 'NHWC') layout = moved;
+      }
+      if (layout) layouts.set(o, layout);
+    }
+  }
+  return layouts;
+}
+
+/** Reads, checks and probes an .onnx model: everything the runtime needs before building sessions. */
+export async function analyzeOnnx(modelPath: string, opts: OnnxLoadOptions, threads: number): Promise<OnnxModel> {
+  const { file, model, externalFiles } = readOnnxFile(modelPath);
+  opsetOf(model, file);
+  upgradeToMinOpset(model, file);
+  const input = chooseInput(model.graph!, file, opts);
+  let graph: OnnxGraph;
+  try {
+    graph = new OnnxGraph(model, opsetOf(model, file));
+  } catch (err) {
+    throw fileError(file, `has a malformed graph (${firstLine(err)})`);
+  }
+  const out = chooseOutput(graph, file, opts.output);
+  const facts = await probe(graph, input, file, threads);
+  checkSoftmaxCovers(graph, facts.shapes, out, file);
+  const logitsType = facts.types.get(out.logits);
+  if (logitsType !== 'float32') throw fileError(file, `output "${out.name}" is ${logitsType ?? 'not a tensor'}; expected float32 scores`);
+  const logitsShape = facts.shapes.get(out.logits) ?? [];
+  if (logitsShape.length > 1 && logitsShape[0] !== 1) {
+    throw fileError(file, `output "${out.name}" has shape ${JSON.stringify(logitsShape)} for one image; expected [1, classes]`);
+  }
+  return {
+    file, externalFiles, graph, facts, input,
+    output: { name: out.name, logits: out.logits, activation: out.activation },
+    layouts: tensorLayouts(graph, facts.shapes, input),
+  };
+}

@@ -1,0 +1,302 @@
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { fileError, UserError } from '../../errors';
+import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import { emitBackward } from './backward';
+import { Emitter } from './emitter';
+import { NotBatchable } from './gradRules';
+import { analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
+import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
+
+/** Sessions kept at once: each holds its own copy of the weights, so an old Grad-CAM layer's goes first. */
+const MAX_SESSIONS = 6;
+
+/**
+ * Candidates that only pool, pad, reshape or pass values through: Grad-CAM's default skips them for the
+ * layer before (sharper, and axes 1–2 are still image space), as the TF.js runtimes do.
+ */
+const RESAMPLING = new Set(['MaxPool', 'AveragePool', 'LpPool', 'Pad', 'Dropout', 'Reshape', 'Flatten', 'Transpose', 'Identity',
+  'Squeeze', 'Unsqueeze', 'Slice', 'Split', 'Cast', 'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth']);
+
+/** Ops that only move or relabel values. */
+const REARRANGING = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze', 'Flatten', 'Dropout']);
+
+interface SessionEntry {
+  ready: Promise<{ session: ort.InferenceSession; model: SessionModel }>;
+  busy: number;
+  lastUsed: number;
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+}
+
+function defaultThreads(): number {
+  const fromEnv = Number(process.env.SALIENCY_LENS_ORT_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return Math.max(1, Math.min(os.availableParallelism?.() ?? os.cpus().length, 8));
+}
+
+/**
+ * An ONNX model run by ONNX Runtime (native). Gradients come from backward graphs this runtime writes
+ * with standard ONNX ops (gradRules.ts) and appends to the model, so ORT runs them natively too.
+ * Sessions are built once per job and cached: forward (predictions), forward keeping a layer, and one
+ * forward+backward session per set of gradient targets (input, a Grad-CAM layer, …). A gradient
+ * session recomputes the forward pass inside ORT rather than shipping activations back and forth.
+ */
+export class OnnxRuntime implements ModelRuntime {
+  readonly kind = 'onnx' as const;
+  readonly inputShape: number[];
+  readonly numClasses: number;
+  readonly outputActivation: OutputActivation;
+  readonly outputName: string;
+  /** Preprocessing to assume without a saliency-lens.json: ImageNet statistics for 3-channel NCHW (PyTorch) models. */
+  readonly defaultPreprocessing?: string;
+  private readonly sessions = new Map<string, SessionEntry>();
+  /** Target sets whose backward path mixes the seed axis: run one seed at a time. */
+  private readonly oneSeedOnly = new Set<string>();
+  private candidates?: GradcamCandidate[];
+  private clock = 0;
+  private disposed = false;
+
+  static async load(file: string, opts: OnnxLoadOptions = {}): Promise<OnnxRuntime> {
+    const threads = opts.threads ?? defaultThreads();
+    const runtime = new OnnxRuntime(await analyzeOnnx(file, opts, threads), threads);
+    runtime.checkGradients();
+    return runtime;
+  }
+
+  private constructor(readonly model: OnnxModel, private readonly threads: number) {
+    const { dims, layout } = model.input;
+    this.inputShape = layout === 'NCHW' ? [dims[2], dims[3], dims[1]] : dims.slice(1);
+    this.numClasses = (model.facts.shapes.get(model.output.logits) ?? []).reduce((a, b) => a * b, 1);
+    this.outputActivation = model.output.activation;
+    this.outputName = model.output.name;
+    if (layout === 'NCHW' && dims[1] === 3) this.defaultPreprocessing = 'imagenet';
+  }
+
+  get file(): string {
+    return this.model.file;
+  }
+
+  /** Refuses at load time what a saliency map would refuse later: an op without a rule between input and logits. */
+  private checkGradients(): void {
+    const g = this.model.graph;
+    emitBackward(g, this.model.facts, new Emitter(g.opset, new Set(g.names)),
+      { logits: this.model.output.logits, seed: 'seed', seeds: 1, targets: [this.model.input.name] }, refuseFor(this.file));
+  }
+
+  /** A layer given by node name or tensor name (or 'input') → the tensor. */
+  resolveTensor(layer: string): string {
+    if (layer === 'input') return this.model.input.name;
+    const node = this.model.graph.byName.get(layer);
+    if (node) return node.outputs[0];
+    if (this.model.facts.shapes.has(layer) && !this.model.graph.initializers.has(layer)) return layer;
+    const names = this.gradcamCandidates().map((c) => c.name);
+    throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+  }
+
+  /** A tensor name → the name of the node producing it (the name layers are listed by). */
+  canonicalLayerName(name: string): string | undefined {
+    if (this.model.graph.byName.has(name)) return name;
+    const node = this.model.graph.producer.get(name);
+    return node && node.outputs[0] === name ? node.name : undefined;
+  }
+
+  /** Shape of a tensor as handed out: NHWC for 4-D NCHW tensors. */
+  private handedShape(tensor: string, seeds = 1): number[] {
+    const s = this.model.facts.shapes.get(tensor)!;
+    const shape = handedOutNhwc(this.model, tensor) ? [s[0], s[2], s[3], s[1]] : [...s];
+    if (shape.length) shape[0] = shape[0] === 1 ? seeds : shape[0];
+    return shape;
+  }
+
+  private session(key: string, plan: SessionPlan): SessionEntry {
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      const model = buildSessionModel(this.model, plan);
+      const what = plan.grads ? `gradient graph for ${plan.grads.targets.join(', ')}` : 'model';
+      const ready = ort.InferenceSession.create(model.bytes, {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        logSeverityLevel: 3,
+        // Several sessions take turns on the same cores, and idle threads that keep spinning after a run
+        // steal them from the next session: stop spinning when a run ends (spinning within a run stays).
+        // Measured, explaining one image (forward, Grad-CAM, saliency), 2 threads: ResNet-18 92–109 ms with
+        // spinning, 38–43 ms without any, 36 ms stopping at the end of each run; MobileNetV2 58 / 23 / 18 ms.
+        extra: { session: { force_spinning_stop: '1' } },
+      }).then((session) => ({ session, model }), (err) => {
+        this.sessions.delete(key);
+        throw fileError(this.file, `ONNX Runtime could not prepare the ${what} (${firstLine(err)})`);
+      });
+      entry = { ready, busy: 0, lastUsed: 0 };
+      this.sessions.set(key, entry);
+      this.evict();
+    }
+    entry.lastUsed = ++this.clock;
+    return entry;
+  }
+
+  private evict(): void {
+    while (this.sessions.size > MAX_SESSIONS) {
+      const idle = [...this.sessions].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+      if (!idle) return;
+      this.sessions.delete(idle[0]);
+      idle[1].ready.then(({ session }) => session.release(), () => undefined);
+    }
+  }
+
+  private async run(key: string, plan: SessionPlan, feeds: (m: SessionModel) => Record<string, ort.Tensor>) {
+    if (this.disposed) throw new Error('the ONNX runtime was disposed');
+    const entry = this.session(key, plan);
+    entry.busy++;
+    try {
+      const { session, model } = await entry.ready;
+      return { model, out: await session.run(feeds(model)) };
+    } finally {
+      entry.busy--;
+      entry.lastUsed = ++this.clock;
+    }
+  }
+
+  private feedOf(x: tf.Tensor): Float32Array {
+    const { dims, layout } = this.model.input;
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (x.size !== expected) {
+      throw new Error(`input of ${x.size} values for a model that takes ${expected} (${layout} ${JSON.stringify(dims)})`);
+    }
+    return x.dataSync() as Float32Array;
+  }
+
+  async trace(x: tf.Tensor, keep: string[] = []): Promise<Trace> {
+    const tensors = keep.map((k) => this.resolveTensor(k));
+    const data = this.feedOf(x);
+    const unique = [...new Set(tensors)];
+    const { model, out } = await this.run(`forward|${unique.join('|')}`, { logits: true, keep: unique },
+      (m) => ({ [m.feed]: new ort.Tensor('float32', data, m.feedDims) }));
+    const logits = tf.tensor2d(out[model.logits!].data as Float32Array, [1, this.numClasses]);
+    const activations = new Map<string, tf.Tensor>();
+    keep.forEach((layer, i) => {
+      const value = out[model.kept.get(tensors[i])!];
+      activations.set(layer, tf.tensor(value.data as Float32Array, this.handedShape(tensors[i])));
+    });
+    const runtime = this;
+    return {
+      logits,
+      activation(layer: string) {
+        const a = activations.get(layer);
+        if (!a) throw new Error(`layer "${layer}" was not kept: name it in trace(x, keep)`);
+        return a as tf.Tensor4D;
+      },
+      vjp: (seed: tf.Tensor2D, targets: string[]) => runtime.vjp(data, seed, targets),
+      dispose() {
+        logits.dispose();
+        activations.forEach((a) => a.dispose());
+      },
+    };
+  }
+
+  /** seed·∂logits/∂target for each target; a seed of several rows gives gradients with that many rows. */
+  async vjp(input: Float32Array, seed: tf.Tensor2D, targets: string[]): Promise<Map<string, tf.Tensor>> {
+    const [rows, classes] = seed.shape;
+    if (classes !== this.numClasses) throw new Error(`seed of ${classes} classes for a model with ${this.numClasses}`);
+    const tensors = targets.map((t) => this.resolveTensor(t));
+    const unique = [...new Set(tensors)].sort();
+    const seedData = seed.dataSync() as Float32Array;
+    const setKey = unique.join('|');
+    let values: Map<string, Float32Array> | undefined;
+    if (rows > 1 && !this.oneSeedOnly.has(setKey)) {
+      try {
+        values = await this.gradients(input, seedData, rows, unique);
+      } catch (err) {
+        if (!(err instanceof NotBatchable)) throw err;
+        this.oneSeedOnly.add(setKey);
+      }
+    }
+    if (!values) {
+      const parts: Map<string, Float32Array>[] = [];
+      for (let r = 0; r < rows; r++) {
+        parts.push(await this.gradients(input, seedData.subarray(r * classes, (r + 1) * classes), 1, unique));
+      }
+      values = new Map(unique.map((t) => {
+        const joined = new Float32Array(parts.reduce((n, p) => n + p.get(t)!.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          joined.set(p.get(t)!, at);
+          at += p.get(t)!.length;
+        }
+        return [t, joined];
+      }));
+    }
+    return new Map(targets.map((target, i) => [target, tf.tensor(values!.get(tensors[i])!, this.handedShape(tensors[i], rows))]));
+  }
+
+  private async gradients(input: Float32Array, seed: Float32Array, seeds: number, tensors: string[]): Promise<Map<string, Float32Array>> {
+    const key = `grad|${seeds}|${tensors.join('|')}`;
+    const { model, out } = await this.run(key, { logits: false, keep: [], grads: { targets: tensors, seeds } }, (m) => ({
+      [m.feed]: new ort.Tensor('float32', input, m.feedDims),
+      [m.seed!]: new ort.Tensor('float32', seed, [seeds, this.numClasses]),
+    }));
+    return new Map(tensors.map((t) => {
+      const name = model.grads.get(t);
+      const size = this.handedShape(t, seeds).reduce((a, b) => a * b, 1);
+      return [t, name ? (out[name].data as Float32Array) : new Float32Array(size)];
+    }));
+  }
+
+  layerTable(): LayerRow[] {
+    const g = this.model.graph;
+    const counted = new Set<string>();
+    return g.nodes.filter((n) => n.op !== 'Constant').map((n) => {
+      let params = 0;
+      for (const i of n.inputs) {
+        if (!i || counted.has(i) || !g.initializers.has(i)) continue;
+        counted.add(i);
+        params += g.initializerSize(i);
+      }
+      const shape = this.model.facts.shapes.get(n.outputs[0]) ?? [];
+      return { name: n.name, type: n.op, outputShape: shape.slice(1), params };
+    });
+  }
+
+  gradcamCandidates(): GradcamCandidate[] {
+    if (!this.candidates) {
+      const { graph, facts, output, input } = this.model;
+      const fromInput = graph.descendants([input.name], facts.types, true);
+      const toLogits = graph.ancestors([output.logits]);
+      // The image itself, only transposed or reshaped (an NHWC model's first Transpose), is no layer to explain.
+      const image = new Set([input.name]);
+      this.candidates = [];
+      for (const node of graph.nodes) {
+        const t = node.outputs[0];
+        if (REARRANGING.has(node.op) && image.has(node.inputs[0])) {
+          image.add(t);
+          continue;
+        }
+        if (!t || t === output.logits || !fromInput.has(t) || !toLogits.has(t)) continue;
+        const s = facts.shapes.get(t);
+        if (!s || s.length !== 4 || s[0] !== 1) continue;
+        const [h, w, k] = this.model.layouts.get(t) === 'NHWC' ? s.slice(1) : [s[2], s[3], s[1]];
+        if (h > 1 && w > 1) this.candidates.push({ name: node.name, type: node.op, height: h, width: w, channels: k });
+      }
+    }
+    return this.candidates;
+  }
+
+  defaultGradcamLayer(): string | undefined {
+    const candidates = this.gradcamCandidates();
+    for (let i = candidates.length - 1; i >= 0; i--) {
+      if (!RESAMPLING.has(candidates[i].type)) return candidates[i].name;
+    }
+    return candidates[candidates.length - 1]?.name;
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const entry of this.sessions.values()) entry.ready.then(({ session }) => session.release(), () => undefined);
+    this.sessions.clear();
+  }
+}

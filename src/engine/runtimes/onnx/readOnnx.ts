@@ -1,0 +1,101 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { fileError } from '../../errors';
+import { num } from './proto';
+
+/** protobuf cannot hold more in one message: an ONNX model whose weights live outside must still fit once inlined. */
+const MAX_INLINE_BYTES = 2 ** 31 - 1;
+
+export interface OnnxFile {
+  /** Absolute path of the .onnx file. */
+  file: string;
+  dir: string;
+  model: onnx.ModelProto;
+  /** External-data files the model reads, absolute (what a change on disk should reload). */
+  externalFiles: string[];
+}
+
+function firstLine(err: unknown): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200);
+}
+
+/** Decodes the protobuf and checks it looks like a model, so a PNG renamed .onnx is named as such. */
+export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (err) {
+    const why = /index out of range/.test(String(err)) ? 'it is truncated or not an ONNX file' : 'it is not an ONNX file';
+    throw fileError(file, `could not be read as an ONNX model: ${why} (${firstLine(err)})`);
+  }
+  const graph = model.graph;
+  if (!graph || num(model.irVersion) <= 0 || (graph.node ?? []).length === 0 || (graph.output ?? []).length === 0) {
+    throw fileError(file, 'is not an ONNX model (no graph with nodes and outputs in it)');
+  }
+  return model;
+}
+
+/** Entries of external_data as a map: location, offset, length, checksum. */
+function externalEntries(t: onnx.ITensorProto): Map<string, string> {
+  return new Map((t.externalData ?? []).map((e) => [e.key ?? '', e.value ?? '']));
+}
+
+/**
+ * Reads the bytes of tensors stored outside the model (data_location EXTERNAL) into raw_data, so the
+ * model can be handed to ONNX Runtime as one buffer. Locations must stay inside the model's folder,
+ * also through symlinks: a model is data and must not read files elsewhere.
+ */
+function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
+  const dir = path.dirname(file);
+  const realDir = fs.realpathSync(dir);
+  const cache = new Map<string, Buffer>();
+  let total = 0;
+  const tensors: onnx.ITensorProto[] = [...(model.graph?.initializer ?? [])];
+  for (const node of model.graph?.node ?? []) {
+    for (const a of node.attribute ?? []) {
+      if (a.t) tensors.push(a.t);
+    }
+  }
+  for (const t of tensors) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entries = externalEntries(t);
+    const location = entries.get('location');
+    if (!location) throw fileError(file, `tensor "${t.name}" is stored externally but names no location`);
+    const target = path.resolve(dir, location);
+    if (path.isAbsolute(location) || path.relative(dir, target).startsWith('..')) {
+      throw fileError(file, `external data "${location}" of tensor "${t.name}" points outside the model's folder`);
+    }
+    if (!fs.existsSync(target)) throw fileError(target, `external data file is missing (tensor "${t.name}" of ${path.basename(file)} is stored there)`);
+    if (path.relative(realDir, fs.realpathSync(target)).startsWith('..')) {
+      throw fileError(target, 'external data file links outside the model\'s folder');
+    }
+    if (!fs.statSync(target).isFile()) throw fileError(target, 'external data is not a regular file');
+    let data = cache.get(target);
+    if (!data) {
+      data = fs.readFileSync(target);
+      cache.set(target, data);
+    }
+    const offset = Number(entries.get('offset') ?? 0);
+    const length = entries.has('length') ? Number(entries.get('length')) : data.length - offset;
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > data.length) {
+      throw fileError(target, `external data is truncated: tensor "${t.name}" needs bytes ${offset}–${offset + length}, the file has ${data.length}`);
+    }
+    total += length;
+    if (total > MAX_INLINE_BYTES) throw fileError(file, 'weights are larger than 2 GB, which Saliency Lens cannot load yet');
+    t.rawData = data.subarray(offset, offset + length);
+    t.externalData = [];
+    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+  }
+  return [...cache.keys()];
+}
+
+/** Reads an .onnx file and the external-data files beside it; every failure names the file. */
+export function readOnnxFile(modelPath: string): OnnxFile {
+  const file = path.resolve(modelPath);
+  if (!fs.existsSync(file)) throw fileError(modelPath, 'no such file');
+  if (!fs.statSync(file).isFile()) throw fileError(file, 'is not a file');
+  const model = decodeModel(fs.readFileSync(file), file);
+  const externalFiles = inlineExternalData(model, file);
+  return { file, dir: path.dirname(file), model, externalFiles };
+}

@@ -1,0 +1,121 @@
+import { onnx } from 'onnx-proto';
+import { fileError } from '../../errors';
+import { emitBackward } from './backward';
+import { Emitter } from './emitter';
+import type { GNode } from './graph';
+import type { OnnxModel } from './onnxModel';
+import { A, DataType, num, valueInfo } from './proto';
+
+/** What one ONNX Runtime session computes. */
+export interface SessionPlan {
+  /** Output the logits ([1, classes]). */
+  logits: boolean;
+  /** Tensors to output (4-D NCHW ones as NHWC). */
+  keep: string[];
+  /** Gradients of seed·logits with respect to these tensors (4-D NCHW ones as NHWC). */
+  grads?: { targets: string[]; seeds: number };
+}
+
+export interface SessionModel {
+  bytes: Uint8Array;
+  /** Graph input fed with the engine's [1,H,W,C] image (or the model's own layout for 'asis'). */
+  feed: string;
+  feedDims: number[];
+  /** Graph input [seeds, classes] for gradient sessions. */
+  seed?: string;
+  logits?: string;
+  kept: Map<string, string>;
+  /** Output per target; undefined when the logits do not depend on it (its gradient is zero). */
+  grads: Map<string, string | undefined>;
+}
+
+/** The refusal every user sees for an op without a rule: one sentence naming the file, op and node. */
+export function refuseFor(file: string) {
+  return (node: GNode, detail?: string): never => {
+    throw fileError(file, `operator "${node.op}" (node "${node.name}") is not supported for gradients yet${detail ? ` (${detail})` : ''}`);
+  };
+}
+
+/** Whether a tensor is handed out transposed from NCHW to NHWC. */
+export function handedOutNhwc(m: OnnxModel, tensor: string): boolean {
+  const shape = m.facts.shapes.get(tensor);
+  if (tensor === m.input.name) return m.input.layout === 'NCHW';
+  return shape?.length === 4 && m.input.layout !== 'asis' && (m.layouts.get(tensor) ?? 'NCHW') === 'NCHW';
+}
+
+const TO_NHWC = [0, 2, 3, 1];
+
+/**
+ * Builds the model one session runs: an NHWC input transposed to the model's input (for NCHW models),
+ * the forward nodes needed, the backward nodes for the requested gradients, and outputs for the logits,
+ * kept activations and gradients. Weights are shared with the loaded model (not copied) until encoded.
+ */
+export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel {
+  const g = m.graph;
+  const e = new Emitter(g.opset, new Set(g.names));
+  const pre: onnx.INodeProto[] = [];
+  const inputs: onnx.IValueInfoProto[] = [];
+  const { name: inputName, dims, layout } = m.input;
+  let feed = inputName;
+  let feedDims = dims;
+  if (layout === 'NCHW') {
+    feed = e.fresh('input_nhwc');
+    feedDims = [dims[0], dims[2], dims[3], dims[1]];
+    pre.push({ opType: 'Transpose', name: e.fresh('to_nchw'), input: [feed], output: [inputName], attribute: [A.ints('perm', [0, 3, 1, 2])] });
+  }
+  inputs.push(valueInfo(feed, DataType.FLOAT, feedDims));
+  const outputs: string[] = [];
+  const handOut = (t: string) => (handedOutNhwc(m, t) ? e.transpose(t, TO_NHWC) : t);
+  const result: SessionModel = { bytes: new Uint8Array(), feed, feedDims, kept: new Map(), grads: new Map() };
+  if (plan.logits) {
+    result.logits = e.reshape(m.output.logits, [1, -1]);
+    outputs.push(result.logits);
+  }
+  for (const t of plan.keep) {
+    const out = handOut(t);
+    result.kept.set(t, out);
+    if (!outputs.includes(out)) outputs.push(out);
+  }
+  let rewritten = new Map<GNode, onnx.INodeProto>();
+  if (plan.grads) {
+    const classes = (m.facts.shapes.get(m.output.logits) ?? []).reduce((a, b) => a * b, 1);
+    const seed = g.names.has('seed') ? e.fresh('seed') : 'seed';
+    g.names.add(seed);
+    inputs.push(valueInfo(seed, DataType.FLOAT, [plan.grads.seeds, classes]));
+    result.seed = seed;
+    const back = emitBackward(g, m.facts, e, { logits: m.output.logits, seed, seeds: plan.grads.seeds, targets: plan.grads.targets },
+      refuseFor(m.file));
+    rewritten = back.rewritten;
+    for (const [t, grad] of back.grads) {
+      let out = grad && handedOutNhwc(m, t) ? e.transpose(grad, TO_NHWC) : grad;
+      // Two targets whose gradients are one tensor still get one output each.
+      if (out && outputs.includes(out)) out = e.op('Identity', [out]);
+      result.grads.set(t, out);
+      if (out) outputs.push(out);
+    }
+  }
+  // Forward nodes: whatever the outputs and the emitted nodes read, and the nodes rewritten for them.
+  const needed = new Set<string>([...plan.keep, ...(plan.logits ? [m.output.logits] : [])]);
+  for (const n of e.nodes) for (const i of n.input ?? []) needed.add(i);
+  for (const n of rewritten.keys()) needed.add(n.outputs[0]);
+  const forward = g.nodesFor(needed).map((n) => rewritten.get(n) ?? n.proto);
+  const nodes = [...pre, ...forward, ...e.nodes];
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
+  const nested = forward.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs ?? []).length));
+  const source = m.graph.model;
+  const model: onnx.IModelProto = {
+    irVersion: Math.max(num(source.irVersion), 4),
+    opsetImport: source.opsetImport,
+    producerName: 'saliency-lens',
+    functions: source.functions,
+    graph: {
+      name: source.graph?.name || 'model',
+      node: nodes,
+      initializer: [...(source.graph?.initializer ?? []).filter((t) => nested || used.has(t.name ?? '')), ...e.initializers],
+      input: inputs,
+      output: outputs.map((o) => valueInfo(o)),
+    },
+  };
+  result.bytes = onnx.ModelProto.encode(model).finish();
+  return result;
+}

@@ -1,0 +1,360 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/engine/backend';
+import { STRIDED_CONV } from '../../src/engine/runtimes/onnx/gradRules';
+import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
+import { onnx } from 'onnx-proto';
+import { A, buildModel, Init, modelProto, ModelSpec, NodeSpec, randn, size } from '../fixtures/onnxBuilder';
+import { checkGradient, CheckOptions } from '../fixtures/onnxGradCheck';
+import { cleanupTempDirs, tempDir } from './helpers';
+
+let dir: string;
+before(async () => {
+  await initBackend();
+  dir = tempDir('saliency-onnx-');
+});
+after(cleanupTempDirs);
+
+type Attr = ReturnType<typeof A.i>;
+
+/** One op on input x of the given shape, with float initializers named by the caller. */
+function single(op: string, dims: number[], attrs: Attr[] = [], inits: Init[] = [], extraInputs: string[] = [], opset = 17): ModelSpec {
+  return {
+    input: { name: 'x', dims },
+    nodes: [{ op, inputs: ['x', ...extraInputs], outputs: ['y'], attrs, name: `the_${op}` }],
+    inits,
+    outputs: ['y'],
+    opset,
+  };
+}
+
+function chain(dims: number[], nodes: NodeSpec[], inits: Init[] = [], opset = 17): ModelSpec {
+  return { input: { name: 'x', dims }, nodes, inits, outputs: [nodes[nodes.length - 1].outputs[0]], opset };
+}
+
+const w = (name: string, dims: number[], seed: number, scale = 0.5): Init => ({ name, dims, values: randn(size(dims), seed, scale) });
+
+async function expectMatch(spec: ModelSpec, opts: Partial<CheckOptions> = {}, tol?: number) {
+  const r = await checkGradient(spec, { dir, ...opts });
+  r.runtime.dispose();
+  const limit = tol ?? opts.tol ?? (r.precision === 'float64' ? 1e-4 : 3e-3);
+  if (process.env.SHOW_PRECISION) console.log(`${r.precision} ${r.error.toExponential(1)} ${r.checked}/${r.checked + r.skipped}`);
+  assert.ok(r.ours.some((v) => v !== 0), 'the gradient is all zeros');
+  assert.ok(r.checked >= Math.max(1, (r.checked + r.skipped) * 0.7), `only ${r.checked} of ${r.checked + r.skipped} coordinates without a kink`);
+  assert.ok(r.error <= limit, `max relative error ${r.error.toExponential(2)} > ${limit} (${r.precision} reference, ${r.checked} coordinates)`);
+}
+
+function convSpec(o: { c: number; m: number; h: number; w: number; k: [number, number]; s?: [number, number]; d?: [number, number];
+  pads?: number[]; group?: number; bias?: boolean; autoPad?: string; seed?: number }): ModelSpec {
+  const group = o.group ?? 1;
+  const inits = [w('W', [o.m, o.c / group, ...o.k], o.seed ?? 1)];
+  const attrs = [A.ints('kernel_shape', o.k), A.i('group', group), A.ints('strides', o.s ?? [1, 1]), A.ints('dilations', o.d ?? [1, 1])];
+  if (o.autoPad) attrs.push(A.s('auto_pad', o.autoPad));
+  else attrs.push(A.ints('pads', o.pads ?? [0, 0, 0, 0]));
+  const extra = ['W'];
+  if (o.bias) {
+    inits.push(w('B', [o.m], 2));
+    extra.push('B');
+  }
+  return single('Conv', [1, o.c, o.h, o.w], attrs, inits, extra);
+}
+
+describe('ONNX gradient rules against finite differences: convolutions', () => {
+  const cases: [string, Parameters<typeof convSpec>[0]][] = [
+    ['3×3 stride 1, pads 1, bias', { c: 3, m: 5, h: 7, w: 6, k: [3, 3], pads: [1, 1, 1, 1], bias: true }],
+    ['3×3 stride 2, asymmetric pads', { c: 3, m: 4, h: 9, w: 8, k: [3, 3], s: [2, 2], pads: [0, 1, 2, 0] }],
+    ['3×2 kernel, strides 2×3, dilation 2×1', { c: 2, m: 3, h: 11, w: 10, k: [3, 2], s: [2, 3], d: [2, 1], pads: [1, 0, 2, 1] }],
+    ['grouped (2 groups), stride 1', { c: 4, m: 6, h: 6, w: 7, k: [3, 3], pads: [1, 1, 1, 1], group: 2, bias: true }],
+    ['grouped (2 groups), stride 2', { c: 4, m: 6, h: 8, w: 7, k: [3, 3], s: [2, 2], pads: [1, 1, 1, 1], group: 2 }],
+    ['depthwise, multiplier 2, stride 1, dilation 2', { c: 4, m: 8, h: 9, w: 9, k: [3, 3], d: [2, 2], pads: [2, 2, 2, 2], group: 4 }],
+    ['depthwise, stride 2', { c: 3, m: 3, h: 8, w: 9, k: [3, 3], s: [2, 2], pads: [1, 1, 1, 1], group: 3 }],
+    ['auto_pad SAME_UPPER, stride 2', { c: 3, m: 4, h: 9, w: 8, k: [3, 3], s: [2, 2], autoPad: 'SAME_UPPER' }],
+    ['auto_pad SAME_LOWER, even kernel', { c: 2, m: 3, h: 7, w: 6, k: [4, 4], autoPad: 'SAME_LOWER' }],
+    ['auto_pad VALID, stride 2, trailing rows unused', { c: 2, m: 3, h: 9, w: 8, k: [2, 2], s: [2, 2], autoPad: 'VALID' }],
+    ['1×1, pads beyond the kernel (output larger than input)', { c: 3, m: 2, h: 5, w: 4, k: [1, 1], pads: [2, 1, 0, 2] }],
+    ['7×7 stride 2 stem', { c: 3, m: 8, h: 16, w: 16, k: [7, 7], s: [2, 2], pads: [3, 3, 3, 3] }],
+    ['1×1 stride 2 downsample', { c: 4, m: 6, h: 8, w: 8, k: [1, 1], s: [2, 2] }],
+  ];
+  for (const [name, o] of cases) {
+    // Strided ones both ways: the phase decomposition and ConvTranspose (the runtime picks per layer).
+    const methods = (o.s ?? [1, 1]).some((v) => v > 1) ? (['phases', 'transpose'] as const) : (['auto'] as const);
+    for (const method of methods) {
+      // Convolutions are linear in x: a large ε is exact up to rounding (ORT has no float64 Conv).
+      it(`${name}${method === 'auto' ? '' : ` (${method})`}`, async () => {
+        STRIDED_CONV.method = method;
+        try {
+          await expectMatch(convSpec(o), { eps: 0.5 });
+        } finally {
+          STRIDED_CONV.method = 'auto';
+        }
+      });
+    }
+  }
+});
+
+describe('ONNX gradient rules: pooling', () => {
+  const maxPool = (dims: number[], k: number[], s: number[], pads: number[], extra: Attr[] = [], opset = 17) =>
+    single('MaxPool', dims, [A.ints('kernel_shape', k), A.ints('strides', s), A.ints('pads', pads), ...extra], [], [], opset);
+  it('overlapping max-pool 3×3 stride 2, padded (scatter with add)', () => expectMatch(maxPool([1, 3, 9, 10], [3, 3], [2, 2], [1, 1, 1, 1])));
+  it('overlapping max-pool with ceil_mode and dilation', () =>
+    expectMatch(maxPool([1, 2, 10, 9], [3, 2], [2, 1], [0, 1, 1, 0], [A.i('ceil_mode', 1), A.ints('dilations', [2, 1])])));
+  it('overlapping max-pool at opset 13 (disjoint phases, no adding scatter)', () => expectMatch(maxPool([1, 3, 9, 10], [3, 3], [2, 2], [1, 1, 1, 1], [], 13)));
+  it('overlapping max-pool stride 1 at opset 13', () => expectMatch(maxPool([1, 2, 6, 7], [3, 3], [1, 1], [1, 1, 1, 1], [], 13)));
+  it('non-overlapping max-pool 2×2', () => expectMatch(maxPool([1, 3, 8, 9], [2, 2], [2, 2], [0, 0, 0, 0])));
+  const avgPool = (dims: number[], k: number[], s: number[], pads: number[], extra: Attr[] = []) =>
+    single('AveragePool', dims, [A.ints('kernel_shape', k), A.ints('strides', s), A.ints('pads', pads), ...extra]);
+  for (const include of [0, 1]) {
+    it(`average pool 3×3 stride 2, pads, count_include_pad ${include}`, () =>
+      expectMatch(avgPool([1, 3, 9, 8], [3, 3], [2, 2], [1, 1, 1, 0], [A.i('count_include_pad', include)])));
+    it(`average pool ceil_mode, count_include_pad ${include}`, () =>
+      expectMatch(avgPool([1, 2, 8, 7], [3, 3], [2, 2], [1, 0, 0, 1], [A.i('count_include_pad', include), A.i('ceil_mode', 1)])));
+  }
+  it('average pool 2×2 tiling (odd size)', () => expectMatch(avgPool([1, 3, 9, 8], [2, 2], [2, 2], [0, 0, 0, 0])));
+  it('average pool 2×2 tiling with ceil_mode', () => expectMatch(avgPool([1, 2, 7, 9], [2, 2], [2, 2], [0, 0, 0, 0], [A.i('ceil_mode', 1)])));
+  it('global average pool', () => expectMatch(single('GlobalAveragePool', [1, 4, 5, 6])));
+  for (const keep of [0, 1]) {
+    it(`ReduceMean over H, W (keepdims ${keep}, axes as attribute)`, () =>
+      expectMatch(single('ReduceMean', [1, 3, 5, 4], [A.ints('axes', [2, 3]), A.i('keepdims', keep)])));
+  }
+  it('ReduceMean with axes as input (opset 18)', () =>
+    expectMatch(single('ReduceMean', [1, 3, 5, 4], [A.i('keepdims', 0)], [{ name: 'axes', dims: [2], values: [-1, -2], type: 'int64' }], ['axes'], 18)));
+  it('ReduceSum over channels (opset 13)', () =>
+    expectMatch(single('ReduceSum', [1, 3, 5, 4], [], [{ name: 'axes', dims: [1], values: [1], type: 'int64' }], ['axes'], 13)));
+});
+
+describe('ONNX gradient rules: activations and elementwise ops', () => {
+  const dims = [1, 3, 5, 6];
+  it('Relu', () => expectMatch(single('Relu', dims)));
+  it('LeakyRelu', () => expectMatch(single('LeakyRelu', dims, [A.f('alpha', 0.2)])));
+  it('PRelu (per-channel slope)', () => expectMatch(single('PRelu', dims, [], [w('slope', [3, 1, 1], 4)], ['slope'])));
+  // A final Sigmoid would be read as the output's squashing function (and skipped): scale after it.
+  it('Sigmoid', () =>
+    expectMatch(chain(dims, [{ op: 'Sigmoid', inputs: ['x'], outputs: ['s'] }, { op: 'Mul', inputs: ['s', 'k'], outputs: ['y'] }], [w('k', [6], 3)])));
+  it('Tanh', () => expectMatch(single('Tanh', dims)));
+  it('HardSigmoid', () => expectMatch(single('HardSigmoid', dims, [A.f('alpha', 1 / 6), A.f('beta', 0.5)]), { x: randn(90, 3, 3) }));
+  it('HardSwish', () => expectMatch(single('HardSwish', dims), { x: randn(90, 5, 3) }));
+  it('Clip with min and max inputs (ReLU6)', () =>
+    expectMatch(single('Clip', dims, [], [{ name: 'lo', dims: [], values: [0] }, { name: 'hi', dims: [], values: [1] }], ['lo', 'hi'])));
+  it('Clip with only a max', () => expectMatch(single('Clip', dims, [], [{ name: 'hi', dims: [], values: [0.3] }], ['', 'hi'])));
+  it('Mul with Sigmoid (SiLU: both inputs depend on x)', () =>
+    expectMatch(chain(dims, [{ op: 'Sigmoid', inputs: ['x'], outputs: ['s'] }, { op: 'Mul', inputs: ['x', 's'], outputs: ['y'] }])));
+  it('squeeze-and-excitation block (broadcast Mul)', () =>
+    expectMatch(chain([1, 4, 5, 5], [
+      { op: 'GlobalAveragePool', inputs: ['x'], outputs: ['p'] },
+      { op: 'Conv', inputs: ['p', 'W1', 'B1'], outputs: ['q'], attrs: [A.ints('kernel_shape', [1, 1])] },
+      { op: 'Relu', inputs: ['q'], outputs: ['r'] },
+      { op: 'Conv', inputs: ['r', 'W2'], outputs: ['t'], attrs: [A.ints('kernel_shape', [1, 1])] },
+      { op: 'HardSigmoid', inputs: ['t'], outputs: ['g'], attrs: [A.f('alpha', 1 / 6), A.f('beta', 0.5)] },
+      { op: 'Mul', inputs: ['x', 'g'], outputs: ['y'] },
+    ], [w('W1', [2, 4, 1, 1], 5, 1), w('B1', [2], 6, 0.2), w('W2', [4, 2, 1, 1], 7, 2)]), { eps: 1e-3 }));
+  it('Add with broadcast bias, Sub, Div by a constant', () =>
+    expectMatch(chain(dims, [
+      { op: 'Add', inputs: ['x', 'b'], outputs: ['a'] },
+      { op: 'Sub', inputs: ['c', 'a'], outputs: ['s'] },
+      { op: 'Div', inputs: ['s', 'd'], outputs: ['y'] },
+    ], [w('b', [3, 1, 1], 8), w('c', [1, 1, 6], 9), { name: 'd', dims: [3, 1, 1], values: [2, -0.5, 4] }])));
+  it('Div where both inputs depend on x', () =>
+    expectMatch(chain(dims, [
+      { op: 'Sigmoid', inputs: ['x'], outputs: ['s'] },
+      { op: 'Add', inputs: ['s', 'one'], outputs: ['t'] },
+      { op: 'Div', inputs: ['x', 't'], outputs: ['y'] },
+    ], [{ name: 'one', dims: [], values: [1] }])));
+  it('Max and Min of two branches, Where', () =>
+    expectMatch(chain(dims, [
+      { op: 'Mul', inputs: ['x', 'k'], outputs: ['a'] },
+      { op: 'Max', inputs: ['x', 'a'], outputs: ['m'] },
+      { op: 'Min', inputs: ['m', 'cap'], outputs: ['n'] },
+      { op: 'Greater', inputs: ['x', 'zero'], outputs: ['cond'] },
+      { op: 'Where', inputs: ['cond', 'n', 'a'], outputs: ['y'] },
+    ], [{ name: 'k', dims: [], values: [0.3] }, { name: 'cap', dims: [], values: [0.8] }, { name: 'zero', dims: [], values: [0] }])));
+  it('Softmax and LogSoftmax inside the network', () =>
+    expectMatch(chain([1, 3, 4], [
+      { op: 'Softmax', inputs: ['x'], outputs: ['s'], attrs: [A.i('axis', -1)] },
+      { op: 'Mul', inputs: ['s', 'k'], outputs: ['t'] },
+      { op: 'LogSoftmax', inputs: ['t'], outputs: ['l'], attrs: [A.i('axis', 1)] },
+      { op: 'Mul', inputs: ['l', 'k'], outputs: ['y'] },
+    ], [w('k', [3, 4], 10, 2)])));
+  it('BatchNormalization (inference)', () =>
+    expectMatch(single('BatchNormalization', dims, [A.f('epsilon', 1e-3)],
+      [w('g', [3], 11), w('b', [3], 12), w('mean', [3], 13), { name: 'var', dims: [3], values: [0.5, 1.5, 2] }], ['g', 'b', 'mean', 'var'])));
+});
+
+describe('ONNX gradient rules: dense layers and shape ops', () => {
+  it('Gemm with transB, alpha, beta and a bias', () =>
+    expectMatch(single('Gemm', [1, 6], [A.i('transB', 1), A.f('alpha', 0.7), A.f('beta', 1.3)], [w('W', [4, 6], 14), w('C', [4], 15)], ['W', 'C'])));
+  it('Gemm without transB', () => expectMatch(single('Gemm', [1, 6], [], [w('W', [6, 4], 16)], ['W'])));
+  it('Gemm with the input as B (transA)', () =>
+    expectMatch(chain([1, 6], [
+      { op: 'Reshape', inputs: ['x', 'shape'], outputs: ['xr'] },
+      { op: 'Gemm', inputs: ['W', 'xr'], outputs: ['z'], attrs: [A.i('transA', 1)] },
+      { op: 'Reshape', inputs: ['z', 'flat'], outputs: ['y'] },
+    ], [w('W', [3, 4], 17), { name: 'shape', dims: [2], values: [3, 2], type: 'int64' }, { name: 'flat', dims: [2], values: [1, -1], type: 'int64' }])));
+  it('MatMul with a constant weight (3-D input)', () => expectMatch(single('MatMul', [1, 5, 6], [], [w('W', [6, 4], 18)], ['W'])));
+  it('MatMul with a constant left operand', () =>
+    expectMatch(chain([1, 6, 5], [{ op: 'MatMul', inputs: ['W', 'x'], outputs: ['y'] }], [w('W', [4, 6], 19)])));
+  it('MatMul of two tensors that depend on x', () =>
+    expectMatch(chain([1, 4, 4], [
+      { op: 'Transpose', inputs: ['x'], outputs: ['t'], attrs: [A.ints('perm', [0, 2, 1])] },
+      { op: 'MatMul', inputs: ['x', 't'], outputs: ['y'] },
+    ])));
+  it('Concat of two branches along channels, then Split', () =>
+    expectMatch(chain([1, 3, 4, 5], [
+      { op: 'Relu', inputs: ['x'], outputs: ['a'] },
+      { op: 'Sigmoid', inputs: ['x'], outputs: ['b'] },
+      { op: 'Concat', inputs: ['a', 'x', 'b'], outputs: ['c'], attrs: [A.i('axis', 1)] },
+      { op: 'Split', inputs: ['c', 'split'], outputs: ['p', 'q'], attrs: [A.i('axis', 1)] },
+      { op: 'Mul', inputs: ['q', 'k'], outputs: ['y'] },
+    ], [{ name: 'split', dims: [2], values: [4, 5], type: 'int64' }, w('k', [5, 1, 1], 20)])));
+  it('Slice with steps, negative starts and a clamped end', () =>
+    expectMatch(single('Slice', [1, 3, 9, 8], [], [
+      { name: 'starts', dims: [2], values: [1, -7], type: 'int64' },
+      { name: 'ends', dims: [2], values: [100, 7], type: 'int64' },
+      { name: 'axes', dims: [2], values: [2, 3], type: 'int64' },
+      { name: 'steps', dims: [2], values: [2, 3], type: 'int64' },
+    ], ['starts', 'ends', 'axes', 'steps'])));
+  it('Pad (constant, with a negative pad that crops)', () =>
+    expectMatch(single('Pad', [1, 2, 5, 6], [A.s('mode', 'constant')],
+      [{ name: 'pads', dims: [8], values: [0, 0, 2, -1, 0, 0, 1, 3], type: 'int64' }, { name: 'v', dims: [], values: [0.5] }], ['pads', 'v'])));
+  it('Flatten, Reshape, Squeeze, Unsqueeze, Transpose, Identity, Dropout', () =>
+    expectMatch(chain([1, 2, 3, 4], [
+      { op: 'Transpose', inputs: ['x'], outputs: ['t'], attrs: [A.ints('perm', [0, 2, 3, 1])] },
+      { op: 'Flatten', inputs: ['t'], outputs: ['f'], attrs: [A.i('axis', 1)] },
+      { op: 'Unsqueeze', inputs: ['f', 'ax'], outputs: ['u'] },
+      { op: 'Identity', inputs: ['u'], outputs: ['i'] },
+      { op: 'Dropout', inputs: ['i'], outputs: ['d'] },
+      { op: 'Squeeze', inputs: ['d', 'ax'], outputs: ['s'] },
+      { op: 'Reshape', inputs: ['s', 'shape'], outputs: ['r'] },
+      { op: 'Mul', inputs: ['r', 'k'], outputs: ['y'] },
+    ], [{ name: 'ax', dims: [1], values: [2], type: 'int64' }, { name: 'shape', dims: [3], values: [1, 6, -1], type: 'int64' }, w('k', [6, 4], 21)])));
+});
+
+describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small nets', () => {
+  const convAttrs = (k: number, s = 1, p = 1) => [A.ints('kernel_shape', [k, k]), A.ints('strides', [s, s]), A.ints('pads', [p, p, p, p])];
+  // The part after the Grad-CAM tensor has float64 kernels in ORT, so its finite differences are exact.
+  const tail: NodeSpec[] = [
+    { op: 'Relu', inputs: ['c1'], outputs: ['t'], name: 'relu1' },
+    { op: 'Mul', inputs: ['t', 'K2'], outputs: ['c2'] },
+    { op: 'Relu', inputs: ['c2'], outputs: ['r2'] },
+    { op: 'MaxPool', inputs: ['r2'], outputs: ['m'], attrs: [A.ints('kernel_shape', [3, 3]), A.ints('strides', [1, 1]), A.ints('pads', [1, 1, 1, 1])] },
+    { op: 'Add', inputs: ['m', 'c2'], outputs: ['s'] },
+    { op: 'ReduceMean', inputs: ['s'], outputs: ['g'], attrs: [A.ints('axes', [2, 3])] },
+    { op: 'Flatten', inputs: ['g'], outputs: ['f'] },
+    { op: 'Gemm', inputs: ['f', 'Wd', 'Bd'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+  ];
+  const inits = [w('W1', [6, 3, 3, 3], 22), w('B1', [6], 23, 0.1), w('K2', [6, 1, 1], 24, 1), w('Wd', [5, 6], 26), w('Bd', [5], 27)];
+  const head: NodeSpec[] = [{ op: 'Conv', inputs: ['x', 'W1', 'B1'], outputs: ['c1'], attrs: convAttrs(3), name: 'conv1' }];
+  const full = chain([1, 3, 10, 9], [...head, ...tail], inits);
+  it('input gradient of a small conv/pool/residual net', () => expectMatch(full, { eps: 1e-2 }));
+  // At the convolution's output rather than after its ReLU: a ReLU's exact zeros are kinks finite differences cannot see past.
+  for (const [label, target] of [['node name', 'conv1'], ['tensor name', 'c1']]) {
+    it(`gradient at an intermediate tensor given by ${label}`, () => {
+      const sub: ModelSpec = { input: { name: 'c1', dims: [1, 6, 10, 9] }, nodes: tail, inits, outputs: ['y'] };
+      return expectMatch(full, { target, sub });
+    });
+  }
+
+  it("a linear model's input gradient is exactly W_c (NCHW image through the NHWC interface)", async () => {
+    const [c, h, wd, classes] = [3, 4, 5, 6];
+    const weights = randn(classes * c * h * wd, 28);
+    const spec = chain([1, c, h, wd], [
+      { op: 'Flatten', inputs: ['x'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'W', 'B'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+    ], [{ name: 'W', dims: [classes, c * h * wd], values: weights }, w('B', [classes], 29)]);
+    const file = path.join(dir, 'linear.onnx');
+    fs.writeFileSync(file, buildModel(spec));
+    const runtime = await OnnxRuntime.load(file);
+    assert.deepEqual(runtime.inputShape, [h, wd, c]);
+    const x = tf.randomNormal([1, h, wd, c], 0, 1, 'float32', 3);
+    const trace = await runtime.trace(x);
+    for (let k = 0; k < classes; k++) {
+      const seed = tf.oneHot([k], classes).toFloat() as tf.Tensor2D;
+      const g = (await trace.vjp(seed, ['input'])).get('input')!;
+      assert.deepEqual(g.shape, [1, h, wd, c]);
+      const got = g.dataSync();
+      for (let ci = 0; ci < c; ci++) {
+        for (let y = 0; y < h; y++) {
+          for (let xx = 0; xx < wd; xx++) {
+            assert.equal(got[(y * wd + xx) * c + ci], weights[k * c * h * wd + (ci * h + y) * wd + xx]);
+          }
+        }
+      }
+      g.dispose();
+      seed.dispose();
+    }
+    trace.dispose();
+    x.dispose();
+    runtime.dispose();
+  });
+
+  it('several seeds in one run equal one run per seed (and fall back when the seed axis is mixed)', async () => {
+    const moved = chain([1, 3, 10, 9], [
+      ...head,
+      { op: 'Relu', inputs: ['c1'], outputs: ['t'] },
+      { op: 'Transpose', inputs: ['t'], outputs: ['tt'], attrs: [A.ints('perm', [1, 0, 2, 3])] },
+      { op: 'Flatten', inputs: ['tt'], outputs: ['ff'], attrs: [A.i('axis', 0)] },
+      { op: 'Gemm', inputs: ['ff', 'Wm'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+    ], [...inits, w('Wm', [4, 540], 30, 0.1)]);
+    assert.equal(moved.nodes.length, 5);
+    for (const spec of [full, moved]) {
+      const file = path.join(dir, `batch_${spec === full ? 'full' : 'moved'}.onnx`);
+      fs.writeFileSync(file, buildModel(spec));
+      const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
+      const x = tf.randomNormal([1, ...runtime.inputShape], 0, 1, 'float32', 4);
+      const trace = await runtime.trace(x, ['conv1']);
+      const seeds = tf.randomNormal([3, runtime.numClasses], 0, 1, 'float32', 5) as tf.Tensor2D;
+      const batched = await trace.vjp(seeds, ['input', 'conv1']);
+      for (const target of ['input', 'conv1']) {
+        const all = batched.get(target)!;
+        assert.equal(all.shape[0], 3);
+        for (let r = 0; r < 3; r++) {
+          const one = seeds.slice([r, 0], [1, -1]) as tf.Tensor2D;
+          const g = (await trace.vjp(one, [target])).get(target)!;
+          const row = all.slice([r], [1]);
+          const diff = tf.max(tf.abs(tf.sub(row, g))).dataSync()[0];
+          const scale = tf.max(tf.abs(g)).dataSync()[0];
+          assert.ok(diff <= 1e-5 * scale, `${target} row ${r}: ${diff} vs scale ${scale}`);
+          tf.dispose([one, g, row]);
+        }
+        all.dispose();
+      }
+      tf.dispose([x, seeds]);
+      trace.dispose();
+      runtime.dispose();
+    }
+  });
+
+  it('weights in float_data and int64_data, and a Reshape whose shape is computed from Shape (PyTorch view(n, -1))', () => {
+    const spec = chain([1, 3, 6, 5], [
+      { op: 'Conv', inputs: ['x', 'W'], outputs: ['c'], attrs: convAttrs(3) },
+      { op: 'Pad', inputs: ['c', 'pads'], outputs: ['p'] },
+      { op: 'Shape', inputs: ['p'], outputs: ['s'] },
+      { op: 'Gather', inputs: ['s', 'zero'], outputs: ['n'], attrs: [A.i('axis', 0)] },
+      { op: 'Unsqueeze', inputs: ['n', 'axis0'], outputs: ['n1'] },
+      { op: 'Concat', inputs: ['n1', 'minus1'], outputs: ['shape'], attrs: [A.i('axis', 0)] },
+      { op: 'Reshape', inputs: ['p', 'shape'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'Wd'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+    ], [w('W', [2, 3, 3, 3], 40), { name: 'pads', dims: [8], values: [0, 0, 1, 0, 0, 0, 0, 1], type: 'int64' },
+      { name: 'zero', dims: [], values: [0], type: 'int64' }, { name: 'axis0', dims: [1], values: [0], type: 'int64' },
+      { name: 'minus1', dims: [1], values: [-1], type: 'int64' }, w('Wd', [4, 2 * 7 * 6], 41)]);
+    // Store the weights the other ways ONNX allows: float_data and int64_data instead of raw_data.
+    const proto = modelProto(spec);
+    for (const t of proto.graph!.initializer!) {
+      const raw = Buffer.from(t.rawData!);
+      if (t.dataType === 1) t.floatData = Array.from({ length: raw.length / 4 }, (_, i) => raw.readFloatLE(4 * i));
+      else t.int64Data = Array.from({ length: raw.length / 8 }, (_, i) => Number(raw.readBigInt64LE(8 * i)));
+      t.rawData = undefined;
+    }
+    return expectMatch(spec, { eps: 0.5, bytes: onnx.ModelProto.encode(proto).finish() });
+  });
+
+  it('an opset 8 model (Clip and Pad with attributes, BatchNorm with spatial) is upgraded and differentiated', () =>
+    expectMatch(chain([1, 3, 6, 5], [
+      { op: 'Pad', inputs: ['x'], outputs: ['p'], attrs: [A.ints('pads', [0, 0, 1, 0, 0, 0, 0, 2]), A.s('mode', 'constant')] },
+      { op: 'BatchNormalization', inputs: ['p', 'g', 'b', 'mean', 'var'], outputs: ['n'], attrs: [A.i('spatial', 1)] },
+      { op: 'Clip', inputs: ['n'], outputs: ['c'], attrs: [A.f('min', 0), A.f('max', 1)] },
+      { op: 'MaxPool', inputs: ['c'], outputs: ['y'], attrs: [A.ints('kernel_shape', [3, 3]), A.ints('strides', [2, 2])] },
+    ], [w('g', [3], 31), w('b', [3], 32), w('mean', [3], 33), { name: 'var', dims: [3], values: [1, 2, 0.5] }], 8)));
+});
