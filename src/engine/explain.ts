@@ -3,8 +3,8 @@ import { BackendInfo, initBackend } from './backend';
 import { UserError } from './errors';
 import { DecodedImage, readImageFile } from './image/decode';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
-import { gradcam, resolveGradcamLayer } from './methods/gradcam';
-import { saliency } from './methods/saliency';
+import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
+import { saliency, saliencyFromGradient } from './methods/saliency';
 import { AttributionMap, classSeed } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
 import type { LayerRow, GradcamCandidate } from './runtimes/types';
@@ -119,6 +119,16 @@ export function imageSpecForInput(inputShape: number[], given?: [number, number,
 }
 
 const now = () => performance.now();
+
+/** A forward pass with what the maps need from it (see Explainer.forwardPass). */
+interface Pass {
+  ranked: Prediction[];
+  classIndex: number;
+  activation(layer: string): tf.Tensor4D;
+  /** The class's gradient at 'input' or a layer; owned by the pass. */
+  gradient(target: string): Promise<tf.Tensor>;
+  dispose(): void;
+}
 
 /** An opened model ready to explain images: the engine's main entry, shared by CLI, tests and extension. */
 export class Explainer {
@@ -243,45 +253,80 @@ export class Explainer {
     }
   }
 
+  /**
+   * One forward pass and what the maps need from it: the predictions, the class explained, the layer's
+   * activations and the class's gradients. Runtimes that can (ONNX Runtime) do it all in one run, with
+   * the predicted class chosen inside it; the others trace once and differentiate per target.
+   */
+  private async forwardPass(x: tf.Tensor, target: string | number | undefined, layer: string | undefined, targets: string[]): Promise<Pass> {
+    const runtime = this.runtime;
+    const keep = layer ? [layer] : [];
+    if (runtime.explainPass && targets.length) {
+      const fixed = target === undefined || target === 'top' ? 'top' : this.resolveTarget(target, 0);
+      const pass = await runtime.explainPass(x, fixed, keep, targets);
+      return {
+        ranked: this.predictions(pass.logits),
+        classIndex: pass.classIndex,
+        activation: (l) => pass.activations.get(l)!,
+        gradient: async (t) => pass.grads.get(t)!,
+        dispose: () => [...pass.activations.values(), ...pass.grads.values()].forEach((t) => t.dispose()),
+      };
+    }
+    const trace = await runtime.trace(x, keep);
+    const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+    const classIndex = this.resolveTarget(target, ranked[0].index);
+    const seed = tf.tensor2d(classSeed(runtime.numClasses, classIndex), [1, runtime.numClasses]);
+    const owned: tf.Tensor[] = [seed];
+    return {
+      ranked,
+      classIndex,
+      activation: (l) => trace.activation(l),
+      gradient: async (t) => {
+        const g = (await trace.vjp(seed, [t])).get(t)!;
+        owned.push(g);
+        return g;
+      },
+      dispose: () => {
+        owned.forEach((t) => t.dispose());
+        trace.dispose();
+      },
+    };
+  }
+
   /** Explains one preprocessed input. One forward pass serves predictions and every method. */
   async explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): Promise<TensorExplanation> {
     const methods = opts.methods ?? ['saliency', 'gradcam'];
-    const runtime = this.runtime;
-    const layer = methods.includes('gradcam') ? resolveGradcamLayer(runtime, opts.layer) : undefined;
+    const layer = methods.includes('gradcam') ? resolveGradcamLayer(this.runtime, opts.layer) : undefined;
+    const targets = [...(layer ? [layer] : []), ...(methods.includes('saliency') ? ['input'] : [])];
     const timings: Record<string, number> = {};
     const t0 = now();
-    const trace = await runtime.trace(x, layer ? [layer] : []);
+    const pass = await this.forwardPass(x, opts.target, layer, targets);
     try {
-      const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+      const { ranked, classIndex } = pass;
       timings.forward = now() - t0;
-      const targetIndex = this.resolveTarget(opts.target, ranked[0].index);
-      const target = ranked.find((p) => p.index === targetIndex)!;
-      const seed = tf.tensor2d(classSeed(runtime.numClasses, targetIndex), [1, runtime.numClasses]);
+      const target = ranked.find((p) => p.index === classIndex)!;
       const maps: AttributionMap[] = [];
       const notes: string[] = [];
-      try {
-        // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
-        if (layer) {
-          const t1 = now();
-          maps.push(await gradcam(trace, seed, layer));
-          timings.gradcam = now() - t1;
-          if (maps[maps.length - 1].data.every((v) => v === 0)) {
-            notes.push(`Grad-CAM at layer "${layer}" is zero everywhere: by its linear estimate the layer holds no positive evidence ` +
-              `for "${this.labelOf(targetIndex)}"; try another layer or saliency`);
-          }
+      // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
+      if (layer) {
+        const t1 = now();
+        maps.push(gradcamMap(pass.activation(layer), await pass.gradient(layer), layer));
+        timings.gradcam = now() - t1;
+        if (maps[maps.length - 1].data.every((v) => v === 0)) {
+          notes.push(`Grad-CAM at layer "${layer}" is zero everywhere: by its linear estimate the layer holds no positive evidence ` +
+            `for "${this.labelOf(classIndex)}"; try another layer or saliency`);
         }
-        if (methods.includes('saliency')) {
-          const t2 = now();
-          maps.unshift(await saliency(trace, seed, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
-          timings.saliency = now() - t2;
-        }
-      } finally {
-        seed.dispose();
+      }
+      if (methods.includes('saliency')) {
+        const t2 = now();
+        const grad = await pass.gradient('input');
+        maps.unshift(saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
+        timings.saliency = now() - t2;
       }
       timings.total = now() - t0;
       return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings, notes };
     } finally {
-      trace.dispose();
+      pass.dispose();
     }
   }
 

@@ -92,6 +92,28 @@ before(async () => {
   await initBackend();
 });
 
+describe('ONNX sessions', () => {
+  it('more layers than sessions kept: each Grad-CAM still answers, and equals its first answer', async () => {
+    const ex = await Explainer.open(path.join(FIXTURES, 'tiny_mobilenetv2.onnx'));
+    try {
+      const layers = ex.runtime.gradcamCandidates().map((c) => c.name);
+      assert.ok(layers.length > 8, `${layers.length} candidates`);
+      const x = tf.randomNormal([1, ...ex.runtime.inputShape], 0, 1, 'float32', 3);
+      const first = new Map<string, Float32Array>();
+      for (const round of [0, 1]) {
+        for (const layer of layers) {
+          const map = (await ex.explainTensor(x, { methods: ['gradcam'], layer, target: 1 })).maps[0];
+          if (round === 0) first.set(layer, map.data);
+          else assert.ok(maxRelativeError(map.data, first.get(layer)!) <= 1e-6, layer);
+        }
+      }
+      x.dispose();
+    } finally {
+      ex.dispose();
+    }
+  });
+});
+
 describe('ONNX models exported from PyTorch match autograd', () => {
   it('the fixtures are there', () => assert.ok(names.length > 0, `no *.ref.json in ${FIXTURES}`));
   for (const name of names) {
@@ -164,6 +186,27 @@ describe('ONNX models exported from PyTorch match autograd', () => {
             s.dispose();
           }
           trace.dispose();
+        }
+      });
+
+      it('one run predicts, picks the top class inside the run, and gives PyTorch\'s saliency and Grad-CAM for it', async () => {
+        assert.ok(ex.runtime.explainPass, 'the ONNX runtime explains in one pass');
+        const cam = ref.gradcam;
+        const top = ref.logits.indexOf(Math.max(...ref.logits));
+        for (const target of [undefined, top, ref.classes[1]]) {
+          const c = target ?? top;
+          const result = await ex.explainTensor(x, { layer: cam.node, target });
+          assert.equal(result.target.index, c);
+          assert.equal(result.predictions[0].index, top);
+          const [saliencyMap, camMap] = result.maps;
+          // Saliency: per pixel, the largest |∂S_c/∂x| over channels, from PyTorch's gradient.
+          const grad = layoutOf(ref.saliency_grad.find((s) => s.class === c)!.grad, ref.inputShape);
+          const channels = ex.runtime.inputShape[2];
+          const expected = Float32Array.from({ length: grad.length / channels }, (_, p) =>
+            Math.max(...Array.from(grad.subarray(p * channels, (p + 1) * channels), Math.abs)));
+          assert.ok(maxRelativeError(saliencyMap.data, expected) <= 1e-4, `saliency of class ${c}: ${maxRelativeError(saliencyMap.data, expected)}`);
+          const camExpected = gradcamByHand(cam.activation, cam.grads.find((g) => g.class === c)!.grad, cam.shape);
+          assert.ok(maxRelativeError(camMap.data, camExpected) <= 1e-4, `Grad-CAM of class ${c}: ${maxRelativeError(camMap.data, camExpected)}`);
         }
       });
 

@@ -34,12 +34,16 @@ export function gradcamFromActivations(activation: tf.Tensor4D, gradient: tf.Ten
   }));
 }
 
+/** The Grad-CAM map of a layer from its activations and the class's gradient there. */
+export function gradcamMap(activation: tf.Tensor4D, gradient: tf.Tensor, layer: string): AttributionMap {
+  const [, h, w] = activation.shape;
+  return { method: 'gradcam', width: w, height: h, data: gradcamFromActivations(activation, gradient as tf.Tensor4D), layer, layerSize: [h, w] };
+}
+
 export async function gradcam(trace: Trace, seed: tf.Tensor2D, layer: string, gradient?: tf.Tensor): Promise<AttributionMap> {
-  const a = trace.activation(layer);
   const g = gradient ?? (await trace.vjp(seed, [layer])).get(layer)!;
   try {
-    const [, h, w] = a.shape;
-    return { method: 'gradcam', width: w, height: h, data: gradcamFromActivations(a, g as tf.Tensor4D), layer, layerSize: [h, w] };
+    return gradcamMap(trace.activation(layer), g, layer);
   } finally {
     if (!gradient) g.dispose();
   }

@@ -37,6 +37,13 @@ export interface Trace {
   dispose(): void;
 }
 
+export interface ExplainPass {
+  logits: Float32Array;
+  classIndex: number;
+  activations: Map<string, tf.Tensor4D>;
+  grads: Map<string, tf.Tensor>;
+}
+
 /** The small interface every attribution method is written against (DESIGN.md §1). */
 export interface ModelRuntime {
   readonly kind: 'layers' | 'graph' | 'onnx';
@@ -58,5 +65,11 @@ export interface ModelRuntime {
   canonicalLayerName?(name: string): string | undefined;
   /** Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously. */
   trace(x: tf.Tensor, keep?: string[]): Promise<Trace>;
+  /**
+   * Optional: predictions, kept activations and the class's gradients at `targets` from one pass, for
+   * runtimes where a trace and each gradient cost a forward pass of their own (ONNX Runtime). `target`
+   * is a class index, or 'top' for the predicted class, chosen inside the pass. The tensors belong to the caller.
+   */
+  explainPass?(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[]): Promise<ExplainPass>;
   dispose(): void;
 }

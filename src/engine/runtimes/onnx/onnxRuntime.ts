@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { fileError, UserError } from '../../errors';
-import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import type { ExplainPass, GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
 import { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
@@ -134,15 +134,16 @@ export class OnnxRuntime implements ModelRuntime {
       });
       entry = { ready, busy: 0, lastUsed: 0 };
       this.sessions.set(key, entry);
-      this.evict();
+      this.evict(key);
     }
     entry.lastUsed = ++this.clock;
     return entry;
   }
 
-  private evict(): void {
+  /** Releases the least recently used idle sessions beyond MAX_SESSIONS, never the one just asked for. */
+  private evict(keep: string): void {
     while (this.sessions.size > MAX_SESSIONS) {
-      const idle = [...this.sessions].filter(([, e]) => e.busy === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
+      const idle = [...this.sessions].filter(([k, e]) => e.busy === 0 && k !== keep).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;
       this.sessions.delete(idle[0]);
       idle[1].ready.then(({ session }) => session.release(), () => undefined);
@@ -197,6 +198,41 @@ export class OnnxRuntime implements ModelRuntime {
         activations.forEach((a) => a.dispose());
       },
     };
+  }
+
+  /** Predictions, activations and one class's gradients in one run (see ModelRuntime.explainPass). */
+  async explainPass(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[]): Promise<ExplainPass> {
+    const data = this.feedOf(x);
+    const keptTensors = keep.map((k) => this.resolveTensor(k));
+    const gradTensors = targets.map((t) => this.resolveTensor(t));
+    const uniqueKept = [...new Set(keptTensors)];
+    const uniqueGrads = [...new Set(gradTensors)].sort();
+    const top = target === 'top';
+    if (!top && !(Number.isInteger(target) && target >= 0 && target < this.numClasses)) throw new Error(`class ${target} out of range`);
+    const key = `pass|${top ? 'top' : 'seed'}|${uniqueKept.join('|')}|${uniqueGrads.join('|')}`;
+    const { model, out } = await this.run(key, { logits: true, keep: uniqueKept, grads: { targets: uniqueGrads, seeds: 1, top } }, (m) => {
+      const feeds: Record<string, ort.Tensor> = { [m.feed]: new ort.Tensor('float32', data, m.feedDims) };
+      if (m.seed) {
+        const seed = new Float32Array(this.numClasses);
+        seed[target as number] = 1;
+        feeds[m.seed] = new ort.Tensor('float32', seed, [1, this.numClasses]);
+      }
+      return feeds;
+    });
+    const logits = Float32Array.from(out[model.logits!].data as Float32Array);
+    // ArgMax in the graph returns the first maximum, as this does.
+    const classIndex = top ? logits.reduce((best, v, i) => (v > logits[best] ? i : best), 0) : (target as number);
+    const activations = new Map<string, tf.Tensor4D>(keep.map((layer, i) => {
+      const value = out[model.kept.get(keptTensors[i])!].data as Float32Array;
+      const a: tf.Tensor = tf.tensor(value, this.handedShape(keptTensors[i]));
+      return [layer, a as tf.Tensor4D];
+    }));
+    const grads = new Map<string, tf.Tensor>(targets.map((t, i) => {
+      const name = model.grads.get(gradTensors[i]);
+      const shape = this.handedShape(gradTensors[i]);
+      return [t, name ? tf.tensor(out[name].data as Float32Array, shape) : tf.zeros(shape)];
+    }));
+    return { logits, classIndex, activations, grads };
   }
 
   /** seed·∂logits/∂target for each target; a seed of several rows gives gradients with that many rows. */

@@ -12,8 +12,11 @@ export interface SessionPlan {
   logits: boolean;
   /** Tensors to output (4-D NCHW ones as NHWC). */
   keep: string[];
-  /** Gradients of seed·logits with respect to these tensors (4-D NCHW ones as NHWC). */
-  grads?: { targets: string[]; seeds: number };
+  /**
+   * Gradients of seed·logits with respect to these tensors (4-D NCHW ones as NHWC). With `top`, the seed
+   * is not an input but the one-hot of the logits' argmax, computed in the same run.
+   */
+  grads?: { targets: string[]; seeds: number; top?: boolean };
 }
 
 export interface SessionModel {
@@ -79,10 +82,19 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
   let rewritten = new Map<GNode, onnx.INodeProto>();
   if (plan.grads) {
     const classes = (m.facts.shapes.get(m.output.logits) ?? []).reduce((a, b) => a * b, 1);
-    const seed = g.names.has('seed') ? e.fresh('seed') : 'seed';
-    g.names.add(seed);
-    inputs.push(valueInfo(seed, DataType.FLOAT, [plan.grads.seeds, classes]));
-    result.seed = seed;
+    let seed: string;
+    if (plan.grads.top) {
+      // The predicted class's one-hot: ArgMax → OneHot over the classes, so one run both predicts and explains.
+      const flat = result.logits ?? e.reshape(m.output.logits, [1, -1]);
+      const index = e.op('ArgMax', [flat], [A.i('axis', 1), A.i('keepdims', 1)]);
+      const oneHot = e.op('OneHot', [index, e.i64([classes], []), e.f32([0, 1], [2])], [A.i('axis', -1)]);
+      seed = e.reshape(oneHot, [1, classes]);
+    } else {
+      seed = g.names.has('seed') ? e.fresh('seed') : 'seed';
+      g.names.add(seed);
+      inputs.push(valueInfo(seed, DataType.FLOAT, [plan.grads.seeds, classes]));
+      result.seed = seed;
+    }
     const back = emitBackward(g, m.facts, e, { logits: m.output.logits, seed, seeds: plan.grads.seeds, targets: plan.grads.targets },
       refuseFor(m.file));
     rewritten = back.rewritten;
