@@ -130,8 +130,9 @@ async function explainCommand(argv: string[]): Promise<void> {
   const topK = parseNumber(values['top-k'], '--top-k', 1, 100000) ?? 5;
   const images = collectImages(values.image);
   const outDir = path.resolve(values.out ?? 'saliency-lens-out');
-  const backend = await startBackend(values);
+  await startBackend(values);
   const explainer = await Explainer.open(values.model, openOptions(values));
+  const backend = explainer.compute;
   try {
     const summary = explainer.summary();
     for (const w of summary.warnings) console.warn(`warning: ${w}`);
@@ -159,7 +160,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       const top = result.predictions[0];
       const layer = result.maps.find((m) => m.method === 'gradcam')?.layer;
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
-        ` · forward ${ms(result.timings.forward)}` +
+        (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
         (result.timings.saliency !== undefined ? ` · saliency ${ms(result.timings.saliency)}` : '') +
         (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${layer})` : ''));
       for (const note of result.notes) console.log(`  note: ${note}`);
@@ -217,8 +218,9 @@ async function inspectCommand(argv: string[]): Promise<void> {
     },
   });
   if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json)');
-  const backend = await startBackend(values);
+  await startBackend(values);
   const explainer = await Explainer.open(values.model, openOptions(values));
+  const backend = explainer.compute;
   try {
     const summary = explainer.summary();
     if (values.json) console.log(JSON.stringify({ ...summary, backend }, null, 2));

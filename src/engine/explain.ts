@@ -8,6 +8,7 @@ import { saliency, saliencyFromGradient } from './methods/saliency';
 import { AttributionMap, classSeed } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
 import type { LayerRow, GradcamCandidate } from './runtimes/types';
+import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 export type MethodName = 'saliency' | 'gradcam';
 export const METHODS: readonly MethodName[] = ['saliency', 'gradcam'];
@@ -35,7 +36,10 @@ export interface TensorExplanation {
   predictions: Prediction[];
   target: Prediction;
   maps: AttributionMap[];
-  /** Milliseconds per phase: forward, saliency, gradcam (backward passes), total. */
+  /**
+   * Milliseconds per phase: forward, saliency, gradcam (backward passes), total; or, when one native run
+   * computed the forward pass and the gradients together (ONNX), pass, then saliency and gradcam for the maps.
+   */
   timings: Record<string, number>;
   /** Things worth telling the user about these maps, e.g. a Grad-CAM with no positive evidence. */
   notes: string[];
@@ -122,6 +126,8 @@ const now = () => performance.now();
 
 /** A forward pass with what the maps need from it (see Explainer.forwardPass). */
 interface Pass {
+  /** Forward and gradients came from one run (the maps then only need reducing). */
+  fused: boolean;
   ranked: Prediction[];
   classIndex: number;
   activation(layer: string): tf.Tensor4D;
@@ -163,6 +169,16 @@ export class Explainer {
 
   get runtime() {
     return this.model.runtime;
+  }
+
+  /** What computes the maps: ONNX Runtime for .onnx models, else the tfjs backend. */
+  get compute(): { name: string; threads: number; note: string } {
+    const rt = this.runtime;
+    // (A type-only import: the ONNX module loads its native binding only when an .onnx model is opened.)
+    if (rt.kind === 'onnx') {
+      return { name: 'onnxruntime', threads: (rt as OnnxRuntime).threads, note: `ONNX Runtime on the CPU (native); tfjs ${this.backend.name} reduces the maps` };
+    }
+    return this.backend;
   }
 
   labelOf(index: number): string {
@@ -265,6 +281,7 @@ export class Explainer {
       const fixed = target === undefined || target === 'top' ? 'top' : this.resolveTarget(target, 0);
       const pass = await runtime.explainPass(x, fixed, keep, targets);
       return {
+        fused: true,
         ranked: this.predictions(pass.logits),
         classIndex: pass.classIndex,
         activation: (l) => pass.activations.get(l)!,
@@ -278,6 +295,7 @@ export class Explainer {
     const seed = tf.tensor2d(classSeed(runtime.numClasses, classIndex), [1, runtime.numClasses]);
     const owned: tf.Tensor[] = [seed];
     return {
+      fused: false,
       ranked,
       classIndex,
       activation: (l) => trace.activation(l),
@@ -303,7 +321,8 @@ export class Explainer {
     const pass = await this.forwardPass(x, opts.target, layer, targets);
     try {
       const { ranked, classIndex } = pass;
-      timings.forward = now() - t0;
+      // A fused pass is forward and backward in one run: timed as `pass`, the maps after it only reduce.
+      timings[pass.fused ? 'pass' : 'forward'] = now() - t0;
       const target = ranked.find((p) => p.index === classIndex)!;
       const maps: AttributionMap[] = [];
       const notes: string[] = [];

@@ -67,7 +67,7 @@ export class OnnxRuntime implements ModelRuntime {
     return runtime;
   }
 
-  private constructor(readonly model: OnnxModel, private readonly threads: number) {
+  private constructor(readonly model: OnnxModel, readonly threads: number) {
     const { dims, layout } = model.input;
     this.inputShape = layout === 'NCHW' ? [dims[2], dims[3], dims[1]] : dims.slice(1);
     this.numClasses = (model.facts.shapes.get(model.output.logits) ?? []).reduce((a, b) => a * b, 1);
