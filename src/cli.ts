@@ -27,6 +27,7 @@ explain options:
   --top-k K                   predictions to report (default 5)
   --output NAME|N             model output to explain when it has several
   --input-size HxW            size for models whose input size is free
+  --labels imagenet           the built-in ImageNet-1k class names (1000-class models without a labels file)
   --image-shape HxWxC         image a flat input encodes (default: inferred when square)
   --backend wasm|cpu|tensorflow, --threads N`;
 
@@ -87,9 +88,13 @@ function parseMethods(text: string | undefined): MethodName[] {
 /** --output 1 is the second output; --output logits names one. */
 const outputChoice = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
 
-/** The model options explain and inspect share: --preset, --output, --input-size, --image-shape. */
-function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string }): OpenOptions {
+/** The model options explain and inspect share: --preset, --output, --input-size, --image-shape, --labels. */
+function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string; labels?: string }): OpenOptions {
+  if (values.labels !== undefined && values.labels !== 'imagenet') {
+    throw new UserError(`--labels expects imagenet (other names come from a labels.txt beside the model), got "${values.labels}"`);
+  }
   return {
+    labels: values.labels as 'imagenet' | undefined,
     preprocessing: values.preset,
     output: outputChoice(values.output),
     inputShape: parseShape(values['input-size'], 2, '--input-size'),
@@ -114,10 +119,10 @@ async function explainCommand(argv: string[]): Promise<void> {
       class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
       colormap: { type: 'string' }, opacity: { type: 'string' }, clip: { type: 'string' }, signed: { type: 'boolean' },
       'top-k': { type: 'string' }, output: { type: 'string' }, 'input-size': { type: 'string' },
-      'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+      'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, labels: { type: 'string' },
     },
   });
-  if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json)');
+  if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
   if (!values.image?.length) throw new UserError('explain needs at least one --image FILE or folder');
   const colormap = (values.colormap ?? 'jet') as ColormapName;
   if (!isColormapName(colormap)) throw new UserError(`unknown colormap "${values.colormap}"; choose from ${COLORMAPS.join(', ')}`);
@@ -215,9 +220,10 @@ async function inspectCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string' }, 'input-size': { type: 'string' },
       'image-shape': { type: 'string' }, preset: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+      labels: { type: 'string' },
     },
   });
-  if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json)');
+  if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
   await startBackend(values);
   const explainer = await Explainer.open(values.model, openOptions(values));
   const backend = explainer.compute;

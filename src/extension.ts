@@ -4,7 +4,8 @@ import { EngineClient } from './host/engineClient';
 import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
 import { chooseModel } from './host/modelPicker';
 import { COMPARE_VIEW_ID, CompareViews } from './host/compareView';
-import { ModelNode, ModelTreeProvider } from './host/modelTree';
+import { ModelNode, ModelTreeProvider, USE_IMAGENET_LABELS } from './host/modelTree';
+import { useImagenetLabels } from './host/imagenetLabels';
 import { ModelStatus } from './host/statusBar';
 
 /** What the extension exports: the integration tests drive the engine through it. */
@@ -46,6 +47,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       // Nothing to compare yet: show the view, which says how to start.
       await vscode.commands.executeCommand(`${COMPARE_VIEW_ID}.focus`);
     }),
+    vscode.commands.registerCommand(USE_IMAGENET_LABELS, (modelFile?: string) => modelFile && useImagenetLabels(host, modelFile)),
     vscode.commands.registerCommand('saliencyLens.useLayerForGradcam', (node?: ModelNode) => {
       if (!node?.gradcamLayer) return;
       modelTree.useLayer(node.gradcamLayer);

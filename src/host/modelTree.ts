@@ -12,7 +12,12 @@ export interface ModelNode {
   /** Set on layers usable for Grad-CAM: the "Use for Grad-CAM" action applies. */
   gradcamLayer?: string;
   layer?: LayerRowMsg;
+  /** A command run when the row is clicked. */
+  command?: vscode.Command;
 }
+
+/** The command that gives an unlabelled 1000-class model the ImageNet class names. */
+export const USE_IMAGENET_LABELS = 'saliencyLens.useImagenetLabels';
 
 const count = (n: number) => n.toLocaleString('en-US');
 const shape = (s: (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`;
@@ -98,6 +103,13 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
         children: [
           { label: 'output', description: info.outputName },
           { label: 'classes', description: `${info.numClasses}${info.labels.some((l, i) => l !== `class ${i}`) ? ' (labelled)' : ''}` },
+          ...(info.numClasses === 1000 && info.labels.every((l, i) => l === `class ${i}`)
+            ? [{
+              label: 'labels', icon: 'tag', description: 'none: click to use the ImageNet class names',
+              tooltip: 'Writes "labels": "imagenet" into saliency-lens.json beside the model',
+              command: { command: USE_IMAGENET_LABELS, title: 'Use ImageNet Class Names', arguments: [info.path] },
+            }]
+            : []),
           {
             label: 'attribution target',
             description: info.outputActivation === 'none' ? 'logits (the model ends without softmax)' : `logits (its ${info.outputActivation} is removed)`,
@@ -124,12 +136,14 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
     item.tooltip = node.tooltip;
     if (node.icon) item.iconPath = new vscode.ThemeIcon(node.icon);
     if (node.gradcamLayer) item.contextValue = 'gradcamLayer';
+    if (node.command) item.command = node.command;
     return item;
   }
 
   /** Title of the view: which model it shows. */
   get title(): string {
-    return this.info ? `Model: ${path.basename(path.dirname(this.info.path))}` : 'Model';
+    if (!this.info) return 'Model';
+    return `Model: ${this.info.format === 'onnx' ? path.basename(this.info.path) : path.basename(path.dirname(this.info.path))}`;
   }
 
   dispose(): void {

@@ -46,6 +46,54 @@ describe('labels beside the model', () => {
   });
 });
 
+describe('built-in ImageNet class names', () => {
+  /** A tiny 1000-class model: 4×4 grayscale in, one dense layer out. */
+  const thousandClasses = () => {
+    const m = tf.sequential();
+    m.add(tf.layers.flatten({ inputShape: [4, 4, 1] }));
+    m.add(tf.layers.dense({ units: 1000, kernelInitializer: 'glorotUniform' }));
+    return saveToTemp(m);
+  };
+  const settings = (dir: string, json: unknown) => fs.writeFileSync(path.join(dir, 'saliency-lens.json'), JSON.stringify(json));
+
+  it('"labels": "imagenet" in saliency-lens.json names the 1000 classes in torchvision\'s order', async () => {
+    const dir = await thousandClasses();
+    settings(dir, { labels: 'imagenet' });
+    const ex = await Explainer.open(dir);
+    assert.deepEqual([ex.labelOf(0), ex.labelOf(1), ex.labelOf(281), ex.labelOf(999)], ['tench', 'goldfish', 'tabby', 'toilet tissue']);
+    assert.equal(ex.summary().warnings.length, 0);
+    assert.equal(await ex.resolveTarget('tabby', 0), 281, 'classes can be asked for by name');
+    ex.dispose();
+  });
+
+  it('without labels, a 1000-class model says how to name its classes; a labels file wins over the setting; the option wins over both', async () => {
+    const dir = await thousandClasses();
+    let ex = await Explainer.open(dir);
+    assert.match(ex.summary().warnings.join(), /1000 classes and no labels file.*"labels": "imagenet"/);
+    assert.equal(ex.labelOf(5), 'class 5');
+    ex.dispose();
+    settings(dir, { labels: 'imagenet', preprocessing: 'unit' });
+    fs.writeFileSync(path.join(dir, 'labels.txt'), Array.from({ length: 1000 }, (_, i) => `mine ${i}`).join('\n'));
+    ex = await Explainer.open(dir);
+    assert.equal(ex.labelOf(5), 'mine 5');
+    ex.dispose();
+    ex = await Explainer.open(dir, { labels: 'imagenet' });
+    assert.equal(ex.labelOf(5), 'electric ray');
+    ex.dispose();
+  });
+
+  it('ImageNet names on a model without 1000 classes are ignored with a warning; an unknown name set is an error naming the file', async () => {
+    const dir = await saveToTemp(buildSmallResidual({ classes: 5 }));
+    settings(dir, { labels: 'imagenet' });
+    const ex = await Explainer.open(dir);
+    assert.match(ex.summary().warnings.join(), /1000 labels but the model has 5 classes/);
+    assert.equal(ex.labelOf(0), 'class 0');
+    ex.dispose();
+    settings(dir, { labels: 'coco' });
+    await assert.rejects(Explainer.open(dir), (e: Error) => e instanceof UserError && e.message.includes('saliency-lens.json') && /"coco"/.test(e.message));
+  });
+});
+
 describe('outputs', () => {
   it('a model with two outputs explains the first by default and the one chosen by name', async () => {
     const input = tf.input({ shape: [8, 8, 3] });

@@ -6,13 +6,15 @@ import { LayersRuntime } from '../runtimes/tfjs/layersRuntime';
 import type { OnnxRuntime } from '../runtimes/onnx/onnxRuntime';
 import type { ModelRuntime } from '../runtimes/types';
 import { isOnnxFile, ModelFiles, readModelFiles, resolveModelJson } from './readArtifacts';
-import { Labels, ModelSettings, readLabels, readModelSettings } from './sidecar';
+import { imagenetLabels, Labels, ModelSettings, readLabels, readModelSettings } from './sidecar';
 
 export interface LoadOptions {
   /** Which output to attribute when the model has several (name or index); default the first. */
   output?: string | number;
   /** Resolves free input dimensions, without batch: [height, width, channels]. */
   inputShape?: number[];
+  /** Use the built-in ImageNet class names (the model must have 1000 classes). */
+  labels?: 'imagenet';
 }
 
 export interface LoadedModel {
@@ -90,12 +92,18 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
   }
   try {
     const warnings: string[] = [];
-    let labels = readLabels(files.dir);
+    const settings = readModelSettings(files.dir);
+    // Asked for by the caller, they win; asked for by saliency-lens.json, a labels file beside the model wins.
+    let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? imagenetLabels() : undefined);
     if (labels && labels.names.length !== runtime.numClasses) {
       warnings.push(`${labels.source} has ${labels.names.length} labels but the model has ${runtime.numClasses} classes; labels ignored`);
       labels = undefined;
     }
-    return { runtime, files, labels, settings: readModelSettings(files.dir), warnings, defaultPreprocessing };
+    if (!labels && runtime.numClasses === 1000) {
+      warnings.push('the model has 1000 classes and no labels file: if it was trained on ImageNet, use its class names with ' +
+        '"labels": "imagenet" in saliency-lens.json beside the model (or --labels imagenet)');
+    }
+    return { runtime, files, labels, settings, warnings, defaultPreprocessing };
   } catch (err) {
     runtime.dispose();
     throw err;

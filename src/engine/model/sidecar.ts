@@ -56,6 +56,8 @@ export function readLabels(modelDir: string): Labels | undefined {
 export interface ModelSettings {
   /** Preprocessing spec, e.g. "unit" or "imagenet". */
   preprocessing?: string;
+  /** Built-in class names to use without a labels file: "imagenet" (the 1000 ImageNet-1k classes). */
+  labels?: 'imagenet';
   description?: string;
   source: string;
 }
@@ -64,10 +66,20 @@ export interface ModelSettings {
 export function readModelSettings(modelDir: string): ModelSettings | undefined {
   const file = path.join(modelDir, 'saliency-lens.json');
   if (!fs.existsSync(file)) return undefined;
+  let json: { preprocessing?: string; labels?: unknown; description?: string };
   try {
-    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
-    return { preprocessing: json.preprocessing, description: json.description, source: file };
+    json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
     throw fileError(file, `is not valid JSON (${(err as Error).message})`);
   }
+  if (json.labels !== undefined && json.labels !== 'imagenet') {
+    throw fileError(file, `has "labels": ${JSON.stringify(json.labels)}; the built-in names are "imagenet" (or put a labels.txt beside the model)`);
+  }
+  return { preprocessing: json.preprocessing, labels: json.labels, description: json.description, source: file };
+}
+
+/** The 1000 ImageNet-1k class names in torchvision's order (scripts/onnx/export_imagenet_names.py). */
+export function imagenetLabels(): Labels {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return { names: require('./imagenetClasses.json') as string[], source: 'ImageNet-1k class names (built in)' };
 }
