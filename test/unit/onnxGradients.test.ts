@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
+import { UserError } from '../../src/engine/errors';
 import { STRIDED_CONV } from '../../src/engine/runtimes/onnx/gradRules';
 import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
 import { onnx } from 'onnx-proto';
@@ -104,6 +105,16 @@ describe('ONNX gradient rules: pooling', () => {
   it('overlapping max-pool at opset 13 (disjoint phases, no adding scatter)', () => expectMatch(maxPool([1, 3, 9, 10], [3, 3], [2, 2], [1, 1, 1, 1], [], 13)));
   it('overlapping max-pool stride 1 at opset 13', () => expectMatch(maxPool([1, 2, 6, 7], [3, 3], [1, 1], [1, 1, 1, 1], [], 13)));
   it('non-overlapping max-pool 2×2', () => expectMatch(maxPool([1, 3, 8, 9], [2, 2], [2, 2], [0, 0, 0, 0])));
+  it('max-pool 7×7 stride 1 at opset 13 (49 phases, under the cap of 64)', () => expectMatch(maxPool([1, 2, 9, 8], [7, 7], [1, 1], [3, 3, 3, 3], [], 13)));
+  it('an overlapping max-pool needing more than 64 phases below opset 16 is refused at load, saying to re-export', async () => {
+    const file = path.join(dir, 'spp.onnx');
+    fs.writeFileSync(file, buildModel(maxPool([1, 2, 16, 16], [9, 9], [1, 1], [4, 4, 4, 4], [], 13)));
+    await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError && e.message.startsWith(`${file}: `) &&
+      /node "the_MaxPool".*81 scatters below opset 16; re-export the model with opset 16 or newer/.test(e.message) && !e.message.includes('\n'));
+    // Opset 16 has ScatterElements with reduction "add": one scatter, whatever the windows.
+    fs.writeFileSync(file, buildModel(maxPool([1, 2, 16, 16], [9, 9], [1, 1], [4, 4, 4, 4], [], 16)));
+    (await OnnxRuntime.load(file, { layout: 'asis' })).dispose();
+  });
   const avgPool = (dims: number[], k: number[], s: number[], pads: number[], extra: Attr[] = []) =>
     single('AveragePool', dims, [A.ints('kernel_shape', k), A.ints('strides', s), A.ints('pads', pads), ...extra]);
   for (const include of [0, 1]) {
@@ -200,6 +211,14 @@ describe('ONNX gradient rules: dense layers and shape ops', () => {
       { op: 'Transpose', inputs: ['x'], outputs: ['t'], attrs: [A.ints('perm', [0, 2, 1])] },
       { op: 'MatMul', inputs: ['x', 't'], outputs: ['y'] },
     ])));
+  // A dot product has a rank-0 output (Reshapes around it make the model's [1, 5] → [1, 1]).
+  const dot = (left: string, right: string, inits: Init[] = []) => chain([1, 5], [
+    { op: 'Reshape', inputs: ['x', 'flat5'], outputs: ['v'] },
+    { op: 'MatMul', inputs: [left, right], outputs: ['s'] },
+    { op: 'Reshape', inputs: ['s', 'one'], outputs: ['y'] },
+  ], [{ name: 'flat5', dims: [1], values: [5], type: 'int64' }, { name: 'one', dims: [2], values: [1, 1], type: 'int64' }, ...inits]);
+  it('MatMul of two 1-D tensors (a dot product with a constant)', () => expectMatch(dot('W', 'v', [w('W', [5], 22)]), { eps: 0.5 }));
+  it('MatMul of a 1-D tensor with itself (v·v)', () => expectMatch(dot('v', 'v')));
   it('Concat of two branches along channels, then Split', () =>
     expectMatch(chain([1, 3, 4, 5], [
       { op: 'Relu', inputs: ['x'], outputs: ['a'] },
@@ -255,6 +274,21 @@ describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small 
       return expectMatch(full, { target, sub });
     });
   }
+
+  it('the finite-difference reference does not batch rows through a model that mixes its batch axis', async () => {
+    // With batch 1, y = k·x + k2·(x − mean over axis 0) = k·x; a batch of rows would blend in k2 through the mean.
+    const spec = chain([1, 3, 4], [
+      { op: 'ReduceMean', inputs: ['x'], outputs: ['m'], attrs: [A.ints('axes', [0]), A.i('keepdims', 1)] },
+      { op: 'Sub', inputs: ['x', 'm'], outputs: ['d'] },
+      { op: 'Mul', inputs: ['d', 'k2'], outputs: ['e'] },
+      { op: 'Mul', inputs: ['x', 'k'], outputs: ['f'] },
+      { op: 'Add', inputs: ['e', 'f'], outputs: ['y'] },
+    ], [w('k', [3, 4], 42, 1), w('k2', [3, 4], 43, 1)], 13);
+    const r = await checkGradient(spec, { dir, coords: 12 });
+    r.runtime.dispose();
+    assert.equal(r.checked, 12);
+    assert.ok(r.error <= 1e-4, `max relative error ${r.error.toExponential(2)}`);
+  });
 
   it("a linear model's input gradient is exactly W_c (NCHW image through the NHWC interface)", async () => {
     const [c, h, wd, classes] = [3, 4, 5, 6];

@@ -9,7 +9,7 @@ import { initBackend } from '../../src/engine/backend';
 import { UserError } from '../../src/engine/errors';
 import { Explainer } from '../../src/engine/explain';
 import { loadModel } from '../../src/engine/model/loadModel';
-import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
+import { OnnxRuntime, SESSION_BUDGET } from '../../src/engine/runtimes/onnx/onnxRuntime';
 import { chooseLayout } from '../../src/engine/runtimes/onnx/onnxModel';
 import { modelVersion } from '../../src/engine/service';
 import { A, buildModel, Init, modelProto, ModelSpec, NodeSpec, randn, size } from '../fixtures/onnxBuilder';
@@ -141,6 +141,64 @@ describe('reading .onnx files', () => {
     await rejectsNaming(OnnxRuntime.load(file), path.join(dir, 'weights.bin'), /links outside the model's folder/);
   });
 
+  describe('external data anywhere in the model is read from the model folder only', () => {
+    const secret = Float32Array.from([11, 22, 33, 44]);
+    const external = (name: string, location: string, dims = [1, 4]): onnx.ITensorProto =>
+      ({ name, dims, dataType: 1, dataLocation: 1, externalData: [{ key: 'location', value: location }] });
+    const output = (name: string) => ({ name, type: { tensorType: { elemType: 1 } } });
+    /** y = If(true) then x + S else x + 0, where S (1×4) sits as `place` says. */
+    function ifModel(place: 'branch initializer' | 'branch Constant' | 'nested branch' | 'sparse initializer', location: string): onnx.IModelProto {
+      const branch = (name: string, nodes: onnx.INodeProto[], inits: onnx.ITensorProto[] = []): onnx.IGraphProto =>
+        ({ name, node: nodes, initializer: inits, output: [output(`${name}_out`)] });
+      const addS = (name: string) => ({ opType: 'Add', input: ['x', 'S'], output: [`${name}_out`] });
+      const cond = { opType: 'Constant', output: ['cond'], attribute: [A.t('value', { dims: [], dataType: 9, int32Data: [1] })] };
+      const ifNode = (name: string, then: onnx.IGraphProto): onnx.INodeProto => ({
+        opType: 'If', input: ['cond'], output: [name],
+        attribute: [{ name: 'then_branch', type: 5, g: then },
+          { name: 'else_branch', type: 5, g: branch(`${name}_else`, [{ opType: 'Identity', input: ['x'], output: [`${name}_else_out`] }]) }],
+      });
+      let then: onnx.IGraphProto;
+      const graph: onnx.IGraphProto = { name: 'g', node: [cond], input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }] } } } }], output: [output('y')] };
+      if (place === 'branch initializer') then = branch('then', [addS('then')], [external('S', location)]);
+      else if (place === 'branch Constant') {
+        then = branch('then', [{ opType: 'Constant', output: ['S'], attribute: [A.t('value', external('S', location))] }, addS('then')]);
+      } else if (place === 'nested branch') {
+        then = branch('then', [ifNode('inner', branch('inner_then', [addS('inner_then')], [external('S', location)])),
+          { opType: 'Identity', input: ['inner'], output: ['then_out'] }]);
+      } else {
+        then = branch('then', [addS('then')]);
+        const indices: onnx.ITensorProto = { name: 'S_indices', dims: [4], dataType: 7, int64Data: [0, 1, 2, 3] };
+        graph.sparseInitializer = [{ values: external('S', location, [4]), indices, dims: [1, 4] }];
+      }
+      graph.node!.push(ifNode('y', then));
+      return { irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph };
+    }
+    for (const place of ['branch initializer', 'branch Constant', 'nested branch', 'sparse initializer'] as const) {
+      it(`in a ${place}: read from beside the model, never from the working directory or outside`, async () => {
+        const dir = tempDir('saliency-onnx-');
+        const file = writeModel(onnx.ModelProto.encode(ifModel(place, 'secret.bin')).finish(), 'model.onnx', dir);
+        // Missing beside the model: named, though the working directory holds a file of that name.
+        const cwd = process.cwd();
+        const elsewhere = tempDir('saliency-onnx-');
+        fs.writeFileSync(path.join(elsewhere, 'secret.bin'), Buffer.from(Float32Array.from([9, 9, 9, 9]).buffer));
+        process.chdir(elsewhere);
+        try {
+          await rejectsNaming(OnnxRuntime.load(file), path.join(dir, 'secret.bin'), /external data file is missing/);
+        } finally {
+          process.chdir(cwd);
+        }
+        fs.writeFileSync(path.join(dir, 'secret.bin'), Buffer.from(secret.buffer));
+        const rt = await OnnxRuntime.load(file);
+        const trace = await rt.trace(tf.zeros([1, 4]));
+        assert.deepEqual(Array.from(trace.logits.dataSync()), Array.from(secret));
+        trace.dispose();
+        rt.dispose();
+        const outside = writeModel(onnx.ModelProto.encode(ifModel(place, '../secret.bin')).finish(), 'outside.onnx', dir);
+        await rejectsNaming(OnnxRuntime.load(outside), outside, /points outside the model's folder/);
+      });
+    }
+  });
+
   it('a PNG renamed .onnx is not an ONNX model', async () => {
     const png = new PNG({ width: 4, height: 4 });
     png.data.fill(200);
@@ -178,6 +236,22 @@ describe('reading .onnx files', () => {
     const rt = await OnnxRuntime.load(file, { inputShape: [12, 10] });
     assert.deepEqual(rt.inputShape, [12, 10, 3]);
     rt.dispose();
+    // In the extension there is no command line: saliency-lens.json beside the model gives the size.
+    const settings = path.join(path.dirname(file), 'saliency-lens.json');
+    fs.writeFileSync(settings, JSON.stringify({ inputSize: [14, 16] }));
+    const loaded = await loadModel(file);
+    assert.deepEqual(loaded.runtime.inputShape, [14, 16, 3]);
+    loaded.runtime.dispose();
+    fs.writeFileSync(settings, JSON.stringify({ inputSize: [14] }));
+    await rejectsNaming(loadModel(file), settings, /"inputSize": \[14\]; expected \[height, width\]/);
+  });
+
+  it('an input too large to allocate is refused before anything is allocated, naming the file and the size', async () => {
+    const file = writeModel(cnn({ dims: [1, 3, 100000, 100000] }));
+    await rejectsNaming(OnnxRuntime.load(file), file, /input "x" of shape \[1, 3, 100000, 100000\] holds 30,000,000,000 values/);
+    // The same cap for a size given at load time.
+    await rejectsNaming(OnnxRuntime.load(writeModel(cnn({ dims: ['batch', 3, 'h', 'w'] })), { inputShape: [30000, 30000] }),
+      'model.onnx', /holds 2,700,000,000 values, more than the 67,108,864/);
   });
 
   it('refuses two inputs, a fixed batch above 1 and non-float inputs, naming the file', async () => {
@@ -207,10 +281,52 @@ describe('reading .onnx files', () => {
   });
 });
 
+describe('malformed graphs', () => {
+  const one = (name: string) => ({ name, dims: [], values: [1] });
+  const tiny = (nodes: NodeSpec[], outputs: string[], inits: Init[] = []): ModelSpec => ({ input: { name: 'x', dims: [1, 4] }, nodes, inits, outputs });
+  const cases: [string, ModelSpec, RegExp][] = [
+    // These used to send the search for a final Softmax round a loop forever.
+    ['a node writing its own input (Identity x → x)', tiny([{ op: 'Identity', inputs: ['x'], outputs: ['x'], name: 'same' }], ['x']),
+      /node "same" writes tensor "x", which is also its own input/],
+    ['a node rewriting its input (Relu → y, Identity y → y)', tiny([{ op: 'Relu', inputs: ['x'], outputs: ['y'], name: 'relu' },
+      { op: 'Identity', inputs: ['y'], outputs: ['y'], name: 'again' }], ['y']), /node "again" writes tensor "y", which is also its own input/],
+    ['two nodes writing one tensor', tiny([{ op: 'Relu', inputs: ['x'], outputs: ['y'], name: 'relu' },
+      { op: 'Sigmoid', inputs: ['x'], outputs: ['y'], name: 'sig' }], ['y']), /tensor "y" is written by two nodes \("relu" and "sig"\)/],
+    ['a node writing the graph input', tiny([{ op: 'Relu', inputs: ['x'], outputs: ['y'], name: 'relu' },
+      { op: 'Neg', inputs: ['k'], outputs: ['x'], name: 'neg' }], ['y'], [one('k')]), /node "neg" writes tensor "x", which is also an input of the graph/],
+    ['a node writing an initializer', tiny([{ op: 'Add', inputs: ['x', 'k'], outputs: ['y'], name: 'add' },
+      { op: 'Relu', inputs: ['x'], outputs: ['k'], name: 'relu' }], ['y'], [one('k')]), /node "relu" writes tensor "k", which is also an initializer/],
+    ['a cycle', tiny([{ op: 'Add', inputs: ['x', 'b'], outputs: ['a'], name: 'add' }, { op: 'Relu', inputs: ['a'], outputs: ['b'], name: 'relu' }], ['a']),
+      /has a cycle in its graph: node "(add|relu)" depends on its own output/],
+  ];
+  for (const [name, spec, pattern] of cases) {
+    it(`${name} is refused, naming the file`, async () => {
+      const file = writeModel(spec);
+      await rejectsNaming(OnnxRuntime.load(file), file, pattern);
+    });
+  }
+
+  it('20,000 nodes stored in reverse order are sorted and run', async () => {
+    const n = 20000;
+    const nodes: NodeSpec[] = Array.from({ length: n }, (_, i) =>
+      ({ op: 'Add', inputs: [i === 0 ? 'x' : `t${i - 1}`, 'one'], outputs: [i === n - 1 ? 'y' : `t${i}`], name: `add${i}` }));
+    const rt = await OnnxRuntime.load(writeModel({ input: { name: 'x', dims: [1, 4] }, nodes: nodes.reverse(), inits: [one('one')], outputs: ['y'] }));
+    const sorted = rt.model.graph.nodes;
+    assert.equal(sorted.length, n);
+    sorted.forEach((node, i) => assert.equal(node.name, `add${i}`));
+    const trace = await rt.trace(tf.tensor2d([[0, 1, 2, 3]]));
+    assert.deepEqual(Array.from(trace.logits.dataSync()), [n, n + 1, n + 2, n + 3]);
+    trace.dispose();
+    rt.dispose();
+  });
+});
+
 describe('input layout', () => {
   const cases: [(number | string)[], string][] = [
     [[1, 3, 224, 224], 'NCHW'], [['N', 224, 224, 3], 'NHWC'], [[1, 1, 28, 28], 'NCHW'], [[1, 28, 28, 1], 'NHWC'],
     [['N', 3, 'H', 'W'], 'NCHW'], [['N', 'H', 'W', 3], 'NHWC'], [[1, 3, 4, 3], 'NCHW'], [[1, 'c', 'h', 'w'], 'NCHW'], [[1, 32, 32, 'c'], 'NHWC'],
+    // Neither end is 1, 3 or 4: the smaller end holds the channels (NCHW on a tie).
+    [[1, 32, 32, 6], 'NHWC'], [[1, 6, 32, 32], 'NCHW'], [['N', 16, 16, 16], 'NCHW'],
   ];
   for (const [dims, expected] of cases) it(`${JSON.stringify(dims)} is ${expected}`, () => assert.equal(chooseLayout(dims), expected));
 
@@ -291,6 +407,64 @@ describe('layers, labels and the Explainer', () => {
     assert.equal(rt.resolveTensor('r2'), 'r2');
     assert.throws(() => rt.resolveTensor('nope'), (e: Error) => e instanceof UserError && /no layer "nope"; layers usable for Grad-CAM: conv1/.test(e.message));
     rt.dispose();
+  });
+
+  it('layer table: shape arithmetic (int64 Shape/Gather/Concat) is no layer and has no parameters; only a batch axis is dropped', async () => {
+    const i64 = (name: string, values: number[], dims = [values.length]): Init => ({ name, dims, values, type: 'int64' });
+    const spec: ModelSpec = { input: { name: 'x', dims: [1, 3, 6, 5] }, outputs: ['y'], nodes: [
+      { op: 'Conv', inputs: ['x', 'W'], outputs: ['c'], attrs: convAttrs, name: 'conv' },
+      { op: 'Shape', inputs: ['c'], outputs: ['s'], name: 'shape' },
+      { op: 'Gather', inputs: ['s', 'zero'], outputs: ['n'], attrs: [A.i('axis', 0)], name: 'gather' },
+      { op: 'Unsqueeze', inputs: ['n', 'axis0'], outputs: ['n1'], name: 'unsqueeze' },
+      { op: 'Concat', inputs: ['n1', 'minus1'], outputs: ['shape'], attrs: [A.i('axis', 0)], name: 'concat' },
+      { op: 'Reshape', inputs: ['c', 'shape'], outputs: ['f'], name: 'flat' },
+      // [60, 1] and [4, 1]: a leading axis that is not the batch stays.
+      { op: 'Transpose', inputs: ['f'], outputs: ['ft'], attrs: [A.ints('perm', [1, 0])], name: 'column' },
+      { op: 'MatMul', inputs: ['Wd', 'ft'], outputs: ['m'], name: 'dense' },
+      { op: 'Reshape', inputs: ['m', 'row'], outputs: ['y'], name: 'row' },
+    ], inits: [w('W', [2, 3, 3, 3], 1), i64('zero', [0], []), i64('axis0', [0]), i64('minus1', [-1]), w('Wd', [4, 60], 2), i64('row', [1, -1])] };
+    const rt = await OnnxRuntime.load(writeModel(spec), { layout: 'asis' });
+    assert.deepEqual(rt.layerTable().map((r) => [r.name, r.outputShape, r.params]), [
+      ['conv', [2, 6, 5], 54], ['flat', [60], 0], ['column', [60, 1], 0], ['dense', [4, 1], 240], ['row', [4], 0],
+    ]);
+    rt.dispose();
+  });
+
+  it('sessions kept are budgeted by weight bytes: weights filling the budget keep one session, with the same answers', async () => {
+    const rt = await OnnxRuntime.load(writeModel(cnn()));
+    const cached = () => (rt as unknown as { sessions: Map<string, unknown> }).sessions.size;
+    const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 6);
+    const seed = tf.oneHot([2], 5).toFloat() as tf.Tensor2D;
+    const layers = ['conv1', 'relu1', 'pool1', 'relu2'];
+    const gradients = async (check: () => void) => {
+      const out: number[][] = [];
+      for (const layer of layers) {
+        const trace = await rt.trace(x, [layer]);
+        const g = (await trace.vjp(seed, [layer])).get(layer)!;
+        out.push(Array.from(g.dataSync()));
+        tf.dispose([g]);
+        trace.dispose();
+        check();
+      }
+      return out;
+    };
+    const saved = SESSION_BUDGET.bytes;
+    try {
+      assert.equal(rt.sessionLimit, 6);
+      const unlimited = await gradients(() => undefined);
+      assert.equal(cached(), 6);
+      // 369 float32 weights (1476 bytes): a 2000-byte budget holds one copy, 4500 bytes three.
+      SESSION_BUDGET.bytes = 2000;
+      assert.equal(rt.sessionLimit, 1);
+      assert.deepEqual(await gradients(() => assert.equal(cached(), 1)), unlimited);
+      SESSION_BUDGET.bytes = 4500;
+      assert.equal(rt.sessionLimit, 3);
+      assert.deepEqual(await gradients(() => assert.ok(cached() <= 3, `${cached()} sessions`)), unlimited);
+    } finally {
+      SESSION_BUDGET.bytes = saved;
+      tf.dispose([x, seed]);
+      rt.dispose();
+    }
   });
 
   it('the default Grad-CAM layer skips pooling right before the collapse', async () => {

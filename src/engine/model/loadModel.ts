@@ -78,6 +78,9 @@ async function loadOnnx(file: string, opts: LoadOptions): Promise<{ files: Model
  */
 export async function loadModel(modelPath: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const target = resolveModelJson(modelPath);
+  // Read first: saliency-lens.json may give the input size of a model whose size is free.
+  const settings = readModelSettings(path.dirname(target));
+  if (!opts.inputShape && settings?.inputSize) opts = { ...opts, inputShape: settings.inputSize };
   let files: ModelFiles;
   let runtime: ModelRuntime;
   let defaultPreprocessing: LoadedModel['defaultPreprocessing'];
@@ -92,7 +95,6 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
   }
   try {
     const warnings: string[] = [];
-    const settings = readModelSettings(files.dir);
     // Asked for by the caller, they win; asked for by saliency-lens.json, a labels file beside the model wins.
     let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? imagenetLabels() : undefined);
     if (labels && labels.names.length !== runtime.numClasses) {

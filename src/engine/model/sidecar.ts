@@ -58,6 +58,8 @@ export interface ModelSettings {
   preprocessing?: string;
   /** Built-in class names to use without a labels file: "imagenet" (the 1000 ImageNet-1k classes). */
   labels?: 'imagenet';
+  /** Input [height, width] for models whose input size is free. */
+  inputSize?: number[];
   description?: string;
   source: string;
 }
@@ -66,7 +68,7 @@ export interface ModelSettings {
 export function readModelSettings(modelDir: string): ModelSettings | undefined {
   const file = path.join(modelDir, 'saliency-lens.json');
   if (!fs.existsSync(file)) return undefined;
-  let json: { preprocessing?: string; labels?: unknown; description?: string };
+  let json: { preprocessing?: string; labels?: unknown; inputSize?: unknown; description?: string };
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
@@ -75,7 +77,11 @@ export function readModelSettings(modelDir: string): ModelSettings | undefined {
   if (json.labels !== undefined && json.labels !== 'imagenet') {
     throw fileError(file, `has "labels": ${JSON.stringify(json.labels)}; the built-in names are "imagenet" (or put a labels.txt beside the model)`);
   }
-  return { preprocessing: json.preprocessing, labels: json.labels, description: json.description, source: file };
+  const size = json.inputSize;
+  if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0 && d <= 8192))) {
+    throw fileError(file, `has "inputSize": ${JSON.stringify(size)}; expected [height, width] in pixels, e.g. [224, 224]`);
+  }
+  return { preprocessing: json.preprocessing, labels: json.labels, inputSize: size as number[] | undefined, description: json.description, source: file };
 }
 
 /** The 1000 ImageNet-1k class names in torchvision's order (scripts/onnx/export_imagenet_names.py). */

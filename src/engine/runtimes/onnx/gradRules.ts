@@ -296,6 +296,12 @@ const conv: Rule = (c) => {
   return [dx];
 };
 
+/**
+ * Scatters a MaxPool gradient may take below opset 16: each is a full-size graph node, and a 63×63
+ * stride-1 pool (3969 of them) took 25 s and 650 MB to build. 64 allows stride-1 windows up to 8×8.
+ */
+const MAX_POOL_PHASES = 64;
+
 /** MaxPool: dy goes to the argmax of each window (the Indices output), summed where windows share one. */
 const maxPool: Rule = (c) => {
   const dy = c.dy[0];
@@ -315,6 +321,12 @@ const maxPool: Rule = (c) => {
     return isIndex && seeds > 1 ? e.expand(r, [seeds, count]) : r;
   };
   const overlapping = geo.kernel.some((k, i) => (k - 1) * geo.dilations[i] + 1 > geo.strides[i]);
+  // Below opset 16, windows every P-th along each axis are disjoint (P·s ≥ window extent).
+  const period = geo.kernel.map((k, i) => Math.ceil(((k - 1) * geo.dilations[i] + 1) / geo.strides[i]));
+  if (overlapping && c.opset < 16 && prod(period) > MAX_POOL_PHASES) {
+    return c.unsupported(`its overlapping windows would need ${prod(period)} scatters below opset 16; ` +
+      're-export the model with opset 16 or newer');
+  }
   let out: string;
   if (!overlapping || c.opset >= 16) {
     // Disjoint windows never pick the same element: a plain scatter. Overlapping ones add (opset 16).
@@ -323,7 +335,6 @@ const maxPool: Rule = (c) => {
     // Opset < 16 has no adding scatter: split the windows into phases whose windows are disjoint
     // (every P-th window along each axis, P·s ≥ window extent), scatter each, and sum.
     const n = xs.length - 2;
-    const period = geo.kernel.map((k, i) => Math.ceil(((k - 1) * geo.dilations[i] + 1) / geo.strides[i]));
     const parts: string[] = [];
     const phase = new Array(n).fill(0);
     for (;;) {
@@ -632,6 +643,10 @@ const matMul: Rule = (c) => {
   const bs = c.shape(b);
   const ys = c.shape(c.node.outputs[0]);
   const swapLast = (rank: number) => [...range(0, rank - 2), rank - 1, rank - 2];
+  if (as.length === 1 && bs.length === 1) {
+    // A dot product: y is a scalar (one seed, as emitBackward only batches outputs with a batch axis).
+    return [c.needs[0] ? e.mul(dy, b) : undefined, c.needs[1] ? e.mul(dy, a) : undefined];
+  }
   const out: (string | undefined)[] = [];
   if (c.needs[0]) {
     if (bs.length === 1) {

@@ -1,4 +1,5 @@
 import type { onnx } from 'onnx-proto';
+import { fileError } from '../../errors';
 import { attrFloat, attrFloats, attrInt, attrInts, findAttr, tensorSize, tensorValues } from './proto';
 
 /** One node of the model, in topological order. */
@@ -45,7 +46,7 @@ export class OnnxGraph {
   readonly names = new Set<string>();
   readonly byName = new Map<string, GNode>();
 
-  constructor(readonly model: onnx.ModelProto, readonly opset: number) {
+  constructor(readonly model: onnx.ModelProto, readonly opset: number, file: string) {
     const graph = model.graph!;
     for (const t of graph.initializer ?? []) this.initializers.set(t.name ?? '', t);
     const raw = (graph.node ?? []).map((proto) => ({
@@ -54,8 +55,8 @@ export class OnnxGraph {
       inputs: [...(proto.input ?? [])],
       outputs: [...(proto.output ?? [])],
     }));
-    this.nodes = topoSort(raw, new Set([...this.initializers.keys(), ...(graph.input ?? []).map((i) => i.name ?? '')]))
-      .map((n, index) => ({ ...n, index, name: '' }));
+    checkSingleAssignment(raw, new Set((graph.input ?? []).map((i) => i.name ?? '')), this.initializers, file);
+    this.nodes = topoSort(raw, file).map((n, index) => ({ ...n, index, name: '' }));
     const nameCount = new Map<string, number>();
     for (const n of this.nodes) if (n.proto.name) nameCount.set(n.proto.name, (nameCount.get(n.proto.name) ?? 0) + 1);
     for (const n of this.nodes) {
@@ -141,21 +142,103 @@ export class OnnxGraph {
 
 type RawNode = Omit<GNode, 'index' | 'name'>;
 
-/** Kahn's algorithm, keeping the file's order among ready nodes. */
-function topoSort(nodes: RawNode[], available: Set<string>): RawNode[] {
-  const produced = new Set<string>();
-  for (const n of nodes) for (const o of n.outputs) if (o) produced.add(o);
-  const ready = new Set(available);
+const nodeLabel = (n: RawNode) => n.proto.name || n.outputs.find(Boolean) || n.op;
+
+/**
+ * Every tensor has one source: a graph input, an initializer or one node. A name assigned twice (or
+ * a node writing its own input) makes producer chains loop, and ONNX forbids it.
+ */
+function checkSingleAssignment(nodes: RawNode[], inputs: Set<string>, initializers: Map<string, unknown>, file: string): void {
+  const producedBy = new Map<string, RawNode>();
+  for (const n of nodes) {
+    for (const o of n.outputs) {
+      if (!o) continue;
+      if (n.inputs.includes(o)) throw fileError(file, `node "${nodeLabel(n)}" writes tensor "${o}", which is also its own input`);
+      if (inputs.has(o)) throw fileError(file, `node "${nodeLabel(n)}" writes tensor "${o}", which is also an input of the graph`);
+      if (initializers.has(o)) throw fileError(file, `node "${nodeLabel(n)}" writes tensor "${o}", which is also an initializer`);
+      const other = producedBy.get(o);
+      if (other === n) throw fileError(file, `node "${nodeLabel(n)}" writes tensor "${o}" twice`);
+      if (other) throw fileError(file, `tensor "${o}" is written by two nodes ("${nodeLabel(other)}" and "${nodeLabel(n)}")`);
+      producedBy.set(o, n);
+    }
+  }
+}
+
+/**
+ * Kahn's algorithm: a node is ready once the nodes producing its inputs are placed; among ready nodes
+ * the earliest in the file goes first (a min-heap of file positions), so a sorted file keeps its order.
+ * Inputs no node produces (graph inputs, initializers, names nested graphs read) do not order nodes.
+ */
+function topoSort(nodes: RawNode[], file: string): RawNode[] {
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((o) => o && producer.set(o, i)));
+  const waiting = new Array<number>(nodes.length).fill(0);
+  const dependents: number[][] = nodes.map(() => []);
+  nodes.forEach((n, i) => {
+    for (const t of n.inputs) {
+      const p = t ? producer.get(t) : undefined;
+      if (p === undefined) continue;
+      waiting[i]++;
+      dependents[p].push(i);
+    }
+  });
+  const heap = new MinHeap();
+  waiting.forEach((w, i) => w === 0 && heap.push(i));
   const out: RawNode[] = [];
-  const pending = [...nodes];
-  // Nested graphs (If/Loop bodies) may read outer tensors; only direct inputs order the nodes.
-  while (pending.length) {
-    const i = pending.findIndex((n) => n.inputs.every((t) => !t || ready.has(t) || !produced.has(t)));
-    if (i < 0) throw new Error('the graph has a cycle');
-    const [n] = pending.splice(i, 1);
-    out.push(n);
-    for (const o of n.outputs) if (o) ready.add(o);
+  while (heap.size) {
+    const i = heap.pop();
+    out.push(nodes[i]);
+    for (const d of dependents[i]) if (--waiting[d] === 0) heap.push(d);
+  }
+  if (out.length < nodes.length) {
+    // Walk back through unplaced producers until one repeats: that node lies on a cycle.
+    let i = waiting.findIndex((w) => w > 0);
+    const seen = new Set<number>();
+    while (!seen.has(i)) {
+      seen.add(i);
+      i = nodes[i].inputs.map((t) => (t ? producer.get(t) : undefined)).find((p) => p !== undefined && waiting[p] > 0)!;
+    }
+    throw fileError(file, `has a cycle in its graph: node "${nodeLabel(nodes[i])}" depends on its own output`);
   }
   return out;
 }
 
+/** Binary min-heap of numbers. */
+class MinHeap {
+  private readonly a: number[] = [];
+
+  get size(): number {
+    return this.a.length;
+  }
+
+  push(v: number): void {
+    const a = this.a;
+    let i = a.push(v) - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent] <= v) break;
+      a[i] = a[parent];
+      i = parent;
+    }
+    a[i] = v;
+  }
+
+  pop(): number {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length) {
+      let i = 0;
+      for (;;) {
+        let child = 2 * i + 1;
+        if (child >= a.length) break;
+        if (child + 1 < a.length && a[child + 1] < a[child]) child++;
+        if (a[child] >= last) break;
+        a[i] = a[child];
+        i = child;
+      }
+      a[i] = last;
+    }
+    return top;
+  }
+}

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { fileError } from '../../errors';
+import { fileError, UserError } from '../../errors';
 import type { OutputActivation } from '../types';
 import { OnnxGraph, TensorFacts } from './graph';
 import { opsetOf, upgradeToMinOpset } from './opset';
@@ -54,21 +54,28 @@ function firstLine(err: unknown): string {
 
 const isChannels = (d: number | string) => d === 1 || d === 3 || d === 4;
 
-/** NCHW or NHWC from a 4-D input shape: the axis with 1, 3 or 4 channels; NCHW (PyTorch's) when both fit. */
+/**
+ * NCHW or NHWC from a 4-D input shape. With both axes 1 and 3 fixed: the one that is 1, 3 or 4 when
+ * only one is, else the smaller ([1,32,32,6] is NHWC), NCHW on a tie (PyTorch's). With one fixed: a
+ * channel count there, or else the fixed side tells which end holds the channels.
+ */
 export function chooseLayout(dims: (number | string)[]): 'NCHW' | 'NHWC' {
-  const [, a, b, c] = dims;
-  const nchw = typeof a === 'number' && isChannels(a);
-  const nhwc = typeof c === 'number' && isChannels(c);
-  if (nchw !== nhwc) return nchw ? 'NCHW' : 'NHWC';
-  if (nchw && nhwc) return 'NCHW';
-  // No fixed channel count: a fixed side on one end tells which end holds the channels.
-  if (typeof a === 'number' && typeof c !== 'number') return 'NHWC';
+  const [, a, , c] = dims;
+  if (typeof a === 'number' && typeof c === 'number') {
+    if (isChannels(a) !== isChannels(c)) return isChannels(a) ? 'NCHW' : 'NHWC';
+    return c < a ? 'NHWC' : 'NCHW';
+  }
+  if (typeof c === 'number' && isChannels(c)) return 'NHWC';
+  if (typeof a === 'number' && !isChannels(a)) return 'NHWC';
   return 'NCHW';
 }
 
 function describeDims(dims: (number | string)[]): string {
   return `[${dims.map((d) => (typeof d === 'number' ? d : d || '?')).join(', ')}]`;
 }
+
+/** Largest input accepted: 64 Mi float32 values (256 MB), far above any image classifier's. */
+const MAX_INPUT_VALUES = 2 ** 26;
 
 function chooseInput(graph: onnx.IGraphProto, file: string, opts: OnnxLoadOptions): OnnxModel['input'] {
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
@@ -102,7 +109,13 @@ function chooseInput(graph: onnx.IGraphProto, file: string, opts: OnnxLoadOption
   });
   if (dims.some((d) => d < 0)) {
     throw fileError(file, `input "${name}" has a free size ${describeDims(declared)}, so the image size to use is unknown; ` +
-      'give it (e.g. --input-size 224x224 on the command line, or inputShape when loading)');
+      'give it in saliency-lens.json beside the model ("inputSize": [224, 224]) or with --input-size 224x224 on the command line');
+  }
+  // Refused before the probe allocates it: a [1,3,30000,30000] input is 10.8 GB of float32.
+  const values = dims.reduce((a, b) => a * b, 1);
+  if (values > MAX_INPUT_VALUES) {
+    throw fileError(file, `input "${name}" of shape ${describeDims(dims)} holds ${values.toLocaleString('en-US')} values, ` +
+      `more than the ${MAX_INPUT_VALUES.toLocaleString('en-US')} Saliency Lens can explain`);
   }
   return { name, dims, layout };
 }
@@ -116,7 +129,10 @@ function chooseOutput(graph: OnnxGraph, file: string, choice: string | number | 
   if (index < 0 || index >= names.length) throw fileError(file, `has no output "${choice}"; its outputs are: ${names.join(', ')}`);
   const name = names[index];
   let t = name;
-  for (let node = graph.producer.get(t); node; node = graph.producer.get(t)) {
+  // The graph refuses tensors written twice; the visited set still guarantees this walk ends.
+  const visited = new Set<string>();
+  for (let node = graph.producer.get(t); node && !visited.has(t); node = graph.producer.get(t)) {
+    visited.add(t);
     if (SQUASHERS[node.op]) return { name, logits: node.inputs[0], activation: SQUASHERS[node.op], squash: node.name };
     if (!PASS_THROUGH.has(node.op)) break;
     t = node.inputs[0];
@@ -227,8 +243,9 @@ export async function analyzeOnnx(modelPath: string, opts: OnnxLoadOptions, thre
   const input = chooseInput(model.graph!, file, opts);
   let graph: OnnxGraph;
   try {
-    graph = new OnnxGraph(model, opsetOf(model, file));
+    graph = new OnnxGraph(model, opsetOf(model, file), file);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     throw fileError(file, `has a malformed graph (${firstLine(err)})`);
   }
   const out = chooseOutput(graph, file, opts.output);

@@ -7,10 +7,18 @@ import { emitBackward } from './backward';
 import { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
 import { analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
+import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 
-/** Sessions kept at once: each holds its own copy of the weights, so an old Grad-CAM layer's goes first. */
+/** Sessions kept at most, however small the model. */
 const MAX_SESSIONS = 6;
+
+/**
+ * Each session holds its own copy of the weights (and ORT's prepacked forms of them), so the sessions
+ * kept are budgeted by the model's weight bytes: about 1 GiB of weights in all, and always at least the
+ * session in use. Tests lower it.
+ */
+export const SESSION_BUDGET = { bytes: 2 ** 30 };
 
 /**
  * Candidates that only pool, pad, reshape or pass values through: Grad-CAM's default skips them for the
@@ -59,6 +67,8 @@ export class OnnxRuntime implements ModelRuntime {
   private candidates?: GradcamCandidate[];
   private clock = 0;
   private disposed = false;
+  /** Bytes of the model's initializers: what each session copies. */
+  private readonly weightBytes: number;
 
   static async load(file: string, opts: OnnxLoadOptions = {}): Promise<OnnxRuntime> {
     const threads = opts.threads ?? defaultThreads();
@@ -74,6 +84,12 @@ export class OnnxRuntime implements ModelRuntime {
     this.outputActivation = model.output.activation;
     this.outputName = model.output.name;
     if (layout === 'NCHW' && dims[1] === 3) this.defaultPreprocessing = 'imagenet';
+    this.weightBytes = [...model.graph.initializers.values()].reduce((n, t) => n + tensorBytes(t), 0);
+  }
+
+  /** Sessions kept at once: as many as fit in the weight budget, at least one, at most MAX_SESSIONS. */
+  get sessionLimit(): number {
+    return Math.min(MAX_SESSIONS, Math.max(1, Math.floor(SESSION_BUDGET.bytes / Math.max(1, this.weightBytes))));
   }
 
   get file(): string {
@@ -140,9 +156,10 @@ export class OnnxRuntime implements ModelRuntime {
     return entry;
   }
 
-  /** Releases the least recently used idle sessions beyond MAX_SESSIONS, never the one just asked for. */
+  /** Releases the least recently used idle sessions beyond sessionLimit, never the one just asked for nor busy ones. */
   private evict(keep: string): void {
-    while (this.sessions.size > MAX_SESSIONS) {
+    const limit = this.sessionLimit;
+    while (this.sessions.size > limit) {
       const idle = [...this.sessions].filter(([k, e]) => e.busy === 0 && k !== keep).sort((a, b) => a[1].lastUsed - b[1].lastUsed)[0];
       if (!idle) return;
       this.sessions.delete(idle[0]);
@@ -160,6 +177,8 @@ export class OnnxRuntime implements ModelRuntime {
     } finally {
       entry.busy--;
       entry.lastUsed = ++this.clock;
+      // Sessions kept past the limit while busy go once idle.
+      if (!this.disposed) this.evict(key);
     }
   }
 
@@ -283,18 +302,28 @@ export class OnnxRuntime implements ModelRuntime {
     }));
   }
 
+  /**
+   * Layers as listed to the user: nodes with a float output (pure shape arithmetic — Shape, Gather,
+   * Concat of int64 — is no layer), their output shape without the batch axis, and their float weights
+   * (int64 index constants are no parameters), shared ones counted once.
+   */
   layerTable(): LayerRow[] {
     const g = this.model.graph;
+    const { types, shapes } = this.model.facts;
+    const isFloat = (t: string) => types.get(t)?.startsWith('float') ?? true;
+    const batch = this.model.input.dims[0];
     const counted = new Set<string>();
-    return g.nodes.filter((n) => n.op !== 'Constant').map((n) => {
+    return g.nodes.filter((n) => n.op !== 'Constant' && n.outputs.some((o) => o && isFloat(o))).map((n) => {
       let params = 0;
       for (const i of n.inputs) {
-        if (!i || counted.has(i) || !g.initializers.has(i)) continue;
+        const t = i ? g.initializers.get(i) : undefined;
+        if (!t || counted.has(i) || !isFloatType(t.dataType ?? undefined)) continue;
         counted.add(i);
         params += g.initializerSize(i);
       }
-      const shape = this.model.facts.shapes.get(n.outputs[0]) ?? [];
-      return { name: n.name, type: n.op, outputShape: shape.slice(1), params };
+      const shape = shapes.get(n.outputs[0]) ?? [];
+      // Only a leading batch axis is dropped: Shape's [4] stays [4].
+      return { name: n.name, type: n.op, outputShape: shape.length && shape[0] === batch ? shape.slice(1) : [...shape], params };
     });
   }
 

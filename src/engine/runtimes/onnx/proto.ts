@@ -78,6 +78,17 @@ export function tensorSize(t: onnx.ITensorProto): number {
   return nums(t.dims).reduce((a, b) => a * b, 1);
 }
 
+const ELEMENT_BYTES: Record<number, number> = {
+  [DataType.DOUBLE]: 8, [DataType.INT64]: 8, [DataType.UINT64]: 8, [DataType.FLOAT]: 4, [DataType.INT32]: 4, [DataType.UINT32]: 4,
+  [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2, [DataType.INT16]: 2, [DataType.UINT16]: 2,
+};
+
+/** Bytes a tensor's values take in memory (its raw data, or elements × width when stored in typed fields). */
+export function tensorBytes(t: onnx.ITensorProto): number {
+  if (t.rawData && t.rawData.length > 0) return t.rawData.length;
+  return tensorSize(t) * (ELEMENT_BYTES[t.dataType ?? 0] ?? 1);
+}
+
 function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;

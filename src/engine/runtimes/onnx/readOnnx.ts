@@ -42,6 +42,65 @@ function externalEntries(t: onnx.ITensorProto): Map<string, string> {
 }
 
 /**
+ * Every tensor a model can hold: initializers (dense and sparse) and tensor attributes of every graph,
+ * nested If/Loop/Scan bodies included, function bodies and training graphs. ONNX Runtime resolves the
+ * external data of each of them, so each must be read here, through the checks below.
+ */
+function allTensors(model: onnx.ModelProto): onnx.ITensorProto[] {
+  const tensors: onnx.ITensorProto[] = [];
+  const sparse = (s: onnx.ISparseTensorProto | null | undefined) => {
+    if (s?.values) tensors.push(s.values);
+    if (s?.indices) tensors.push(s.indices);
+  };
+  // Explicit stacks: a deeply nested file must not overflow the call stack.
+  const graphs: (onnx.IGraphProto | null | undefined)[] = [model.graph];
+  const nodeLists: (onnx.INodeProto[] | null | undefined)[] = (model.functions ?? []).map((f) => f.node);
+  for (const info of model.trainingInfo ?? []) graphs.push(info.initialization, info.algorithm);
+  while (graphs.length || nodeLists.length) {
+    const g = graphs.pop();
+    if (g) {
+      for (const t of g.initializer ?? []) tensors.push(t);
+      (g.sparseInitializer ?? []).forEach(sparse);
+      nodeLists.push(g.node);
+    }
+    for (const node of nodeLists.pop() ?? []) {
+      for (const a of node.attribute ?? []) {
+        if (a.t) tensors.push(a.t);
+        for (const t of a.tensors ?? []) tensors.push(t);
+        sparse(a.sparseTensor);
+        (a.sparseTensors ?? []).forEach(sparse);
+        graphs.push(a.g);
+        for (const g2 of a.graphs ?? []) graphs.push(g2);
+      }
+    }
+  }
+  return tensors;
+}
+
+const isExternal = (t: onnx.ITensorProto) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL;
+
+/**
+ * Second guard for allTensors: any object anywhere in the decoded model still marked EXTERNAL (a place
+ * the walk above missed) would make ONNX Runtime read a file relative to the working directory.
+ */
+function findExternal(model: onnx.ModelProto): onnx.ITensorProto | undefined {
+  const stack: unknown[] = [model];
+  while (stack.length) {
+    const v = stack.pop();
+    if (!v || typeof v !== 'object' || ArrayBuffer.isView(v)) continue;
+    if (Array.isArray(v)) {
+      // Arrays of numbers, strings or Longs (tensor data) hold no tensors: skip them whole.
+      const first = v[0];
+      if (first && typeof first === 'object' && typeof (first as { toNumber?: unknown }).toNumber !== 'function') for (const x of v) stack.push(x);
+      continue;
+    }
+    if (isExternal(v as onnx.ITensorProto)) return v as onnx.ITensorProto;
+    for (const key of Object.keys(v)) stack.push((v as Record<string, unknown>)[key]);
+  }
+  return undefined;
+}
+
+/**
  * Reads the bytes of tensors stored outside the model (data_location EXTERNAL) into raw_data, so the
  * model can be handed to ONNX Runtime as one buffer. Locations must stay inside the model's folder,
  * also through symlinks: a model is data and must not read files elsewhere.
@@ -51,14 +110,8 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
   const realDir = fs.realpathSync(dir);
   const cache = new Map<string, Buffer>();
   let total = 0;
-  const tensors: onnx.ITensorProto[] = [...(model.graph?.initializer ?? [])];
-  for (const node of model.graph?.node ?? []) {
-    for (const a of node.attribute ?? []) {
-      if (a.t) tensors.push(a.t);
-    }
-  }
-  for (const t of tensors) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+  for (const t of allTensors(model)) {
+    if (!isExternal(t)) continue;
     const entries = externalEntries(t);
     const location = entries.get('location');
     if (!location) throw fileError(file, `tensor "${t.name}" is stored externally but names no location`);
@@ -87,6 +140,8 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
     t.externalData = [];
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
+  const left = findExternal(model);
+  if (left) throw fileError(file, `tensor "${left.name}" is stored externally in a place Saliency Lens cannot read it from`);
   return [...cache.keys()];
 }
 

@@ -124,6 +124,7 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
       name: source.graph?.name || 'model',
       node: nodes,
       initializer: [...(source.graph?.initializer ?? []).filter((t) => nested || used.has(t.name ?? '')), ...e.initializers],
+      sparseInitializer: (source.graph?.sparseInitializer ?? []).filter((t) => nested || used.has(t.values?.name ?? '')),
       input: inputs,
       output: outputs.map((o) => valueInfo(o)),
     },
