@@ -7,7 +7,7 @@ import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
 import { saliency, saliencyFromGradient } from './methods/saliency';
 import { AttributionMap, classSeed } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
-import type { LayerRow, GradcamCandidate } from './runtimes/types';
+import type { LayerRow, GradcamCandidate, Trace } from './runtimes/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 export type MethodName = 'saliency' | 'gradcam';
@@ -240,24 +240,16 @@ export class Explainer {
       const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
       const forward = now() - t0;
       const classes = opts.classes ?? ranked.slice(0, Math.min(opts.top ?? 4, n)).map((p) => p.index);
-      const mapFor = async (seedValues: Float32Array): Promise<AttributionMap> => {
-        const seed = tf.tensor2d(seedValues, [1, n]);
-        try {
-          if (layer) return await gradcam(trace, seed, layer);
-          return await saliency(trace, seed, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] });
-        } finally {
-          seed.dispose();
-        }
-      };
-      const maps: AttributionMap[] = [];
-      for (const c of classes) maps.push(await mapFor(classSeed(n, c)));
-      let contrast: AttributionMap | undefined;
+      const seeds = classes.map((c) => classSeed(n, c));
       if (opts.contrast) {
         const [a, b] = opts.contrast;
         const seed = classSeed(n, a);
         seed[b] -= 1;
-        contrast = await mapFor(seed);
+        seeds.push(seed);
       }
+      const all = await this.mapsForSeeds(trace, seeds, layer, opts.signed);
+      const maps = all.slice(0, classes.length);
+      const contrast = opts.contrast ? all[classes.length] : undefined;
       const total = now() - t0;
       return {
         predictions: classes.map((c) => ranked.find((p) => p.index === c)!),
@@ -267,6 +259,39 @@ export class Explainer {
     } finally {
       trace.dispose();
     }
+  }
+
+  /**
+   * One map per seed row from a trace: Grad-CAM at `layer`, else saliency. Runtimes that take a batch of
+   * seeds (ONNX) get all rows in one backward run; the others one run per row.
+   */
+  private async mapsForSeeds(trace: Trace, seeds: Float32Array[], layer: string | undefined, signed?: boolean): Promise<AttributionMap[]> {
+    const n = this.runtime.numClasses;
+    const imageSize: [number, number] = [this.imageSpec.height, this.imageSpec.width];
+    const mapOf = (g: tf.Tensor) => (layer ? gradcamMap(trace.activation(layer), g, layer) : saliencyFromGradient(g, { signed, imageSize }));
+    if (trace.batchedSeeds && seeds.length > 1) {
+      const rows = new Float32Array(seeds.length * n);
+      seeds.forEach((s, i) => rows.set(s, i * n));
+      const seed = tf.tensor2d(rows, [seeds.length, n]);
+      const target = layer ?? 'input';
+      const g = (await trace.vjp(seed, [target])).get(target)!;
+      const parts = tf.split(g, seeds.length, 0);
+      try {
+        return parts.map(mapOf);
+      } finally {
+        tf.dispose([seed, g, ...parts]);
+      }
+    }
+    const maps: AttributionMap[] = [];
+    for (const values of seeds) {
+      const seed = tf.tensor2d(values, [1, n]);
+      try {
+        maps.push(layer ? await gradcam(trace, seed, layer) : await saliency(trace, seed, { signed, imageSize }));
+      } finally {
+        seed.dispose();
+      }
+    }
+    return maps;
   }
 
   /**

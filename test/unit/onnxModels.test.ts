@@ -210,6 +210,25 @@ describe('ONNX models exported from PyTorch match autograd', () => {
         }
       });
 
+      it('comparing classes (all seeds in one backward run) gives each class\'s own maps, and PyTorch\'s contrast', async () => {
+        const cam = ref.gradcam;
+        const [a, b] = [ref.contrast.a, ref.contrast.b];
+        for (const method of ['saliency', 'gradcam'] as const) {
+          const compared = await ex.compareTensor(x, { classes: ref.classes, method, layer: cam.node, contrast: [a, b] });
+          for (const [i, c] of ref.classes.entries()) {
+            const single = (await ex.explainTensor(x, { methods: [method], layer: cam.node, target: c })).maps[0];
+            assert.ok(maxRelativeError(compared.maps[i].data, single.data) <= 1e-5, `${method} of class ${c}`);
+          }
+          if (method === 'saliency') {
+            const grad = layoutOf(ref.contrast.grad, ref.inputShape);
+            const channels = ex.runtime.inputShape[2];
+            const expected = Float32Array.from({ length: grad.length / channels }, (_, p) =>
+              Math.max(...Array.from(grad.subarray(p * channels, (p + 1) * channels), Math.abs)));
+            assert.ok(maxRelativeError(compared.contrast!.data, expected) <= 1e-4, `saliency of S_${a} − S_${b}`);
+          }
+        }
+      });
+
       it('the Explainer draws the same Grad-CAM, the layer named by node or by tensor', async () => {
         const cam = ref.gradcam;
         for (const layer of [cam.node, cam.tensor]) {

@@ -34,6 +34,8 @@ export interface Trace {
    * The returned tensors belong to the caller.
    */
   vjp(seed: tf.Tensor2D, targets: string[]): Promise<Map<string, tf.Tensor>>;
+  /** vjp takes a seed of several rows [S, classes] and returns gradients with S rows (one backward run). */
+  readonly batchedSeeds?: boolean;
   dispose(): void;
 }
 

@@ -212,6 +212,7 @@ export class OnnxRuntime implements ModelRuntime {
         return a as tf.Tensor4D;
       },
       vjp: (seed: tf.Tensor2D, targets: string[]) => runtime.vjp(data, seed, targets),
+      batchedSeeds: true,
       dispose() {
         logits.dispose();
         activations.forEach((a) => a.dispose());
