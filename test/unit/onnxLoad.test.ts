@@ -453,11 +453,12 @@ describe('layers, labels and the Explainer', () => {
       assert.equal(rt.sessionLimit, 6);
       const unlimited = await gradients(() => undefined);
       assert.equal(cached(), 6);
-      // 369 float32 weights (1476 bytes): a 2000-byte budget holds one copy, 4500 bytes three.
+      // 369 float32 weights (1476 bytes), counted 3× per session (4428 bytes): a 2000-byte budget holds
+      // one session (the one in use), 13,500 bytes three.
       SESSION_BUDGET.bytes = 2000;
       assert.equal(rt.sessionLimit, 1);
       assert.deepEqual(await gradients(() => assert.equal(cached(), 1)), unlimited);
-      SESSION_BUDGET.bytes = 4500;
+      SESSION_BUDGET.bytes = 13_500;
       assert.equal(rt.sessionLimit, 3);
       assert.deepEqual(await gradients(() => assert.ok(cached() <= 3, `${cached()} sessions`)), unlimited);
     } finally {
