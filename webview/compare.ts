@@ -1,9 +1,12 @@
 /**
  * Compare view webview: maps of 2–6 classes of the current image side by side, on a shared or
  * per-map scale, and the contrast map "A vs B". Protocol: `ready` → `subject` → `compare` requests
- * answered by `comparison`/`error`; clicking a tile sends `selectClass`.
+ * answered by `comparison`/`error`; clicking a tile sends `selectClass`. One request is in flight at a
+ * time: what the user changes meanwhile is asked for when the answer arrives.
  */
-import type { CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, HostToCompare, MethodName, PanelSettings, PredictionMsg } from '../src/shared/protocol';
+import type {
+  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, HostToCompare, MethodName, PanelSettings, PredictionMsg,
+} from '../src/shared/protocol';
 import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { h, optionLabel, replaceChildren } from './dom';
 import { loadState, post, saveState } from './vscodeApi';
@@ -12,6 +15,8 @@ import { decodeComparison, scaledMaps, TileGrid, type DecodedComparison } from '
 
 export const MIN_CLASSES = 2;
 export const MAX_CLASSES = 6;
+/** Arrow keys in a closed <select> fire `change` per key press: wait until the choice settles. */
+const PAIR_SETTLE_MS = 350;
 
 interface SavedCompareState {
   method: MethodName;
@@ -35,12 +40,15 @@ class CompareView {
   private subject?: CompareSubject;
   private colormap: ColormapName = 'jet';
   private opacity = 0.5;
-  /** undefined until the first answer: the engine picks the top 4. */
+  /** undefined until the first answer: the engine picks the top 4 (and the top two for the contrast). */
   private classes?: number[];
   private pair?: [number, number];
   private ranked: PredictionMsg[] = [];
   private result?: DecodedComparison;
   private latestRequest = 0;
+  private inFlight = false;
+  private wanted = false;
+  private pairTimer?: ReturnType<typeof setTimeout>;
   private image = new Image();
 
   private readonly grid = new TileGrid();
@@ -54,10 +62,11 @@ class CompareView {
   private readonly contrastA = h('select', { 'data-testid': 'contrast-a', 'aria-label': 'Class A' });
   private readonly contrastB = h('select', { 'data-testid': 'contrast-b', 'aria-label': 'Class B' });
   private readonly chips = h('div', { class: 'compare-chips', 'data-testid': 'compare-classes', role: 'group', 'aria-label': 'Compared classes' });
-  private readonly addClass = h('select', { 'data-testid': 'add-class', 'aria-label': 'Add a class' });
+  private readonly addClass = h('select', { 'data-testid': 'add-class', 'aria-label': 'Class to add' });
+  private readonly addButton = h('button', { type: 'button', class: 'compare-add', 'data-testid': 'add-class-button' }, 'Add');
   private readonly scaleNote = h('div', { class: 'compare-scale-note', 'data-testid': 'scale-note' });
   private readonly body = h('div', { class: 'compare-body' });
-  private readonly emptyNote = h('div', { class: 'compare-empty', 'data-testid': 'compare-empty' });
+  private readonly emptyNote = h('div', { class: 'compare-empty', 'data-testid': 'compare-empty', role: 'status' });
 
   constructor(root: HTMLElement) {
     const methods = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Method', 'data-testid': 'compare-method' });
@@ -78,20 +87,16 @@ class CompareView {
       this.request();
     });
     const onPair = () => {
-      this.pair = [Number(this.contrastA.value), Number(this.contrastB.value)];
-      if (this.contrastToggle.checked) this.request();
+      clearTimeout(this.pairTimer);
+      this.pairTimer = setTimeout(() => {
+        this.pair = [Number(this.contrastA.value), Number(this.contrastB.value)];
+        if (this.contrastToggle.checked) this.request();
+      }, PAIR_SETTLE_MS);
     };
     this.contrastA.addEventListener('change', onPair);
     this.contrastB.addEventListener('change', onPair);
-    this.addClass.addEventListener('change', () => {
-      const c = Number(this.addClass.value);
-      if (this.classes && Number.isInteger(c) && c >= 0 && !this.classes.includes(c) && this.classes.length < MAX_CLASSES) {
-        this.classes = [...this.classes, c];
-        this.request();
-      }
-      this.addClass.value = '';
-    });
-    this.grid.onSelect = (c) => send({ type: 'selectClass', classIndex: c });
+    this.addButton.addEventListener('click', () => this.addChosenClass());
+    this.grid.onSelect = (c) => this.subject && send({ type: 'selectClass', classIndex: c, imagePath: this.subject.imagePath });
     this.grid.setImage(this.image);
     this.image.addEventListener('load', () => this.render());
 
@@ -103,7 +108,7 @@ class CompareView {
         h('span', { class: 'compare-contrast-controls' },
           h('label', { class: 'check', for: 'contrast', title: 'Map of S_A − S_B: where the evidence for A over B lies' }, this.contrastToggle, 'Contrast'),
           this.contrastA, h('span', { class: 'muted' }, 'vs'), this.contrastB)),
-      h('div', { class: 'compare-classes-row' }, this.chips, this.addClass),
+      h('div', { class: 'compare-classes-row' }, this.chips, this.addClass, this.addButton),
       h('div', { class: 'compare-legend', 'data-testid': 'compare-legend' }, this.scaleNote, this.colorbar.element),
       this.grid.element,
       this.status);
@@ -133,11 +138,19 @@ class CompareView {
         return this.setSubject(msg.subject);
       case 'refresh':
         return this.setSubject(msg.subject);
+      case 'current':
+        if (this.subject) {
+          this.subject = { ...this.subject, classIndex: msg.classIndex };
+          this.render();
+        }
+        return;
       case 'setClasses':
-        this.classes = msg.classes.slice(0, MAX_CLASSES);
+        this.classes = this.validClasses(msg.classes);
         return this.request();
       case 'empty':
         this.subject = undefined;
+        this.result = undefined;
+        this.grid.clear();
         this.body.hidden = true;
         this.emptyNote.hidden = false;
         this.emptyNote.textContent = msg.message;
@@ -145,20 +158,36 @@ class CompareView {
         replaceChildren(this.meta);
         return;
       case 'busy':
-        this.setStatus(msg.message, 'busy');
-        return;
+        return this.setStatus(msg.message, 'busy');
       case 'comparison':
-        if (msg.requestId === this.latestRequest) this.onComparison(msg.result);
-        return;
+        return this.onAnswer(msg.requestId, () => this.onComparison(msg.result));
       case 'error':
-        if (msg.requestId === undefined || msg.requestId === this.latestRequest) this.setStatus(msg.message, 'error');
-        return;
+        if (msg.requestId === undefined) return this.setStatus(msg.message, 'error');
+        return this.onAnswer(msg.requestId, () => this.setStatus(msg.message, 'error'));
+    }
+  }
+
+  /** An answer ends the request in flight; the latest one is shown, and what was asked for meanwhile is sent. */
+  private onAnswer(requestId: number, show: () => void): void {
+    if (requestId !== this.latestRequest) return;
+    this.inFlight = false;
+    show();
+    if (this.wanted) {
+      this.wanted = false;
+      this.request();
     }
   }
 
   private applySettings(settings: PanelSettings): void {
     if (isColormapName(settings.colormap)) this.colormap = settings.colormap;
     this.opacity = settings.opacity;
+  }
+
+  /** Classes valid for the current model, at most MAX_CLASSES, without repeats. */
+  private validClasses(classes: number[]): number[] | undefined {
+    const n = this.subject?.model.numClasses ?? 0;
+    const valid = [...new Set(classes.filter((c) => Number.isInteger(c) && c >= 0 && c < n))].slice(0, MAX_CLASSES);
+    return valid.length ? valid : undefined;
   }
 
   private setSubject(subject: CompareSubject): void {
@@ -169,27 +198,39 @@ class CompareView {
     replaceChildren(this.title, subject.imageName);
     const model = subject.model.path.split(/[\\/]/).slice(-2).join('/');
     replaceChildren(this.meta, `${model} · ${subject.model.numClasses} classes`);
-    // A model without a spatial layer can only compare saliency.
-    const gradcamOk = subject.model.gradcamLayers.length > 0;
-    this.methodButtons.get('gradcam')!.disabled = !gradcamOk;
-    if (!gradcamOk && this.saved.method === 'gradcam') this.persist({ method: 'saliency' });
+    // A reloaded model may have fewer classes: keep what still exists.
+    if (this.classes) this.classes = this.validClasses(this.classes);
+    if (this.pair && !this.pair.every((c) => c < subject.model.numClasses)) this.pair = undefined;
     this.renderMethod();
     if (imageChanged) this.image.src = subject.imageUri;
     this.request();
   }
 
+  /** The method shown: the saved one, unless the model has no layer for Grad-CAM (then saliency, not saved). */
+  private get method(): MethodName {
+    return this.subject && this.subject.model.gradcamLayers.length === 0 ? 'saliency' : this.saved.method;
+  }
+
   private setMethod(method: MethodName): void {
-    if (method === this.saved.method) return;
+    if (method === this.method) return;
     this.persist({ method });
     this.renderMethod();
     this.request();
   }
 
   private renderMethod(): void {
+    this.methodButtons.get('gradcam')!.disabled = !!this.subject && this.subject.model.gradcamLayers.length === 0;
     for (const [m, b] of this.methodButtons) {
-      b.setAttribute('aria-pressed', String(m === this.saved.method));
-      b.classList.toggle('active', m === this.saved.method);
+      b.setAttribute('aria-pressed', String(m === this.method));
+      b.classList.toggle('active', m === this.method);
     }
+  }
+
+  private addChosenClass(): void {
+    const c = Number(this.addClass.value);
+    if (this.addClass.value === '' || !this.classes || this.classes.includes(c) || this.classes.length >= MAX_CLASSES) return;
+    this.classes = [...this.classes, c];
+    this.request();
   }
 
   private removeClass(c: number): void {
@@ -199,28 +240,38 @@ class CompareView {
   }
 
   private request(): void {
-    if (!this.subject) return;
-    const request: CompareRequest = { method: this.saved.method, classes: this.classes };
-    if (this.saved.method === 'gradcam' && this.subject.layer) request.layer = this.subject.layer;
-    const pair = this.pair;
-    if (this.contrastToggle.checked && pair && pair[0] !== pair[1]) request.contrast = pair;
+    const subject = this.subject;
+    if (!subject) return;
+    if (this.inFlight) {
+      this.wanted = true;
+      return;
+    }
+    const request: CompareRequest = { method: this.method, classes: this.classes };
+    if (this.method === 'gradcam' && subject.layer) request.layer = subject.layer;
+    if (this.method === 'saliency' && subject.signed) request.signed = true;
+    if (this.contrastToggle.checked) {
+      const pair = this.pair;
+      if (!pair) request.contrast = 'top2';
+      else if (pair[0] !== pair[1]) request.contrast = pair;
+    }
     const requestId = ++this.latestRequest;
+    this.inFlight = true;
     this.setStatus('Computing…', 'busy');
-    send({ type: 'compare', requestId, request });
+    send({ type: 'compare', requestId, request, imagePath: subject.imagePath, modelPath: subject.model.path });
   }
 
   private onComparison(result: ComparisonMsg): void {
     this.ranked = result.ranked;
     this.result = decodeComparison(result);
     this.classes = this.result.classes;
-    const firstAnswer = !this.pair;
-    if (firstAnswer && this.ranked.length >= 2) this.pair = [this.ranked[0].index, this.ranked[1].index];
+    if (result.contrast) this.pair = result.contrast.classes;
+    else if (!this.pair && this.ranked.length >= 2) this.pair = [this.ranked[0].index, this.ranked[1].index];
     const maps = result.maps.length + (result.contrast ? 1 : 0);
     const where = result.method === 'gradcam' && result.layer ? ` at ${result.layer}` : '';
-    this.setStatus(`${maps} maps${where} in ${Math.round(result.timings.total ?? 0)} ms from one forward pass`, 'info');
+    const samePair = this.contrastToggle.checked && this.pair && this.pair[0] === this.pair[1];
+    this.setStatus(samePair ? 'Pick two different classes for the contrast.'
+      : `${maps} maps${where} in ${Math.round(result.timings.total ?? 0)} ms from one forward pass`, samePair ? 'error' : 'info');
     this.renderPickers();
-    // The contrast was on but had no pair yet: ask again with it.
-    if (firstAnswer && this.contrastToggle.checked && this.pair) return this.request();
     this.render();
   }
 
@@ -241,10 +292,12 @@ class CompareView {
       const p = this.ranked.find((r) => r.index === c);
       return h('option', { value: c }, `${this.labelOf(c)}${p ? ` (${(p.probability * 100).toFixed(1)}%)` : ''}`);
     };
+    const full = classes.length >= MAX_CLASSES;
     replaceChildren(this.addClass,
-      h('option', { value: '' }, classes.length >= MAX_CLASSES ? `At most ${MAX_CLASSES} classes` : 'Add class…'),
+      h('option', { value: '' }, full ? `At most ${MAX_CLASSES} classes` : 'Class to add…'),
       ...byRank.filter((c) => !classes.includes(c)).map(option));
-    this.addClass.disabled = classes.length >= MAX_CLASSES;
+    this.addClass.disabled = full;
+    this.addButton.disabled = full;
     for (const [select, value] of [[this.contrastA, this.pair?.[0]], [this.contrastB, this.pair?.[1]]] as const) {
       replaceChildren(select, ...byRank.map(option));
       if (value !== undefined) select.value = String(value);
@@ -265,9 +318,12 @@ class CompareView {
 
   private renderLegend(result: DecodedComparison, shared: boolean): void {
     const { range } = scaledMaps(result.maps, shared);
-    this.scaleNote.textContent = shared
+    const contrastNote = result.contrast
+      ? ` The contrast tile has its own scale${result.contrast.map.signed ? ' (signed: above 0 favours A, below 0 favours B)' : ' (0: no evidence for A over B)'}.`
+      : '';
+    this.scaleNote.textContent = (shared
       ? `Shared scale: all ${result.maps.length} class maps span the same range, so brighter means more evidence across classes.`
-      : 'Per-map scale: each tile spans its own range; compare shapes, not intensities, across classes.';
+      : 'Per-map scale: each tile spans its own range; compare shapes, not intensities, across classes.') + contrastNote;
     this.scaleNote.dataset.scale = shared ? 'shared' : 'per-map';
     const entries = shared && range
       ? [{ label: 'all classes', min: range.min, max: range.max }]
@@ -279,9 +335,12 @@ class CompareView {
     this.colorbar.update(entries, this.colormap);
   }
 
+  /** Status under the grid, or in the note that stands in for the grid while there is none. */
   private setStatus(text: string, kind: 'busy' | 'error' | 'info'): void {
-    this.status.textContent = text;
-    this.status.dataset.kind = kind;
+    const target = this.body.hidden ? this.emptyNote : this.status;
+    if (this.body.hidden && kind === 'info') return;
+    target.textContent = text;
+    target.dataset.kind = kind;
   }
 }
 

@@ -75,13 +75,16 @@ export class TileGrid {
     if (c.contrast) {
       const [a, b] = c.contrast.classes;
       const name = (k: number) => labels[k] ?? `class ${k}`;
-      const tile = this.tile(c.contrast.map, img, opts, `${name(a)} vs ${name(b)}`, 'own scale', 'compare-contrast');
-      tile.title = `Evidence for ${name(a)} over ${name(b)}: the map of the logit difference S_${a} − S_${b}`;
+      const signed = c.contrast.map.signed;
+      const tile = this.tile(c.contrast.map, img, opts, `${name(a)} vs ${name(b)}`, signed ? 'signed, own scale' : 'own scale', 'compare-contrast');
+      tile.title = `Evidence for ${name(a)} over ${name(b)}: the map of the logit difference S_${a} − S_${b}` +
+        (signed ? ' (signed: above 0 a brighter pixel favours the first class)' : '');
       tile.classList.add('contrast');
       tile.addEventListener('click', () => this.onSelect(a));
       tiles.push(tile);
     }
-    replaceChildren(this.element, ...tiles);
+    // Buttons keep their role (and aria-pressed) inside list items.
+    replaceChildren(this.element, ...tiles.map((t) => h('div', { role: 'listitem', class: 'compare-cell' }, t)));
     return tiles.slice(0, maps.length).filter((t) => t.dataset.drawn === 'true').length;
   }
 
@@ -98,7 +101,7 @@ export class TileGrid {
     const picture = h('img', { class: 'tile-image', src: img.src, alt: '' });
     const stage = h('div', { class: 'tile-stage' }, picture, canvas);
     stage.style.aspectRatio = `${img.naturalWidth} / ${img.naturalHeight}`;
-    return h('button', { type: 'button', class: 'compare-tile', role: 'listitem', 'data-testid': testId, 'data-drawn': String(drawn),
+    return h('button', { type: 'button', class: 'compare-tile', 'data-testid': testId, 'data-drawn': String(drawn),
       'data-max': map.max, 'data-min': map.min },
     h('span', { class: 'tile-title' }, h('span', { class: 'tile-label' }, title), h('span', { class: 'tile-detail' }, detail)),
     stage);

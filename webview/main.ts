@@ -229,7 +229,9 @@ class ExplainPanel {
       this.status.showError(`The maps could not be read: ${(e as Error).message}`);
     }
     this.predictions = result.predictions;
+    const topBefore = this.topIndex;
     if (result.predictions.length) this.topIndex = result.predictions[0].index;
+    if (this.state.classIndex === undefined && this.topIndex !== topBefore) this.postSelection();
     for (const p of result.predictions) this.classInfo.set(p.index, p);
     this.classInfo.set(result.target.index, result.target);
     this.picker.setPredictions(this.predictions);
@@ -266,6 +268,7 @@ class ExplainPanel {
     if (selectionChanged) {
       this.failed.clear();
       this.picker.setSelected(this.effectiveClass());
+      this.postSelection();
     }
     if (selectionChanged || change.viewMode !== undefined) this.refresh();
     else this.render(); // colormap / opacity: local only
@@ -297,6 +300,11 @@ class ExplainPanel {
     this.topIndex = undefined;
     this.classInfo.clear();
     this.picker.setPredictions([]);
+  }
+
+  /** Tells the host what the panel shows (the compare view marks the class and uses the layer). */
+  private postSelection(): void {
+    this.send({ type: 'selection', classIndex: this.effectiveClass(), layer: this.state.layer, signed: this.state.signed });
   }
 
   private effectiveClass(): number | undefined {

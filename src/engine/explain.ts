@@ -61,9 +61,12 @@ export interface CompareOptions {
   method: MethodName;
   layer?: string;
   signed?: boolean;
-  /** Also the map of S_a − S_b. */
-  contrast?: [number, number];
+  /** Also the map of S_a − S_b; 'top2' = the two highest logits, chosen in the same pass. */
+  contrast?: [number, number] | 'top2';
 }
+
+/** At most this many classes side by side (the compare view's grid). */
+export const MAX_COMPARED = 6;
 
 export interface ComparisonResult {
   /** Predictions of the compared classes, in the order of `maps`. */
@@ -72,7 +75,8 @@ export interface ComparisonResult {
   ranked: Prediction[];
   /** One map per class, in the order asked. */
   maps: AttributionMap[];
-  contrast?: AttributionMap;
+  /** The map of S_a − S_b (saliency: signed, positive where a pixel's increase favours a). */
+  contrast?: { classes: [number, number]; map: AttributionMap };
   layer?: string;
   /** Milliseconds: forward, backward (all classes and the contrast), total. */
   timings: Record<string, number>;
@@ -191,7 +195,9 @@ export class Explainer {
     if (target === undefined || target === 'top') return topIndex;
     const asNumber = typeof target === 'number' ? target : /^\d+$/.test(target.trim()) ? Number(target) : undefined;
     if (asNumber !== undefined) {
-      if (asNumber < 0 || asNumber >= n) throw new UserError(`class ${asNumber} is out of range: the model has ${n} classes (0–${n - 1})`);
+      if (!Number.isInteger(asNumber) || asNumber < 0 || asNumber >= n) {
+        throw new UserError(`class ${asNumber} is out of range: the model has ${n} classes (0–${n - 1})`);
+      }
       return asNumber;
     }
     const names = this.model.labels?.names;
@@ -232,7 +238,12 @@ export class Explainer {
   async compareTensor(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
     const runtime = this.runtime;
     const n = runtime.numClasses;
-    for (const c of [...(opts.classes ?? []), ...(opts.contrast ?? [])]) this.resolveTarget(c, 0);
+    const pair = Array.isArray(opts.contrast) ? opts.contrast : [];
+    for (const c of [...(opts.classes ?? []), ...pair]) this.resolveTarget(c, 0);
+    if (opts.classes && (opts.classes.length < 1 || opts.classes.length > MAX_COMPARED || new Set(opts.classes).size !== opts.classes.length)) {
+      throw new UserError(`compare 1 to ${MAX_COMPARED} different classes, not ${JSON.stringify(opts.classes)}`);
+    }
+    if (pair.length && pair[0] === pair[1]) throw new UserError(`a contrast needs two different classes, not ${pair[0]} and ${pair[1]}`);
     const layer = opts.method === 'gradcam' ? resolveGradcamLayer(runtime, opts.layer) : undefined;
     const t0 = now();
     const trace = await runtime.trace(x, layer ? [layer] : []);
@@ -241,15 +252,20 @@ export class Explainer {
       const forward = now() - t0;
       const classes = opts.classes ?? ranked.slice(0, Math.min(opts.top ?? 4, n)).map((p) => p.index);
       const seeds = classes.map((c) => classSeed(n, c));
-      if (opts.contrast) {
-        const [a, b] = opts.contrast;
+      const contrastPair: [number, number] | undefined = opts.contrast === 'top2'
+        ? (ranked.length >= 2 ? [ranked[0].index, ranked[1].index] : undefined)
+        : opts.contrast;
+      if (contrastPair) {
+        const [a, b] = contrastPair;
         const seed = classSeed(n, a);
         seed[b] -= 1;
         seeds.push(seed);
       }
-      const all = await this.mapsForSeeds(trace, seeds, layer, opts.signed);
+      // A saliency contrast keeps its sign: |∇(S_a − S_b)| would read the same for "a vs b" and "b vs a".
+      const signed = seeds.map((_, i) => (i < classes.length ? opts.signed : true));
+      const all = await this.mapsForSeeds(trace, seeds, layer, signed);
       const maps = all.slice(0, classes.length);
-      const contrast = opts.contrast ? all[classes.length] : undefined;
+      const contrast = contrastPair ? { classes: contrastPair, map: all[classes.length] } : undefined;
       const total = now() - t0;
       return {
         predictions: classes.map((c) => ranked.find((p) => p.index === c)!),
@@ -265,10 +281,11 @@ export class Explainer {
    * One map per seed row from a trace: Grad-CAM at `layer`, else saliency. Runtimes that take a batch of
    * seeds (ONNX) get all rows in one backward run; the others one run per row.
    */
-  private async mapsForSeeds(trace: Trace, seeds: Float32Array[], layer: string | undefined, signed?: boolean): Promise<AttributionMap[]> {
+  private async mapsForSeeds(trace: Trace, seeds: Float32Array[], layer: string | undefined, signed: (boolean | undefined)[]): Promise<AttributionMap[]> {
     const n = this.runtime.numClasses;
     const imageSize: [number, number] = [this.imageSpec.height, this.imageSpec.width];
-    const mapOf = (g: tf.Tensor) => (layer ? gradcamMap(trace.activation(layer), g, layer) : saliencyFromGradient(g, { signed, imageSize }));
+    const mapOf = (g: tf.Tensor, i: number) =>
+      (layer ? gradcamMap(trace.activation(layer), g, layer) : saliencyFromGradient(g, { signed: signed[i], imageSize }));
     if (trace.batchedSeeds && seeds.length > 1) {
       const rows = new Float32Array(seeds.length * n);
       seeds.forEach((s, i) => rows.set(s, i * n));
@@ -283,10 +300,10 @@ export class Explainer {
       }
     }
     const maps: AttributionMap[] = [];
-    for (const values of seeds) {
+    for (const [i, values] of seeds.entries()) {
       const seed = tf.tensor2d(values, [1, n]);
       try {
-        maps.push(layer ? await gradcam(trace, seed, layer) : await saliency(trace, seed, { signed, imageSize }));
+        maps.push(layer ? await gradcam(trace, seed, layer) : await saliency(trace, seed, { signed: signed[i], imageSize }));
       } finally {
         seed.dispose();
       }

@@ -123,7 +123,7 @@ export class ExplainService {
         predictions: result.predictions,
         ranked: result.ranked,
         maps: result.maps.map(rawMapMsg),
-        contrast: result.contrast && params.contrast ? { classes: params.contrast, map: rawMapMsg(result.contrast) } : undefined,
+        contrast: result.contrast && { classes: result.contrast.classes, map: rawMapMsg(result.contrast.map) },
         layer: result.layer,
         timings: result.timings,
       };

@@ -31,7 +31,15 @@ const IMAGE_MIME: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
 };
 
-export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'class' | 'closed';
+/** What changed in a panel: which one is current, its model (loaded or updated on disk), its image, what it shows. */
+export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'image' | 'class' | 'layer' | 'closed';
+
+/** What the panel shows: its class, its Grad-CAM layer (undefined = automatic) and signed saliency. */
+export interface PanelSelection {
+  classIndex?: number;
+  layer?: string;
+  signed: boolean;
+}
 
 /** Actions offered with errors; the webview sends the label back. */
 const SELECT_MODEL = 'Select Model…';
@@ -161,9 +169,19 @@ export class ExplainPanel implements vscode.Disposable {
     return { modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath), model: this.modelInfo };
   }
 
-  /** The class the panel shows (its latest explanation's). */
-  get classIndex(): number | undefined {
-    return this.lastResult?.target.index;
+  private shown: PanelSelection = { signed: false };
+
+  /** What the panel shows, as its webview last said (the class falls back to the latest explanation's). */
+  get selection(): PanelSelection {
+    return { ...this.shown, classIndex: this.shown.classIndex ?? this.lastResult?.target.index };
+  }
+
+  private onSelection(next: PanelSelection): void {
+    const before = this.selection;
+    this.shown = next;
+    const after = this.selection;
+    if (before.layer !== after.layer || before.signed !== after.signed) ExplainPanel.changed.fire({ panel: this, what: 'layer' });
+    else if (before.classIndex !== after.classIndex) ExplainPanel.changed.fire({ panel: this, what: 'class' });
   }
 
   /** Shows `classIndex` (a compare-view tile was clicked), keeping the focus where it is. */
@@ -190,7 +208,10 @@ export class ExplainPanel implements vscode.Disposable {
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(m)),
       this.watch(new vscode.RelativePattern(vscode.Uri.file(path.dirname(image.fsPath)), path.basename(image.fsPath)), () => {
         imageDataUrl(image.fsPath).then(
-          (imageUri) => this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri }),
+          (imageUri) => {
+            this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri });
+            ExplainPanel.changed.fire({ panel: this, what: 'image' });
+          },
           (err) => this.host.log.warn(`${image.fsPath}: ${(err as Error).message}`));
       }),
     );
@@ -340,10 +361,10 @@ export class ExplainPanel implements vscode.Disposable {
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
         this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
-      const classChanged = this.lastResult?.target.index !== result.target.index;
+      const classBefore = this.selection.classIndex;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
-      if (classChanged) ExplainPanel.changed.fire({ panel: this, what: 'class' });
+      if (this.selection.classIndex !== classBefore) ExplainPanel.changed.fire({ panel: this, what: 'class' });
       if (!this.milestones.some((m) => m.startsWith('first maps'))) {
         this.mark('first maps sent');
         this.host.log.info(`timing ${path.basename(this.image.fsPath)}: ${this.milestones.join(', ')} (engine: ${JSON.stringify(result.timings)})`);
@@ -378,6 +399,8 @@ export class ExplainPanel implements vscode.Disposable {
         return this.usePreprocessing(message.preset);
       case 'imageError':
         return this.fail(message.message, [OPEN_LOG]);
+      case 'selection':
+        return this.onSelection({ classIndex: message.classIndex, layer: message.layer, signed: message.signed });
       case 'compare':
         this.setCurrent();
         await vscode.commands.executeCommand('saliencyLens.compareClasses');

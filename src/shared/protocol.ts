@@ -118,8 +118,8 @@ export interface CompareRequest {
   classes?: number[];
   layer?: string;
   signed?: boolean;
-  /** Also the map of S_a − S_b: evidence for a over b. */
-  contrast?: [number, number];
+  /** Also the map of S_a − S_b: evidence for a over b; 'top2' = the two highest classes. */
+  contrast?: [number, number] | 'top2';
 }
 
 export interface EngineCompareParams extends CompareRequest {
@@ -219,6 +219,8 @@ export type WebviewToHost =
   | { type: 'setPreprocessing'; preset: string }
   /** Open the compare view for this image. */
   | { type: 'compare' }
+  /** What the panel shows now (class, Grad-CAM layer: undefined = automatic, signed saliency). */
+  | { type: 'selection'; classIndex?: number; layer?: string; signed: boolean }
   /** The browser could not display the image: the panel cannot show maps over it. */
   | { type: 'imageError'; message: string }
   /** Persisted UI state changed (also kept with setState for reloads). */
@@ -250,8 +252,10 @@ export interface CompareSubject {
   model: ModelInfoMsg;
   /** The class the explain panel shows (tiles mark it). */
   classIndex?: number;
-  /** The Grad-CAM layer to use (the Model view's choice), else the model's default. */
+  /** The Grad-CAM layer to use (the panel's, else the Model view's choice), else the model's default. */
   layer?: string;
+  /** Signed saliency, as the panel shows it. */
+  signed?: boolean;
 }
 
 export type HostToCompare =
@@ -261,16 +265,19 @@ export type HostToCompare =
   | { type: 'busy'; message: string }
   | { type: 'comparison'; requestId: number; result: ComparisonMsg }
   | { type: 'error'; requestId?: number; message: string }
-  /** The model changed on disk (or the panel's class or layer did): request again. */
+  /** The model changed on disk, or the image, or the panel's layer: request again. */
   | { type: 'refresh'; subject: CompareSubject }
+  /** The panel shows another class: mark its tile (nothing to recompute). */
+  | { type: 'current'; classIndex?: number }
   /** Tests and commands: compare exactly these classes. */
   | { type: 'setClasses'; classes: number[] };
 
 export type CompareToHost =
   | { type: 'ready' }
-  | { type: 'compare'; requestId: number; request: CompareRequest }
+  /** `imagePath` and `modelPath` (the subject's) let the host refuse a request meant for a panel that changed. */
+  | { type: 'compare'; requestId: number; request: CompareRequest; imagePath: string; modelPath: string }
   /** A tile was clicked: make it the explain panel's class. */
-  | { type: 'selectClass'; classIndex: number }
+  | { type: 'selectClass'; classIndex: number; imagePath: string }
   /** What the view drew (tests read it): one tile per class, plus the contrast tile. */
   | { type: 'rendered'; classes: number[]; drawnTiles: number; contrast: boolean; sharedScale: boolean }
   | { type: 'log'; message: string };

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
-import { Explainer } from '../../src/engine/explain';
+import { CompareOptions, Explainer } from '../../src/engine/explain';
 import { UserError } from '../../src/engine/errors';
 import { buildMlp, buildMobileNetV2, buildNested, buildResNet18, buildSmallResidual } from '../fixtures/architectures';
 import { saveAsGraphModel } from '../fixtures/graphModelWriter';
@@ -216,9 +216,9 @@ describe('comparing classes', () => {
     const diff = ga.map((row, i) => row.map((px, j) => px.map((v, k) => v - gb[i][j][k])));
     const expected = gradcamByHand(a, diff);
     assert.ok(expected.some((v) => v > 0), 'the case is not degenerate');
-    assert.ok(relativeError(result.contrast!.data, expected) < 1e-5);
+    assert.ok(relativeError(result.contrast!.map.data, expected) < 1e-5);
     // And it is not simply one class's map.
-    assert.ok(relativeError(result.contrast!.data, result.maps[0].data) > 1e-3);
+    assert.ok(relativeError(result.contrast!.map.data, result.maps[0].data) > 1e-3);
     x.dispose();
     ex.dispose();
   });
@@ -228,6 +228,28 @@ describe('comparing classes', () => {
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
     await assert.rejects(() => ex.compareTensor(x, { classes: [0, 9], method: 'saliency' }),
       (e: Error) => e instanceof UserError && /class 9 is out of range/.test(e.message));
+    for (const [opts, pattern] of [
+      [{ classes: [0, 1.5] }, /class 1.5 is out of range/],
+      [{ classes: [1, 1] }, /compare 1 to 6 different classes/],
+      [{ classes: [] }, /compare 1 to 6 different classes/],
+      [{ classes: [0, 1], contrast: [2, 2] }, /two different classes/],
+    ] as const) {
+      await assert.rejects(() => ex.compareTensor(x, { ...opts, classes: [...opts.classes], method: 'gradcam' } as CompareOptions),
+        (e: Error) => e instanceof UserError && pattern.test(e.message), JSON.stringify(opts));
+    }
+    x.dispose();
+    ex.dispose();
+  });
+
+  it('without classes: the top 4, and with contrast "top2" the two highest, in the same pass', async () => {
+    const ex = await openModel(buildSmallResidual({ seed: 3, classes: 6 }));
+    const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 4);
+    const result = await ex.compareTensor(x, { method: 'gradcam', contrast: 'top2' });
+    const top = result.ranked.map((p) => p.index);
+    assert.deepEqual(result.predictions.map((p) => p.index), top.slice(0, 4));
+    assert.deepEqual(result.contrast?.classes, [top[0], top[1]]);
+    const explicit = await ex.compareTensor(x, { method: 'gradcam', classes: [top[0]], contrast: [top[0], top[1]] });
+    assert.ok(relativeError(result.contrast!.map.data, explicit.contrast!.map.data) < 1e-6);
     x.dispose();
     ex.dispose();
   });

@@ -510,7 +510,7 @@ describe('layers, labels and the Explainer', () => {
     assert.equal(result.target.index, 2);
     const compared = await ex.compareTensor(x, { classes: [0, 1], method: 'gradcam', layer: 'conv1', contrast: [0, 1] });
     assert.equal(compared.maps.length, 2);
-    assert.equal(compared.contrast?.height, 8);
+    assert.equal(compared.contrast?.map.height, 8);
     assert.equal(tf.memory().numTensors, before, 'tensors leaked');
     x.dispose();
     ex.dispose();

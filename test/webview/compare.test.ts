@@ -54,7 +54,9 @@ function answer(request: Extract<CompareToHost, { type: 'compare' }>): HostToCom
     predictions: classes.map((c) => all.find((p) => p.index === c)!),
     ranked: all,
     maps: classes.map((c) => ({ ...classMap(c, size), method: request.request.method })),
-    contrast: request.request.contrast && { classes: request.request.contrast, map: classMap(7, size, 0.4) },
+    contrast: request.request.contrast && {
+      classes: request.request.contrast === 'top2' ? [all[0].index, all[1].index] : request.request.contrast, map: classMap(7, size, 0.4),
+    },
     layer: request.request.method === 'gradcam' ? 'conv_last' : undefined,
     timings: { forward: 2, backward: 5, total: 7 },
   };
@@ -111,18 +113,15 @@ if (reason && process.env.CI !== 'true') {
     try {
       await harness.open('compare');
 
-      await t.test('asks for the top 4 with Grad-CAM, then for the contrast of the top two', async () => {
+      await t.test('one request: the top 4 with Grad-CAM and the contrast of the top two, all chosen by the engine', async () => {
         await waitForPosted<Msg>(page, 0, (m) => m.type === 'ready', 'ready');
         await send(page, { type: 'subject', subject: SUBJECT, settings: { colormap: 'jet', opacity: 0.6, defaultView: 'side-by-side' } });
         const first = await waitForPosted<Msg>(page, 0, (m) => m.type === 'compare', 'compare');
         assert.ok(first.type === 'compare');
         assert.equal(first.request.classes, undefined, 'the engine picks the top 4');
         assert.equal(first.request.method, 'gradcam');
-        await answerAll(page, answered);
-        const second = await waitForPosted<Msg>(page, 0, (m) => m.type === 'compare' && !answered.has(m.requestId), 'the contrast request');
-        assert.ok(second.type === 'compare');
-        assert.deepEqual(second.request.contrast, [0, 1]);
-        assert.deepEqual(second.request.classes, [0, 1, 2, 3]);
+        assert.equal(first.request.contrast, 'top2');
+        assert.equal(first.imagePath, SUBJECT.imagePath, 'the request says which image it is for');
         await answerAll(page, answered);
       });
 
@@ -138,8 +137,19 @@ if (reason && process.env.CI !== 'true') {
         assert.equal(await tiles.first().getAttribute('aria-pressed'), 'true');
         assert.equal(await tiles.nth(1).getAttribute('aria-pressed'), 'false');
         assert.match(await page.getByTestId('compare-contrast').innerText(), /cat vs dog/);
-        assert.match(await page.getByTestId('scale-note').innerText(), /^Shared scale/);
+        assert.match(await page.getByTestId('scale-note').innerText(), /^Shared scale.*contrast tile has its own scale/);
         assert.equal(await page.locator('.colorbar-row').count(), 2, 'one shared range, plus the contrast');
+        assert.equal(await page.getByRole('button', { name: /cat/ }).count() >= 1, true, 'tiles are buttons to assistive technology');
+        assert.equal(answered.size, 1, 'one pass for the grid and the contrast');
+      });
+
+      await t.test('the panel showing another class moves the mark without asking for maps', async () => {
+        const from = (await posted<Msg>(page)).length;
+        await send(page, { type: 'current', classIndex: 2 });
+        const tiles = page.getByTestId('compare-tile');
+        await untilTrue(async () => (await tiles.nth(2).getAttribute('aria-pressed')) === 'true', 'tile 2 marked');
+        assert.equal(await tiles.first().getAttribute('aria-pressed'), 'false');
+        assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'no request');
       });
 
       await t.test('shared vs per-map scale: the tile holding the common maximum is unchanged, a weaker class brightens', async () => {
@@ -151,7 +161,7 @@ if (reason && process.env.CI !== 'true') {
         assert.notEqual(perMap['1'], shared['1'], 'class 1 (a tenth of the evidence) is stretched to its own range');
         assert.match(await page.getByTestId('scale-note').innerText(), /^Per-map scale/);
         assert.equal(await page.locator('.colorbar-row').count(), 5, 'one range per class, plus the contrast');
-        assert.equal(answered.size, 2, 'changing the scale asks the host for nothing');
+        assert.equal(answered.size, 1, 'changing the scale asks the host for nothing');
         await page.getByTestId('shared-scale').check();
       });
 
@@ -161,6 +171,7 @@ if (reason && process.env.CI !== 'true') {
         const sel = await waitForPosted<Msg>(page, from, (m) => m.type === 'selectClass', 'selectClass');
         assert.ok(sel.type === 'selectClass');
         assert.equal(sel.classIndex, 2);
+        assert.equal(sel.imagePath, SUBJECT.imagePath);
       });
 
       await t.test('classes: remove down to 2 (then no more), add up to 6 (then no more)', async () => {
@@ -177,6 +188,8 @@ if (reason && process.env.CI !== 'true') {
         for (const add of [7, 6, 5, 4]) {
           const from = (await posted<Msg>(page)).length;
           await page.getByTestId('add-class').selectOption(String(add));
+          assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'choosing alone does not add');
+          await page.getByTestId('add-class-button').click();
           const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'compare after add');
           assert.ok(req.type === 'compare');
           assert.equal(req.request.classes!.at(-1), add);
@@ -185,6 +198,7 @@ if (reason && process.env.CI !== 'true') {
         }
         assert.equal((await lastRendered())!.drawnTiles, 6);
         assert.ok(await page.getByTestId('add-class').isDisabled(), 'six classes is the maximum');
+        assert.ok(await page.getByTestId('add-class-button').isDisabled());
       });
 
       await t.test('method and contrast pair changes ask again; the host can set the classes', async () => {
@@ -207,6 +221,33 @@ if (reason && process.env.CI !== 'true') {
         assert.deepEqual(req.request.classes, [6, 7]);
         await answerAll(page, answered);
         await untilTrue(async () => (await lastRendered())?.classes.join() === '6,7', 'rendered 6,7');
+      });
+
+      await t.test('one request in flight: changes made meanwhile are asked for once, after the answer', async () => {
+        const from = (await posted<Msg>(page)).length;
+        const compares = async () => (await posted<Msg>(page)).slice(from).filter((m) => m.type === 'compare');
+        await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+        await untilTrue(async () => (await compares()).length === 1, 'the first request');
+        await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
+        await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+        await new Promise((r) => setTimeout(r, 300));
+        assert.equal((await compares()).length, 1, 'nothing more while one is in flight');
+        await answerAll(page, answered);
+        await untilTrue(async () => (await compares()).length === 2, 'the latest wish, once');
+        const last = (await compares())[1];
+        assert.ok(last.type === 'compare');
+        assert.equal(last.request.method, 'gradcam');
+        await answerAll(page, answered);
+      });
+
+      await t.test('the same class twice for the contrast is refused in the view, not sent', async () => {
+        const from = (await posted<Msg>(page)).length;
+        await page.getByTestId('contrast-b').selectOption(await page.getByTestId('contrast-a').inputValue());
+        const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
+        assert.ok(req.type === 'compare');
+        assert.equal(req.request.contrast, undefined);
+        await answerAll(page, answered);
+        await untilTrue(async () => /two different classes/.test(await page.getByTestId('compare-status').innerText()), 'said');
       });
 
       await t.test('an error names itself; no page errors, no CSP violations', async () => {
