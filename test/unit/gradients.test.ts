@@ -224,6 +224,31 @@ describe('exact and numerical cases', () => {
   });
 });
 
+describe('signed saliency', () => {
+  for (const [what, build, shape] of [
+    ['3 channels', () => buildSmallResidual({ seed: 51, classes: 4 }), [16, 16, 3]],
+    ['1 channel (grayscale)', () => buildSmallResidual({ seed: 52, classes: 4, inputSize: 12, channels: 1 }), [12, 12, 1]],
+  ] as const) {
+    it(`${what}: per pixel the channel gradient of largest magnitude, sign kept; its magnitude is the unsigned map`, async () => {
+      const ex = await openModel(build());
+      assert.deepEqual(ex.runtime.inputShape, [...shape]);
+      const x = tf.randomUniform([1, ...shape], 0, 1, 'float32', 53);
+      const grad = await runtimeInputGradient(ex, x, 2);
+      const [h, w, c] = shape;
+      const expected = Float32Array.from({ length: h * w }, (_, p) =>
+        Array.from(grad.subarray(p * c, (p + 1) * c)).reduce((best, v) => (Math.abs(v) > Math.abs(best) ? v : best), 0));
+      const signed = (await ex.explainTensor(x, { methods: ['saliency'], target: 2, signed: true })).maps[0];
+      const unsigned = (await ex.explainTensor(x, { methods: ['saliency'], target: 2 })).maps[0];
+      assert.ok(signed.signed);
+      assert.ok(relativeError(signed.data, expected) < 1e-6);
+      assert.ok(signed.data.some((v) => v < 0) && signed.data.some((v) => v > 0), 'both signs occur');
+      assert.ok(relativeError(signed.data.map(Math.abs), unsigned.data) < 1e-6);
+      x.dispose();
+      ex.dispose();
+    });
+  }
+});
+
 describe('backends', () => {
   it('wasm and cpu give the same input gradients on a depthwise/BN/ReLU6 model (no max-pool ties)', async () => {
     const model = buildDepthwiseNet({ seed: 41, bnWithoutScale: true });

@@ -15,6 +15,8 @@ export function reduceInputGradient(grad: tf.Tensor, opts: SaliencyOptions): Flo
   return takeData(tf.tidy(() => {
     const g = tf.reshape(grad, [h, w, -1]);
     if (!opts.signed) return tf.max(tf.abs(g), 2);
+    // One channel (grayscale): the gradient is the signed map (tf.oneHot refuses a depth of 1).
+    if (g.shape[2] === 1) return tf.reshape(g, [h, w]);
     // argmax of |g| over channels, then pick the signed value there.
     const pick = tf.oneHot(tf.argMax(tf.abs(g), 2), g.shape[2] as number);
     return tf.sum(tf.mul(g, pick), 2);
