@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { onnx } from 'onnx-proto';
 import type { SaliencyLensApi } from '../../../src/extension';
 import type { ExplainOutcome } from '../../../src/host/commands';
 import { base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ExplanationMsg } from '../../../src/shared/protocol';
@@ -245,6 +246,21 @@ describe('Saliency Lens in a real VS Code', function () {
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(view.lastRendered?.drawnTiles, 4);
+    // Watch: new weights in the .onnx file (training exported again) reload it and recompute the panel and the compare view.
+    const panel = a.panels()[0];
+    const [before, updates, comparedBefore] = [panel.latest!, panel.modelUpdates, view.lastComparison];
+    const proto = onnx.ModelProto.decode(fs.readFileSync(onnxModel));
+    const fc = proto.graph!.initializer!.find((t) => t.dims?.length === 2)!;
+    const weights = new Float32Array(Uint8Array.from(fc.rawData!).buffer);
+    fc.rawData = new Uint8Array(weights.map((w) => w * 0.5).buffer);
+    fs.writeFileSync(onnxModel, onnx.ModelProto.encode(proto).finish());
+    const until = Date.now() + 30_000;
+    while ((panel.modelUpdates === updates || panel.latest === before || view.lastComparison === comparedBefore) && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(panel.modelUpdates, updates + 1, 'one reload');
+    assert.notEqual(panel.latest!.predictions[0].logit, before.predictions[0].logit, 'logits from the new weights');
+    assert.notEqual(view.lastComparison, comparedBefore, 'the compare view recomputed');
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
