@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Frame, Page } from 'playwright-core';
-import { chooseContextMenuItem, openWorkbench, rightClickExplorerItem, screenshot, waitForExplorer, webviewFrame } from '../integration/browser';
+import { chooseContextMenuItem, openWorkbench, rightClickExplorerItem, runCommand, screenshot, waitForExplorer, webviewFrame } from '../integration/browser';
 import { exampleWorkspace, installVsix, REPO_ROOT, skipUnlessCodeServer, startCodeServer } from '../integration/codeServer';
 
 const skip = skipUnlessCodeServer();
@@ -204,7 +204,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
     }
   });
 
-  it('the packaged .vsix installs into VS Code and explains the example with no further setup', async () => {
+  it('the packaged .vsix installs into VS Code and explains the example with no further setup, TF.js and ONNX', async () => {
     const vsix = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-vsix-')), 'saliency-lens.vsix');
     made.push(path.dirname(vsix));
     // What `npm run package` runs (after the build npm test already did): this platform's package.
@@ -219,6 +219,16 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
     try {
       const { frame } = await explainDigit(wb.page, 'digit-3-4.png');
       assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '3');
+      // The package's own ONNX Runtime binary (dist/ort) runs the ONNX example: Select Model…, pick model.onnx.
+      const before = await canvasPixels(frame, 'saliency-canvas');
+      await runCommand(wb.page, 'Saliency Lens: Select Model…');
+      const row = wb.page.locator('.quick-input-list .monaco-list-row', { has: wb.page.locator('.label-name', { hasText: /^\s*model\.onnx\s*$/ }) }).first();
+      await row.waitFor({ state: 'visible', timeout: 30_000 });
+      await row.click();
+      const badge = frame.locator('.meta-badge', { hasText: 'onnxruntime' });
+      await badge.waitFor({ timeout: 60_000 });
+      await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash !== before.hash && p.distinct > 20, 60_000);
+      assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '3', 'the ONNX model reads 3 too');
     } finally {
       await wb.close();
       await server.stop();
