@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type { CompareSubject, CompareToHost, ComparisonMsg, HostToCompare, ModelInfoMsg, PredictionMsg, RawMapMsg } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
-import { launchHarness, posted, send, skipReason, untilTrue, waitForPosted, type Harness } from './harness';
+import { posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
 
 const LABELS = ['cat', 'dog', 'fox', 'owl', 'bee', 'elk', 'yak', 'emu'];
 const CAM = 6;
@@ -99,171 +99,158 @@ async function tileHashes(page: Page): Promise<Record<string, number>> {
   });
 }
 
-const reason = skipReason('compare.js');
-if (reason && process.env.CI !== 'true') {
-  console.log(`# skipping compare webview test: ${reason}`);
-  test('compare view webview in chromium', { skip: reason }, () => {});
-} else {
-  test('compare view webview in chromium', { timeout: 90_000 }, async (t) => {
-    assert.equal(reason, undefined, `cannot run in CI: ${reason}`);
-    const harness: Harness = await launchHarness({ width: 900, height: 900 });
-    const { page } = harness;
-    const answered = new Set<number>();
-    const lastRendered = async () => (await posted<Msg>(page)).filter((m) => m.type === 'rendered').at(-1) as Extract<CompareToHost, { type: 'rendered' }> | undefined;
-    try {
-      await harness.open('compare');
+webviewTest('compare view webview in chromium', 'compare.js', { timeout: 90_000, viewport: { width: 900, height: 900 } }, async (t, harness) => {
+  const { page } = harness;
+  const answered = new Set<number>();
+  const lastRendered = async () => (await posted<Msg>(page)).filter((m) => m.type === 'rendered').at(-1) as Extract<CompareToHost, { type: 'rendered' }> | undefined;
 
-      await t.test('one request: the top 4 with Grad-CAM and the contrast of the top two, all chosen by the engine', async () => {
-        await waitForPosted<Msg>(page, 0, (m) => m.type === 'ready', 'ready');
-        await send(page, { type: 'subject', subject: SUBJECT, settings: { colormap: 'jet', opacity: 0.6, defaultView: 'side-by-side' } });
-        const first = await waitForPosted<Msg>(page, 0, (m) => m.type === 'compare', 'compare');
-        assert.ok(first.type === 'compare');
-        assert.equal(first.request.classes, undefined, 'the engine picks the top 4');
-        assert.equal(first.request.method, 'gradcam');
-        assert.equal(first.request.contrast, 'top2');
-        assert.equal(first.imagePath, SUBJECT.imagePath, 'the request says which image it is for');
-        await answerAll(page, answered);
-      });
-
-      await t.test('draws 4 tiles titled with label and probability, the panel\'s class marked, and the contrast tile', async () => {
-        await untilTrue(async () => (await lastRendered())?.contrast === true, 'rendered with contrast');
-        const r = (await lastRendered())!;
-        assert.deepEqual(r.classes, [0, 1, 2, 3]);
-        assert.equal(r.drawnTiles, 4);
-        assert.equal(r.sharedScale, true, 'shared scale by default');
-        const tiles = page.getByTestId('compare-tile');
-        assert.equal(await tiles.count(), 4);
-        assert.match((await tiles.first().innerText()).replace(/\s+/g, ' '), /0 · cat \d+\.\d%/);
-        assert.equal(await tiles.first().getAttribute('aria-pressed'), 'true');
-        assert.equal(await tiles.nth(1).getAttribute('aria-pressed'), 'false');
-        assert.match(await page.getByTestId('compare-contrast').innerText(), /cat vs dog/);
-        assert.match(await page.getByTestId('scale-note').innerText(), /^Shared scale.*contrast tile has its own scale/);
-        assert.equal(await page.locator('.colorbar-row').count(), 2, 'one shared range, plus the contrast');
-        assert.equal(await page.getByRole('button', { name: /cat/ }).count() >= 1, true, 'tiles are buttons to assistive technology');
-        assert.equal(answered.size, 1, 'one pass for the grid and the contrast');
-      });
-
-      await t.test('the panel showing another class moves the mark without asking for maps', async () => {
-        const from = (await posted<Msg>(page)).length;
-        await send(page, { type: 'current', classIndex: 2 });
-        const tiles = page.getByTestId('compare-tile');
-        await untilTrue(async () => (await tiles.nth(2).getAttribute('aria-pressed')) === 'true', 'tile 2 marked');
-        assert.equal(await tiles.first().getAttribute('aria-pressed'), 'false');
-        assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'no request');
-      });
-
-      await t.test('shared vs per-map scale: the tile holding the common maximum is unchanged, a weaker class brightens', async () => {
-        const shared = await tileHashes(page);
-        await page.getByTestId('shared-scale').uncheck();
-        await untilTrue(async () => (await lastRendered())?.sharedScale === false, 'per-map render');
-        const perMap = await tileHashes(page);
-        assert.equal(perMap['0'], shared['0'], 'class 0 spans the common range either way');
-        assert.notEqual(perMap['1'], shared['1'], 'class 1 (a tenth of the evidence) is stretched to its own range');
-        assert.match(await page.getByTestId('scale-note').innerText(), /^Per-map scale/);
-        assert.equal(await page.locator('.colorbar-row').count(), 5, 'one range per class, plus the contrast');
-        assert.equal(answered.size, 1, 'changing the scale asks the host for nothing');
-        await page.getByTestId('shared-scale').check();
-      });
-
-      await t.test('a clicked tile asks the host to show its class', async () => {
-        const from = (await posted<Msg>(page)).length;
-        await page.getByTestId('compare-tile').nth(2).click();
-        const sel = await waitForPosted<Msg>(page, from, (m) => m.type === 'selectClass', 'selectClass');
-        assert.ok(sel.type === 'selectClass');
-        assert.equal(sel.classIndex, 2);
-        assert.equal(sel.imagePath, SUBJECT.imagePath);
-      });
-
-      await t.test('classes: remove down to 2 (then no more), add up to 6 (then no more)', async () => {
-        for (const expected of [[1, 2, 3], [2, 3]]) {
-          const from = (await posted<Msg>(page)).length;
-          await page.locator('.compare-chip .chip-remove').first().click();
-          const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'compare after remove');
-          assert.ok(req.type === 'compare');
-          assert.deepEqual(req.request.classes, expected);
-          await answerAll(page, answered);
-          await untilTrue(async () => (await lastRendered())?.classes.join() === expected.join(), `rendered ${expected}`);
-        }
-        assert.equal(await page.locator('.compare-chip .chip-remove:disabled').count(), 2, 'two classes is the minimum');
-        for (const add of [7, 6, 5, 4]) {
-          const from = (await posted<Msg>(page)).length;
-          await page.getByTestId('add-class').selectOption(String(add));
-          assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'choosing alone does not add');
-          await page.getByTestId('add-class-button').click();
-          const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'compare after add');
-          assert.ok(req.type === 'compare');
-          assert.equal(req.request.classes!.at(-1), add);
-          await answerAll(page, answered);
-          await untilTrue(async () => (await lastRendered())?.classes.at(-1) === add, `rendered with ${add}`);
-        }
-        assert.equal((await lastRendered())!.drawnTiles, 6);
-        assert.ok(await page.getByTestId('add-class').isDisabled(), 'six classes is the maximum');
-        assert.ok(await page.getByTestId('add-class-button').isDisabled());
-      });
-
-      await t.test('method and contrast pair changes ask again; the host can set the classes', async () => {
-        let from = (await posted<Msg>(page)).length;
-        await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
-        let req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'saliency request');
-        assert.ok(req.type === 'compare');
-        assert.equal(req.request.method, 'saliency');
-        await answerAll(page, answered);
-        from = (await posted<Msg>(page)).length;
-        await page.getByTestId('contrast-b').selectOption('5');
-        req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'contrast request');
-        assert.ok(req.type === 'compare');
-        assert.deepEqual(req.request.contrast, [0, 5]);
-        await answerAll(page, answered);
-        from = (await posted<Msg>(page)).length;
-        await send(page, { type: 'setClasses', classes: [6, 7] });
-        req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'setClasses request');
-        assert.ok(req.type === 'compare');
-        assert.deepEqual(req.request.classes, [6, 7]);
-        await answerAll(page, answered);
-        await untilTrue(async () => (await lastRendered())?.classes.join() === '6,7', 'rendered 6,7');
-      });
-
-      await t.test('one request in flight: changes made meanwhile are asked for once, after the answer', async () => {
-        const from = (await posted<Msg>(page)).length;
-        const compares = async () => (await posted<Msg>(page)).slice(from).filter((m) => m.type === 'compare');
-        await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
-        await untilTrue(async () => (await compares()).length === 1, 'the first request');
-        await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
-        await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
-        await new Promise((r) => setTimeout(r, 300));
-        assert.equal((await compares()).length, 1, 'nothing more while one is in flight');
-        await answerAll(page, answered);
-        await untilTrue(async () => (await compares()).length === 2, 'the latest wish, once');
-        const last = (await compares())[1];
-        assert.ok(last.type === 'compare');
-        assert.equal(last.request.method, 'gradcam');
-        await answerAll(page, answered);
-      });
-
-      await t.test('the same class twice for the contrast is refused in the view, not sent', async () => {
-        const from = (await posted<Msg>(page)).length;
-        await page.getByTestId('contrast-b').selectOption(await page.getByTestId('contrast-a').inputValue());
-        const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
-        assert.ok(req.type === 'compare');
-        assert.equal(req.request.contrast, undefined);
-        await answerAll(page, answered);
-        await untilTrue(async () => /two different classes/.test(await page.getByTestId('compare-status').innerText()), 'said');
-      });
-
-      await t.test('an error names itself; no page errors, no CSP violations', async () => {
-        const from = (await posted<Msg>(page)).length;
-        await page.getByTestId('contrast-toggle').uncheck();
-        const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
-        assert.ok(req.type === 'compare');
-        assert.equal(req.request.contrast, undefined);
-        await send(page, { type: 'error', requestId: req.requestId, message: 'class 9 is out of range' });
-        await untilTrue(async () => /out of range/.test(await page.getByTestId('compare-status').innerText()), 'error shown');
-        const violations = await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
-        assert.deepEqual(violations, []);
-        assert.deepEqual(harness.errors, []);
-      });
-    } finally {
-      await harness.close();
-    }
+  await t.test('one request: the top 4 with Grad-CAM and the contrast of the top two, all chosen by the engine', async () => {
+    await waitForPosted<Msg>(page, 0, (m) => m.type === 'ready', 'ready');
+    await send(page, { type: 'subject', subject: SUBJECT, settings: { colormap: 'jet', opacity: 0.6, defaultView: 'side-by-side' } });
+    const first = await waitForPosted<Msg>(page, 0, (m) => m.type === 'compare', 'compare');
+    assert.ok(first.type === 'compare');
+    assert.equal(first.request.classes, undefined, 'the engine picks the top 4');
+    assert.equal(first.request.method, 'gradcam');
+    assert.equal(first.request.contrast, 'top2');
+    assert.equal(first.imagePath, SUBJECT.imagePath, 'the request says which image it is for');
+    await answerAll(page, answered);
   });
-}
+
+  await t.test('draws 4 tiles titled with label and probability, the panel\'s class marked, and the contrast tile', async () => {
+    await untilTrue(async () => (await lastRendered())?.contrast === true, 'rendered with contrast');
+    const r = (await lastRendered())!;
+    assert.deepEqual(r.classes, [0, 1, 2, 3]);
+    assert.equal(r.drawnTiles, 4);
+    assert.equal(r.sharedScale, true, 'shared scale by default');
+    const tiles = page.getByTestId('compare-tile');
+    assert.equal(await tiles.count(), 4);
+    assert.match((await tiles.first().innerText()).replace(/\s+/g, ' '), /0 · cat \d+\.\d%/);
+    assert.equal(await tiles.first().getAttribute('aria-pressed'), 'true');
+    assert.equal(await tiles.nth(1).getAttribute('aria-pressed'), 'false');
+    assert.match(await page.getByTestId('compare-contrast').innerText(), /cat vs dog/);
+    assert.match(await page.getByTestId('scale-note').innerText(), /^Shared scale.*contrast tile has its own scale/);
+    assert.equal(await page.locator('.colorbar-row').count(), 2, 'one shared range, plus the contrast');
+    assert.equal(await page.getByRole('button', { name: /cat/ }).count() >= 1, true, 'tiles are buttons to assistive technology');
+    assert.equal(answered.size, 1, 'one pass for the grid and the contrast');
+  });
+
+  await t.test('the panel showing another class moves the mark without asking for maps', async () => {
+    const from = (await posted<Msg>(page)).length;
+    await send(page, { type: 'current', classIndex: 2 });
+    const tiles = page.getByTestId('compare-tile');
+    await untilTrue(async () => (await tiles.nth(2).getAttribute('aria-pressed')) === 'true', 'tile 2 marked');
+    assert.equal(await tiles.first().getAttribute('aria-pressed'), 'false');
+    assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'no request');
+  });
+
+  await t.test('shared vs per-map scale: the tile holding the common maximum is unchanged, a weaker class brightens', async () => {
+    const shared = await tileHashes(page);
+    await page.getByTestId('shared-scale').uncheck();
+    await untilTrue(async () => (await lastRendered())?.sharedScale === false, 'per-map render');
+    const perMap = await tileHashes(page);
+    assert.equal(perMap['0'], shared['0'], 'class 0 spans the common range either way');
+    assert.notEqual(perMap['1'], shared['1'], 'class 1 (a tenth of the evidence) is stretched to its own range');
+    assert.match(await page.getByTestId('scale-note').innerText(), /^Per-map scale/);
+    assert.equal(await page.locator('.colorbar-row').count(), 5, 'one range per class, plus the contrast');
+    assert.equal(answered.size, 1, 'changing the scale asks the host for nothing');
+    await page.getByTestId('shared-scale').check();
+  });
+
+  await t.test('a clicked tile asks the host to show its class', async () => {
+    const from = (await posted<Msg>(page)).length;
+    await page.getByTestId('compare-tile').nth(2).click();
+    const sel = await waitForPosted<Msg>(page, from, (m) => m.type === 'selectClass', 'selectClass');
+    assert.ok(sel.type === 'selectClass');
+    assert.equal(sel.classIndex, 2);
+    assert.equal(sel.imagePath, SUBJECT.imagePath);
+  });
+
+  await t.test('classes: remove down to 2 (then no more), add up to 6 (then no more)', async () => {
+    for (const expected of [[1, 2, 3], [2, 3]]) {
+      const from = (await posted<Msg>(page)).length;
+      await page.locator('.compare-chip .chip-remove').first().click();
+      const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'compare after remove');
+      assert.ok(req.type === 'compare');
+      assert.deepEqual(req.request.classes, expected);
+      await answerAll(page, answered);
+      await untilTrue(async () => (await lastRendered())?.classes.join() === expected.join(), `rendered ${expected}`);
+    }
+    assert.equal(await page.locator('.compare-chip .chip-remove:disabled').count(), 2, 'two classes is the minimum');
+    for (const add of [7, 6, 5, 4]) {
+      const from = (await posted<Msg>(page)).length;
+      await page.getByTestId('add-class').selectOption(String(add));
+      assert.ok((await posted<Msg>(page)).slice(from).every((m) => m.type !== 'compare'), 'choosing alone does not add');
+      await page.getByTestId('add-class-button').click();
+      const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'compare after add');
+      assert.ok(req.type === 'compare');
+      assert.equal(req.request.classes!.at(-1), add);
+      await answerAll(page, answered);
+      await untilTrue(async () => (await lastRendered())?.classes.at(-1) === add, `rendered with ${add}`);
+    }
+    assert.equal((await lastRendered())!.drawnTiles, 6);
+    assert.ok(await page.getByTestId('add-class').isDisabled(), 'six classes is the maximum');
+    assert.ok(await page.getByTestId('add-class-button').isDisabled());
+  });
+
+  await t.test('method and contrast pair changes ask again; the host can set the classes', async () => {
+    let from = (await posted<Msg>(page)).length;
+    await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
+    let req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'saliency request');
+    assert.ok(req.type === 'compare');
+    assert.equal(req.request.method, 'saliency');
+    await answerAll(page, answered);
+    from = (await posted<Msg>(page)).length;
+    await page.getByTestId('contrast-b').selectOption('5');
+    req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'contrast request');
+    assert.ok(req.type === 'compare');
+    assert.deepEqual(req.request.contrast, [0, 5]);
+    await answerAll(page, answered);
+    from = (await posted<Msg>(page)).length;
+    await send(page, { type: 'setClasses', classes: [6, 7] });
+    req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'setClasses request');
+    assert.ok(req.type === 'compare');
+    assert.deepEqual(req.request.classes, [6, 7]);
+    await answerAll(page, answered);
+    await untilTrue(async () => (await lastRendered())?.classes.join() === '6,7', 'rendered 6,7');
+  });
+
+  await t.test('one request in flight: changes made meanwhile are asked for once, after the answer', async () => {
+    const from = (await posted<Msg>(page)).length;
+    const compares = async () => (await posted<Msg>(page)).slice(from).filter((m) => m.type === 'compare');
+    await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+    await untilTrue(async () => (await compares()).length === 1, 'the first request');
+    await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
+    await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await compares()).length, 1, 'nothing more while one is in flight');
+    await answerAll(page, answered);
+    await untilTrue(async () => (await compares()).length === 2, 'the latest wish, once');
+    const last = (await compares())[1];
+    assert.ok(last.type === 'compare');
+    assert.equal(last.request.method, 'gradcam');
+    await answerAll(page, answered);
+  });
+
+  await t.test('the same class twice for the contrast is refused in the view, not sent', async () => {
+    const from = (await posted<Msg>(page)).length;
+    await page.getByTestId('contrast-b').selectOption(await page.getByTestId('contrast-a').inputValue());
+    const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
+    assert.ok(req.type === 'compare');
+    assert.equal(req.request.contrast, undefined);
+    await answerAll(page, answered);
+    await untilTrue(async () => /two different classes/.test(await page.getByTestId('compare-status').innerText()), 'said');
+  });
+
+  await t.test('an error names itself; no page errors, no CSP violations', async () => {
+    const from = (await posted<Msg>(page)).length;
+    await page.getByTestId('contrast-toggle').uncheck();
+    const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
+    assert.ok(req.type === 'compare');
+    assert.equal(req.request.contrast, undefined);
+    await send(page, { type: 'error', requestId: req.requestId, message: 'class 9 is out of range' });
+    await untilTrue(async () => /out of range/.test(await page.getByTestId('compare-status').innerText()), 'error shown');
+    const violations = await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
+    assert.deepEqual(violations, []);
+    assert.deepEqual(harness.errors, []);
+  });
+});

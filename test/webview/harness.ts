@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { test, type TestContext } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -19,7 +20,7 @@ export function skipReason(bundle: string): string | undefined {
   return undefined;
 }
 
-export function serve(): Promise<http.Server> {
+function serve(): Promise<http.Server> {
   const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' };
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -36,10 +37,12 @@ export function serve(): Promise<http.Server> {
 
 export interface Harness {
   page: Page;
-  /** Page errors and console errors seen so far. */
+  /** Page errors and console errors seen so far, on every page. */
   errors: string[];
   /** Opens the harness page running dist/<script>.js, with query parameters (theme, state). */
   open(script: string, query?: Record<string, string>): Promise<void>;
+  /** Another page (e.g. a reload with saved state), opened like `open`. */
+  newPage(script: string, query: Record<string, string>, viewport: { width: number; height: number }): Promise<Page>;
   close(): Promise<void>;
 }
 
@@ -58,18 +61,28 @@ export async function launchHarness(viewport = { width: 1100, height: 760 }): Pr
     server.close();
     throw err;
   }
-  const page = await browser.newPage({ viewport });
   const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
+  const watched = async (size: { width: number; height: number }) => {
+    const p = await browser!.newPage({ viewport: size });
+    p.on('pageerror', (e) => errors.push(String(e)));
+    p.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    return p;
+  };
+  const goto = (p: Page, script: string, query: Record<string, string>) =>
+    p.goto(`http://127.0.0.1:${port}/test/webview/harness.html?${new URLSearchParams({ script, ...query })}`);
+  const page = await watched(viewport);
   return {
     page,
     errors,
     open: async (script, query = {}) => {
-      const q = new URLSearchParams({ script, ...query });
-      await page.goto(`http://127.0.0.1:${port}/test/webview/harness.html?${q}`);
+      await goto(page, script, query);
+    },
+    newPage: async (script, query, size) => {
+      const p = await watched(size);
+      await goto(p, script, query);
+      return p;
     },
     close: async () => {
       await browser?.close();
@@ -107,4 +120,28 @@ export async function untilTrue(check: () => Promise<boolean>, what: string, tim
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * A chromium test of one webview bundle, with a harness opened on it and closed after. Where chromium
+ * or the bundle is missing it is skipped with the reason printed, except under CI=true, where it fails.
+ */
+export function webviewTest(name: string, bundle: string, opts: { timeout: number; viewport: { width: number; height: number } },
+  body: (t: TestContext, harness: Harness) => Promise<void>): void {
+  const reason = skipReason(bundle);
+  if (reason && process.env.CI !== 'true') {
+    console.log(`# skipping ${name}: ${reason}`);
+    test(name, { skip: reason }, () => {});
+    return;
+  }
+  test(name, { timeout: opts.timeout }, async (t) => {
+    if (reason) throw new Error(`cannot run in CI: ${reason}`);
+    const harness = await launchHarness(opts.viewport);
+    try {
+      await harness.open(bundle.replace(/\.js$/, ''));
+      await body(t, harness);
+    } finally {
+      await harness.close();
+    }
+  });
 }
