@@ -39,6 +39,17 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return scale === 0 ? diff : diff / scale;
 }
 
+/**
+ * The saliency map by hand from an input gradient laid out [pixel][channel]: per pixel the channel
+ * value of largest magnitude, its absolute value, or (signed) with its sign.
+ */
+export function perPixelSaliency(grad: Float32Array, channels: number, signed = false): Float32Array {
+  return Float32Array.from({ length: grad.length / channels }, (_, p) => {
+    const v = Array.from(grad.subarray(p * channels, (p + 1) * channels)).reduce((best, g) => (Math.abs(g) > Math.abs(best) ? g : best), 0);
+    return signed ? v : Math.abs(v);
+  });
+}
+
 /** A one-hot [1, n] seed for class c. */
 export function seedFor(n: number, c: number): tf.Tensor2D {
   return tf.oneHot([c], n).toFloat() as tf.Tensor2D;
