@@ -1,10 +1,10 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, ENGINE_COMPARE, EngineCompareParams, HostToCompare, PanelSettings, ViewMode,
+  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, ENGINE_COMPARE, EngineCompareParams, HostToCompare,
 } from '../shared/protocol';
 import { EngineCancelled, EngineUserError } from './engineClient';
-import { ExplainPanel, PanelChange, PanelHost } from './explainPanel';
+import { ExplainPanel, PanelChange, PanelHost, panelSettings } from './explainPanel';
 import { panelHtml } from './panelHtml';
 
 export const COMPARE_VIEW_ID = 'saliencyLens.compare';
@@ -23,11 +23,6 @@ interface CompareHostView {
   webview: vscode.Webview;
   visible(): boolean;
   onDidBecomeVisible: vscode.Event<void>;
-}
-
-function settings(): PanelSettings {
-  const c = vscode.workspace.getConfiguration('saliencyLens');
-  return { colormap: c.get('colormap', 'jet'), opacity: c.get('opacity', 0.5), defaultView: c.get<ViewMode>('defaultView', 'side-by-side') };
 }
 
 /** Changes after which the maps must be computed again (a new class in the panel only moves the mark). */
@@ -142,7 +137,7 @@ export class CompareController implements vscode.Disposable {
     const key = `${subject.imagePath}\u0000${subject.model.path}`;
     if (refreshOnly && key === this.subjectKey) return this.post({ type: 'refresh', subject });
     this.subjectKey = key;
-    this.post({ type: 'subject', subject, settings: settings() });
+    this.post({ type: 'subject', subject, settings: panelSettings() });
   }
 
   /** The current panel, if it still shows what the webview's request was made for. */

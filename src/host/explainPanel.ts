@@ -46,7 +46,8 @@ const SELECT_MODEL = 'Select Model…';
 const OPEN_LOG = 'Open Log';
 const RETRY = 'Retry';
 
-function settings(): PanelSettings {
+/** The display settings every webview starts from (colormap, opacity, view). */
+export function panelSettings(): PanelSettings {
   const c = vscode.workspace.getConfiguration('saliencyLens');
   return {
     colormap: c.get('colormap', 'jet'),
@@ -307,7 +308,7 @@ export class ExplainPanel implements vscode.Disposable {
       this.mark('model open');
       this.watchModel(modelPath);
       this.post({
-        type: 'init', imageUri, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: settings(), initial,
+        type: 'init', imageUri, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: panelSettings(), initial,
       });
       const chosen = this.host.chosenLayer();
       if (chosen) this.showLayer(chosen);
