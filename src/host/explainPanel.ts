@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { encodeNpyFloat32 } from '../engine/io/npy';
+import { SIDECAR_FILES } from '../engine/model/sidecar';
 import { bilinearResize } from '../shared/resize';
 import {
   base64ToFloat32, ENGINE_EXPLAIN, ENGINE_MODEL_INPUT, ENGINE_OPEN, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
@@ -71,7 +72,7 @@ async function imageDataUrl(file: string): Promise<string> {
  * The files of a model folder whose change means a new model version: TF.js model.json and shards, ONNX
  * files and their external data, labels and settings.
  */
-const MODEL_FILES = '{model.json,*.bin,*.onnx,*.onnx.data,*.data,labels.txt,labels.json,classes.txt,metadata.json,saliency-lens.json}';
+const MODEL_FILES = `{model.json,*.bin,*.onnx,*.onnx.data,*.data,${SIDECAR_FILES.join(',')}}`;
 
 function modelDir(modelPath: string): string {
   return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
