@@ -48,6 +48,40 @@ async function expectMatch(spec: ModelSpec, opts: Partial<CheckOptions> = {}, to
   assert.ok(r.error <= limit, `max relative error ${r.error.toExponential(2)} > ${limit} (${r.precision} reference, ${r.checked} coordinates)`);
 }
 
+/**
+ * Three seeds in one vjp equal one vjp per seed, at the input and at `layers`; `batched` says whether
+ * they must run as one batch, or fall back to one seed per run (a rule mixing the seed axis).
+ */
+async function expectSeedsAtOnce(spec: ModelSpec, name: string, layers: string[], batched: boolean) {
+  const file = path.join(dir, `seeds_${name}.onnx`);
+  fs.writeFileSync(file, buildModel(spec));
+  const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
+  const x = tf.randomNormal([1, ...runtime.inputShape], 0, 1, 'float32', 4);
+  const trace = await runtime.trace(x, layers);
+  const seeds = tf.randomNormal([3, runtime.numClasses], 0, 1, 'float32', 5) as tf.Tensor2D;
+  const targets = ['input', ...layers];
+  const all = await trace.vjp(seeds, targets);
+  const oneSeedOnly = (runtime as unknown as { oneSeedOnly: Set<string> }).oneSeedOnly;
+  assert.equal(oneSeedOnly.size === 0, batched, batched ? 'fell back to one seed per run' : 'ran the seeds as one batch');
+  for (const target of targets) {
+    const grads = all.get(target)!;
+    assert.equal(grads.shape[0], 3);
+    for (let r = 0; r < 3; r++) {
+      const one = seeds.slice([r, 0], [1, -1]) as tf.Tensor2D;
+      const g = (await trace.vjp(one, [target])).get(target)!;
+      const row = grads.slice([r], [1]);
+      const diff = tf.max(tf.abs(tf.sub(row, g))).dataSync()[0];
+      const scale = tf.max(tf.abs(g)).dataSync()[0];
+      assert.ok(scale > 0 && diff <= 1e-5 * scale, `${target} row ${r}: ${diff} vs scale ${scale}`);
+      tf.dispose([one, g, row]);
+    }
+    grads.dispose();
+  }
+  tf.dispose([x, seeds]);
+  trace.dispose();
+  runtime.dispose();
+}
+
 function convSpec(o: { c: number; m: number; h: number; w: number; k: [number, number]; s?: [number, number]; d?: [number, number];
   pads?: number[]; group?: number; bias?: boolean; autoPad?: string; seed?: number }): ModelSpec {
   const group = o.group ?? 1;
@@ -193,6 +227,122 @@ describe('ONNX gradient rules: activations and elementwise ops', () => {
       [w('g', [3], 11), w('b', [3], 12), w('mean', [3], 13), { name: 'var', dims: [3], values: [0.5, 1.5, 2] }], ['g', 'b', 'mean', 'var'])));
 });
 
+describe('ONNX gradient rules: ops of converted TF.js/Keras models', () => {
+  const dims = [1, 3, 5, 6];
+  const n = size(dims);
+  // Inputs kept away from the ops' singular points and kinks.
+  const positive = Float32Array.from(randn(n, 50), (v) => Math.abs(v) + 0.5);
+  const awayFromZero = Float32Array.from(randn(n, 51), (v) => Math.sign(v) * (Math.abs(v) + 0.5));
+  it('Elu (alpha 0.7)', () => expectMatch(single('Elu', dims, [A.f('alpha', 0.7)])));
+  it('Selu (default alpha and gamma)', () => expectMatch(single('Selu', dims)));
+  it('Selu (alpha 1.2, gamma 0.8)', () => expectMatch(single('Selu', dims, [A.f('alpha', 1.2), A.f('gamma', 0.8)])));
+  it('Softplus', () => expectMatch(single('Softplus', dims, [], [], [], 17), { x: randn(n, 52, 3) }));
+  it('Softsign', () => expectMatch(single('Softsign', dims), { x: randn(n, 53, 3) }));
+  it('Erf', () => expectMatch(single('Erf', dims)));
+  it('Sqrt (positive inputs)', () => expectMatch(single('Sqrt', dims), { x: positive }));
+  it('Reciprocal (inputs away from 0)', () => expectMatch(single('Reciprocal', dims), { x: awayFromZero }));
+  it('Abs', () => expectMatch(single('Abs', dims)));
+  it('Log (positive inputs)', () => expectMatch(single('Log', dims), { x: positive }));
+  for (const b of [2, 0.5]) {
+    it(`Pow with a constant exponent ${b} (positive inputs)`, () =>
+      expectMatch(single('Pow', dims, [], [{ name: 'b', dims: [], values: [b] }], ['b']), { x: positive }));
+  }
+  it('Pow with an int64 exponent', () =>
+    expectMatch(single('Pow', dims, [], [{ name: 'b', dims: [], values: [3], type: 'int64' }], ['b'])));
+  it('Pow with a per-channel exponent that broadcasts x (summed back)', () =>
+    expectMatch(single('Pow', [1, 1, 5, 6], [], [{ name: 'b', dims: [3, 1, 1], values: [2, 0.5, 1.5] }], ['b']), { x: positive.slice(0, 30) }));
+  it('Pow whose exponent depends on the input is refused at load', async () => {
+    const file = path.join(dir, 'pow.onnx');
+    fs.writeFileSync(file, buildModel(chain(dims, [{ op: 'Pow', inputs: ['x', 'x'], outputs: ['y'], name: 'the_Pow' }])));
+    await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
+      /node "the_Pow".*its exponent depends on the input/.test(e.message));
+  });
+  it('Mish (opset 18)', () => expectMatch(single('Mish', dims, [], [], [], 18), { x: randn(n, 54, 2) }));
+  for (const approximate of ['none', 'tanh']) {
+    it(`Gelu, approximate "${approximate}" (opset 20)`, () =>
+      expectMatch(single('Gelu', dims, [A.s('approximate', approximate)], [], [], 20), { x: randn(n, 55, 2) }));
+  }
+  it('Mean of three inputs, one broadcast', () =>
+    expectMatch(chain(dims, [
+      { op: 'Sigmoid', inputs: ['x'], outputs: ['s'] },
+      { op: 'ReduceMean', inputs: ['x'], outputs: ['r'], attrs: [A.ints('axes', [1])] },
+      { op: 'Mean', inputs: ['x', 's', 'r'], outputs: ['m'] },
+      { op: 'Mul', inputs: ['m', 'k'], outputs: ['y'] },
+    ], [w('k', [6], 56, 2)])));
+  // Only the extrema get a gradient: every coordinate is checked, not a random 40.
+  for (const op of ['ReduceMax', 'ReduceMin']) {
+    for (const keep of [0, 1]) {
+      it(`${op} over H, W (keepdims ${keep}, axes as attribute, opset 17)`, () =>
+        expectMatch(single(op, dims, [A.ints('axes', [2, 3]), A.i('keepdims', keep)]), { coords: n }));
+      it(`${op} over W (keepdims ${keep}, axes as input, opset 18)`, () =>
+        expectMatch(single(op, dims, [A.i('keepdims', keep)], [{ name: 'axes', dims: [1], values: [-1], type: 'int64' }], ['axes'], 18), { coords: n }));
+    }
+    it(`${op} over everything but the batch (no axes, opset 18)`, () =>
+      expectMatch(chain(dims, [
+        { op: 'Reshape', inputs: ['x', 'shape'], outputs: ['r'] },
+        { op, inputs: ['r', 'axes'], outputs: ['y'] },
+      ], [{ name: 'shape', dims: [2], values: [1, -1], type: 'int64' }, { name: 'axes', dims: [1], values: [1], type: 'int64' }], 18), { coords: n }));
+  }
+  it('GlobalMaxPool', () => expectMatch(single('GlobalMaxPool', dims), { coords: n }));
+  it('ReduceMax and GlobalMaxPool give tied maxima all of dy, as tfjs does (no splitting)', async () => {
+    // Two rows of four with ties: [1, 3, 3, 0] and [2, 2, 2, 2].
+    const x = [1, 3, 3, 0, 2, 2, 2, 2];
+    for (const spec of [
+      single('ReduceMax', [1, 2, 4], [A.ints('axes', [2]), A.i('keepdims', 0)]),
+      chain([1, 2, 4, 1], [{ op: 'GlobalMaxPool', inputs: ['x'], outputs: ['p'] }, { op: 'Flatten', inputs: ['p'], outputs: ['y'] }]),
+    ]) {
+      const file = path.join(dir, `ties_${spec.nodes[0].op}.onnx`);
+      fs.writeFileSync(file, buildModel(spec));
+      const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
+      const xt = tf.tensor(x, [1, ...runtime.inputShape]);
+      const trace = await runtime.trace(xt);
+      const seed = tf.tensor2d([[0.5, -2]]);
+      const g = (await trace.vjp(seed, ['input'])).get('input')!;
+      assert.deepEqual(Array.from(g.dataSync()), [0, 0.5, 0.5, 0, -2, -2, -2, -2]);
+      tf.dispose([xt, seed, g]);
+      trace.dispose();
+      runtime.dispose();
+    }
+  });
+  // Asymmetric pads on H and W; reflect allows at most length − 1 (H = 5 takes 4 before).
+  const padTo = (mode: string, pads: number[], opset = 17, axes?: number[]) => single('Pad', [1, 2, 5, 6], [A.s('mode', mode)],
+    [{ name: 'pads', dims: [pads.length], values: pads, type: 'int64' },
+      ...(axes ? [{ name: 'axes', dims: [axes.length], values: axes, type: 'int64' as const }] : [])],
+    ['pads', ...(axes ? ['', 'axes'] : [])], opset);
+  it('Pad reflect, asymmetric on H and W', () => expectMatch(padTo('reflect', [0, 0, 2, 1, 0, 0, 1, 3])));
+  it('Pad reflect, length − 1 before on H, one side only on W', () => expectMatch(padTo('reflect', [0, 0, 4, 0, 0, 0, 0, 5])));
+  it('Pad edge, asymmetric on H and W, pads longer than the axis', () => expectMatch(padTo('edge', [0, 0, 1, 7, 0, 0, 3, 2])));
+  it('Pad edge with axes as input (opset 18)', () => expectMatch(padTo('edge', [2, 0, 1, 4], 18, [2, -1])));
+  it('Pad reflect on channels too (opset 18 axes)', () => expectMatch(padTo('reflect', [1, 0, 1, 3], 18, [1, 3])));
+  it('several seeds at once through every new rule (one batch, as one run per seed)', () =>
+    expectSeedsAtOnce(chain([1, 3, 6, 5], [
+      { op: 'Pad', inputs: ['x', 'reflectPads'], outputs: ['p'], attrs: [A.s('mode', 'reflect')], name: 'pad' },
+      { op: 'Elu', inputs: ['p'], outputs: ['elu'] },
+      { op: 'Selu', inputs: ['elu'], outputs: ['selu'] },
+      { op: 'Pad', inputs: ['selu', 'edgePads'], outputs: ['q'], attrs: [A.s('mode', 'edge')] },
+      { op: 'Softplus', inputs: ['q'], outputs: ['sp'] },
+      { op: 'Sqrt', inputs: ['sp'], outputs: ['sq'] },
+      { op: 'Log', inputs: ['sq'], outputs: ['lg'] },
+      { op: 'Softsign', inputs: ['lg'], outputs: ['ss'] },
+      { op: 'Erf', inputs: ['ss'], outputs: ['er'] },
+      { op: 'Abs', inputs: ['er'], outputs: ['ab'] },
+      { op: 'Pow', inputs: ['sp', 'half'], outputs: ['pw'] },
+      { op: 'Reciprocal', inputs: ['sp'], outputs: ['rc'] },
+      { op: 'Mish', inputs: ['q'], outputs: ['mi'] },
+      { op: 'Gelu', inputs: ['q'], outputs: ['ge'], attrs: [A.s('approximate', 'tanh')] },
+      { op: 'Mean', inputs: ['ab', 'pw', 'rc', 'mi', 'ge'], outputs: ['mean'] },
+      { op: 'ReduceMin', inputs: ['mean', 'axisW'], outputs: ['rmin'], attrs: [A.i('keepdims', 1)] },
+      { op: 'GlobalMaxPool', inputs: ['mean'], outputs: ['gmax'] },
+      { op: 'Add', inputs: ['rmin', 'gmax'], outputs: ['s'] },
+      { op: 'ReduceMax', inputs: ['s', 'axisH'], outputs: ['rmax'], attrs: [A.i('keepdims', 0)] },
+      { op: 'Flatten', inputs: ['rmax'], outputs: ['f'] },
+      { op: 'Gemm', inputs: ['f', 'W'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+    ], [{ name: 'reflectPads', dims: [8], values: [0, 0, 2, 1, 0, 0, 1, 3], type: 'int64' },
+      { name: 'edgePads', dims: [8], values: [0, 0, 0, 1, 0, 0, 2, 0], type: 'int64' }, { name: 'half', dims: [], values: [0.5] },
+      { name: 'axisW', dims: [1], values: [3], type: 'int64' }, { name: 'axisH', dims: [1], values: [2], type: 'int64' },
+      w('W', [4, 3], 57, 1)], 20), 'new_rules', ['pad'], true));
+});
+
 describe('ONNX gradient rules: dense layers and shape ops', () => {
   it('Gemm with transB, alpha, beta and a bias', () =>
     expectMatch(single('Gemm', [1, 6], [A.i('transB', 1), A.f('alpha', 0.7), A.f('beta', 1.3)], [w('W', [4, 6], 14), w('C', [4], 15)], ['W', 'C'])));
@@ -332,32 +482,8 @@ describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small 
       { op: 'Gemm', inputs: ['ff', 'Wm'], outputs: ['y'], attrs: [A.i('transB', 1)] },
     ], [...inits, w('Wm', [4, 540], 30, 0.1)]);
     assert.equal(moved.nodes.length, 5);
-    for (const spec of [full, moved]) {
-      const file = path.join(dir, `batch_${spec === full ? 'full' : 'moved'}.onnx`);
-      fs.writeFileSync(file, buildModel(spec));
-      const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
-      const x = tf.randomNormal([1, ...runtime.inputShape], 0, 1, 'float32', 4);
-      const trace = await runtime.trace(x, ['conv1']);
-      const seeds = tf.randomNormal([3, runtime.numClasses], 0, 1, 'float32', 5) as tf.Tensor2D;
-      const batched = await trace.vjp(seeds, ['input', 'conv1']);
-      for (const target of ['input', 'conv1']) {
-        const all = batched.get(target)!;
-        assert.equal(all.shape[0], 3);
-        for (let r = 0; r < 3; r++) {
-          const one = seeds.slice([r, 0], [1, -1]) as tf.Tensor2D;
-          const g = (await trace.vjp(one, [target])).get(target)!;
-          const row = all.slice([r], [1]);
-          const diff = tf.max(tf.abs(tf.sub(row, g))).dataSync()[0];
-          const scale = tf.max(tf.abs(g)).dataSync()[0];
-          assert.ok(diff <= 1e-5 * scale, `${target} row ${r}: ${diff} vs scale ${scale}`);
-          tf.dispose([one, g, row]);
-        }
-        all.dispose();
-      }
-      tf.dispose([x, seeds]);
-      trace.dispose();
-      runtime.dispose();
-    }
+    await expectSeedsAtOnce(full, 'full', ['conv1'], true);
+    await expectSeedsAtOnce(moved, 'moved', ['conv1'], false);
   });
 
   it('weights in float_data and int64_data, and a Reshape whose shape is computed from Shape (PyTorch view(n, -1))', () => {

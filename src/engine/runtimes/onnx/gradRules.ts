@@ -416,28 +416,59 @@ const globalAveragePool: Rule = (c) => {
   return [c.e.expand(c.e.mul(dy, c.e.scalar(1 / prod(xs.slice(2)))), xs)];
 };
 
+/**
+ * The axes a Reduce* node reduces (an attribute, or an input from `inputSince`), normalized; undefined
+ * when it reduces nothing (empty axes with noop_with_empty_axes).
+ */
+function reducedAxes(c: RuleContext, inputSince: number): number[] | undefined {
+  const p = c.node.proto;
+  const rank = c.shape(c.node.inputs[0]).length;
+  const axes = c.opset >= inputSince ? (c.node.inputs[1] ? c.value(c.node.inputs[1]) : []) : attrInts(p, 'axes') ?? [];
+  if (axes === undefined) return c.unsupported('its axes depend on the input');
+  if (axes.length === 0 && attrInt(p, 'noop_with_empty_axes', 0)) return undefined;
+  const out = axes.length ? axes.map((a) => normAxis(a, rank)) : range(0, rank);
+  if (out.includes(0)) axis0(c);
+  return out;
+}
+
+/** A reduction's dy (or forward output) with the reduced axes kept as 1s, so it broadcasts against x. */
+function keptDims(c: RuleContext, t: string, axes: number[], isGrad: boolean): string {
+  if (attrInt(c.node.proto, 'keepdims', 1)) return t;
+  const kept = c.shape(c.node.inputs[0]).map((v, i) => (axes.includes(i) ? 1 : v));
+  return isGrad ? gradReshape(c, t, kept) : c.e.reshape(t, kept);
+}
+
 /** ReduceMean / ReduceSum: dy spread evenly (or copied) over the reduced axes. */
 function reduceRule(mean: boolean): Rule {
   return (c) => {
     const dy = c.dy[0];
     if (!c.needs[0] || !dy) return [];
-    const p = c.node.proto;
     const xs = c.shape(c.node.inputs[0]);
-    const axesAsInput = mean ? c.opset >= 18 : c.opset >= 13;
-    let axes = axesAsInput ? (c.node.inputs[1] ? c.value(c.node.inputs[1]) : []) : attrInts(p, 'axes') ?? [];
-    if (axes === undefined) return c.unsupported('its axes depend on the input');
-    if (axes.length === 0) {
-      if (attrInt(p, 'noop_with_empty_axes', 0)) return [dy];
-      axes = range(0, xs.length);
-    }
-    axes = axes.map((a) => normAxis(a, xs.length));
-    if (axes.includes(0)) axis0(c);
-    const kept = xs.map((v, i) => (axes!.includes(i) ? 1 : v));
-    let g = attrInt(p, 'keepdims', 1) ? dy : gradReshape(c, dy, kept);
+    const axes = reducedAxes(c, mean ? 18 : 13);
+    if (!axes) return [dy];
+    let g = keptDims(c, dy, axes, true);
     if (mean) g = c.e.mul(g, c.e.scalar(1 / prod(axes.map((a) => xs[a]))));
     return [c.e.expand(g, xs)];
   };
 }
+
+/**
+ * ReduceMax / ReduceMin: dx = dy·(x == y), as tfjs's Max/Min gradients (gradForMinAndMax) do for the
+ * Keras models converted here: every element equal to the extremum gets all of dy, ties unsplit
+ * (TensorFlow's own and PyTorch's amax split it equally among ties instead). Axes became an input in opset 18.
+ */
+const reduceExtremum: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const axes = reducedAxes(c, 18);
+  if (!axes) return [dy];
+  const e = c.e;
+  const hit = e.maskOf(e.op('Equal', [c.node.inputs[0], keptDims(c, c.node.outputs[0], axes, false)]));
+  return [e.mul(keptDims(c, dy, axes, true), hit)];
+};
+
+/** GlobalMaxPool: dy to every cell equal to its channel's max (the ReduceMax rule, ties unsplit as in tfjs). */
+const globalMaxPool: Rule = (c) => masked(c, (x, y) => c.e.maskOf(c.e.op('Equal', [x, y])));
 
 // --- elementwise -------------------------------------------------------------------------------
 
@@ -495,6 +526,89 @@ const clip: Rule = (c) => {
 const tanh: Rule = (c) => masked(c, (_x, y) => c.e.sub(c.e.scalar(1), c.e.mul(y, y)));
 const exp: Rule = (c) => masked(c, (_x, y) => y);
 const neg: Rule = (c) => (c.needs[0] && c.dy[0] ? [c.e.neg(c.dy[0])] : []);
+
+/** Elu, y = α(eˣ − 1) for x ≤ 0: slope 1 above 0, eˣ·α = y + α below. */
+const elu: Rule = (c) => masked(c, (x, y) =>
+  c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(1), c.e.add(y, c.e.scalar(attrFloat(c.node.proto, 'alpha', 1)))));
+
+/** Selu, y = γx above 0 and γα(eˣ − 1) below: slope γ, and γαeˣ = y + γα. */
+const selu: Rule = (c) => masked(c, (x, y) => {
+  const p = c.node.proto;
+  const gamma = attrFloat(p, 'gamma', 1.05070102214813232421875);
+  const alpha = attrFloat(p, 'alpha', 1.67326319217681884765625);
+  return c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(gamma), c.e.add(y, c.e.scalar(gamma * alpha)));
+});
+
+/** Softplus, y = ln(1 + eˣ): the slope is sigmoid(x). */
+const softplus: Rule = (c) => masked(c, (x) => c.e.op('Sigmoid', [x]));
+
+/** Softsign, y = x/(1 + |x|): slope 1/(1 + |x|)² (from x: 1 − |y| loses precision for large |x|). */
+const softsign: Rule = (c) => masked(c, (x) => {
+  const t = c.e.add(c.e.scalar(1), c.e.op('Abs', [x]));
+  return c.e.div(c.e.scalar(1), c.e.mul(t, t));
+});
+
+/** Erf: slope 2/√π·exp(−x²). */
+const erf: Rule = (c) => masked(c, (x) =>
+  c.e.mul(c.e.op('Exp', [c.e.mul(c.e.mul(x, x), c.e.scalar(-1))]), c.e.scalar(2 / Math.sqrt(Math.PI))));
+
+/** Sqrt: slope 1/(2√x) = 0.5/y (infinite at 0, as in PyTorch and TensorFlow). */
+const sqrt: Rule = (c) => masked(c, (_x, y) => c.e.div(c.e.scalar(0.5), y));
+
+/** Reciprocal, y = 1/x: slope −1/x² = −y². */
+const reciprocal: Rule = (c) => masked(c, (_x, y) => c.e.neg(c.e.mul(y, y)));
+
+/** Abs: slope sign(x), 0 at 0 (as PyTorch and TensorFlow). */
+const abs: Rule = (c) => masked(c, (x) => c.e.op('Sign', [x]));
+
+/** Log: slope 1/x. */
+const log: Rule = (c) => masked(c, (x) => c.e.op('Reciprocal', [x]));
+
+/**
+ * Pow with an exponent b that does not depend on the input: dx = dy·b·x^(b−1), summed over where b
+ * broadcast x. b may be an integer tensor (Pow 12+), so a known b becomes a float constant, else a Cast.
+ */
+const pow: Rule = (c) => {
+  if (c.needs[1]) return c.unsupported('its exponent depends on the input');
+  const e = c.e;
+  const b = c.node.inputs[1];
+  const known = c.value(b);
+  const bs = c.shape(b);
+  const exponent = known ? e.f32(known, bs) : e.cast(b, DataType.FLOAT);
+  const lower = known ? e.f32(known.map((v) => v - 1), bs) : e.sub(exponent, e.scalar(1));
+  return binary(c, (dy, x) => [() => e.mul(dy, e.mul(exponent, e.op('Pow', [x, lower]))), undefined]);
+};
+
+/** Mish, y = x·tanh(softplus(x)): slope t + x·sigmoid(x)·(1 − t²) with t = tanh(softplus(x)). */
+const mish: Rule = (c) => masked(c, (x) => {
+  const e = c.e;
+  const t = e.op('Tanh', [e.op('Softplus', [x])]);
+  return e.add(t, e.mul(e.mul(x, e.op('Sigmoid', [x])), e.sub(e.scalar(1), e.mul(t, t))));
+});
+
+/**
+ * Gelu (opset 20). Exact, y = x·Φ(x): slope Φ(x) + x·φ(x), Φ(x) = ½(1 + erf(x/√2)), φ(x) = exp(−x²/2)/√(2π).
+ * approximate "tanh", y = ½x(1 + t), t = tanh(k(x + 0.044715x³)), k = √(2/π): slope ½(1 + t) + ½x(1 − t²)·k(1 + 3·0.044715x²).
+ */
+const gelu: Rule = (c) => {
+  const approximate = attrString(c.node.proto, 'approximate', 'none');
+  if (approximate !== 'none' && approximate !== 'tanh') return c.unsupported(`with approximate "${approximate}"`);
+  return masked(c, (x) => geluSlope(c.e, x, approximate === 'tanh'));
+};
+
+function geluSlope(e: Emitter, x: string, tanhApproximation: boolean): string {
+  const k = (v: number) => e.scalar(v);
+  const xx = e.mul(x, x);
+  if (tanhApproximation) {
+    const s = Math.sqrt(2 / Math.PI);
+    const t = e.op('Tanh', [e.mul(e.mul(x, e.add(k(1), e.mul(xx, k(0.044715)))), k(s))]);
+    const dt = e.mul(e.sub(k(1), e.mul(t, t)), e.add(k(s), e.mul(xx, k(3 * 0.044715 * s))));
+    return e.mul(e.add(e.add(k(1), t), e.mul(x, dt)), k(0.5));
+  }
+  const cdf = e.mul(e.add(k(1), e.op('Erf', [e.mul(x, k(Math.SQRT1_2))])), k(0.5));
+  const pdf = e.mul(e.op('Exp', [e.mul(xx, k(-0.5))]), k(1 / Math.sqrt(2 * Math.PI)));
+  return e.add(cdf, e.mul(x, pdf));
+}
 
 function softmaxAxes(c: RuleContext, rank: number): number[] {
   const p = c.node.proto;
@@ -559,12 +673,16 @@ function extremum(isMax: boolean): Rule {
   };
 }
 
-const sum: Rule = (c) => {
-  const dy = c.dy[0];
-  if (!dy) return [];
-  const ys = c.shape(c.node.outputs[0]);
-  return c.node.inputs.map((x, i) => (c.needs[i] ? unbroadcast(c, dy, ys, c.shape(x)) : undefined));
-};
+/** Sum, and Mean (the elementwise mean of its inputs): dy (or dy/n) to each input, summed where it broadcast. */
+function variadicSum(mean: boolean): Rule {
+  return (c) => {
+    const dy = c.dy[0];
+    if (!dy) return [];
+    const ys = c.shape(c.node.outputs[0]);
+    const g = mean ? c.e.mul(dy, c.e.scalar(1 / c.node.inputs.length)) : dy;
+    return c.node.inputs.map((x, i) => (c.needs[i] ? unbroadcast(c, g, ys, c.shape(x)) : undefined));
+  };
+}
 
 const where: Rule = (c) => {
   const dy = c.dy[0];
@@ -783,14 +901,45 @@ const slice: Rule = (c) => {
   return [g];
 };
 
-/** Constant-mode Pad: the gradient is dy cropped back (and zero-padded where the pad cropped). */
+/**
+ * Folds the gradient of an edge- or reflect-padded axis (b cells before the L input cells, a after)
+ * back onto the input: each padded cell copied one input cell, so its dy is added there. Edge copies
+ * x[0] and x[L−1]: the borders are summed into them. Reflect mirrors without repeating the edge (padded
+ * cell b−1−j is x[1+j], cell b+L+j is x[L−2−j]): the borders, reversed (Slice step −1), are added to
+ * cells 1…b and L−1−a…L−2. Padding is separable (the value at a padded cell is x at the per-axis source
+ * cells), so folding one axis after another is exact, corners included.
+ */
+function foldPadded(c: RuleContext, g: string, axis: number, len: number, b: number, a: number, reflect: boolean): string {
+  const e = c.e;
+  const rank = c.shape(c.node.inputs[0]).length;
+  const place = (t: string, before: number, after: number) => {
+    const pads = new Array(2 * rank).fill(0);
+    pads[axis] = before;
+    pads[rank + axis] = after;
+    return e.pad(t, pads);
+  };
+  const parts = [e.slice(g, [b], [b + len], [axis])];
+  if (reflect) {
+    if (b) parts.push(place(e.slice(g, [b - 1], [BEFORE_START], [axis], [-1]), 1, len - 1 - b));
+    if (a) parts.push(place(e.slice(g, [b + len + a - 1], [b + len - 1], [axis], [-1]), len - 1 - a, 1));
+  } else {
+    if (b) parts.push(place(e.reduceSum(e.slice(g, [0], [b], [axis]), [axis], true), 0, len - 1));
+    if (a) parts.push(place(e.reduceSum(e.slice(g, [b + len], [b + len + a], [axis]), [axis], true), len - 1, 0));
+  }
+  return e.sum(parts);
+}
+
+/**
+ * Pad. Constant mode: the gradient is dy cropped back (and zero-padded where a negative pad cropped).
+ * Edge and reflect: each padded axis folded back onto the input (foldPadded).
+ */
 const pad: Rule = (c) => {
   const dy = c.dy[0];
   if (c.needs.slice(1).some(Boolean)) return c.unsupported('its padding value depends on the input');
   if (!c.needs[0] || !dy) return [];
   const p = c.node.proto;
   const mode = attrString(p, 'mode', 'constant');
-  if (mode !== 'constant') return c.unsupported(`in "${mode}" mode`);
+  if (mode !== 'constant' && mode !== 'edge' && mode !== 'reflect') return c.unsupported(`in "${mode}" mode`);
   const xs = c.shape(c.node.inputs[0]);
   const rank = xs.length;
   const given = c.opset >= 11 ? c.value(c.node.inputs[1]) : attrInts(p, 'pads');
@@ -806,8 +955,16 @@ const pad: Rule = (c) => {
   });
   if (begin[0] || end[0]) axis0(c);
   const e = c.e;
-  const g = e.pad(dy, [...begin.map((v) => Math.max(0, -v)), ...end.map((v) => Math.max(0, -v))]);
   const cut = range(0, rank).filter((i) => begin[i] > 0 || end[i] > 0);
+  if (mode !== 'constant') {
+    if (range(0, rank).some((i) => begin[i] < 0 || end[i] < 0)) return c.unsupported(`in "${mode}" mode with negative pads`);
+    // ONNX Runtime 1.30 refuses these itself; a runtime mirroring more than once would need more folds.
+    if (mode === 'reflect' && cut.some((i) => begin[i] >= xs[i] || end[i] >= xs[i])) {
+      return c.unsupported('in "reflect" mode with pads as long as the axis');
+    }
+    return [cut.reduce((g, i) => foldPadded(c, g, i, xs[i], begin[i], end[i], mode === 'reflect'), dy)];
+  }
+  const g = e.pad(dy, [...begin.map((v) => Math.max(0, -v)), ...end.map((v) => Math.max(0, -v))]);
   if (!cut.length) return [g];
   const starts = cut.map((i) => Math.max(0, begin[i]));
   return [e.slice(g, starts, cut.map((i, k) => starts[k] + xs[i]), cut)];
@@ -821,6 +978,9 @@ export const RULES: Record<string, Rule> = {
   GlobalAveragePool: globalAveragePool,
   ReduceMean: reduceRule(true),
   ReduceSum: reduceRule(false),
+  ReduceMax: reduceExtremum,
+  ReduceMin: reduceExtremum,
+  GlobalMaxPool: globalMaxPool,
   BatchNormalization: batchNorm,
   Relu: relu,
   LeakyRelu: leakyRelu,
@@ -832,13 +992,26 @@ export const RULES: Record<string, Rule> = {
   Tanh: tanh,
   Exp: exp,
   Neg: neg,
+  Elu: elu,
+  Selu: selu,
+  Softplus: softplus,
+  Softsign: softsign,
+  Erf: erf,
+  Sqrt: sqrt,
+  Reciprocal: reciprocal,
+  Abs: abs,
+  Log: log,
+  Pow: pow,
+  Mish: mish,
+  Gelu: gelu,
   Softmax: softmax,
   LogSoftmax: logSoftmax,
   Add: add,
   Sub: sub,
   Mul: mul,
   Div: div,
-  Sum: sum,
+  Sum: variadicSum(false),
+  Mean: variadicSum(true),
   Max: extremum(true),
   Min: extremum(false),
   Where: where,
