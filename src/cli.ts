@@ -9,6 +9,7 @@ import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { IMAGE_FILE } from './shared/imageFiles';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
+import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
 
 const USAGE = `Usage:
   saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
@@ -29,6 +30,8 @@ explain options:
   --input-size HxW            size for models whose input size is free
   --labels imagenet           the built-in ImageNet-1k class names (1000-class models without a labels file)
   --image-shape HxWxC         image a flat input encodes (default: inferred when square)
+  --runtime auto|onnx|tfjs    what runs TF.js models: ONNX Runtime on the converted graph (onnx), tfjs,
+                              or ONNX Runtime whenever the model converts (auto, default)
   --backend wasm|cpu|tensorflow, --threads N`;
 
 
@@ -89,11 +92,15 @@ function parseMethods(text: string | undefined): MethodName[] {
 const outputChoice = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
 
 /** The model options explain and inspect share: --preset, --output, --input-size, --image-shape, --labels. */
-function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string; labels?: string }): OpenOptions {
+function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string; labels?: string; runtime?: string }): OpenOptions {
   if (values.labels !== undefined && values.labels !== 'imagenet') {
     throw new UserError(`--labels expects imagenet (other names come from a labels.txt beside the model), got "${values.labels}"`);
   }
+  if (values.runtime !== undefined && !isRuntimeChoice(values.runtime)) {
+    throw new UserError(`--runtime expects ${RUNTIME_CHOICES.join(', ')}, got "${values.runtime}"`);
+  }
   return {
+    runtime: values.runtime as RuntimeChoice | undefined,
     labels: values.labels as 'imagenet' | undefined,
     preprocessing: values.preset,
     output: outputChoice(values.output),
@@ -120,6 +127,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       colormap: { type: 'string' }, opacity: { type: 'string' }, clip: { type: 'string' }, signed: { type: 'boolean' },
       'top-k': { type: 'string' }, output: { type: 'string' }, 'input-size': { type: 'string' },
       'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, labels: { type: 'string' },
+      runtime: { type: 'string' },
     },
   });
   if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
@@ -160,6 +168,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       const written = writeExplanation(result, outDir, render, {
         model: summary.path,
         backend: { name: backend.name, threads: backend.threads },
+        runtime: backend.runtime,
       }, stems[i]);
       entries.push(reportEntryFor(result, render));
       const top = result.predictions[0];
@@ -220,7 +229,7 @@ async function inspectCommand(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string' }, 'input-size': { type: 'string' },
       'image-shape': { type: 'string' }, preset: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
-      labels: { type: 'string' },
+      labels: { type: 'string' }, runtime: { type: 'string' },
     },
   });
   if (!values.model) throw new UserError('inspect needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
@@ -232,7 +241,7 @@ async function inspectCommand(argv: string[]): Promise<void> {
     if (values.json) console.log(JSON.stringify({ ...summary, backend }, null, 2));
     else {
       printSummary(summary);
-      console.log(`backend    ${backend.name}, ${backend.threads} thread(s)`);
+      console.log(`backend    ${backend.name}, ${backend.threads} thread(s) — ${backend.note}`);
     }
   } finally {
     explainer.dispose();

@@ -18,7 +18,9 @@ export interface SaliencyLensApi {
 
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
-  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log);
+  // The engine reads the runtime choice once, at start: a changed setting restarts it (the next request loads anew).
+  const runtimeEnv = () => ({ SALIENCY_LENS_RUNTIME: vscode.workspace.getConfiguration('saliencyLens').get<string>('runtime') || 'auto' });
+  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log, runtimeEnv);
   const status = new ModelStatus();
   const modelTree = new ModelTreeProvider();
   const treeView = vscode.window.createTreeView('saliencyLens.model', { treeDataProvider: modelTree, showCollapseAll: true });
@@ -30,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     log,
     model: () => (picking ??= chooseModel(context.workspaceState).finally(() => (picking = undefined))),
     onModelInfo: (info) => {
+      log.info(`${info.path}: ${info.backend.name} — ${info.backend.note}`);
       status.show(info);
       modelTree.show(info);
       treeView.title = modelTree.title;
@@ -54,6 +57,12 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       log.info(`Grad-CAM layer: ${node.gradcamLayer}`);
       for (const panel of ExplainPanel.open) panel.showLayer(node.gradcamLayer);
       for (const view of compare.controllers) void view.refresh();
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration('saliencyLens.runtime')) return;
+      log.info(`runtime setting changed to ${runtimeEnv().SALIENCY_LENS_RUNTIME}: restarting the engine`);
+      engine.restart();
+      for (const panel of ExplainPanel.open) void panel.sendInit();
     }),
     engine.onDidCrash((reason) => {
       void vscode.window.showWarningMessage(reason, 'Open Log').then((a) => a && log.show());

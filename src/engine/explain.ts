@@ -126,6 +126,15 @@ export function imageSpecForInput(inputShape: number[], given?: [number, number,
   throw new UserError(`the model's input shape ${JSON.stringify(inputShape)} is not an image`);
 }
 
+/** What computes a model's maps, for the CLI, logs, status bar and reports. */
+export interface ComputeInfo {
+  name: string;
+  threads: number;
+  note: string;
+  /** 'onnxruntime' or 'tfjs'; for TF.js models whether they were converted, and why not when they were not. */
+  runtime: { engine: string; converted?: boolean; reason?: string };
+}
+
 const now = () => performance.now();
 
 /** A forward pass with what the maps need from it (see Explainer.forwardPass). */
@@ -175,14 +184,21 @@ export class Explainer {
     return this.model.runtime;
   }
 
-  /** What computes the maps: ONNX Runtime for .onnx models, else the tfjs backend. */
-  get compute(): { name: string; threads: number; note: string } {
+  /**
+   * What computes the maps: ONNX Runtime (for .onnx models and TF.js models converted at load time), else
+   * the tfjs backend; `runtime` says which and, for TF.js models, why (the conversion, or what stopped it).
+   */
+  get compute(): ComputeInfo {
     const rt = this.runtime;
-    // (A type-only import: the ONNX module loads its native binding only when an .onnx model is opened.)
+    const conversion = this.model.conversion;
+    const runtime = { engine: rt.kind === 'onnx' ? 'onnxruntime' : 'tfjs', ...(conversion ? { converted: conversion.converted, reason: conversion.reason } : {}) };
+    // (A type-only import: the ONNX module loads its native binding only when an ONNX model is opened.)
     if (rt.kind === 'onnx') {
-      return { name: 'onnxruntime', threads: (rt as OnnxRuntime).threads, note: `ONNX Runtime on the CPU (native); tfjs ${this.backend.name} reduces the maps` };
+      const from = conversion ? `, ${conversion.reason}` : '';
+      return { name: 'onnxruntime', threads: (rt as OnnxRuntime).threads, note: `ONNX Runtime on the CPU (native)${from}; tfjs ${this.backend.name} reduces the maps`, runtime };
     }
-    return this.backend;
+    const why = conversion ? `; ${conversion.reason}` : '';
+    return { ...this.backend, note: `${this.backend.note}${why}`, runtime };
   }
 
   labelOf(index: number): string {

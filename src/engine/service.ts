@@ -77,7 +77,7 @@ export class ExplainService {
       preprocessing: `${s.preprocessing.spec} (${s.preprocessing.source})`,
       gradcamLayers: s.gradcamCandidates,
       defaultGradcamLayer: s.defaultGradcamLayer,
-      backend: { name: explainer.compute.name, threads: explainer.compute.threads },
+      backend: { name: explainer.compute.name, threads: explainer.compute.threads, note: explainer.compute.note },
       warnings: s.warnings,
       layers: s.layers,
       totalParams: s.totalParams,

@@ -48,7 +48,9 @@ export class EngineClient implements vscode.Disposable {
   /** Fires with a one-sentence reason when the engine dies unexpectedly. */
   readonly onDidCrash = this.onDidCrashEmitter.event;
 
-  constructor(private readonly scriptPath: string, private readonly log: vscode.LogOutputChannel) {}
+  /** @param env variables the engine process starts with (settings it reads once, e.g. the runtime choice) */
+  constructor(private readonly scriptPath: string, private readonly log: vscode.LogOutputChannel,
+    private readonly env: () => Record<string, string> = () => ({})) {}
 
   get pid(): number | undefined {
     return this.running?.child.pid;
@@ -63,7 +65,7 @@ export class EngineClient implements vscode.Disposable {
     this.starts++;
     const child = cp.fork(this.scriptPath, [], {
       // The extension host is Electron: run the engine as plain Node.
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      env: { ...process.env, ...this.env(), ELECTRON_RUN_AS_NODE: '1' },
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
@@ -146,6 +148,11 @@ export class EngineClient implements vscode.Disposable {
     // Forget it now: the next request must not reach a process that is on its way out.
     if (this.running === running) this.running = undefined;
     running.child.kill();
+  }
+
+  /** Stops the engine so the next request starts a fresh one (with the current settings). */
+  restart(): void {
+    if (this.running) this.stop(this.running);
   }
 
   dispose(): void {

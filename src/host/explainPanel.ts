@@ -72,7 +72,7 @@ async function imageDataUrl(file: string): Promise<string> {
  * The files of a model folder whose change means a new model version: TF.js model.json and shards, ONNX
  * files and their external data, labels and settings.
  */
-const MODEL_FILES = `{model.json,*.bin,*.onnx,*.onnx.data,*.data,${SIDECAR_FILES.join(',')}}`;
+const MODEL_FILES = `{model.json,*.bin,*.onnx,*.onnx.data,*.data,*.keras,*.h5,*.hdf5,${SIDECAR_FILES.join(',')}}`;
 
 function modelDir(modelPath: string): string {
   return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
@@ -296,7 +296,7 @@ export class ExplainPanel implements vscode.Disposable {
     const generation = ++this.initGeneration;
     const modelPath = await this.host.model();
     if (generation !== this.initGeneration) return;
-    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json or an .onnx model to explain this image with.', [SELECT_MODEL]);
+    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json, a Keras .keras/.h5 file or an .onnx model to explain this image with.', [SELECT_MODEL]);
     this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
     try {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>

@@ -15,13 +15,13 @@ function configuredModel(): string | undefined {
 
 /** Models in the workspace: TF.js model.json files (Layers or Graph models) and ONNX files. */
 async function findModels(): Promise<vscode.Uri[]> {
-  const found = await vscode.workspace.findFiles('**/{model.json,*.onnx}', '**/node_modules/**', 200);
+  const found = await vscode.workspace.findFiles('**/{model.json,*.onnx,*.keras,*.h5,*.hdf5}', '**/node_modules/**', 200);
   return found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
 }
 
 /** How a model is named in the list: its folder for TF.js, its file name for ONNX. */
 function modelLabel(uri: vscode.Uri): string {
-  return uri.fsPath.endsWith('.onnx') ? path.basename(uri.fsPath) : path.basename(path.dirname(uri.fsPath));
+  return /\.(onnx|keras|h5|hdf5)$/i.test(uri.fsPath) ? path.basename(uri.fsPath) : path.basename(path.dirname(uri.fsPath));
 }
 
 /**
@@ -46,19 +46,19 @@ export async function chooseModel(state: vscode.Memento, pick = false): Promise<
     description: vscode.workspace.asRelativePath(uri),
     uri,
   }));
-  items.push({ label: '$(folder-opened) Browse…', description: 'a model.json, a TF.js model folder or an .onnx file elsewhere' });
+  items.push({ label: '$(folder-opened) Browse…', description: 'a model.json, a TF.js model folder, an .onnx file or a Keras .keras/.h5 file elsewhere' });
   const choice = await vscode.window.showQuickPick(items, {
     title: 'Saliency Lens: Select Model',
-    placeHolder: found.length ? 'Models found in this workspace (TF.js and ONNX)' : 'No model.json or .onnx file found in this workspace',
+    placeHolder: found.length ? 'Models found in this workspace (TF.js, Keras and ONNX)' : 'No model.json, .onnx, .keras or .h5 file found in this workspace',
   });
   if (!choice) return undefined;
   let chosen = choice.uri?.fsPath;
   if (!chosen) {
     const picked = await vscode.window.showOpenDialog({
-      title: 'Select a model (TF.js model.json or its folder, or an .onnx file)',
+      title: 'Select a model (TF.js model.json or its folder, an .onnx file, or a Keras .keras/.h5 file)',
       canSelectFiles: true,
       canSelectFolders: true,
-      filters: { Models: ['json', 'onnx'] },
+      filters: { Models: ['json', 'onnx', 'keras', 'h5', 'hdf5'] },
     });
     chosen = picked?.[0]?.fsPath;
   }

@@ -143,7 +143,7 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
   /** Title of the view: which model it shows. */
   get title(): string {
     if (!this.info) return 'Model';
-    return `Model: ${this.info.format === 'onnx' ? path.basename(this.info.path) : path.basename(path.dirname(this.info.path))}`;
+    return `Model: ${path.basename(this.info.path) === 'model.json' ? path.basename(path.dirname(this.info.path)) : path.basename(this.info.path)}`;
   }
 
   dispose(): void {

@@ -17,7 +17,7 @@ export class ModelStatus implements vscode.Disposable {
     this.item.text = `$(eye) ${name} · ${backend}`;
     this.item.tooltip = new vscode.MarkdownString(
       `**Saliency Lens**\n\nModel: \`${info.path}\` (${info.format}, ${info.numClasses} classes)\n\n` +
-      `Backend: ${backend}\n\nPreprocessing: ${info.preprocessing}\n\nClick to select another model.`);
+      `Backend: ${backend} — ${info.backend.note}\n\nPreprocessing: ${info.preprocessing}\n\nClick to select another model.`);
     this.item.show();
   }
 

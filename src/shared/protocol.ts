@@ -52,7 +52,8 @@ export interface ModelInfoMsg {
   preprocessing: string;
   gradcamLayers: GradcamLayerMsg[];
   defaultGradcamLayer?: string;
-  backend: { name: string; threads: number };
+  /** What computes the maps; `note` says why (for TF.js models: converted to ONNX, or what kept them on tfjs). */
+  backend: { name: string; threads: number; note: string };
   warnings: string[];
   /** Every layer (Layers models, nested ones flattened as outer/inner) or graph node, input side first. */
   layers: LayerRowMsg[];

@@ -15,7 +15,8 @@ describe('the demo on the bundled example (what `npm run demo` runs)', () => {
     const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', 'examples/mnist-cnn', '--image', 'examples/digits', '--out', out],
       { encoding: 'utf8' });
     assert.equal(res.status, 0, res.stderr);
-    assert.match(res.stdout, /backend wasm/);
+    // The TF.js example runs converted to ONNX (the default runtime choice, auto).
+    assert.match(res.stdout, /backend onnxruntime, \d thread\(s\) — ONNX Runtime on the CPU \(native\), converted from a TF\.js Layers model/);
     assert.match(res.stdout, new RegExp(`results in ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     const digits = fs.readdirSync('examples/digits').filter((f) => f.endsWith('.png'));
     assert.ok(digits.length >= 5, 'the example ships several digits');
@@ -25,7 +26,9 @@ describe('the demo on the bundled example (what `npm run demo` runs)', () => {
       const report = JSON.parse(fs.readFileSync(path.join(out, `${stem}.json`), 'utf8'));
       assert.equal(report.predictions[0].label, label, `${file} predicted as ${report.predictions[0].label}`);
       assert.equal(report.explainedClass.label, label);
-      assert.equal(report.backend.name, 'wasm');
+      assert.equal(report.backend.name, 'onnxruntime');
+      assert.equal(report.runtime.engine, 'onnxruntime');
+      assert.equal(report.runtime.converted, true);
       for (const method of ['saliency', 'gradcam']) {
         const png = PNG.sync.read(fs.readFileSync(path.join(out, `${stem}.${method}.png`)));
         assert.deepEqual([png.width, png.height], [28, 28], 'overlay at the image size');
@@ -64,7 +67,7 @@ describe('batch report', () => {
     assert.equal((html.match(/<img /g) ?? []).length, digits.length * 3, 'image + two overlays per digit');
     assert.ok(!/src="(?!data:)/.test(html), 'every image is a data: URL');
     assert.ok(!/<script/i.test(html));
-    assert.match(html, /forward \d+\.\d ms · saliency \d+\.\d ms · gradcam \d+\.\d ms/);
+    assert.match(html, /forward \+ gradients \d+\.\d ms · saliency \d+\.\d ms · gradcam \d+\.\d ms/);
     // The embedded overlay is the PNG the CLI wrote beside it.
     const overlay = fs.readFileSync(path.join(out, 'digit-7-29.saliency.png')).toString('base64');
     assert.ok(html.includes(overlay));

@@ -112,8 +112,9 @@ describe('GraphModel', () => {
       const model = buildResNet18({ inputSize: 64, classes: 6, seed: 12 });
       const graphDir = tempDir();
       const conversion = await saveAsGraphModel(model, graphDir, { fused });
-      const layers = await openModel(model);
-      const graph = await Explainer.open(graphDir);
+      // The tfjs runtimes (the fallback for models that do not convert); convert.test.ts checks ONNX against them.
+      const layers = await openModel(model, { runtime: 'tfjs' });
+      const graph = await Explainer.open(graphDir, { runtime: 'tfjs' });
       assert.equal(graph.runtime.kind, 'graph');
       assert.equal(graph.runtime.outputActivation, 'softmax');
       const node = conversion.layerNodes['conv5_block2_out'];
@@ -162,11 +163,13 @@ describe('flat-input models', () => {
 });
 
 describe('memory', () => {
-  it('tf.memory().numTensors after 20 explanations equals that after 1 (Layers and Graph)', async () => {
+  it('tf.memory().numTensors after 20 explanations equals that after 1 (Layers and Graph, on tfjs and converted to ONNX)', async () => {
     const model = buildResNet18({ inputSize: 32, classes: 4, seed: 1 });
     const graphDir = tempDir();
     await saveAsGraphModel(model, graphDir);
-    for (const ex of [await openModel(model), await Explainer.open(graphDir)]) {
+    const explainers = [];
+    for (const runtime of ['tfjs', 'onnx'] as const) explainers.push(await openModel(model, { runtime }), await Explainer.open(graphDir, { runtime }));
+    for (const ex of explainers) {
       const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 2);
       await ex.explainTensor(x, { target: 1 });
       const afterOne = tf.memory().numTensors;

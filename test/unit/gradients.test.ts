@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
 import type { ModelRuntime } from '../../src/engine/runtimes/types';
 import { ConvInputGradient } from '../../src/engine/runtimes/tfjs/convGrad';
-import { BORROWED_KERNELS } from '../../src/engine/runtimes/tfjs/wasmFallbacks';
+import { BORROWED_KERNELS, REPLACED_KERNELS } from '../../src/engine/runtimes/tfjs/wasmFallbacks';
 import {
   buildDepthwiseNet, buildLinear, buildMobileNetV2, buildNested, buildResNet18, buildSmallResidual, buildSqueezeNetLike,
 } from '../fixtures/architectures';
@@ -265,7 +265,7 @@ describe('backends', () => {
   });
 
   it('kernels borrowed from cpu for wasm compute what cpu computes', async () => {
-    assert.deepEqual([...BORROWED_KERNELS].every((k) => tf.getKernel(k, 'wasm') !== undefined), true);
+    assert.deepEqual([...BORROWED_KERNELS, ...REPLACED_KERNELS].every((k) => tf.getKernel(k, 'wasm') !== undefined), true);
     const run = () => tf.tidy(() => {
       const x = tf.randomNormal([1, 7, 6, 3], 0, 1, 'float32', 51) as tf.Tensor4D;
       const f = tf.randomNormal([3, 3, 3, 2], 0, 1, 'float32', 52) as tf.Tensor4D;
@@ -273,7 +273,12 @@ describe('backends', () => {
       const dwInput = tf.grad((xx: tf.Tensor) => tf.sum(tf.square(tf.depthwiseConv2d(xx as tf.Tensor4D, f, 2, 'same'))))(x);
       const convFilter = tf.grad((ff: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, tf.reshape(ff, [3, 3, 3, 2]) as tf.Tensor4D, 1, 'valid'))))(f);
       const gatherGrad = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, [0, 2, 2], 1)))(tf.randomNormal([2, 4], 0, 1, 'float32', 53));
-      return [dwFilter, dwInput, convFilter, gatherGrad].map((t) => Array.from(t.dataSync()));
+      // Overlapping 'same' max-pool windows after a convolution: the case stock wasm got wrong (REPLACED_KERNELS).
+      const img = tf.randomUniform([1, 8, 8, 3], 0, 1, 'float32', 54) as tf.Tensor4D;
+      const k4 = tf.randomNormal([3, 3, 3, 4], 0, 0.5, 'float32', 55) as tf.Tensor4D;
+      const poolInput = tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(tf.tanh(tf.conv2d(xx as tf.Tensor4D, k4, 1, 'same')), 3, 2, 'same'),
+        tf.randomNormal([1, 4, 4, 4], 0, 1, 'float32', 56))))(img);
+      return [dwFilter, dwInput, convFilter, gatherGrad, poolInput].map((t) => Array.from(t.dataSync()));
     });
     const wasm = run();
     await tf.setBackend('cpu');

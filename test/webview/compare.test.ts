@@ -24,7 +24,7 @@ const MODEL: ModelInfoMsg = {
   path: '/w/animals/model.json', format: 'layers-model', numClasses: LABELS.length, labels: LABELS, outputActivation: 'softmax',
   inputShape: [SIZE, SIZE, 3], preprocessing: 'unit (0..1) (default)',
   gradcamLayers: [{ name: 'conv_last', type: 'Conv2D', height: CAM, width: CAM, channels: 8 }], defaultGradcamLayer: 'conv_last',
-  backend: { name: 'wasm', threads: 1 }, warnings: [], layers: [], totalParams: 0, outputName: 'probs',
+  backend: { name: 'wasm', threads: 1, note: 'test' }, warnings: [], layers: [], totalParams: 0, outputName: 'probs',
 };
 
 function ranked(): PredictionMsg[] {

@@ -41,7 +41,7 @@ const MODEL: ModelInfoMsg = {
     { name: 'conv2d_2', type: 'Conv2D', height: CAM, width: CAM, channels: 32 },
   ],
   defaultGradcamLayer: 'conv2d_2',
-  backend: { name: 'wasm', threads: 1 },
+  backend: { name: 'wasm', threads: 1, note: 'test' },
   warnings: [],
   layers: [
     { name: 'conv2d_1', type: 'Conv2D', outputShape: [16, 16, 16], params: 448 },

@@ -1,10 +1,13 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fileError, UserError } from '../errors';
+import { convertTfjsModel } from '../convert/convertModel';
+import { ConversionError } from '../convert/onnxWriter';
 import { GraphNodeDef, GraphRuntime } from '../runtimes/tfjs/graphRuntime';
 import { LayersRuntime } from '../runtimes/tfjs/layersRuntime';
 import type { OnnxRuntime } from '../runtimes/onnx/onnxRuntime';
 import type { ModelRuntime } from '../runtimes/types';
+import { isKerasFile, readKerasFile } from './keras';
 import { isOnnxFile, ModelFiles, readModelFiles, resolveModelJson } from './readArtifacts';
 import { imagenetLabels, Labels, ModelSettings, readLabels, readModelSettings } from './sidecar';
 
@@ -15,6 +18,24 @@ export interface LoadOptions {
   inputShape?: number[];
   /** Use the built-in ImageNet class names (the model must have 1000 classes). */
   labels?: 'imagenet';
+  /**
+   * What runs TF.js models: ONNX Runtime on the converted graph, tfjs, or (auto, the default) ONNX
+   * Runtime whenever the model converts and tfjs otherwise.
+   */
+  runtime?: RuntimeChoice;
+}
+
+export const RUNTIME_CHOICES = ['auto', 'onnx', 'tfjs'] as const;
+export type RuntimeChoice = (typeof RUNTIME_CHOICES)[number];
+
+export function isRuntimeChoice(v: unknown): v is RuntimeChoice {
+  return (RUNTIME_CHOICES as readonly unknown[]).includes(v);
+}
+
+/** The choice the engine process was started with (the extension passes its saliencyLens.runtime setting). */
+export function defaultRuntimeChoice(): RuntimeChoice {
+  const v = process.env.SALIENCY_LENS_RUNTIME;
+  return isRuntimeChoice(v) ? v : 'auto';
 }
 
 export interface LoadedModel {
@@ -29,6 +50,11 @@ export interface LoadedModel {
    * NCHW input (PyTorch exports) get ImageNet statistics.
    */
   defaultPreprocessing?: { spec: string; reason: string };
+  /**
+   * How a TF.js model runs: converted to ONNX, or on tfjs and why (the layer or op that did not convert,
+   * or the user's choice). Undefined for ONNX files.
+   */
+  conversion?: { converted: boolean; reason: string };
 }
 
 /** tfjs messages are often one long line with a stack; keep the first sentence. */
@@ -36,7 +62,7 @@ function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
 }
 
-async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<ModelRuntime> {
+async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<{ runtime: ModelRuntime; conversion: LoadedModel['conversion'] }> {
   const handler = tf.io.fromMemory(files.artifacts!);
   let model: tf.LayersModel | tf.GraphModel;
   try {
@@ -44,16 +70,54 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<Model
   } catch (err) {
     throw fileError(files.modelJson, `could not build the model (${firstLine(err)})`);
   }
-  try {
-    if (model instanceof tf.GraphModel) {
-      const nodes = (files.artifacts!.modelTopology as { node: GraphNodeDef[] }).node;
-      return new GraphRuntime(model, nodes, opts);
+  const nodes = model instanceof tf.GraphModel ? (files.artifacts!.modelTopology as { node: GraphNodeDef[] }).node : undefined;
+  const choice = opts.runtime ?? defaultRuntimeChoice();
+  let reason = 'tfjs chosen (--runtime tfjs / saliencyLens.runtime)';
+  if (choice !== 'tfjs') {
+    try {
+      const runtime = await runConverted(files, model, nodes, opts);
+      model.dispose();
+      return { runtime, conversion: { converted: true, reason: `converted from a ${runtime.convertedFrom} to ONNX at load time` } };
+    } catch (err) {
+      // Whatever stops the ONNX path, tfjs gets its turn (and says so, or fails with its own sentence).
+      reason = err instanceof ConversionError ? `could not convert to ONNX: ${err.what} (${err.why})` : `ONNX Runtime could not run it (${firstLine(err)})`;
+      if (choice === 'onnx') {
+        model.dispose();
+        throw fileError(files.modelJson, `${reason}; run it with --runtime tfjs (saliencyLens.runtime "tfjs")`);
+      }
     }
-    return new LayersRuntime(model, opts);
+  }
+  try {
+    const runtime = model instanceof tf.GraphModel ? new GraphRuntime(model, nodes!, opts) : new LayersRuntime(model, opts);
+    return { runtime, conversion: { converted: false, reason } };
   } catch (err) {
     model.dispose();
     if (err instanceof UserError) throw fileError(files.modelJson, err.message);
     throw fileError(files.modelJson, `could not be prepared for attribution (${firstLine(err)})`);
+  }
+}
+
+/**
+ * The TF.js model converted to ONNX and run by ONNX Runtime. A ConversionError (a layer or op without a
+ * conversion, or a gradient rule missing for what it was written as) leaves the model to tfjs.
+ */
+async function runConverted(files: ModelFiles, model: tf.LayersModel | tf.GraphModel, nodes: GraphNodeDef[] | undefined, opts: LoadOptions): Promise<OnnxRuntime> {
+  let converted;
+  try {
+    converted = convertTfjsModel(model, nodes, { output: opts.output, inputShape: opts.inputShape });
+  } catch (err) {
+    if (err instanceof UserError) throw fileError(files.modelJson, err.message);
+    if (err instanceof ConversionError) throw err;
+    throw new ConversionError('model', firstLine(err));
+  }
+  const { OnnxRuntime } = await import('../runtimes/onnx/onnxRuntime');
+  try {
+    return await OnnxRuntime.fromConverted(files.modelJson, converted, { output: opts.output });
+  } catch (err) {
+    // A rule the gradient builder lacks for what the converter wrote: the model still runs on tfjs.
+    const unsupported = err instanceof UserError && /is not supported for gradients yet/.exec(err.message);
+    if (unsupported) throw new ConversionError('gradients', err.message.replace(`${files.modelJson}: `, ''));
+    throw err;
   }
 }
 
@@ -84,17 +148,25 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
   let files: ModelFiles;
   let runtime: ModelRuntime;
   let defaultPreprocessing: LoadedModel['defaultPreprocessing'];
+  let conversion: LoadedModel['conversion'];
+  let kerasWarnings: string[] = [];
   if (isOnnxFile(target)) {
     const onnx = await loadOnnx(target, opts);
     ({ files, runtime } = onnx);
     const spec = onnx.runtime.defaultPreprocessing;
     if (spec) defaultPreprocessing = { spec, reason: 'default for ONNX models with a 3-channel NCHW input (PyTorch); no saliency-lens.json beside the model' };
+  } else if (isKerasFile(target)) {
+    // Keras files become the TF.js Layers artifacts they describe (never code: see keras/), then load as such.
+    const keras = await readKerasFile(target);
+    kerasWarnings = keras.warnings;
+    files = { modelJson: target, dir: path.dirname(target), format: 'layers-model', artifacts: keras.artifacts };
+    ({ runtime, conversion } = await buildRuntime(files, opts));
   } else {
     files = readModelFiles(target);
-    runtime = await buildRuntime(files, opts);
+    ({ runtime, conversion } = await buildRuntime(files, opts));
   }
   try {
-    const warnings: string[] = [];
+    const warnings: string[] = [...kerasWarnings];
     // Asked for by the caller, they win; asked for by saliency-lens.json, a labels file beside the model wins.
     let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? imagenetLabels() : undefined);
     if (labels && labels.names.length !== runtime.numClasses) {
@@ -105,7 +177,7 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
       warnings.push('the model has 1000 classes and no labels file: if it was trained on ImageNet, use its class names with ' +
         '"labels": "imagenet" in saliency-lens.json beside the model (or --labels imagenet)');
     }
-    return { runtime, files, labels, settings, warnings, defaultPreprocessing };
+    return { runtime, files, labels, settings, warnings, defaultPreprocessing, conversion };
   } catch (err) {
     runtime.dispose();
     throw err;

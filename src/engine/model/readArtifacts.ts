@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fileError } from '../errors';
+import { isKerasFile } from './keras';
 
 export type ModelFormat = 'layers-model' | 'graph-model' | 'onnx';
 
@@ -41,10 +42,10 @@ export function resolveModelJson(modelPath: string): string {
   if (fs.statSync(abs).isDirectory()) {
     const json = path.join(abs, 'model.json');
     if (fs.existsSync(json)) return json;
-    const onnx = fs.readdirSync(abs).filter(isOnnxFile);
-    if (onnx.length === 1) return path.join(abs, onnx[0]);
-    if (onnx.length > 1) throw fileError(modelPath, `folder has several .onnx models (${onnx.join(', ')}); choose one`);
-    throw fileError(modelPath, 'folder has no model.json or .onnx file (expected a TensorFlow.js model folder or an ONNX model)');
+    const models = fs.readdirSync(abs).filter((f) => isOnnxFile(f) || isKerasFile(f));
+    if (models.length === 1) return path.join(abs, models[0]);
+    if (models.length > 1) throw fileError(modelPath, `folder has several models (${models.join(', ')}); choose one`);
+    throw fileError(modelPath, 'folder has no model.json, .onnx, .keras or .h5 file (expected a TensorFlow.js model folder, an ONNX model or a Keras file)');
   }
   return abs;
 }

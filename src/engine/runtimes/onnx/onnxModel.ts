@@ -210,7 +210,7 @@ const NCHW_OPS = new Set(['Conv', 'ConvTranspose', 'MaxPool', 'AveragePool', 'Lp
 /** Ops whose output keeps the layout of their (first 4-D) input. */
 const SAME_LAYOUT = new Set(['Relu', 'LeakyRelu', 'PRelu', 'Sigmoid', 'HardSigmoid', 'HardSwish', 'Clip', 'Tanh', 'Exp', 'Neg',
   'Add', 'Sub', 'Mul', 'Div', 'Sum', 'Max', 'Min', 'Where', 'Identity', 'Dropout', 'Cast', 'Concat', 'Split', 'Slice', 'Pad',
-  'Elu', 'Selu', 'Softplus', 'Sqrt', 'Abs', 'Erf', 'Pow']);
+  'Elu', 'Selu', 'Softplus', 'Sqrt', 'Abs', 'Erf', 'Pow', 'Softsign', 'Reciprocal', 'Log', 'Mish', 'Gelu', 'Mean']);
 
 /** Follows NCHW/NHWC through the graph so activations can be handed out as [1,h,w,k]. */
 function tensorLayouts(graph: OnnxGraph, shapes: Map<string, number[]>, input: OnnxModel['input']): Map<string, 'NCHW' | 'NHWC'> {
@@ -235,9 +235,31 @@ function tensorLayouts(graph: OnnxGraph, shapes: Map<string, number[]>, input: O
   return layouts;
 }
 
+/**
+ * What a converter knows about the model it wrote (TF.js → ONNX): the outputs as the source names them,
+ * with their logits, and the storage layout of the tensors it wrote.
+ */
+export interface SourceFacts {
+  outputs: { name: string; logits: string; activation: OutputActivation }[];
+  layouts: Map<string, 'NCHW' | 'NHWC'>;
+}
+
+function chooseSourceOutput(source: SourceFacts, file: string, choice: string | number | undefined): OnnxModel['output'] {
+  const names = source.outputs.map((o) => o.name);
+  const index = choice === undefined ? 0 : typeof choice === 'number' ? choice : names.indexOf(choice);
+  if (index < 0 || index >= names.length) throw fileError(file, `has no output "${choice}"; its outputs are: ${names.join(', ')}`);
+  return source.outputs[index];
+}
+
 /** Reads, checks and probes an .onnx model: everything the runtime needs before building sessions. */
 export async function analyzeOnnx(modelPath: string, opts: OnnxLoadOptions, threads: number): Promise<OnnxModel> {
   const { file, model, externalFiles } = readOnnxFile(modelPath);
+  return analyzeModel(file, model, externalFiles, opts, threads);
+}
+
+/** Checks and probes a decoded model (from a file, or written by a converter with its `source` facts). */
+export async function analyzeModel(file: string, model: onnx.ModelProto, externalFiles: string[], opts: OnnxLoadOptions, threads: number,
+  source?: SourceFacts): Promise<OnnxModel> {
   opsetOf(model, file);
   upgradeToMinOpset(model, file);
   const input = chooseInput(model.graph!, file, opts);
@@ -248,18 +270,20 @@ export async function analyzeOnnx(modelPath: string, opts: OnnxLoadOptions, thre
     if (err instanceof UserError) throw err;
     throw fileError(file, `has a malformed graph (${firstLine(err)})`);
   }
-  const out = chooseOutput(graph, file, opts.output);
+  const out = source ? chooseSourceOutput(source, file, opts.output) : chooseOutput(graph, file, opts.output);
   const facts = await probe(graph, input, file, threads);
-  checkSoftmaxCovers(graph, facts.shapes, out, file);
+  if (!source) checkSoftmaxCovers(graph, facts.shapes, out, file);
   const logitsType = facts.types.get(out.logits);
   if (logitsType !== 'float32') throw fileError(file, `output "${out.name}" is ${logitsType ?? 'not a tensor'}; expected float32 scores`);
   const logitsShape = facts.shapes.get(out.logits) ?? [];
   if (logitsShape.length > 1 && logitsShape[0] !== 1) {
     throw fileError(file, `output "${out.name}" has shape ${JSON.stringify(logitsShape)} for one image; expected [1, classes]`);
   }
+  const layouts = tensorLayouts(graph, facts.shapes, input);
+  for (const [t, layout] of source?.layouts ?? []) layouts.set(t, layout);
   return {
     file, externalFiles, graph, facts, input,
     output: { name: out.name, logits: out.logits, activation: out.activation },
-    layouts: tensorLayouts(graph, facts.shapes, input),
+    layouts,
   };
 }

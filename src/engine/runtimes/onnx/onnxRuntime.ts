@@ -1,12 +1,14 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
 import { fileError, UserError } from '../../errors';
 import type { ExplainPass, GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
 import { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
-import { analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
+import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
+import type { ConvertedModel } from '../../convert/types';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 
@@ -35,6 +37,12 @@ interface SessionEntry {
   ready: Promise<{ session: ort.InferenceSession; model: SessionModel }>;
   busy: number;
   lastUsed: number;
+}
+
+/** A tensor's values as the Float32Array ONNX Runtime takes (tfjs's cpu backend may hand back other arrays after a cast). */
+function float32Of(t: tf.Tensor): Float32Array {
+  const data = t.dataSync();
+  return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
 }
 
 function firstLine(err: unknown): string {
@@ -78,7 +86,24 @@ export class OnnxRuntime implements ModelRuntime {
     return runtime;
   }
 
-  private constructor(readonly model: OnnxModel, readonly threads: number) {
+  /**
+   * A TensorFlow model converted to ONNX (src/engine/convert): run natively, listed and addressed by the
+   * source's own layer names and shapes. `file` is the model's file, named in messages.
+   */
+  static async fromConverted(file: string, converted: ConvertedModel, opts: OnnxLoadOptions = {}): Promise<OnnxRuntime> {
+    const threads = opts.threads ?? defaultThreads();
+    // Encoded and decoded once: the graph code reads protobufjs messages (Long fields, defaults), as from a file.
+    const proto = onnx.ModelProto.decode(onnx.ModelProto.encode(converted.model).finish());
+    const layout = converted.input.dims.length === 4 ? 'NHWC' : 'asis';
+    const facts = { outputs: converted.outputs, layouts: converted.layouts };
+    const model = await analyzeModel(file, proto, [], { ...opts, layout }, threads, facts);
+    const index = converted.outputs.findIndex((o) => o.name === model.output.name);
+    const runtime = new OnnxRuntime(model, threads, { converted, output: index });
+    runtime.checkGradients();
+    return runtime;
+  }
+
+  private constructor(readonly model: OnnxModel, readonly threads: number, private readonly source?: { converted: ConvertedModel; output: number }) {
     const { dims, layout } = model.input;
     this.inputShape = layout === 'NCHW' ? [dims[2], dims[3], dims[1]] : dims.slice(1);
     this.numClasses = (model.facts.shapes.get(model.output.logits) ?? []).reduce((a, b) => a * b, 1);
@@ -92,6 +117,11 @@ export class OnnxRuntime implements ModelRuntime {
   get sessionLimit(): number {
     const perSession = Math.max(1, this.weightBytes * BYTES_PER_WEIGHT_BYTE);
     return Math.min(MAX_SESSIONS, Math.max(1, Math.floor(SESSION_BUDGET.bytes / perSession)));
+  }
+
+  /** What the model was converted from, when it was not an ONNX file. */
+  get convertedFrom(): string | undefined {
+    return this.source?.converted.source;
   }
 
   get file(): string {
@@ -108,6 +138,13 @@ export class OnnxRuntime implements ModelRuntime {
   /** A layer given by node name or tensor name (or 'input') → the tensor. */
   resolveTensor(layer: string): string {
     if (layer === 'input') return this.model.input.name;
+    if (this.source) {
+      const name = this.canonicalLayerName(layer);
+      const found = name && this.source.converted.layers.find((l) => l.name === name);
+      if (found) return found.tensor;
+      const names = this.gradcamCandidates().map((c) => c.name);
+      throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+    }
     const node = this.model.graph.byName.get(layer);
     if (node) return node.outputs[0];
     if (this.model.facts.shapes.has(layer) && !this.model.graph.initializers.has(layer)) return layer;
@@ -117,6 +154,7 @@ export class OnnxRuntime implements ModelRuntime {
 
   /** A tensor name → the name of the node producing it (the name layers are listed by). */
   canonicalLayerName(name: string): string | undefined {
+    if (this.source) return sourceLayerName(this.source.converted, name);
     if (this.model.graph.byName.has(name)) return name;
     const node = this.model.graph.producer.get(name);
     return node && node.outputs[0] === name ? node.name : undefined;
@@ -190,7 +228,7 @@ export class OnnxRuntime implements ModelRuntime {
     if (x.size !== expected) {
       throw new Error(`input of ${x.size} values for a model that takes ${expected} (${layout} ${JSON.stringify(dims)})`);
     }
-    return x.dataSync() as Float32Array;
+    return float32Of(x);
   }
 
   async trace(x: tf.Tensor, keep: string[] = []): Promise<Trace> {
@@ -263,7 +301,7 @@ export class OnnxRuntime implements ModelRuntime {
     if (classes !== this.numClasses) throw new Error(`seed of ${classes} classes for a model with ${this.numClasses}`);
     const tensors = targets.map((t) => this.resolveTensor(t));
     const unique = [...new Set(tensors)].sort();
-    const seedData = seed.dataSync() as Float32Array;
+    const seedData = float32Of(seed);
     const setKey = unique.join('|');
     let values: Map<string, Float32Array> | undefined;
     if (rows > 1 && !this.oneSeedOnly.has(setKey)) {
@@ -311,6 +349,7 @@ export class OnnxRuntime implements ModelRuntime {
    * (int64 index constants are no parameters), shared ones counted once.
    */
   layerTable(): LayerRow[] {
+    if (this.source) return this.source.converted.layers.map(({ tensor: _tensor, ...row }) => row);
     const g = this.model.graph;
     const { types, shapes } = this.model.facts;
     const isFloat = (t: string) => types.get(t)?.startsWith('float') ?? true;
@@ -331,6 +370,7 @@ export class OnnxRuntime implements ModelRuntime {
   }
 
   gradcamCandidates(): GradcamCandidate[] {
+    if (this.source) this.candidates ??= this.source.converted.candidates(this.source.output);
     if (!this.candidates) {
       const { graph, facts, output, input } = this.model;
       const fromInput = graph.descendants([input.name], facts.types, true);
@@ -355,6 +395,7 @@ export class OnnxRuntime implements ModelRuntime {
   }
 
   defaultGradcamLayer(): string | undefined {
+    if (this.source) return this.source.converted.defaultLayer(this.source.output);
     const candidates = this.gradcamCandidates();
     for (let i = candidates.length - 1; i >= 0; i--) {
       if (!RESAMPLING.has(candidates[i].type)) return candidates[i].name;
@@ -367,4 +408,14 @@ export class OnnxRuntime implements ModelRuntime {
     for (const entry of this.sessions.values()) entry.ready.then(({ session }) => session.release(), () => undefined);
     this.sessions.clear();
   }
+}
+
+/**
+ * A source layer named in full, or by the short form shown for long graph scopes
+ * (`MobilenetV2/Conv_1/Relu6`) when exactly one layer ends that way.
+ */
+function sourceLayerName(converted: ConvertedModel, name: string): string | undefined {
+  if (converted.layers.some((l) => l.name === name)) return name;
+  const matches = converted.layers.filter((l) => l.name.endsWith(`/${name}`));
+  return matches.length === 1 ? matches[0].name : undefined;
 }

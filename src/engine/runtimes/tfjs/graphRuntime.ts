@@ -2,23 +2,41 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
 import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
+import { dependencyOrder, findGraphLogits, GraphNodeDef, parseRef } from './graphDef';
 
 type Tensor = tf.Tensor;
 
-export interface GraphNodeDef {
-  name: string;
-  op: string;
-  input?: string[];
-}
+export type { GraphNodeDef };
 
 const NON_COMPUTE = new Set(['Const', 'Placeholder', 'NoOp']);
-const PASS_THROUGH = new Set(['Identity', 'Reshape', 'Squeeze']);
-const SQUASH_OPS: Record<string, OutputActivation> = { Softmax: 'softmax', Sigmoid: 'sigmoid' };
 
 /** 'a/b:1' → 'a/b'; '^a' (control input) → undefined. */
 function inputNode(ref: string): string | undefined {
   if (ref.startsWith('^')) return undefined;
   return ref.replace(/:\d+$/, '');
+}
+
+/** The GraphModel's input (node name, shape without batch with free sizes resolved) and the output chosen. */
+export function graphModelIO(model: tf.GraphModel, opts: { output?: string | number; inputShape?: number[] }) {
+  if (model.inputs.length !== 1) {
+    throw new UserError(`the model has ${model.inputs.length} inputs; Saliency Lens explains models with one image input`);
+  }
+  const inputName = model.inputs[0].name.replace(/:\d+$/, '');
+  const declared = (model.inputs[0].shape ?? []).slice(1);
+  const inputShape = declared.map((d, i) => {
+    const v = d === -1 || d == null ? opts.inputShape?.[i] : d;
+    if (v == null) throw new UserError(`the model's input has a free dimension (${JSON.stringify(declared)}); give the input size`);
+    return v;
+  });
+  // outputNodes gives signature keys when the model has a signature; outputs[].name is the node.
+  const outputs = model.outputs.map((o) => o.name.replace(/:\d+$/, ''));
+  const keys = model.outputNodes;
+  const choice = typeof opts.output === 'string' && keys.includes(opts.output) ? keys.indexOf(opts.output) : opts.output;
+  const index = opts.output === undefined ? 0 : typeof choice === 'number' ? choice : outputs.indexOf(choice as string);
+  if (index < 0 || index >= outputs.length) {
+    throw new UserError(`the model has no output "${opts.output}"; its outputs are: ${outputs.join(', ')}`);
+  }
+  return { inputName, inputShape, outputs, outputName: outputs[index], outputIndex: index };
 }
 
 /**
@@ -40,73 +58,13 @@ export class GraphRuntime implements ModelRuntime {
 
   constructor(private readonly model: tf.GraphModel, nodeDefs: GraphNodeDef[], opts: { output?: string | number; inputShape?: number[] } = {}) {
     for (const n of nodeDefs) this.nodes.set(n.name, n);
-    if (model.inputs.length !== 1) {
-      throw new UserError(`the model has ${model.inputs.length} inputs; Saliency Lens explains models with one image input`);
-    }
-    this.inputName = model.inputs[0].name.replace(/:\d+$/, '');
-    const declared = (model.inputs[0].shape ?? []).slice(1);
-    this.inputShape = declared.map((d, i) => {
-      const v = d === -1 || d == null ? opts.inputShape?.[i] : d;
-      if (v == null) throw new UserError(`the model's input has a free dimension (${JSON.stringify(declared)}); give the input size`);
-      return v;
-    });
-    // outputNodes gives signature keys when the model has a signature; outputs[].name is the node.
-    const outputs = model.outputs.map((o) => o.name.replace(/:\d+$/, ''));
-    const keys = model.outputNodes;
-    const choice = typeof opts.output === 'string' && keys.includes(opts.output) ? keys.indexOf(opts.output) : opts.output;
-    const index = opts.output === undefined ? 0 : typeof choice === 'number' ? choice : outputs.indexOf(choice as string);
-    if (index < 0 || index >= outputs.length) {
-      throw new UserError(`the model has no output "${opts.output}"; its outputs are: ${outputs.join(', ')}`);
-    }
-    this.outputName = outputs[index];
-    const { node, activation } = this.findLogits(inputNode(this.outputName)!);
-    this.logitsNode = node;
+    ({ inputName: this.inputName, inputShape: this.inputShape, outputName: this.outputName } = graphModelIO(model, opts));
+    const { ref, activation } = findGraphLogits(this.nodes, this.outputName);
+    this.logitsNode = parseRef(ref)[0];
     this.outputActivation = activation;
-    this.order = this.topologicalOrder(this.logitsNode);
+    this.order = dependencyOrder(this.nodes, [this.logitsNode]);
     const probe = tf.tidy(() => this.execute(tf.zeros([1, ...this.inputShape]), [this.logitsNode])[0].size);
     this.numClasses = probe;
-  }
-
-  /** Walks back from the output through Identity/Reshape to a Softmax/Sigmoid, whose input is the logits. */
-  private findLogits(output: string): { node: string; activation: OutputActivation } {
-    let name = output;
-    for (;;) {
-      const def = this.nodes.get(name);
-      if (!def) return { node: output, activation: 'none' };
-      const squash = SQUASH_OPS[def.op];
-      if (squash) return { node: inputNode(def.input![0])!, activation: squash };
-      if (!PASS_THROUGH.has(def.op) || !def.input?.length) return { node: output, activation: 'none' };
-      name = inputNode(def.input[0])!;
-    }
-  }
-
-  /**
-   * Nodes the logits depend on, ordered by longest distance from the input. A plain DFS order is
-   * topological too, but can put a node inside an early residual branch after the block outputs
-   * that follow it; depth order puts the last block's output last, as in the Layers model.
-   */
-  private topologicalOrder(to: string): string[] {
-    const seen = new Set<string>();
-    const postOrder: string[] = [];
-    const stack: [string, boolean][] = [[to, false]];
-    while (stack.length) {
-      const [name, done] = stack.pop()!;
-      if (done) {
-        postOrder.push(name);
-        continue;
-      }
-      if (seen.has(name)) continue;
-      seen.add(name);
-      stack.push([name, true]);
-      for (const dep of this.inputsOf(name)) if (!seen.has(dep)) stack.push([dep, false]);
-    }
-    const depth = new Map<string, number>();
-    for (const name of postOrder) depth.set(name, 1 + Math.max(-1, ...this.inputsOf(name).map((d) => depth.get(d) ?? 0)));
-    return postOrder.map((name, i) => ({ name, i, d: depth.get(name)! })).sort((a, b) => a.d - b.d || a.i - b.i).map((e) => e.name);
-  }
-
-  private inputsOf(name: string): string[] {
-    return (this.nodes.get(name)?.input ?? []).map(inputNode).filter((d): d is string => d !== undefined);
   }
 
   private execute(feeds: Tensor | tf.NamedTensorMap, outputs: string[]): Tensor[] {

@@ -5,27 +5,10 @@ import { findConvChains, fusedConvStep, hiddenSlots } from './convFusion';
 import { flattenLayersModel, LayerGraph, LayerNode } from './layerGraph';
 import { DerivedWeights, layerBackward } from './layerBackward';
 import { makePlan, Plan, slotsLeadingTo, slotsReachableFrom, Step } from './steps';
-import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
+import { pickDefaultLayer } from './gradcamLayers';
+import { checkSoftmaxCoversOutput, layerRows, outputLayerNames, OutputPlan, planOutput, resolveOutputIndex, spatialCandidates } from './layerOutput';
 
 type Tensor = tf.Tensor;
-
-/** Layers that only reshape or pass values through: a softmax before them is still "the end". */
-const PASS_THROUGH = new Set(['Flatten', 'Reshape', 'Dropout', 'InputLayer']);
-const SQUASHERS: Record<string, OutputActivation> = { softmax: 'softmax', sigmoid: 'sigmoid' };
-
-interface OutputPlan {
-  /** Slot holding the logits. */
-  slot: number;
-  activation: OutputActivation;
-  /** A Dense/Conv layer whose own softmax/sigmoid we skip. */
-  linearized?: LayerNode;
-}
-
-/** Output shape (with batch) of a layer's first output: tfjs gives a list of shapes for multi-output layers. */
-function firstOutputShape(layer: tf.layers.Layer): (number | null)[] {
-  const shape = layer.outputShape;
-  return (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
-}
 
 /** Linear activation with the shape tfjs layers expect of an activation object. */
 const LINEAR_ACTIVATION = { apply: (x: Tensor) => x, getClassName: () => 'linear', getConfig: () => ({}) };
@@ -56,11 +39,11 @@ export class LayersRuntime implements ModelRuntime {
       throw new UserError(`the model has ${model.inputs.length} inputs; Saliency Lens explains models with one image input`);
     }
     this.graph = flattenLayersModel(model);
-    const outputIndex = this.resolveOutput(opts.output);
-    this.outputName = this.outputNames()[outputIndex];
-    this.output = this.planOutput(this.graph.outputSlots[outputIndex]);
+    const outputIndex = resolveOutputIndex(model, opts.output);
+    this.outputName = outputLayerNames(model)[outputIndex];
+    this.output = planOutput(this.graph, this.graph.outputSlots[outputIndex]);
     this.outputActivation = this.output.activation;
-    this.checkSoftmaxCoversOutput();
+    checkSoftmaxCoversOutput(this.graph, this.output);
     const outShape = (Array.isArray(model.outputShape[0]) ? model.outputShape[outputIndex] : model.outputShape) as (number | null)[];
     this.numClasses = outShape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1);
     const declared = model.inputs[0].shape.slice(1);
@@ -103,53 +86,6 @@ export class LayersRuntime implements ModelRuntime {
       else if (!inner.has(node)) steps.push(this.plainStep(node));
     }
     return makePlan(steps, graph.inputSlots, new Set(chains.flatMap(hiddenSlots)));
-  }
-
-  /** Names of the layers producing the outputs (Sequential models leave `outputNames` unset). */
-  private outputNames(): string[] {
-    return this.model.outputs.map((o) => (o as unknown as { sourceLayer?: { name: string } }).sourceLayer?.name ?? o.name);
-  }
-
-  private resolveOutput(choice: string | number | undefined): number {
-    const names = this.outputNames();
-    if (choice === undefined) return 0;
-    const index = typeof choice === 'number' ? choice : names.indexOf(choice);
-    if (index < 0 || index >= names.length) {
-      throw new UserError(`the model has no output "${choice}"; its outputs are: ${names.join(', ')}`);
-    }
-    return index;
-  }
-
-  /** Finds the logits: the input of a final softmax/sigmoid, or a final layer run without it. */
-  private planOutput(outSlot: number): OutputPlan {
-    let slot = outSlot;
-    for (;;) {
-      const node = this.graph.nodes[this.graph.producer[slot]];
-      if (!node) return { slot: outSlot, activation: 'none' };
-      const type = node.layer.getClassName();
-      const config = node.layer.getConfig() as Record<string, unknown>;
-      if (PASS_THROUGH.has(type)) {
-        slot = node.inputs[0];
-        continue;
-      }
-      if (type === 'Softmax') return { slot: node.inputs[0], activation: 'softmax' };
-      const squash = SQUASHERS[String(config.activation)];
-      if (!squash) return { slot: outSlot, activation: 'none' };
-      if (type === 'Activation') return { slot: node.inputs[0], activation: squash };
-      return { slot: node.outputs[0], activation: squash, linearized: node };
-    }
-  }
-
-  /** Probabilities are a softmax over the whole logit vector: refuse heads that normalize only part of it. */
-  private checkSoftmaxCoversOutput(): void {
-    if (this.output.activation !== 'softmax') return;
-    const node = this.graph.nodes[this.graph.producer[this.output.slot]];
-    const first = node && firstOutputShape(node.layer);
-    const spread = (first ?? []).slice(1).filter((d) => d !== 1);
-    if (spread.length > 1) {
-      throw new UserError(`the model's softmax runs over part of its output (shape ${JSON.stringify(first?.slice(1))}); ` +
-        'Saliency Lens explains classifiers whose output is one vector of classes');
-    }
   }
 
   private runNode(node: LayerNode, xs: Tensor[]): Tensor | Tensor[] {
@@ -247,25 +183,11 @@ export class LayersRuntime implements ModelRuntime {
   }
 
   layerTable(): LayerRow[] {
-    return this.graph.nodes.map((node) => {
-      const first = firstOutputShape(node.layer);
-      return { name: node.name, type: node.layer.getClassName(), outputShape: first.slice(1), params: node.layer.countParams() };
-    });
+    return layerRows(this.graph);
   }
 
   gradcamCandidates(): GradcamCandidate[] {
-    if (!this.candidates) {
-      const feedsLogits = slotsLeadingTo(this.graph.nodes, [this.output.slot]);
-      this.candidates = [];
-      for (const node of this.graph.nodes) {
-        const slot = node.outputs[0];
-        if (!feedsLogits.has(slot) || slot === this.output.slot) continue;
-        const first = firstOutputShape(node.layer);
-        if (isSpatialCandidate(first)) {
-          this.candidates.push({ name: node.name, type: node.layer.getClassName(), height: first[1]!, width: first[2]!, channels: first[3]! });
-        }
-      }
-    }
+    this.candidates ??= spatialCandidates(this.graph, this.output.slot);
     return this.candidates;
   }
 

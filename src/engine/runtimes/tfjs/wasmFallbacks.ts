@@ -14,6 +14,13 @@ export const BORROWED_KERNELS = [
   'UnsortedSegmentSum',
 ] as const;
 
+/**
+ * Kernels tfjs-backend-wasm 4.22 has but computes wrongly, replaced by the cpu backend's: MaxPoolGrad
+ * routes gradients to the wrong cells for overlapping windows after a convolution (a 3×3/2 'same' pool:
+ * 13–71 % relative error against tfjs cpu, ONNX Runtime and finite differences, which all agree).
+ */
+export const REPLACED_KERNELS = ['MaxPoolGrad'] as const;
+
 interface DataStore {
   readSync(dataId: object): tf.backend_util.BackendValues;
   write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): object;
@@ -32,8 +39,12 @@ let registered = false;
 export function registerWasmKernelFallbacks(): void {
   if (registered) return;
   registered = true;
-  for (const kernelName of BORROWED_KERNELS) {
-    if (tf.getKernel(kernelName, 'wasm')) continue;
+  for (const kernelName of [...BORROWED_KERNELS, ...REPLACED_KERNELS]) {
+    const replaced = (REPLACED_KERNELS as readonly string[]).includes(kernelName);
+    if (tf.getKernel(kernelName, 'wasm')) {
+      if (!replaced) continue;
+      tf.unregisterKernel(kernelName, 'wasm');
+    }
     const cpuKernel = tf.getKernel(kernelName, 'cpu');
     if (!cpuKernel) continue;
     tf.registerKernel({
