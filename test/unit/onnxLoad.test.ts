@@ -277,7 +277,7 @@ describe('reading .onnx files', () => {
     assert.equal(model.files.modelJson, file);
     model.runtime.dispose();
     writeModel(cnn(), 'other.onnx', path.dirname(file));
-    await rejectsNaming(loadModel(path.dirname(file)), path.dirname(file), /several \.onnx models/);
+    await rejectsNaming(loadModel(path.dirname(file)), path.dirname(file), /folder has several models \(model\.onnx, other\.onnx\); choose one/);
   });
 });
 

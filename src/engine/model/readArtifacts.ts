@@ -42,7 +42,7 @@ export function resolveModelJson(modelPath: string): string {
   if (fs.statSync(abs).isDirectory()) {
     const json = path.join(abs, 'model.json');
     if (fs.existsSync(json)) return json;
-    const models = fs.readdirSync(abs).filter((f) => isOnnxFile(f) || isKerasFile(f));
+    const models = fs.readdirSync(abs).filter((f) => isOnnxFile(f) || isKerasFile(f)).sort();
     if (models.length === 1) return path.join(abs, models[0]);
     if (models.length > 1) throw fileError(modelPath, `folder has several models (${models.join(', ')}); choose one`);
     throw fileError(modelPath, 'folder has no model.json, .onnx, .keras or .h5 file (expected a TensorFlow.js model folder, an ONNX model or a Keras file)');
