@@ -227,6 +227,32 @@ describe('conversion equals the model: layer kinds', () => {
     model.dispose();
   });
 
+  it('Conv2DTranspose (valid and same, kernel larger and smaller than the stride) gives tfjs\'s logits and input gradients', async () => {
+    for (const [kernelSize, strides, padding] of [[3, 2, 'same'], [3, 2, 'valid'], [2, 3, 'valid'], [2, 3, 'same'], [4, 2, 'same']] as const) {
+      const input = tf.input({ shape: [5, 6, 3] });
+      let x = tf.layers.conv2dTranspose({ filters: 4, kernelSize, strides, padding, activation: 'relu', name: 'up',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: kernelSize * 10 + strides }), biasInitializer: 'ones' }).apply(input) as tf.SymbolicTensor;
+      x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
+      x = tf.layers.dense({ units: 3, kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }), name: 'logits' }).apply(x) as tf.SymbolicTensor;
+      const model = tf.model({ inputs: input, outputs: x });
+      const ex = await Explainer.open(await saveLayers(model), { runtime: 'onnx' });
+      const what = `k ${kernelSize} s ${strides} ${padding}`;
+      assert.equal(ex.model.conversion?.converted, true, what);
+      const xs = tf.randomUniform([1, 5, 6, 3], 0, 1, 'float32', 4);
+      const trace = await ex.runtime.trace(xs);
+      const expected = (model.predict(xs) as tf.Tensor).dataSync();
+      assert.ok(relativeError(trace.logits.dataSync(), expected) <= 1e-5, what);
+      const grad = (await trace.vjp(tf.tensor2d([[0, 1, 0]]), ['input'])).get('input')!.dataSync();
+      await tf.setBackend('cpu');
+      const stock = stockInputGradient(model, xs, 1);
+      await tf.setBackend('wasm');
+      assert.ok(relativeError(grad, stock) <= 1e-5, `${what}: input gradient relative error ${relativeError(grad, stock).toExponential(2)}`);
+      trace.dispose();
+      ex.dispose();
+      model.dispose();
+    }
+  });
+
   it('the layer table lists the model\'s own layers with its shapes, and Grad-CAM layers are the spatial ones', async () => {
     const model = buildZoo();
     const ex = await Explainer.open(await saveLayers(model), { runtime: 'onnx' });
@@ -327,23 +353,23 @@ describe('Keras files', () => {
 });
 
 describe('runtime choice and fallback', () => {
-  /** Conv2DTranspose has no conversion yet: the model that needs one shows the fallback. */
-  async function transposeModelDir(): Promise<string> {
+  /** TimeDistributed has no conversion: a model that needs one shows the fallback. */
+  async function unconvertibleModelDir(): Promise<string> {
     const input = tf.input({ shape: [8, 8, 1] });
     let x = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'conv' }).apply(input) as tf.SymbolicTensor;
-    x = tf.layers.conv2dTranspose({ filters: 2, kernelSize: 2, strides: 2, name: 'up' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2 }), name: 'rows' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
     x = tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }).apply(x) as tf.SymbolicTensor;
     return saveLayers(tf.model({ inputs: input, outputs: x }));
   }
 
   it('auto runs a model that does not convert on tfjs and names the layer that kept it there', async () => {
-    const dir = await transposeModelDir();
+    const dir = await unconvertibleModelDir();
     const ex = await Explainer.open(dir);
     assert.equal(ex.runtime.kind, 'layers');
     assert.equal(ex.model.conversion?.converted, false);
-    assert.match(ex.model.conversion!.reason, /could not convert to ONNX: up \(layer class Conv2DTranspose is not supported for conversion\)/);
-    assert.match(ex.compute.note, /Conv2DTranspose/);
+    assert.match(ex.model.conversion!.reason, /could not convert to ONNX: rows \(layer class TimeDistributed is not supported for conversion\)/);
+    assert.match(ex.compute.note, /TimeDistributed/);
     assert.equal(ex.compute.runtime.engine, 'tfjs');
     const maps = await ex.explainTensor(tf.zeros([1, 8, 8, 1]), {});
     assert.equal(maps.maps.length, 2);
@@ -351,9 +377,9 @@ describe('runtime choice and fallback', () => {
   });
 
   it('onnx refuses it in one sentence naming the file and the layer; tfjs is taken when asked for', async () => {
-    const dir = await transposeModelDir();
+    const dir = await unconvertibleModelDir();
     await assert.rejects(Explainer.open(dir, { runtime: 'onnx' }), (e: Error) => e instanceof UserError &&
-      e.message.startsWith(path.join(dir, 'model.json')) && /Conv2DTranspose/.test(e.message) && /--runtime tfjs/.test(e.message) && !e.message.includes('\n'));
+      e.message.startsWith(path.join(dir, 'model.json')) && /TimeDistributed/.test(e.message) && /--runtime tfjs/.test(e.message) && !e.message.includes('\n'));
     const converts = await saveLayers(buildSmallResidual({ seed: 1 }));
     const forced = await Explainer.open(converts, { runtime: 'tfjs' });
     assert.equal(forced.runtime.kind, 'layers');

@@ -130,6 +130,27 @@ describe('ONNX gradient rules against finite differences: convolutions', () => {
   }
 });
 
+describe('ONNX gradient rules against finite differences: transposed convolutions', () => {
+  const deconv = (o: { c: number; m: number; h: number; w: number; k: [number, number]; s: [number, number]; pads: number[]; op?: number[];
+    d?: [number, number]; group?: number }) => {
+    const group = o.group ?? 1;
+    const attrs = [A.ints('kernel_shape', o.k), A.ints('strides', o.s), A.ints('pads', o.pads), A.i('group', group), A.ints('dilations', o.d ?? [1, 1])];
+    if (o.op) attrs.push(A.ints('output_padding', o.op));
+    return single('ConvTranspose', [1, o.c, o.h, o.w], attrs, [w('W', [o.c, o.m / group, ...o.k], 3), w('B', [o.m], 4)], ['W', 'B']);
+  };
+  const cases: [string, Parameters<typeof deconv>[0]][] = [
+    ['2×2 stride 2 (Keras UpSampling-like)', { c: 3, m: 4, h: 5, w: 4, k: [2, 2], s: [2, 2], pads: [0, 0, 0, 0] }],
+    ['3×3 stride 2, pads 1, output_padding 1 (Keras "same")', { c: 2, m: 3, h: 4, w: 5, k: [3, 3], s: [2, 2], pads: [1, 1, 1, 1], op: [1, 1] }],
+    ['3×3 stride 1, asymmetric pads', { c: 2, m: 2, h: 5, w: 5, k: [3, 3], s: [1, 1], pads: [0, 1, 2, 0] }],
+    ['grouped, stride 2, dilation 2', { c: 4, m: 6, h: 4, w: 4, k: [3, 3], s: [2, 2], pads: [1, 1, 1, 1], d: [2, 2], group: 2 }],
+    ['kernel smaller than stride (2×2, stride 3, output_padding 1)', { c: 2, m: 2, h: 3, w: 4, k: [2, 2], s: [3, 3], pads: [0, 0, 0, 0], op: [1, 1] }],
+  ];
+  for (const [name, o] of cases) {
+    // Linear in x: a large ε is exact up to rounding.
+    it(name, async () => expectMatch(deconv(o), { eps: 0.5 }));
+  }
+});
+
 describe('ONNX gradient rules: pooling', () => {
   const maxPool = (dims: number[], k: number[], s: number[], pads: number[], extra: Attr[] = [], opset = 17) =>
     single('MaxPool', dims, [A.ints('kernel_shape', k), A.ints('strides', s), A.ints('pads', pads), ...extra], [], [], opset);

@@ -4,7 +4,7 @@ import { flattenLayersModel, LayerGraph, LayerNode } from '../runtimes/tfjs/laye
 import { firstOutputShape, layerRows, outputLayerNames, planOutput, spatialCandidates } from '../runtimes/tfjs/layerOutput';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
-  activation, batchNorm, bilinearMatrix, clip, concat, conv, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce,
+  activation, batchNorm, bilinearMatrix, clip, concat, conv, convTranspose, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce,
   resize, scalar, slice, softmax, transposeModel,
 } from './ops';
 import type { ConvertedModel } from './types';
@@ -125,6 +125,14 @@ const RULES: Record<string, LayerRule> = {
   Conv2D: (c) => convolution(c, false),
   DepthwiseConv2D: (c) => convolution(c, true),
   SeparableConv2D: separable,
+  Conv2DTranspose: (c) => {
+    channelsLast(c);
+    if (list(c.config.dilationRate, 2, 1).some((d) => d !== 1)) throw new ConversionError(c.node.name, 'Conv2DTranspose with dilation');
+    const pads = padding(c);
+    if (Array.isArray(pads)) throw new ConversionError(c.node.name, 'explicit padding');
+    const y = convTranspose(c.w, c.xs[0], { kernel: c.weight('kernel'), bias: c.optionalWeight('bias'), strides: list(c.config.strides, 2, 1), padding: pads }, c.hint);
+    return c.activate(y);
+  },
   Dense: (c) => c.activate(dense(c.w, c.xs[0], c.weight('kernel'), c.optionalWeight('bias'), c.hint)),
   BatchNormalization: (c) => {
     const rank = c.xs[0].shape.length;

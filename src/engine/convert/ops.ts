@@ -80,6 +80,43 @@ export function conv(w: OnnxWriter, x: Value, spec: ConvSpec, hint: string): Val
   return { name, shape: [1, ...out, weight.shape[0]], channelsFirst: true };
 }
 
+/**
+ * Conv2DTranspose in channels-last semantics (kernel [kh, kw, out, in]) as an ONNX ConvTranspose, sized as
+ * TensorFlow sizes it: 'valid' gives in·s + max(k − s, 0), 'same' gives in·s, with the forward
+ * convolution's 'same' padding (odd pixel at the end) and the remainder as output_padding.
+ */
+export function convTranspose(w: OnnxWriter, x: Value, spec: { kernel: Constant; bias?: Constant; strides: number[]; padding: 'same' | 'valid' }, hint: string): Value {
+  const rank = x.shape.length;
+  const spatial = rank - 2;
+  const k = spec.kernel;
+  const kernelSize = k.shape.slice(0, spatial);
+  if (k.shape[spatial + 1] !== x.shape[rank - 1]) {
+    throw new ConversionError(hint, `kernel of ${k.shape[spatial + 1]} input channels for an input of ${x.shape[rank - 1]}`);
+  }
+  // [kh, kw, out, in] → [in, out, kh, kw]
+  const weight = permute(k, [spatial + 1, spatial, ...kernelSize.map((_, i) => i)]);
+  const sizes = x.shape.slice(1, rank - 1);
+  const begin: number[] = [];
+  const end: number[] = [];
+  const outputPadding: number[] = [];
+  const out: number[] = [];
+  sizes.forEach((n, i) => {
+    const [kk, s] = [kernelSize[i], spec.strides[i]];
+    const total = spec.padding === 'same' ? Math.max(kk - s, 0) : 0;
+    begin.push(Math.floor(total / 2));
+    end.push(total - Math.floor(total / 2));
+    outputPadding.push(Math.max(s - kk, 0));
+    out.push(spec.padding === 'same' ? n * s : n * s + Math.max(kk - s, 0));
+  });
+  const inputs = [w.first(x), w.f32(weight.data, weight.shape, `${hint}/kernel`)];
+  if (spec.bias) inputs.push(w.f32(spec.bias.data, [spec.bias.data.length], `${hint}/bias`));
+  const name = w.op('ConvTranspose', inputs, [
+    A.ints('kernel_shape', kernelSize), A.ints('strides', spec.strides), A.ints('pads', [...begin, ...end]),
+    A.ints('output_padding', outputPadding),
+  ], hint);
+  return { name, shape: [1, ...out, weight.shape[1]], channelsFirst: true };
+}
+
 export interface PoolSpec {
   kind: 'max' | 'avg';
   size: number[];

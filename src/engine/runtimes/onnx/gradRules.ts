@@ -297,6 +297,33 @@ const conv: Rule = (c) => {
 };
 
 /**
+ * ConvTranspose is the adjoint of a Conv with the same weights, strides, dilations, pads and groups, so its
+ * input gradient is that Conv applied to dy: W [C_in, C_out/g, k…] is already a Conv kernel
+ * [M = C_in, C/g = C_out/g, k…], with no flip. The Conv's output length floor((Y + pads − span)/s) + 1 is
+ * X, since output_padding < stride. Sizes given only by output_shape / auto_pad are refused.
+ */
+const convTranspose: Rule = (c) => {
+  const [, w] = c.node.inputs;
+  if (c.needs[1] || c.needs[2]) return c.unsupported('its weights depend on the input');
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const p = c.node.proto;
+  if (findAttr(p, 'output_shape') || attrString(p, 'auto_pad', 'NOTSET') !== 'NOTSET') {
+    return c.unsupported('its output size is given by output_shape or auto_pad; give explicit pads');
+  }
+  const ws = c.shape(w);
+  const n = ws.length - 2;
+  const attrs = [
+    A.ints('kernel_shape', attrInts(p, 'kernel_shape') ?? ws.slice(2)),
+    A.ints('strides', attrInts(p, 'strides') ?? new Array(n).fill(1)),
+    A.ints('dilations', attrInts(p, 'dilations') ?? new Array(n).fill(1)),
+    A.ints('pads', attrInts(p, 'pads') ?? new Array(2 * n).fill(0)),
+    A.i('group', attrInt(p, 'group', 1)),
+  ];
+  return [c.e.op('Conv', [dy, w], attrs)];
+};
+
+/**
  * Scatters a MaxPool gradient may take below opset 16: each is a full-size graph node, and a 63×63
  * stride-1 pool (3969 of them) took 25 s and 650 MB to build. 64 allows stride-1 windows up to 8×8.
  */
@@ -973,6 +1000,7 @@ const pad: Rule = (c) => {
 /** Every op with a rule; anything else on a gradient path is refused with its name. */
 export const RULES: Record<string, Rule> = {
   Conv: conv,
+  ConvTranspose: convTranspose,
   MaxPool: maxPool,
   AveragePool: averagePool,
   GlobalAveragePool: globalAveragePool,
