@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
@@ -251,6 +252,51 @@ describe('conversion equals the model: layer kinds', () => {
       ex.dispose();
       model.dispose();
     }
+  });
+
+  it('a GraphModel with Conv2DBackpropInput (tf.nn.conv2d_transpose) gives tfjs\'s logits and Grad-CAM', async () => {
+    // Written by hand as the TF.js converter spells nodes: attrs in protobuf JSON, strings base64.
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    const filter = tf.randomNormal([3, 3, 4, 3], 0, 0.5, 'float32', 1);
+    const dense = tf.randomNormal([10 * 12 * 4, 5], 0, 0.1, 'float32', 2);
+    const weights = [
+      { name: 'filter', shape: [3, 3, 4, 3], dtype: 'float32' as const },
+      { name: 'sizes', shape: [4], dtype: 'int32' as const },
+      { name: 'flat_shape', shape: [2], dtype: 'int32' as const },
+      { name: 'dense', shape: [480, 5], dtype: 'float32' as const },
+    ];
+    const data = Buffer.concat([Buffer.from(filter.dataSync().buffer), Buffer.from(Int32Array.of(1, 10, 12, 4).buffer),
+      Buffer.from(Int32Array.of(-1, 480).buffer), Buffer.from(dense.dataSync().buffer)]);
+    const node = (name: string, op: string, input: string[], attr: Record<string, unknown> = {}) => ({ name, op, input, attr });
+    const modelJson = {
+      format: 'graph-model', generatedBy: '2.15.0', convertedBy: 'hand-written test fixture',
+      modelTopology: {
+        node: [
+          node('image', 'Placeholder', [], { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '-1' }, { size: '5' }, { size: '6' }, { size: '3' }] } } }),
+          node('filter', 'Const', [], { dtype: { type: 'DT_FLOAT' } }),
+          node('sizes', 'Const', [], { dtype: { type: 'DT_INT32' } }),
+          node('flat_shape', 'Const', [], { dtype: { type: 'DT_INT32' } }),
+          node('dense', 'Const', [], { dtype: { type: 'DT_FLOAT' } }),
+          node('model/up/conv2d_transpose', 'Conv2DBackpropInput', ['sizes', 'filter', 'image'], {
+            T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '2', '2', '1'] } }, padding: { s: b64('SAME') }, data_format: { s: b64('NHWC') },
+            dilations: { list: { i: ['1', '1', '1', '1'] } }, explicit_paddings: { list: {} },
+          }),
+          node('model/up/Relu', 'Relu', ['model/up/conv2d_transpose'], { T: { type: 'DT_FLOAT' } }),
+          node('model/flatten/Reshape', 'Reshape', ['model/up/Relu', 'flat_shape'], { T: { type: 'DT_FLOAT' } }),
+          node('model/logits/MatMul', 'MatMul', ['model/flatten/Reshape', 'dense'], { T: { type: 'DT_FLOAT' }, transpose_a: { b: false }, transpose_b: { b: false } }),
+          node('Identity', 'Identity', ['model/logits/MatMul'], { T: { type: 'DT_FLOAT' } }),
+        ],
+        library: {}, versions: { producer: 1395 },
+      },
+      weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights }],
+    };
+    const dir = tempDir('convert-deconv-');
+    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+    fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), data);
+    await checkAndClose(dir);
+    const ex = await Explainer.open(dir, { runtime: 'onnx' });
+    assert.deepEqual(ex.runtime.gradcamCandidates().map((c) => [c.name, c.height, c.width]), [['model/up/conv2d_transpose', 10, 12], ['model/up/Relu', 10, 12]]);
+    ex.dispose();
   });
 
   it('the layer table lists the model\'s own layers with its shapes, and Grad-CAM layers are the spatial ones', async () => {

@@ -5,7 +5,7 @@ import type { GradcamCandidate } from '../runtimes/types';
 import { dataInputs, dependencyOrder, findGraphLogits, GraphAttr, GraphNodeDef, parseRef } from '../runtimes/tfjs/graphDef';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
-  activation, batchNorm, bilinearMatrix, clip, concat, conv, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce, resize,
+  activation, batchNorm, bilinearMatrix, clip, concat, conv, convTranspose, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce, resize,
   slice, softmax, transposeModel,
 } from './ops';
 import type { ConvertedModel, SourceLayer } from './types';
@@ -255,6 +255,19 @@ const RULES: Record<string, OpRule> = {
   _FusedConv2D: convolution(false, true),
   DepthwiseConv2dNative: convolution(true, false),
   FusedDepthwiseConv2dNative: convolution(true, true),
+  // tf.nn.conv2d_transpose: (output sizes, filter, input); the probe knows the output size.
+  Conv2DBackpropInput: (c) => {
+    nhwc(c);
+    const x = c.value(2);
+    const rank = x.shape.length;
+    const strides = ints(c.attr.strides);
+    const dilations = ints(c.attr.dilations);
+    return convTranspose(c.w, x, {
+      kernel: c.constant(1), padding: tfPadding(c, rank), outSizes: c.shape.slice(1, -1),
+      strides: strides.length ? spatialOf(strides) : new Array(rank - 2).fill(1),
+      dilations: dilations.length ? spatialOf(dilations) : new Array(rank - 2).fill(1),
+    }, c.hint);
+  },
   MatMul: matMul(false),
   _FusedMatMul: matMul(true),
   BiasAdd: elementwise('Add'),

@@ -5,7 +5,7 @@ import { firstOutputShape, layerRows, outputLayerNames, planOutput, spatialCandi
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
   activation, batchNorm, bilinearMatrix, clip, concat, conv, convTranspose, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce,
-  resize, scalar, slice, softmax, transposeModel,
+  resize, scalar, slice, softmax, transposedLength, transposeModel,
 } from './ops';
 import type { ConvertedModel } from './types';
 import { A } from '../runtimes/onnx/proto';
@@ -130,7 +130,10 @@ const RULES: Record<string, LayerRule> = {
     if (list(c.config.dilationRate, 2, 1).some((d) => d !== 1)) throw new ConversionError(c.node.name, 'Conv2DTranspose with dilation');
     const pads = padding(c);
     if (Array.isArray(pads)) throw new ConversionError(c.node.name, 'explicit padding');
-    const y = convTranspose(c.w, c.xs[0], { kernel: c.weight('kernel'), bias: c.optionalWeight('bias'), strides: list(c.config.strides, 2, 1), padding: pads }, c.hint);
+    const kernel = c.weight('kernel');
+    const strides = list(c.config.strides, 2, 1);
+    const outSizes = c.xs[0].shape.slice(1, 3).map((n, i) => transposedLength(n, kernel.shape[i], strides[i], pads));
+    const y = convTranspose(c.w, c.xs[0], { kernel, bias: c.optionalWeight('bias'), strides, dilations: [1, 1], padding: pads, outSizes }, c.hint);
     return c.activate(y);
   },
   Dense: (c) => c.activate(dense(c.w, c.xs[0], c.weight('kernel'), c.optionalWeight('bias'), c.hint)),

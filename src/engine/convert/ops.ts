@@ -81,40 +81,38 @@ export function conv(w: OnnxWriter, x: Value, spec: ConvSpec, hint: string): Val
 }
 
 /**
- * Conv2DTranspose in channels-last semantics (kernel [kh, kw, out, in]) as an ONNX ConvTranspose, sized as
- * TensorFlow sizes it: 'valid' gives in·s + max(k − s, 0), 'same' gives in·s, with the forward
- * convolution's 'same' padding (odd pixel at the end) and the remainder as output_padding.
+ * A transposed convolution in channels-last semantics (kernel [kh, kw, out, in], as Keras's Conv2DTranspose
+ * and TF's Conv2DBackpropInput hold it) as an ONNX ConvTranspose: the adjoint of the forward convolution
+ * from `outSizes` with the same padding rule, the remainder of the size as output_padding.
  */
-export function convTranspose(w: OnnxWriter, x: Value, spec: { kernel: Constant; bias?: Constant; strides: number[]; padding: 'same' | 'valid' }, hint: string): Value {
+export function convTranspose(w: OnnxWriter, x: Value, spec: { kernel: Constant; bias?: Constant; strides: number[]; dilations: number[]; padding: Padding; outSizes: number[] }, hint: string): Value {
   const rank = x.shape.length;
   const spatial = rank - 2;
   const k = spec.kernel;
   const kernelSize = k.shape.slice(0, spatial);
-  if (k.shape[spatial + 1] !== x.shape[rank - 1]) {
-    throw new ConversionError(hint, `kernel of ${k.shape[spatial + 1]} input channels for an input of ${x.shape[rank - 1]}`);
+  if (k.shape.length !== spatial + 2 || k.shape[spatial + 1] !== x.shape[rank - 1]) {
+    throw new ConversionError(hint, `kernel of shape ${JSON.stringify(k.shape)} for an input of ${x.shape[rank - 1]} channels`);
   }
   // [kh, kw, out, in] → [in, out, kh, kw]
   const weight = permute(k, [spatial + 1, spatial, ...kernelSize.map((_, i) => i)]);
   const sizes = x.shape.slice(1, rank - 1);
-  const begin: number[] = [];
-  const end: number[] = [];
-  const outputPadding: number[] = [];
-  const out: number[] = [];
-  sizes.forEach((n, i) => {
-    const [kk, s] = [kernelSize[i], spec.strides[i]];
-    const total = spec.padding === 'same' ? Math.max(kk - s, 0) : 0;
-    begin.push(Math.floor(total / 2));
-    end.push(total - Math.floor(total / 2));
-    outputPadding.push(Math.max(s - kk, 0));
-    out.push(spec.padding === 'same' ? n * s : n * s + Math.max(kk - s, 0));
-  });
+  const pads = onnxPads(spec.padding, spec.outSizes, kernelSize, spec.strides, spec.dilations);
+  const outputPadding = sizes.map((n, i) => spec.outSizes[i] - ((n - 1) * spec.strides[i] + (kernelSize[i] - 1) * spec.dilations[i] + 1 - pads[i] - pads[i + spatial]));
+  if (outputPadding.some((p, i) => p < 0 || p >= Math.max(spec.strides[i], spec.dilations[i]))) {
+    throw new ConversionError(hint, `output size ${JSON.stringify(spec.outSizes)} cannot come from input ${JSON.stringify(sizes)}`);
+  }
   const inputs = [w.first(x), w.f32(weight.data, weight.shape, `${hint}/kernel`)];
   if (spec.bias) inputs.push(w.f32(spec.bias.data, [spec.bias.data.length], `${hint}/bias`));
   const name = w.op('ConvTranspose', inputs, [
-    A.ints('kernel_shape', kernelSize), A.ints('strides', spec.strides), A.ints('pads', [...begin, ...end]),
+    A.ints('kernel_shape', kernelSize), A.ints('strides', spec.strides), A.ints('dilations', spec.dilations), A.ints('pads', pads),
     A.ints('output_padding', outputPadding),
   ], hint);
-  return { name, shape: [1, ...out, weight.shape[1]], channelsFirst: true };
+  return { name, shape: [1, ...spec.outSizes, weight.shape[1]], channelsFirst: true };
+}
+
+/** Keras's Conv2DTranspose output length (no output_padding given): 'valid' in·s + max(k − s, 0), 'same' in·s. */
+export function transposedLength(n: number, k: number, s: number, padding: 'same' | 'valid'): number {
+  return padding === 'same' ? n * s : n * s + Math.max(k - s, 0);
 }
 
 export interface PoolSpec {
