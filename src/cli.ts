@@ -9,6 +9,7 @@ import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { IMAGE_FILE } from './shared/imageFiles';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
+import { shortLayerName, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
 
 const USAGE = `Usage:
@@ -176,7 +177,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
         (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
         (result.timings.saliency !== undefined ? ` · saliency ${ms(result.timings.saliency)}` : '') +
-        (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${layer})` : ''));
+        (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${shortLayerName(layer ?? '')})` : ''));
       for (const note of result.notes) console.log(`  note: ${note}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     }
@@ -198,7 +199,10 @@ async function explainCommand(argv: string[]): Promise<void> {
 }
 
 function printSummary(s: ModelSummary): void {
-  const rows = s.layers.map((l) => [l.name, l.type, `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`, l.params.toLocaleString('en-US')]);
+  // Long graph scopes shown by their last scopes (--json keeps the full names; both are accepted by --layer).
+  const short = shortLayerNames(s.layers.map((l) => l.name));
+  const shown = (name: string) => short.get(name) ?? name;
+  const rows = s.layers.map((l) => [shown(l.name), l.type, `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`, l.params.toLocaleString('en-US')]);
   const header = ['layer', 'type', 'output shape', 'params'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
@@ -217,7 +221,7 @@ function printSummary(s: ModelSummary): void {
   } else {
     console.log('Grad-CAM candidates (input side first; * = automatic choice):');
     for (const c of s.gradcamCandidates) {
-      console.log(`  ${c.name === s.defaultGradcamLayer ? '*' : ' '} ${c.name}  ${c.type}  ${c.height}×${c.width}×${c.channels}`);
+      console.log(`  ${c.name === s.defaultGradcamLayer ? '*' : ' '} ${shown(c.name)}  ${c.type}  ${c.height}×${c.width}×${c.channels}`);
     }
   }
   s.warnings.forEach((w) => console.log(`warning: ${w}`));

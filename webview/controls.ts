@@ -6,6 +6,7 @@ import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-s
 import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
 import type { ColormapChoice, GradcamLayerMsg, ViewMode } from '../src/shared/protocol';
 import { COLORMAPS, isColormapName } from '../src/shared/colormaps';
+import { shortLayerNames } from '../src/shared/layerNames';
 import { h, replaceChildren } from './dom';
 import { isViewMode } from './state';
 
@@ -110,9 +111,12 @@ export class Controls {
     if (!defaultLayer || !layers.some((l) => l.name === defaultLayer)) {
       options.push(h('vscode-option', { value: AUTO_LAYER }, layers.length ? 'automatic (auto)' : 'no convolutional layer'));
     }
+    const short = shortLayerNames(layers.map((l) => l.name));
     for (const l of layers) {
       const auto = l.name === defaultLayer ? ' (auto)' : '';
-      options.push(h('vscode-option', { value: l.name, description: `${l.type} · ${l.height}×${l.width}×${l.channels}` }, `${l.name}${auto}`));
+      // Long graph scopes shown short; the full name is the value and in the description.
+      const full = short.get(l.name) !== l.name ? ` · ${l.name}` : '';
+      options.push(h('vscode-option', { value: l.name, description: `${l.type} · ${l.height}×${l.width}×${l.channels}${full}` }, `${short.get(l.name)}${auto}`));
     }
     replaceChildren(this.layerSelect, ...options);
     this.layerSelect.disabled = layers.length === 0;

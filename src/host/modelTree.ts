@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { scopeParts } from '../shared/layerNames';
 import type { LayerRowMsg, ModelInfoMsg } from '../shared/protocol';
 
 /** A row of the Model view: a section, a fact, a nested model, or a layer. */
@@ -32,8 +33,8 @@ function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[
   const root: ModelNode[] = [];
   const groups = new Map<string, ModelNode>();
   for (const layer of info.layers) {
-    const parts = layer.name.replace(/^\/+/, '').split('/').filter(Boolean);
-    if (parts.length === 0) parts.push(layer.name);
+    // TF graph nodes carry call-wrapper scopes (StatefulPartitionedCall/…): grouped without them.
+    const parts = scopeParts(layer.name);
     let siblings = root;
     for (let i = 0; i < parts.length - 1; i++) {
       const key = parts.slice(0, i + 1).join('/');

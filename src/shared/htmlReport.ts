@@ -2,6 +2,7 @@
  * One self-contained HTML page for a batch of explanations: every image and overlay is embedded as a
  * data: URL, styles are inline, there is no script. Pure TypeScript: the CLI and the extension share it.
  */
+import { shortLayerName } from './layerNames';
 import type { PredictionMsg } from './protocol';
 
 export interface ReportEntry {
@@ -47,7 +48,7 @@ function entryHtml(e: ReportEntry): string {
   const figures = [
     e.image ? `<figure><img alt="${escape(e.name)}" src="data:${e.image.mime};base64,${e.image.base64}"><figcaption>image</figcaption></figure>` : '',
     ...e.overlays.map((o) => `<figure><img alt="${escape(o.method)} of ${escape(e.name)}" src="data:image/png;base64,${o.png}">` +
-      `<figcaption>${escape(o.method === 'gradcam' ? `Grad-CAM (${o.layer ?? ''})` : 'saliency')}</figcaption></figure>`),
+      `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(o.method === 'gradcam' ? `Grad-CAM (${shortLayerName(o.layer ?? '')})` : 'saliency')}</figcaption></figure>`),
   ].join('');
   const rows = e.predictions.map((p) => `<tr><td>${escape(p.label)}</td><td>${pct(p.probability)}</td><td>${p.logit.toFixed(3)}</td></tr>`).join('');
   // One native run (ONNX Runtime) times forward and gradients together as 'pass'; the maps then only reduce.

@@ -9,6 +9,7 @@ import { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
 import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
 import type { ConvertedModel } from '../../convert/types';
+import { fullLayerName } from '../../../shared/layerNames';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 
@@ -410,12 +411,7 @@ export class OnnxRuntime implements ModelRuntime {
   }
 }
 
-/**
- * A source layer named in full, or by the short form shown for long graph scopes
- * (`MobilenetV2/Conv_1/Relu6`) when exactly one layer ends that way.
- */
+/** A source layer named in full, or by the short form shown for long graph scopes (`MobilenetV2/Conv_1/Relu6`). */
 function sourceLayerName(converted: ConvertedModel, name: string): string | undefined {
-  if (converted.layers.some((l) => l.name === name)) return name;
-  const matches = converted.layers.filter((l) => l.name.endsWith(`/${name}`));
-  return matches.length === 1 ? matches[0].name : undefined;
+  return fullLayerName(converted.layers.map((l) => l.name), name);
 }

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
 import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
+import { fullLayerName } from '../../../shared/layerNames';
 import { dependencyOrder, findGraphLogits, GraphNodeDef, parseRef } from './graphDef';
 
 type Tensor = tf.Tensor;
@@ -156,6 +157,11 @@ export class GraphRuntime implements ModelRuntime {
         const s = shapes.get(n)!;
         return { name: n, type: this.nodes.get(n)!.op, height: s[1], width: s[2], channels: s[3] };
       });
+  }
+
+  /** A node named in full or by the short form shown for long scopes. */
+  canonicalLayerName(name: string): string | undefined {
+    return fullLayerName(this.computeNodes(), name);
   }
 
   defaultGradcamLayer(): string | undefined {

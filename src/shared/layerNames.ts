@@ -1,0 +1,49 @@
+/**
+ * Readable layer names. TF.js GraphModels name nodes by their full TensorFlow scope
+ * (`StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/…/MobilenetV2/Conv_1/Relu6`):
+ * wherever a name is shown, its call wrappers are dropped and only the last scopes kept, as many as make
+ * it unique among the model's layers. Full names stay in tooltips and JSON and are always accepted.
+ */
+
+/** Scopes TensorFlow adds for function calls: no layer of the user's model. */
+const CALL_WRAPPER = /^(StatefulPartitionedCall|PartitionedCall)(_\d+)?$/;
+
+/** Trailing scopes shown at least (model/layer/op). */
+const MIN_SCOPES = 3;
+
+/** A name's scopes without TensorFlow's call wrappers ('/layer1/conv' → ['layer1', 'conv']). */
+export function scopeParts(name: string): string[] {
+  const parts = name.split('/').filter((p) => p && !CALL_WRAPPER.test(p));
+  return parts.length ? parts : [name];
+}
+
+/** One name's short form, where the model's other names are not at hand (a caption): its last scopes. */
+export function shortLayerName(name: string): string {
+  return shortLayerNames([name]).get(name)!;
+}
+
+/** Each name's shortest unique form of at least MIN_SCOPES trailing scopes (the name itself when it is short). */
+export function shortLayerNames(names: readonly string[]): Map<string, string> {
+  const parts = new Map(names.map((n) => [n, scopeParts(n)]));
+  const short = new Map<string, string>();
+  let pending = [...new Set(names)];
+  for (let k = MIN_SCOPES; pending.length; k++) {
+    const forms = new Map(pending.map((n) => [n, parts.get(n)!.slice(-k).join('/')]));
+    const count = new Map<string, number>();
+    for (const f of forms.values()) count.set(f, (count.get(f) ?? 0) + 1);
+    for (const n of pending) {
+      // A name with no more scopes than shown is itself (less its wrappers).
+      if (parts.get(n)!.length <= k) short.set(n, n.split('/').length <= k ? n : forms.get(n)!);
+      else if (count.get(forms.get(n)!) === 1) short.set(n, forms.get(n)!);
+    }
+    pending = pending.filter((n) => !short.has(n));
+  }
+  return short;
+}
+
+/** The full name a shown (short) name stands for, if exactly one layer shows that way. */
+export function fullLayerName(names: readonly string[], given: string): string | undefined {
+  if (names.includes(given)) return given;
+  const matches = [...shortLayerNames(names)].filter(([, s]) => s === given).map(([n]) => n);
+  return matches.length === 1 ? matches[0] : undefined;
+}
