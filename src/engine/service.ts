@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Explainer } from './explain';
 import { readImageFile, DecodedImage } from './image/decode';
+import { isKerasFile } from './model/keras';
 import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
 import { SIDECAR_FILES } from './model/sidecar';
 import { describePreprocessing } from './image/preprocess';
@@ -26,7 +27,8 @@ function rawMapMsg(m: AttributionMap): RawMapMsg {
  */
 export function modelVersion(modelJson: string, dataFiles: string[] = []): string {
   const dir = path.dirname(modelJson);
-  if (!isOnnxFile(modelJson)) {
+  // A TF.js folder is all its files; a single-file model (ONNX, Keras) is that file and its sidecars.
+  if (!isOnnxFile(modelJson) && !isKerasFile(modelJson)) {
     return fs.readdirSync(dir).sort().map((f) => {
       const st = fs.statSync(path.join(dir, f));
       return `${f}:${st.size}:${st.mtimeMs}`;

@@ -7,6 +7,7 @@ import { initBackend } from '../../src/engine/backend';
 import { UserError } from '../../src/engine/errors';
 import { Explainer } from '../../src/engine/explain';
 import { saveLayersModel } from '../../src/engine/model/saveModel';
+import { modelVersion } from '../../src/engine/service';
 import {
   buildDepthwiseNet, buildLinear, buildMlp, buildMobileNetV2, buildNested, buildResNet18, buildSmallResidual, buildSqueezeNetLike,
   randomizeBatchNorm,
@@ -391,6 +392,20 @@ describe('Keras files', () => {
       assert.deepEqual(r.predictions.map((p) => p.logit), results[0].predictions.map((p) => p.logit));
       r.maps.forEach((m, i) => assert.deepEqual(m.data, results[0].maps[i].data, m.method));
     }
+  });
+
+  it('a Keras file\'s version (what reloads it) follows the file and its sidecars, not the images beside it', () => {
+    const dir = tempDir('keras-version-');
+    const file = path.join(dir, 'model.keras');
+    fs.copyFileSync(path.join(__dirname, '..', 'fixtures', 'keras', 'cnn.keras'), file);
+    const before = modelVersion(file);
+    fs.writeFileSync(path.join(dir, 'photo.png'), 'not looked at');
+    assert.equal(modelVersion(file), before);
+    fs.writeFileSync(path.join(dir, 'labels.txt'), 'a\nb\n');
+    const withLabels = modelVersion(file);
+    assert.notEqual(withLabels, before);
+    fs.appendFileSync(file, Buffer.from([0]));
+    assert.notEqual(modelVersion(file), withLabels);
   });
 
   it('a nested Keras model with BatchNormalization without scale converts and agrees with tfjs', async () => {
