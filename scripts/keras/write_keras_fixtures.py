@@ -2,7 +2,7 @@
 """Writes the Keras fixtures of test/unit/keras.test.ts without Keras: small models in the layouts Keras
 writes (read from keras-team's saving code: keras/src/saving/saving_lib.py for `.keras`,
 keras/src/legacy/saving/legacy_h5_format.py for `.h5`), with weights chosen here, and their outputs
-computed in numpy (expected.json).
+computed in numpy (expected.json). The layout code is keras_writer.py's (shared with write_example.py).
 
   Keras 3 `.keras`: a zip (entries stored) of metadata.json, config.json, model.weights.h5; the weights
     follow the object tree, `layers/<snake_case class name, numbered per container>/vars/<i>`.
@@ -20,6 +20,9 @@ import zipfile
 
 import h5py
 import numpy as np
+
+from keras_writer import (bn_cfg, call, conv_cfg, dense_cfg, functional, k3, k3_input, keras2_name, keras_archive, kt,
+                          legacy_h5, save_names, sequential, zip_entry)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'fixtures', 'keras')
 rng = np.random.default_rng(20261206)
@@ -65,127 +68,6 @@ def relu(x):
 
 def silu(x):
     return x / (1 + np.exp(-x))
-
-
-# ---------------------------------------------------------------- Keras 3 config objects
-
-def policy():
-    return {'module': 'keras', 'class_name': 'DTypePolicy', 'config': {'name': 'float32'}, 'registered_name': None}
-
-
-def init(cls, config=None):
-    return {'module': 'keras.initializers', 'class_name': cls, 'config': config or {}, 'registered_name': None}
-
-
-def k3(cls, name, config, build_shape=None, inbound=None, module='keras.layers', registered=None):
-    d = {'module': module, 'class_name': cls,
-         'config': {'name': name, 'trainable': True, 'dtype': policy(), **config}, 'registered_name': registered}
-    if build_shape is not None:
-        d['build_config'] = {'input_shape': build_shape}
-    if inbound is not None:
-        d['name'] = name
-        d['inbound_nodes'] = inbound
-    return d
-
-
-def k3_input(name, shape, functional=True):
-    d = {'module': 'keras.layers', 'class_name': 'InputLayer',
-         'config': {'batch_shape': [None, *shape], 'dtype': 'float32', 'sparse': False, 'ragged': False, 'name': name, 'optional': False},
-         'registered_name': None}
-    if functional:
-        d['name'] = name
-        d['inbound_nodes'] = []
-    return d
-
-
-def kt(layer, shape, node=0, tensor=0):
-    return {'class_name': '__keras_tensor__', 'config': {'shape': [None, *shape], 'dtype': 'float32', 'keras_history': [layer, node, tensor]}}
-
-
-def call(*args, **kwargs):
-    return [{'args': list(args), 'kwargs': kwargs}]
-
-
-def conv_cfg(filters, k, padding, activation):
-    return {'filters': filters, 'kernel_size': [k, k], 'strides': [1, 1], 'padding': padding, 'data_format': 'channels_last',
-            'dilation_rate': [1, 1], 'groups': 1, 'activation': activation, 'use_bias': True,
-            'kernel_initializer': init('GlorotUniform', {'seed': None}), 'bias_initializer': init('Zeros'),
-            'kernel_regularizer': None, 'bias_regularizer': None, 'activity_regularizer': None, 'kernel_constraint': None, 'bias_constraint': None}
-
-
-def bn_cfg(scale=True):
-    return {'axis': -1, 'momentum': 0.99, 'epsilon': 0.001, 'center': True, 'scale': scale,
-            'beta_initializer': init('Zeros'), 'gamma_initializer': init('Ones'), 'moving_mean_initializer': init('Zeros'),
-            'moving_variance_initializer': init('Ones'), 'beta_regularizer': None, 'gamma_regularizer': None,
-            'beta_constraint': None, 'gamma_constraint': None, 'synchronized': False}
-
-
-def dense_cfg(units, activation):
-    return {'units': units, 'activation': activation, 'use_bias': True, 'kernel_initializer': init('GlorotUniform', {'seed': None}),
-            'bias_initializer': init('Zeros'), 'kernel_regularizer': None, 'bias_regularizer': None, 'kernel_constraint': None,
-            'bias_constraint': None, 'quantization_config': None}
-
-
-def sequential(name, layers, input_shape):
-    return {'module': 'keras', 'class_name': 'Sequential',
-            'config': {'name': name, 'trainable': True, 'dtype': policy(), 'layers': layers, 'build_input_shape': [None, *input_shape]},
-            'registered_name': None, 'build_config': {'input_shape': [None, *input_shape]}}
-
-
-def functional(name, layers, inputs, outputs):
-    return {'module': 'keras.src.models.functional', 'class_name': 'Functional',
-            'config': {'name': name, 'trainable': True, 'layers': layers, 'input_layers': inputs, 'output_layers': outputs},
-            'registered_name': 'Functional', 'build_config': {'input_shape': None}}
-
-
-# ---------------------------------------------------------------- writers
-
-def keras_archive(path, config, weights, version, names=True, extra=None):
-    """weights: [(group path, layer name, [arrays])] in the order Keras visits them."""
-    buf = io.BytesIO()
-    with h5py.File(buf, 'w') as f:
-        top = f.create_group('vars')
-        if names:
-            top.attrs['name'] = config['config']['name']
-        for group, lname, arrays in weights:
-            g = f.create_group(group).create_group('vars') if group else f['vars']
-            if names:
-                g.attrs['name'] = lname
-            for i, a in enumerate(arrays):
-                g[str(i)] = a
-    with zipfile.ZipFile(path, 'w') as zf:
-        zf.writestr('metadata.json', json.dumps({'keras_version': version, 'date_saved': '2026-12-06@10:00:00'}))
-        zf.writestr('config.json', json.dumps(config))
-        zf.writestr('model.weights.h5', buf.getvalue())
-        for name, data in (extra or []):
-            zf.writestr(name, data)
-
-
-def save_names(group, name, data):
-    group.attrs[name] = np.array([n.encode('utf8') for n in data]) if data else np.array([], dtype='S1')
-
-
-def legacy_h5(path, model_config, layers, version, weight_names_fn):
-    """layers: [(top-level layer name, [(weight name, array)])] in model.layers order."""
-    with h5py.File(path, 'w') as f:
-        f.attrs['keras_version'] = version
-        f.attrs['backend'] = 'tensorflow'
-        f.attrs['model_config'] = json.dumps(model_config).encode('utf8')
-        g = f.create_group('model_weights')
-        save_names(g, 'layer_names', [n for n, _ in layers])
-        g.attrs['backend'] = b'tensorflow'
-        g.attrs['keras_version'] = version.encode('utf8')
-        for lname, weights in sorted(layers, key=lambda x: x[0]):
-            lg = g.create_group(lname)
-            save_names(lg, 'weight_names', [weight_names_fn(n) for n, _ in weights])
-            for n, a in weights:
-                lg.create_dataset(weight_names_fn(n), a.shape, dtype=a.dtype)[...] = a
-        if version.startswith('3'):
-            save_names(g.create_group('top_level_model_weights'), 'weight_names', [])
-
-
-def keras2_name(n):
-    return n + ':0'
 
 
 # ---------------------------------------------------------------- model A: plain CNN
@@ -457,7 +339,7 @@ def write_unsafe():
     def rezip(path, extra, compress=None):
         with zipfile.ZipFile(path, 'w') as zf:
             for n, d in entries:
-                zf.writestr(n, d)
+                zf.writestr(zip_entry(n), d)
             for n, d in extra:
                 zf.writestr(zipfile.ZipInfo(n), d, compress_type=compress)
     rezip(os.path.join(OUT, 'zip_slip.keras'), [('../../evil.txt', b'outside')])
@@ -466,7 +348,7 @@ def write_unsafe():
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, 'w') as zf:
         for n, d in entries:
-            zf.writestr(n, d, compress_type=zipfile.ZIP_DEFLATED)
+            zf.writestr(zip_entry(n), d, compress_type=zipfile.ZIP_DEFLATED)
     with open(os.path.join(OUT, 'zip_lie.keras'), 'wb') as fh:
         fh.write(patch_sizes(buf.getvalue(), 'model.weights.h5', 100))
 

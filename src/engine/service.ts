@@ -84,6 +84,7 @@ export class ExplainService {
       layers: s.layers,
       totalParams: s.totalParams,
       outputName: s.outputName,
+      version: this.model?.version,
     };
   }
 

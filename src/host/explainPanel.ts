@@ -339,6 +339,12 @@ export class ExplainPanel implements vscode.Disposable {
       try {
         const model = await this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: this.preprocessing(modelPath) }, this.pending.token);
         if (generation !== this.initGeneration) return;
+        // A late or repeated event of a write already loaded (an in-place rewrite is several writes): not a new
+        // version, and announcing it would make "Show previous" show the current maps.
+        if (model.version !== undefined && model.version === this.modelInfo?.version) {
+          this.host.log.info(`${path.basename(modelDir(modelPath))}: files unchanged since the last load, not reloaded`);
+          return;
+        }
         this.host.onModelInfo(model);
         this.modelUpdates++;
         const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });

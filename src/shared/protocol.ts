@@ -60,6 +60,11 @@ export interface ModelInfoMsg {
   totalParams: number;
   /** Name of the output attributed. */
   outputName: string;
+  /**
+   * The engine's fingerprint of the model's files (names, sizes, mtimes) as loaded: the same value means the same
+   * model, so a late or repeated file event does not count as a new version.
+   */
+  version?: string;
 }
 
 export interface ExplanationMsg {

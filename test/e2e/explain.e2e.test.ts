@@ -15,18 +15,23 @@ const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts');
 const made: string[] = [];
 after(() => made.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
 
-/** The host's timing lines from the Saliency Lens log of this code-server run. */
-function hostTimings(userDataDir: string): string[] {
-  const lines: string[] = [];
+/** The whole Saliency Lens log of this code-server run. */
+function hostLog(userDataDir: string): string {
+  let text = '';
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
       const p = path.join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.name.includes('Saliency Lens')) lines.push(...fs.readFileSync(p, 'utf8').split('\n').filter((l) => l.includes('timing ')));
+      else if (e.name.includes('Saliency Lens')) text += fs.readFileSync(p, 'utf8');
     }
   };
   if (fs.existsSync(path.join(userDataDir, 'logs'))) walk(path.join(userDataDir, 'logs'));
-  return lines;
+  return text;
+}
+
+/** The host's timing lines from the Saliency Lens log of this code-server run. */
+function hostTimings(userDataDir: string): string[] {
+  return hostLog(userDataDir).split('\n').filter((l) => l.includes('timing '));
 }
 
 /** A fingerprint of the canvas pixels, and how many distinct colours it holds inside the image. */
@@ -48,16 +53,31 @@ async function canvasPixels(frame: Frame, testId: string): Promise<{ distinct: n
 
 /**
  * Expands digits/, right-clicks the digit, runs Explain Image, and returns the panel's frame once a heatmap is drawn.
- * The first time, the workspace's two example models (TF.js and ONNX) make Saliency Lens ask which: pick `model`.
+ * The first time, the workspace's example models (TF.js, ONNX, Keras) make Saliency Lens ask which: pick `model`, the label
+ * the picker shows (a TF.js model's folder, an ONNX or Keras model's file name).
  */
 async function explainDigit(page: Page, digit: string, expand = true, model = 'mnist-cnn'): Promise<{ frame: Frame; ms: number }> {
   await waitForExplorer(page);
   if (expand) await page.locator('.explorer-folders-view .monaco-list-row[aria-label="digits"]').first().click();
-  await rightClickExplorerItem(page, digit);
-  const t0 = Date.now();
-  await chooseContextMenuItem(page, 'Explain Image');
+  // The Explorer's menu may open before the development extension's menu entries are registered: open it again then.
+  let t0 = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    await rightClickExplorerItem(page, digit);
+    t0 = Date.now();
+    try {
+      await chooseContextMenuItem(page, 'Explain Image', 5_000);
+      break;
+    } catch (err) {
+      const items = await page.locator('.context-view .monaco-menu .action-label').allInnerTexts().catch(() => []);
+      console.log(`Explorer menu of ${digit} without Explain Image (attempt ${attempt}): ${items.filter(Boolean).join(' | ')}`);
+      if (attempt === 6) throw err;
+      await page.keyboard.press('Escape');
+      await page.waitForTimeout(2000);
+    }
+  }
   if (expand) {
-    const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${model}\\s*$`) }) }).first();
+    const label = new RegExp(`^\\s*${model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+    const row = page.locator('.quick-input-list .monaco-list-row', { has: page.locator('.label-name', { hasText: label }) }).first();
     await row.waitFor({ state: 'visible', timeout: 30_000 });
     await row.click();
   }
@@ -198,6 +218,81 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       const report = await webviewFrame(wb.page, 'Saliency Lens report: digits', 60_000);
       assert.equal(await report.locator('h2').count(), 6, 'one section per digit');
       await shot('e2e-report.png');
+    } finally {
+      await wb.close();
+      await server.stop();
+    }
+  });
+
+  it('a Keras .keras model: right-click → Explain Image on ONNX Runtime, and ModelCheckpoint rewrites (atomic rename, in place) reload it', async () => {
+    const workspace = exampleWorkspace();
+    made.push(workspace);
+    const modelFile = path.join(workspace, 'mnist-cnn-keras', 'model.keras');
+    const original = fs.readFileSync(modelFile);
+    // The next checkpoint of the same model, written by scripts/keras/write_example.py: other Dense weights.
+    const checkpoint = fs.readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'keras', 'mnist-cnn-checkpoint.keras'));
+    assert.ok(!checkpoint.equals(original));
+    const server = await startCodeServer({ workspace, extensionDevelopmentPath: REPO_ROOT });
+    const wb = await openWorkbench(server.url, workspace, { extensionDevelopmentPath: REPO_ROOT, viewport: { width: 1500, height: 950 } });
+    try {
+      // Picked in Explain Image's model list, where the .keras file is listed by its name.
+      const { frame } = await explainDigit(wb.page, 'digit-7-29.png', true, 'model.keras');
+      const meta = frame.locator('.meta-item', { hasText: 'mnist-cnn-keras/model.keras' });
+      await meta.waitFor({ timeout: 30_000 });
+      assert.match(await frame.locator('.meta-badge').innerText(), /^onnxruntime/, 'the Keras model runs on ONNX Runtime');
+      assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '7');
+      const v1 = await waitForCanvas(frame, 'saliency-canvas', (p) => p.distinct > 20);
+      const g1 = await canvasPixels(frame, 'gradcam-canvas');
+      assert.ok(g1.distinct > 20, `Grad-CAM overlay has ${g1.distinct} colours`);
+
+      // 1. Atomic: the checkpoint is written beside the model under a name the watcher ignores, then renamed over it.
+      const tmp = path.join(workspace, 'mnist-cnn-keras', `.model.keras.tmp-${process.pid}`);
+      fs.writeFileSync(tmp, checkpoint);
+      fs.renameSync(tmp, modelFile);
+      const banner = frame.locator('[data-testid="model-updated"]');
+      await banner.waitFor({ state: 'visible', timeout: 30_000 });
+      assert.match(await banner.innerText(), /Model updated at \d\d:\d\d:\d\d/);
+      const v2 = await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash !== v1.hash && p.distinct > 20);
+      assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '7', 'still a 7');
+
+      // 2. In place, as Keras 3's saving writes the zip: the same file truncated and written in two parts, the first
+      // half visible on its own for a moment (a half-written checkpoint must be waited out, not shown as an error).
+      const fd = fs.openSync(modelFile, 'w');
+      try {
+        const half = Math.floor(original.length / 2);
+        fs.writeSync(fd, original, 0, half);
+        fs.fsyncSync(fd);
+        await new Promise((r) => setTimeout(r, 600));
+        fs.writeSync(fd, original, half, original.length - half);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // The first version's weights again: exactly the first maps.
+      await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash === v1.hash, 30_000);
+      await untilTrue(async () => (await canvasPixels(frame, 'gradcam-canvas')).hash === g1.hash, 'the first Grad-CAM again');
+      assert.equal(await frame.locator('[data-testid="error"]').isVisible(), false, 'no error shown');
+      // Show previous: the maps of the version before (the renamed checkpoint).
+      await frame.locator('[data-testid="show-previous"]').click();
+      await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash === v2.hash);
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      await screenshot(wb.page, path.join(ARTIFACTS, 'e2e-keras-updated.png'));
+      const log = hostLog(server.userDataDir);
+      const reloads = (log.match(/mnist-cnn-keras changed on disk: reloaded at/g) ?? []).length;
+      assert.equal(reloads, 2, `one reload per checkpoint:\n${log}`);
+      // The half-written file was waited out: the panel never reported a failure (fail() logs "<image>: <sentence>").
+      const failures = log.split('\n').filter((l) => l.includes('digit-7-29.png: ') && !l.includes('timing '));
+      assert.deepEqual(failures, [], 'no failure reported for the panel');
+
+      // 3. Another model file in the same folder (the .h5 twin, or another epoch's checkpoint) is written: the watcher
+      // sees it, but the .keras model is unchanged, so no "Model updated" and no new maps.
+      const skipped = () => (hostLog(server.userDataDir).match(/mnist-cnn-keras: files unchanged since the last load, not reloaded/g) ?? []).length;
+      const skippedBefore = skipped();
+      const twin = path.join(workspace, 'mnist-cnn-keras', 'model.h5');
+      fs.writeFileSync(twin, fs.readFileSync(twin));
+      await untilTrue(async () => skipped() > skippedBefore, 'the watcher to see model.h5 and keep model.keras', 20_000);
+      const after = hostLog(server.userDataDir);
+      assert.equal((after.match(/mnist-cnn-keras changed on disk: reloaded at/g) ?? []).length, reloads, 'no reload for model.h5');
+      after.split('\n').filter((l) => /changed on disk|not reloaded/.test(l)).forEach((l) => console.log(`host log: ${l.replace(/^\S+ \S+ /, '')}`));
     } finally {
       await wb.close();
       await server.stop();

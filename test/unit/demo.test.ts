@@ -87,3 +87,61 @@ describe('batch report', () => {
     assert.ok(fs.existsSync(path.join(out, 'digit-3-4.json')));
   });
 });
+
+describe('the Keras example (examples/mnist-cnn-keras, what `npm run demo` also runs)', () => {
+  const cli = (model: string) => {
+    const out = tempDir('saliency-demo-keras-');
+    const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', model, '--image', 'examples/digits', '--out', out], { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    return { out, stdout: res.stdout };
+  };
+  const digits = fs.readdirSync('examples/digits').filter((f) => f.endsWith('.png'));
+
+  it('the CNN saved as .keras (Keras 3) and .h5 (Keras 2) by our writer explains every digit exactly as the TF.js folder it came from', () => {
+    // The expectation is the TF.js model's own output, not stored numbers: the Keras files hold the same weights.
+    const tfjs = cli('examples/mnist-cnn');
+    for (const file of ['model.keras', 'model.h5']) {
+      const keras = cli(`examples/mnist-cnn-keras/${file}`);
+      assert.match(keras.stdout, new RegExp(`model \\S*examples/mnist-cnn-keras/${file.replace('.', '\\.')} \\(`), 'the Keras file itself is the model');
+      assert.match(keras.stdout, /backend onnxruntime/);
+      for (const digit of digits) {
+        const stem = digit.replace(/\.png$/, '');
+        const a = JSON.parse(fs.readFileSync(path.join(tfjs.out, `${stem}.json`), 'utf8'));
+        const b = JSON.parse(fs.readFileSync(path.join(keras.out, `${stem}.json`), 'utf8'));
+        const what = `${file}, ${digit}`;
+        assert.equal(b.predictions[0].label, stem.split('-')[1], `${what}: the digit its name says`);
+        assert.deepEqual(b.predictions.map((p: { index: number }) => p.index), a.predictions.map((p: { index: number }) => p.index), `${what}: same top-5`);
+        b.predictions.forEach((p: { logit: number }, i: number) =>
+          assert.ok(Math.abs(p.logit - a.predictions[i].logit) <= 1e-5 * Math.max(1, Math.abs(a.predictions[i].logit)), `${what}: logit ${i}`));
+        assert.equal(b.explainedClass.index, a.explainedClass.index);
+        assert.equal(b.runtime.engine, 'onnxruntime');
+        for (const method of ['saliency', 'gradcam']) {
+          const bytesA = fs.readFileSync(path.join(tfjs.out, `${stem}.${method}.npy`));
+          const bytesB = fs.readFileSync(path.join(keras.out, `${stem}.${method}.npy`));
+          const x = decodeNpyFloat32(bytesA);
+          const y = decodeNpyFloat32(bytesB);
+          assert.deepEqual(y.shape, x.shape);
+          let worst = 0;
+          x.data.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - y.data[i]))));
+          assert.ok(worst <= 1e-6, `${what}: ${method} maps differ by ${worst}`);
+          if (method === 'saliency') assert.ok(bytesA.equals(bytesB), `${what}: the saliency .npy files are the same bytes`);
+        }
+      }
+    }
+  });
+
+  it('scripts/keras/write_example.py writes exactly the bundled files (skipped without Debian\'s python3-h5py)', (t) => {
+    const python = '/usr/bin/python3';
+    if (spawnSync(python, ['-c', 'import h5py, numpy'], { encoding: 'utf8' }).status !== 0) return t.skip('no /usr/bin/python3 with h5py and numpy');
+    const out = tempDir('saliency-keras-example-');
+    const checkpoint = path.join(tempDir('saliency-keras-checkpoint-'), 'checkpoint.keras');
+    for (let run = 0; run < 2; run++) {
+      const res = spawnSync(python, ['scripts/keras/write_example.py', out, checkpoint], { encoding: 'utf8' });
+      assert.equal(res.status, 0, res.stderr);
+      for (const f of ['model.keras', 'model.h5', 'labels.txt', 'saliency-lens.json']) {
+        assert.ok(fs.readFileSync(path.join(out, f)).equals(fs.readFileSync(path.join('examples/mnist-cnn-keras', f))), `run ${run + 1}: ${f} as bundled`);
+      }
+      assert.ok(fs.readFileSync(checkpoint).equals(fs.readFileSync('test/fixtures/keras/mnist-cnn-checkpoint.keras')), `run ${run + 1}: the E2E checkpoint as stored`);
+    }
+  });
+});

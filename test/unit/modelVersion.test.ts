@@ -1,0 +1,40 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ExplainService } from '../../src/engine/service';
+import { cleanupTempDirs, tempDir } from './helpers';
+
+after(cleanupTempDirs);
+
+describe('the model version the engine reports (watch mode tells a new checkpoint from a repeated file event)', () => {
+  it('is the same while a Keras file is unchanged, and changes when it is rewritten in place or renamed over', async () => {
+    const dir = tempDir('saliency-version-');
+    for (const f of ['model.keras', 'labels.txt', 'saliency-lens.json']) fs.copyFileSync(path.join('examples/mnist-cnn-keras', f), path.join(dir, f));
+    const model = path.join(dir, 'model.keras');
+    const service = new ExplainService();
+    try {
+      const v1 = (await service.open({ modelPath: model })).version;
+      assert.ok(v1, 'a version is reported');
+      assert.equal((await service.open({ modelPath: model })).version, v1, 'unchanged files: same version');
+      // Other checkpoints written beside it (one file per epoch, or the .h5 twin) are not this model.
+      fs.copyFileSync('examples/mnist-cnn-keras/model.h5', path.join(dir, 'model.h5'));
+      fs.copyFileSync(model, path.join(dir, 'model-02.keras'));
+      assert.equal((await service.open({ modelPath: model })).version, v1, 'files beside it: same version');
+      // In place: same bytes, a later mtime (what a checkpoint of identical weights looks like on disk).
+      const later = new Date(Date.now() + 5000);
+      fs.writeFileSync(model, fs.readFileSync(model));
+      fs.utimesSync(model, later, later);
+      const v2 = (await service.open({ modelPath: model })).version;
+      assert.notEqual(v2, v1);
+      // Atomic: a new file renamed over the model.
+      fs.writeFileSync(path.join(dir, '.tmp'), fs.readFileSync('test/fixtures/keras/mnist-cnn-checkpoint.keras'));
+      fs.renameSync(path.join(dir, '.tmp'), model);
+      const v3 = (await service.open({ modelPath: model })).version;
+      assert.notEqual(v3, v2);
+      assert.equal((await service.open({ modelPath: model })).version, v3);
+    } finally {
+      service.dispose();
+    }
+  });
+});
