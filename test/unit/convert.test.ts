@@ -382,6 +382,7 @@ describe('Keras files', () => {
     for (const source of sources) {
       const ex = await Explainer.open(source, { runtime: 'onnx' });
       assert.equal(ex.model.conversion?.converted, true, source);
+      assert.match(ex.compute.note, source.endsWith('-tfjs') ? /converted from a TF\.js Layers model/ : /converted from a Keras file/);
       const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 8);
       results.push(await ex.explainTensor(x, { target: 1 }));
       x.dispose();

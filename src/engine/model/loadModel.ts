@@ -77,7 +77,9 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<{ run
     try {
       const runtime = await runConverted(files, model, nodes, opts);
       model.dispose();
-      return { runtime, conversion: { converted: true, reason: `converted from a ${runtime.convertedFrom} to ONNX at load time` } };
+      // Keras files reach the converter as the TF.js Layers model they describe: name what the user has.
+      const from = isKerasFile(files.modelJson) ? 'Keras file' : runtime.convertedFrom;
+      return { runtime, conversion: { converted: true, reason: `converted from a ${from} to ONNX at load time` } };
     } catch (err) {
       // Whatever stops the ONNX path, tfjs gets its turn (and says so, or fails with its own sentence).
       reason = err instanceof ConversionError ? `could not convert to ONNX: ${err.what} (${err.why})` : `ONNX Runtime could not run it (${firstLine(err)})`;
