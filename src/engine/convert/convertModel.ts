@@ -35,7 +35,7 @@ export function convertTfjsModel(model: tf.LayersModel | tf.GraphModel, nodes: G
     const graph = flattenLayersModel(model);
     const index = resolveOutputIndex(model, opts.output);
     checkSoftmaxCoversOutput(graph, planOutput(graph, graph.outputSlots[index]));
-    return convertLayersModel(model, layersInputShape(model, opts.inputShape));
+    return convertLayersModel(model, layersInputShape(model, opts.inputShape), index);
   }
   const io = graphModelIO(model, opts);
   const defs = nodes ?? [];
@@ -49,6 +49,7 @@ export function convertTfjsModel(model: tf.LayersModel | tf.GraphModel, nodes: G
     inputName: io.inputName,
     inputShape: io.inputShape,
     outputs: io.outputs.map((ref) => ({ ref, name: ref })),
+    chosen: io.outputIndex,
     probe,
     params: (node) => dataInputs(node).reduce((sum, ref) => {
       const dep = parseRef(ref)[0];

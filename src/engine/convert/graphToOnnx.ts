@@ -10,6 +10,9 @@ import {
 } from './ops';
 import type { ConvertedModel, SourceLayer } from './types';
 
+/** Ops whose value is the size of their input, not its values. */
+const SHAPE_OF = new Set(['Shape', 'Size', 'Rank', 'ShapeN']);
+
 /** Ops that are no layer of the model: weights, feeds, bookkeeping. */
 const NON_COMPUTE = new Set(['Const', 'Placeholder', 'NoOp']);
 const str = (a: GraphAttr | undefined, fallback = '') => (a?.s !== undefined ? Buffer.from(a.s, 'base64').toString('utf8') : fallback);
@@ -36,12 +39,13 @@ export interface GraphProbe {
 export function probeGraph(model: tf.GraphModel, nodes: GraphNodeDef[], inputName: string, inputShape: number[], refs: string[]): GraphProbe {
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const varying = new Set<string>([inputName]);
-  // Nodes are not always in order: iterate to a fixed point.
+  // Nodes are not always in order: iterate to a fixed point. Shape, Size and Rank depend only on the image's
+  // size, which the converted graph fixes (batch 1, the probed size): their values are constants of it.
   let changed = true;
   while (changed) {
     changed = false;
     for (const n of nodes) {
-      if (varying.has(n.name)) continue;
+      if (varying.has(n.name) || SHAPE_OF.has(n.op)) continue;
       if (dataInputs(n).some((r) => varying.has(parseRef(r)[0]))) {
         varying.add(n.name);
         changed = true;
@@ -222,9 +226,14 @@ const stridedSlice: OpRule = (c) => {
     const step = s[a] ?? 1;
     if (step <= 0) throw new ConversionError(c.node.name, 'StridedSlice with a negative stride');
     const norm = (v: number) => Math.min(size, Math.max(0, v < 0 ? v + size : v));
-    begin[a] = int(c.attr.begin_mask) & (1 << a) ? 0 : norm(b[a]);
-    end[a] = int(c.attr.end_mask) & (1 << a) ? size : norm(e[a]);
-    if (int(c.attr.shrink_axis_mask) & (1 << a)) end[a] = begin[a] + 1;
+    if (int(c.attr.shrink_axis_mask) & (1 << a)) {
+      // A shrunk axis takes begin[a] itself: TensorFlow ignores the masks there.
+      begin[a] = norm(b[a]);
+      end[a] = begin[a] + 1;
+    } else {
+      begin[a] = int(c.attr.begin_mask) & (1 << a) ? 0 : norm(b[a]);
+      end[a] = int(c.attr.end_mask) & (1 << a) ? size : norm(e[a]);
+    }
     steps[a] = step;
   }
   const y = slice(c.w, x, begin, end, steps, c.hint);
@@ -355,6 +364,8 @@ export interface GraphConversionInput {
   /** Graph outputs as node references, with the names the user sees for them. */
   outputs: { ref: string; name: string }[];
   probe: GraphProbe;
+  /** Index into `outputs` of the output asked for. */
+  chosen: number;
   /** Parameters of a node: elements of the weights it reads. */
   params: (node: GraphNodeDef) => number;
 }
@@ -429,6 +440,7 @@ export function convertGraph(input: GraphConversionInput): ConvertedModel {
   };
   return {
     source: 'TF.js Graph model',
+    chosen: input.chosen,
     model: w.model({ name: inputName, dims }, [...new Set(outputs.map((o) => o.logits))]),
     input: { name: inputName, dims },
     outputs,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { pickDefaultLayer } from '../runtimes/tfjs/gradcamLayers';
 import { flattenLayersModel, LayerGraph, LayerNode } from '../runtimes/tfjs/layerGraph';
-import { firstOutputShape, layerRows, outputLayerNames, planOutput, spatialCandidates } from '../runtimes/tfjs/layerOutput';
+import { layerRows, outputLayerNames, planOutput, spatialCandidates } from '../runtimes/tfjs/layerOutput';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
   activation, batchNorm, bilinearMatrix, clip, concat, conv, convTranspose, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce,
@@ -218,9 +218,16 @@ const RULES: Record<string, LayerRule> = {
     return resize(c.w, c.xs[0], height, width, (n, m) => matrix(n, m, true), c.hint);
   },
   Rescaling: (c) => {
-    const scaled = c.w.elementwise('Mul', [c.xs[0], scalar(Number(c.config.scale))], `${c.hint}/scale`);
-    const offset = Number(c.config.offset ?? 0);
-    return offset ? c.w.elementwise('Add', [scaled, scalar(offset)], c.hint) : scaled;
+    // Scale and offset: scalars, or one value per channel (Keras 3 allows lists).
+    const perChannel = (v: unknown, fallback: number): Constant => {
+      const values = Array.isArray(v) ? v.map(Number) : [Number(v ?? fallback)];
+      if (values.some((n) => !Number.isFinite(n))) throw new ConversionError(c.node.name, `Rescaling by ${JSON.stringify(v)}`);
+      return { data: Float32Array.from(values), shape: values.length === 1 ? [] : [values.length] };
+    };
+    const scale = perChannel(c.config.scale, 1);
+    const offset = perChannel(c.config.offset, 0);
+    const scaled = c.w.elementwise('Mul', [c.xs[0], scale], `${c.hint}/scale`);
+    return offset.data.some((v) => v !== 0) ? c.w.elementwise('Add', [scaled, offset], c.hint) : scaled;
   },
   Add: merge('Add'),
   Subtract: merge('Sub'),
@@ -269,7 +276,7 @@ function activationName(config: Config): string {
  * keeps its name; its output is checked against the shape tfjs declares, so a rule that misreads a
  * config fails here (and the model runs on tfjs) instead of giving a wrong map.
  */
-export function convertLayersModel(model: tf.LayersModel, inputShape: number[]): ConvertedModel {
+export function convertLayersModel(model: tf.LayersModel, inputShape: number[], chosen = 0): ConvertedModel {
   if (model.inputs.length !== 1) throw new ConversionError('model', `${model.inputs.length} inputs`);
   const graph: LayerGraph = flattenLayersModel(model);
   const w = new OnnxWriter();
@@ -306,7 +313,7 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[]):
       },
     };
     const y = rule(ctx);
-    const declared = firstOutputShape(node.layer).slice(1);
+    const declared = node.outputShape.slice(1);
     if (declared.some((d, i) => d != null && d !== y.shape[i + 1]) || declared.length !== y.shape.length - 1) {
       throw new ConversionError(node.name, `converted output shape ${JSON.stringify(y.shape.slice(1))} differs from the model's ${JSON.stringify(declared)}`);
     }
@@ -328,6 +335,7 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[]):
   for (const v of slots) if (v && v.shape.length === 4 && !layouts.has(v.name)) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');
   return {
     source: 'TF.js Layers model',
+    chosen,
     model: w.model({ name: inputName, dims }, [...new Set(outputs.map((o) => o.logits))]),
     input: { name: inputName, dims },
     outputs,

@@ -18,6 +18,8 @@ export interface ConvertedModel {
   input: { name: string; dims: number[] };
   /** Every model output in order, with the tensor attributed (before a final softmax/sigmoid). */
   outputs: { name: string; logits: string; activation: OutputActivation }[];
+  /** The output asked for (an index into `outputs`), resolved as the source resolves it (name, signature key or index). */
+  chosen: number;
   /** Storage layout of 4-D tensors the converter wrote (channels-first ones are handed out as NHWC). */
   layouts: Map<string, 'NCHW' | 'NHWC'>;
   /** The source's layers in order, each with its output tensor. */

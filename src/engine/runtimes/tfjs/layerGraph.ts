@@ -17,6 +17,8 @@ export interface LayerNode {
   inputs: number[];
   outputs: number[];
   callArgs: Record<string, unknown>;
+  /** This call's first output shape (with batch): a layer applied twice has one per call. */
+  outputShape: (number | null)[];
 }
 
 /** A model flattened to value slots and the layer calls between them, in execution order. */
@@ -64,10 +66,15 @@ export function flattenLayersModel(model: tf.LayersModel): LayerGraph {
           outs = expand(layer, ins, `${prefix}${layer.name}/`);
         } else {
           const index = nodes.length;
-          const count = Array.isArray(layer.output) && layer.inboundNodes.length === 1 ? layer.output.length : 1;
+          // layer.output throws for a layer applied more than once: read this call's node instead.
+          const call = layer.inboundNodes[st.nodeIndex] as unknown as { outputShapes: (number | null)[] | (number | null)[][] };
+          const shapes = call.outputShapes;
+          const several = Array.isArray(shapes[0]);
+          const count = several ? shapes.length : 1;
           outs = Array.from({ length: Math.max(count, st.tensorIndex + 1) }, () => newSlot(index));
           const { mask: _mask, ...callArgs } = st.callArgs ?? {};
-          nodes.push({ name: prefix + layer.name, layer, inputs: ins, outputs: outs, callArgs });
+          const outputShape = (several ? shapes[0] : shapes) as (number | null)[];
+          nodes.push({ name: prefix + layer.name, layer, inputs: ins, outputs: outs, callArgs, outputShape });
         }
         calls.set(key, outs);
       }

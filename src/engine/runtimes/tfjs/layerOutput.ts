@@ -18,12 +18,6 @@ export interface OutputPlan {
   linearized?: LayerNode;
 }
 
-/** Output shape (with batch) of a layer's first output: tfjs gives a list of shapes for multi-output layers. */
-export function firstOutputShape(layer: tf.layers.Layer): (number | null)[] {
-  const shape = layer.outputShape;
-  return (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
-}
-
 /** Names of the layers producing a model's outputs (Sequential models leave `outputNames` unset). */
 export function outputLayerNames(model: tf.LayersModel): string[] {
   return model.outputs.map((o) => (o as unknown as { sourceLayer?: { name: string } }).sourceLayer?.name ?? o.name);
@@ -64,7 +58,7 @@ export function planOutput(graph: LayerGraph, outSlot: number): OutputPlan {
 export function checkSoftmaxCoversOutput(graph: LayerGraph, plan: OutputPlan): void {
   if (plan.activation !== 'softmax') return;
   const node = graph.nodes[graph.producer[plan.slot]];
-  const first = node && firstOutputShape(node.layer);
+  const first = node?.outputShape;
   const spread = (first ?? []).slice(1).filter((d) => d !== 1);
   if (spread.length > 1) {
     throw new UserError(`the model's softmax runs over part of its output (shape ${JSON.stringify(first?.slice(1))}); ` +
@@ -74,10 +68,7 @@ export function checkSoftmaxCoversOutput(graph: LayerGraph, plan: OutputPlan): v
 
 /** The model's layers as listed to the user: name, class, output shape without batch, parameters. */
 export function layerRows(graph: LayerGraph): LayerRow[] {
-  return graph.nodes.map((node) => {
-    const first = firstOutputShape(node.layer);
-    return { name: node.name, type: node.layer.getClassName(), outputShape: first.slice(1), params: node.layer.countParams() };
-  });
+  return graph.nodes.map((node) => ({ name: node.name, type: node.layer.getClassName(), outputShape: node.outputShape.slice(1), params: node.layer.countParams() }));
 }
 
 /** Layers with a spatial 4-D output that the logits depend on, input side first (Grad-CAM targets). */
@@ -87,7 +78,7 @@ export function spatialCandidates(graph: LayerGraph, logitSlot: number): Gradcam
   for (const node of graph.nodes) {
     const slot = node.outputs[0];
     if (!feedsLogits.has(slot) || slot === logitSlot) continue;
-    const first = firstOutputShape(node.layer);
+    const first = node.outputShape;
     if (isSpatialCandidate(first)) {
       candidates.push({ name: node.name, type: node.layer.getClassName(), height: first[1]!, width: first[2]!, channels: first[3]! });
     }
