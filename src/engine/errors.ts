@@ -10,9 +10,15 @@ export class UserError extends Error {
   }
 }
 
-/** Formats `file: what is wrong` consistently. */
+/** Control characters (a newline in a name read from a model file) escaped, so a message stays one line. */
+export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
+}
+
+/** Formats `file: what is wrong` consistently, on one line whatever names the file put into it. */
 export function fileError(file: string, problem: string): UserError {
-  return new UserError(`${file}: ${problem}`, file);
+  return new UserError(oneLine(`${file}: ${problem}`), file);
 }
 
 export function describeError(err: unknown): string {

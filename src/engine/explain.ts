@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from './backend';
-import { UserError } from './errors';
+import { fileError, UserError } from './errors';
 import { DecodedImage, readImageFile } from './image/decode';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
 import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
@@ -251,7 +251,25 @@ export class Explainer {
    * pass per class (to the Grad-CAM layer, or to the input for saliency). With `contrast: [a, b]`,
    * also the map of the logit difference S_a − S_b: evidence for a over b.
    */
-  async compareTensor(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
+  compareTensor(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
+    return this.guarded(() => this.compareNow(x, opts));
+  }
+
+  /**
+   * A failure inside the runtime that is no UserError comes from running this model (a malformed file
+   * that tfjs accepted, a kernel that refuses its shapes): one sentence naming the model file.
+   */
+  private async guarded<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      const first = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
+      throw fileError(this.model.files.modelJson, `could not be run on ${this.compute.name} (${first})`);
+    }
+  }
+
+  private async compareNow(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
     const runtime = this.runtime;
     const n = runtime.numClasses;
     const pair = Array.isArray(opts.contrast) ? opts.contrast : [];
@@ -370,7 +388,11 @@ export class Explainer {
   }
 
   /** Explains one preprocessed input. One forward pass serves predictions and every method. */
-  async explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): Promise<TensorExplanation> {
+  explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): Promise<TensorExplanation> {
+    return this.guarded(() => this.explainNow(x, opts));
+  }
+
+  private async explainNow(x: tf.Tensor, opts: ExplainOptions): Promise<TensorExplanation> {
     const methods = opts.methods ?? ['saliency', 'gradcam'];
     const layer = methods.includes('gradcam') ? resolveGradcamLayer(this.runtime, opts.layer) : undefined;
     const targets = [...(layer ? [layer] : []), ...(methods.includes('saliency') ? ['input'] : [])];

@@ -2,6 +2,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fileError, UserError } from '../errors';
 import { convertTfjsModel } from '../convert/convertModel';
+import { checkGraphTopology, checkLayerOutputSizes, checkLayersTopology } from './checkTopology';
+import { flattenLayersModel } from '../runtimes/tfjs/layerGraph';
 import { ConversionError } from '../convert/onnxWriter';
 import { GraphNodeDef, GraphRuntime } from '../runtimes/tfjs/graphRuntime';
 import { LayersRuntime } from '../runtimes/tfjs/layersRuntime';
@@ -63,12 +65,23 @@ function firstLine(err: unknown): string {
 }
 
 async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<{ runtime: ModelRuntime; conversion: LoadedModel['conversion'] }> {
+  const topology = files.artifacts!.modelTopology as { node?: unknown };
+  if (files.format === 'graph-model') checkGraphTopology(topology.node, files.modelJson);
+  else checkLayersTopology(topology, files.modelJson);
   const handler = tf.io.fromMemory(files.artifacts!);
   let model: tf.LayersModel | tf.GraphModel;
   try {
     model = files.format === 'graph-model' ? await tf.loadGraphModel(handler) : await tf.loadLayersModel(handler);
   } catch (err) {
     throw fileError(files.modelJson, `could not build the model (${firstLine(err)})`);
+  }
+  if (model instanceof tf.LayersModel) {
+    try {
+      checkLayerOutputSizes(flattenLayersModel(model).nodes, files.modelJson);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
   }
   const nodes = model instanceof tf.GraphModel ? (files.artifacts!.modelTopology as { node: GraphNodeDef[] }).node : undefined;
   const choice = opts.runtime ?? defaultRuntimeChoice();
@@ -114,7 +127,7 @@ async function runConverted(files: ModelFiles, model: tf.LayersModel | tf.GraphM
   }
   const { OnnxRuntime } = await import('../runtimes/onnx/onnxRuntime');
   try {
-    return await OnnxRuntime.fromConverted(files.modelJson, converted, { output: opts.output });
+    return await OnnxRuntime.fromConverted(files.modelJson, converted, { output: converted.chosen });
   } catch (err) {
     // A rule the gradient builder lacks for what the converter wrote: the model still runs on tfjs.
     const unsupported = err instanceof UserError && /is not supported for gradients yet/.exec(err.message);

@@ -17,6 +17,15 @@ export interface ModelFiles {
   dataFiles?: string[];
 }
 
+/**
+ * JSON.parse's complaint, for a one-line message: V8 quotes the text around the error, and in a corrupt
+ * file that text may hold newlines and other control characters.
+ */
+export function jsonErrorDetail(err: unknown): string {
+  const text = String((err as Error)?.message ?? err).replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 /** An ONNX model file (by extension; the content is checked when it is read). */
 export function isOnnxFile(file: string): boolean {
   return /\.onnx$/i.test(file);
@@ -75,7 +84,7 @@ export function readModelFiles(modelPath: string): ModelFiles {
   try {
     json = JSON.parse(fs.readFileSync(modelJson, 'utf8'));
   } catch (err) {
-    throw fileError(modelJson, `is not valid JSON (${(err as Error).message})`);
+    throw fileError(modelJson, `is not valid JSON (${jsonErrorDetail(err)})`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json) || !json.modelTopology) {
     throw fileError(modelJson, 'is not a TensorFlow.js model (no "modelTopology")');
@@ -91,6 +100,10 @@ export function readModelFiles(modelPath: string): ModelFiles {
     checkGroup(group, modelJson);
     const groupBuffers: Buffer[] = [];
     for (const shard of group.paths) {
+      // Named in messages and opened: a name with newlines or control characters is no weight file's.
+      if (/[\u0000-\u001f\u007f]/.test(shard)) {
+        throw fileError(modelJson, `weight file name ${JSON.stringify(shard.slice(0, 120))} holds control characters`);
+      }
       const shardPath = path.resolve(dir, shard);
       if (path.isAbsolute(shard) || path.relative(dir, shardPath).startsWith('..')) {
         throw fileError(modelJson, `weight file "${shard}" points outside the model folder`);

@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileError } from '../errors';
+import { fileError, UserError } from '../errors';
+import { parsePreprocessing } from '../image/preprocess';
+import { jsonErrorDetail } from './readArtifacts';
 
 /** Files beside the model file that name the classes, in the order we look for them. */
 const LABEL_FILES = ['labels.txt', 'labels.json', 'classes.txt', 'metadata.json'];
@@ -45,7 +47,7 @@ export function readLabels(modelDir: string): Labels | undefined {
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw fileError(file, `is not valid JSON (${(err as Error).message})`);
+      throw fileError(file, `is not valid JSON (${jsonErrorDetail(err)})`);
     }
     if (name === 'metadata.json' && !(parsed && typeof parsed === 'object' && 'labels' in (parsed as object))) continue;
     return { names: parseLabelJson(parsed, file), source: file };
@@ -68,11 +70,27 @@ export interface ModelSettings {
 export function readModelSettings(modelDir: string): ModelSettings | undefined {
   const file = path.join(modelDir, 'saliency-lens.json');
   if (!fs.existsSync(file)) return undefined;
-  let json: { preprocessing?: string; labels?: unknown; inputSize?: unknown; description?: string };
+  let json: { preprocessing?: unknown; labels?: unknown; inputSize?: unknown; description?: unknown };
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
-    throw fileError(file, `is not valid JSON (${(err as Error).message})`);
+    throw fileError(file, `is not valid JSON (${jsonErrorDetail(err)})`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw fileError(file, 'is not a JSON object of settings (e.g. {"preprocessing": "imagenet", "inputSize": [224, 224]})');
+  }
+  const preprocessing = json.preprocessing;
+  if (preprocessing !== undefined) {
+    if (typeof preprocessing !== 'string') {
+      throw fileError(file, `has "preprocessing": ${JSON.stringify(preprocessing).slice(0, 80)}; expected a string such as "unit" or "imagenet"`);
+    }
+    // Checked here, where the file is known: the Explainer parses it again and would not name the file.
+    try {
+      parsePreprocessing(preprocessing);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      throw fileError(file, err.message.charAt(0).toLowerCase() + err.message.slice(1).replace(/\.$/, ''));
+    }
   }
   if (json.labels !== undefined && json.labels !== 'imagenet') {
     throw fileError(file, `has "labels": ${JSON.stringify(json.labels)}; the built-in names are "imagenet" (or put a labels.txt beside the model)`);
@@ -81,7 +99,8 @@ export function readModelSettings(modelDir: string): ModelSettings | undefined {
   if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((d) => Number.isInteger(d) && d > 0 && d <= 8192))) {
     throw fileError(file, `has "inputSize": ${JSON.stringify(size)}; expected [height, width] in pixels, e.g. [224, 224]`);
   }
-  return { preprocessing: json.preprocessing, labels: json.labels, inputSize: size as number[] | undefined, description: json.description, source: file };
+  const description = typeof json.description === 'string' ? json.description : undefined;
+  return { preprocessing: preprocessing as string | undefined, labels: json.labels, inputSize: size as number[] | undefined, description, source: file };
 }
 
 /** The 1000 ImageNet-1k class names in torchvision's order (scripts/onnx/export_imagenet_names.py). */

@@ -459,7 +459,13 @@ function checkGraph(ctx: Ctx, model: string, layers: Json[], inputs: Ref[], outp
       bad(ctx, `${user} reads call ${String(r[1])} of layer "${String(r[0])}", which model "${model}" does not make`);
     }
   };
-  for (const l of layers) for (const node of (l.inbound_nodes ?? []) as unknown[][][]) for (const r of node) check(r, `layer "${String(l.name)}"`);
+  for (const l of layers) {
+    for (const node of (l.inbound_nodes ?? []) as unknown[][][]) {
+      // A call with no inputs leaves tfjs waiting for ever, like a dangling one.
+      if (node.length === 0) bad(ctx, `layer "${String(l.name)}" is called with no inputs`);
+      for (const r of node) check(r, `layer "${String(l.name)}"`);
+    }
+  }
   for (const r of inputs) {
     check(r, `model "${model}"`);
     if (!layers.some((l) => l.name === r[0] && l.class_name === 'InputLayer')) bad(ctx, `model "${model}" lists "${r[0]}" as an input, but it is not an input layer`);

@@ -77,25 +77,33 @@ function describeDims(dims: (number | string)[]): string {
 /** Largest input accepted: 64 Mi float32 values (256 MB), far above any image classifier's. */
 const MAX_INPUT_VALUES = 2 ** 26;
 
+/** A name from the file, quoted for a one-line message: newlines and control characters escaped, long names cut. */
+function quoted(name: string | null | undefined): string {
+  const s = String(name ?? '');
+  return JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}…` : s);
+}
+
 function chooseInput(graph: onnx.IGraphProto, file: string, opts: OnnxLoadOptions): OnnxModel['input'] {
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name));
   if (inputs.length !== 1) {
-    throw fileError(file, `has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); Saliency Lens explains models with one image input`);
+    const names = inputs.slice(0, 5).map((i) => quoted(i.name)).join(', ') + (inputs.length > 5 ? ', …' : '');
+    throw fileError(file, `has ${inputs.length} inputs${inputs.length ? ` (${names})` : ''}; Saliency Lens explains models with one image input`);
   }
   const info = inputs[0];
   const name = info.name ?? '';
+  const shown = quoted(name);
   const elemType = info.type?.tensorType?.elemType;
   if (elemType !== DataType.FLOAT) {
-    throw fileError(file, `input "${name}" is ${TYPE_NAMES[elemType ?? 0] ?? 'not a tensor'}; Saliency Lens feeds float32 images`);
+    throw fileError(file, `input ${shown} is ${TYPE_NAMES[elemType ?? 0] ?? 'not a tensor'}; Saliency Lens feeds float32 images`);
   }
   const declared = declaredDims(info);
   if (!declared || declared.length < 2 || declared.length > 4) {
-    throw fileError(file, `input "${name}" has shape ${declared ? describeDims(declared) : 'unknown'}; expected [batch, channels, height, width], [batch, height, width, channels] or a flat [batch, values]`);
+    throw fileError(file, `input ${shown} has shape ${declared ? describeDims(declared) : 'unknown'}; expected [batch, channels, height, width], [batch, height, width, channels] or a flat [batch, values]`);
   }
   const batch = declared[0];
   if (typeof batch === 'number' && batch !== 1) {
-    throw fileError(file, `input "${name}" has a fixed batch of ${batch}; export the model with batch 1 or a free batch dimension`);
+    throw fileError(file, `input ${shown} has a fixed batch of ${batch}; export the model with batch 1 or a free batch dimension`);
   }
   const layout: InputLayout = opts.layout ?? (declared.length === 4 ? chooseLayout(declared) : 'asis');
   // Where each of the given [height, width, channels] goes in the model's dims.
@@ -108,13 +116,13 @@ function chooseInput(graph: onnx.IGraphProto, file: string, opts: OnnxLoadOption
     return slot >= 0 || declared.length === 2 ? given ?? -1 : -1;
   });
   if (dims.some((d) => d < 0)) {
-    throw fileError(file, `input "${name}" has a free size ${describeDims(declared)}, so the image size to use is unknown; ` +
+    throw fileError(file, `input ${shown} has a free size ${describeDims(declared)}, so the image size to use is unknown; ` +
       'give it in saliency-lens.json beside the model ("inputSize": [224, 224]) or with --input-size 224x224 on the command line');
   }
   // Refused before the probe allocates it: a [1,3,30000,30000] input is 10.8 GB of float32.
   const values = dims.reduce((a, b) => a * b, 1);
   if (values > MAX_INPUT_VALUES) {
-    throw fileError(file, `input "${name}" of shape ${describeDims(dims)} holds ${values.toLocaleString('en-US')} values, ` +
+    throw fileError(file, `input ${shown} of shape ${describeDims(dims)} holds ${values.toLocaleString('en-US')} values, ` +
       `more than the ${MAX_INPUT_VALUES.toLocaleString('en-US')} Saliency Lens can explain`);
   }
   return { name, dims, layout };

@@ -16,6 +16,12 @@ export interface OnnxFile {
   externalFiles: string[];
 }
 
+/** A name from the file, quoted for a one-line message: newlines and control characters escaped, long names cut. */
+function q(name: string | null | undefined): string {
+  const s = String(name ?? '');
+  return JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}…` : s);
+}
+
 function firstLine(err: unknown): string {
   return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200);
 }
@@ -114,12 +120,16 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
     if (!isExternal(t)) continue;
     const entries = externalEntries(t);
     const location = entries.get('location');
-    if (!location) throw fileError(file, `tensor "${t.name}" is stored externally but names no location`);
+    if (!location) throw fileError(file, `tensor ${q(t.name)} is stored externally but names no location`);
+    // The path is named in messages (and opened): a location with control characters is no file name.
+    if (/[\u0000-\u001f\u007f]/.test(location)) {
+      throw fileError(file, `external data location ${q(location)} of tensor ${q(t.name)} is not a usable file name`);
+    }
     const target = path.resolve(dir, location);
     if (path.isAbsolute(location) || path.relative(dir, target).startsWith('..')) {
-      throw fileError(file, `external data "${location}" of tensor "${t.name}" points outside the model's folder`);
+      throw fileError(file, `external data ${q(location)} of tensor ${q(t.name)} points outside the model's folder`);
     }
-    if (!fs.existsSync(target)) throw fileError(target, `external data file is missing (tensor "${t.name}" of ${path.basename(file)} is stored there)`);
+    if (!fs.existsSync(target)) throw fileError(target, `external data file is missing (tensor ${q(t.name)} of ${path.basename(file)} is stored there)`);
     if (path.relative(realDir, fs.realpathSync(target)).startsWith('..')) {
       throw fileError(target, 'external data file links outside the model\'s folder');
     }
@@ -129,10 +139,17 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
       data = fs.readFileSync(target);
       cache.set(target, data);
     }
+    // Decimal byte counts, as the ONNX spec writes them: "abc", "-1" or "1.5" is a broken file, not a short one.
+    for (const key of ['offset', 'length']) {
+      const v = entries.get(key);
+      if (v !== undefined && !/^\d{1,15}$/.test(v)) {
+        throw fileError(file, `tensor ${q(t.name)} has a malformed external-data ${key} ${q(v)} (expected a byte count)`);
+      }
+    }
     const offset = Number(entries.get('offset') ?? 0);
     const length = entries.has('length') ? Number(entries.get('length')) : data.length - offset;
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > data.length) {
-      throw fileError(target, `external data is truncated: tensor "${t.name}" needs bytes ${offset}–${offset + length}, the file has ${data.length}`);
+    if (length < 0 || offset + length > data.length) {
+      throw fileError(target, `external data is truncated: tensor ${q(t.name)} needs bytes ${offset}–${offset + length}, the file has ${data.length}`);
     }
     total += length;
     if (total > MAX_INLINE_BYTES) throw fileError(file, 'weights are larger than 2 GB, which Saliency Lens cannot load yet');
@@ -141,7 +158,7 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
   const left = findExternal(model);
-  if (left) throw fileError(file, `tensor "${left.name}" is stored externally in a place Saliency Lens cannot read it from`);
+  if (left) throw fileError(file, `tensor ${q(left.name)} is stored externally in a place Saliency Lens cannot read it from`);
   return [...cache.keys()];
 }
 
