@@ -14,34 +14,12 @@ import {
 } from '../fixtures/architectures';
 import { saveAsGraphModel } from '../fixtures/graphModelWriter';
 import { nsfwModelDir, REAL_DIR } from '../fixtures/realModels';
-import { cleanupTempDirs, relativeError, stockInputGradient, tempDir } from './helpers';
+import { cleanupTempDirs, pearson, relativeError, stockInputGradient, tempDir } from './helpers';
 
 before(async () => {
   await initBackend();
 });
 after(cleanupTempDirs);
-
-function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i];
-    mb += b[i];
-  }
-  ma /= n;
-  mb /= n;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < n; i++) {
-    ab += (a[i] - ma) * (b[i] - mb);
-    aa += (a[i] - ma) ** 2;
-    bb += (b[i] - mb) ** 2;
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 async function saveLayers(model: tf.LayersModel): Promise<string> {
   const dir = tempDir('convert-layers-');

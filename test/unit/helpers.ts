@@ -39,6 +39,27 @@ export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): numbe
   return scale === 0 ? diff : diff / scale;
 }
 
+/** Pearson correlation of two equally long arrays (NaN when either is constant). */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  const n = a.length;
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < n; i++) {
+    ma += a[i] / n;
+    mb += b[i] / n;
+  }
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < n; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}
+
 /**
  * The saliency map by hand from an input gradient laid out [pixel][channel]: per pixel the channel
  * value of largest magnitude, its absolute value, or (signed) with its sign.

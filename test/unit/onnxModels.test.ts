@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
 import { Explainer } from '../../src/engine/explain';
 import { gradcam } from '../../src/engine/methods/gradcam';
-import { perPixelSaliency, relativeError } from './helpers';
+import { pearson, perPixelSaliency, relativeError } from './helpers';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'onnx');
 
@@ -28,25 +28,6 @@ interface Reference {
 }
 
 const names = fs.existsSync(FIXTURES) ? fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.ref.json')).map((f) => f.slice(0, -'.ref.json'.length)) : [];
-
-function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) {
-    ma += a[i] / n;
-    mb += b[i] / n;
-  }
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
 
 function assertClose(ours: ArrayLike<number>, ref: ArrayLike<number>, what: string): void {
   const r = pearson(ours, ref);
