@@ -90,7 +90,7 @@ export class OnnxWriter {
     this.taken.add(name);
   }
 
-  /** Emits one node; returns its outputs. `outputName` gives the first output a chosen (unique) name. */
+  /** Emits one node; returns its outputs, named from the hint (`conv1/Conv`, `conv1/Conv:1`). */
   node(op: string, inputs: string[], attrs: onnx.IAttributeProto[], hint: string, outputs = 1): string[] {
     const names = Array.from({ length: outputs }, (_, i) => this.fresh(i === 0 ? hint : `${hint}:${i}`));
     this.nodes.push({ opType: op, name: this.fresh(`${hint}#node`), input: inputs, output: names, attribute: attrs });

@@ -20,8 +20,6 @@ export interface ConvSpec {
   depthwise?: boolean;
 }
 
-const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
-
 /** TensorFlow's 'same' padding: output ceil(in/s), the odd pixel at the end. */
 function samePads(size: number, k: number, s: number, d: number): [number, number] {
   const effective = (k - 1) * d + 1;
@@ -358,8 +356,4 @@ export function bilinearMatrix(inSize: number, outSize: number, alignCorners = f
     m[o * inSize + hi] += frac;
   }
   return m;
-}
-
-export function elementCount(shape: number[]): number {
-  return prod(shape);
 }
