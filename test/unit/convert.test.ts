@@ -295,11 +295,14 @@ describe('conversion equals the model: layer kinds', () => {
 });
 
 describe('real converter-written models', () => {
-  it('human-models emotion (64×64 grayscale, fused ops, depthwise, max-pool, Mean) and antispoof (sigmoid) give tfjs\'s predictions and Grad-CAM', async () => {
-    for (const name of ['human-emotion', 'human-antispoof']) {
-      // Saliency through these graphs on tfjs wasm is not a reference (see the finite-difference test below).
-      await checkAndClose(path.join(REAL_DIR, name), { saliency: false });
-    }
+  it('human-models emotion (64×64 grayscale, fused ops, depthwise, max-pool, Mean) gives tfjs\'s predictions, saliency and Grad-CAM', async () => {
+    // Saliency agrees since wasm's MaxPoolGrad was replaced (wasmFallbacks.ts): before, r was 0.92 here.
+    await checkAndClose(path.join(REAL_DIR, 'human-emotion'), { classes: [0] });
+  });
+
+  it('human-models antispoof (128×128, one sigmoid output) gives tfjs\'s prediction and Grad-CAM', async () => {
+    // Its saliency on tfjs takes ~18 s a class; the finite-difference test below checks the ONNX gradients.
+    await checkAndClose(path.join(REAL_DIR, 'human-antispoof'), { saliency: false });
   });
 
   it('their ONNX saliency gradients are the directional derivatives of the logit (central differences)', async () => {
