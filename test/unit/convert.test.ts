@@ -419,6 +419,32 @@ describe('runtime choice and fallback', () => {
     ex.dispose();
   });
 
+  it('only the chosen output is converted: another head with a layer that does not convert does not stop it', async () => {
+    const input = tf.input({ shape: [8, 8, 1] });
+    const features = tf.layers.conv2d({ filters: 2, kernelSize: 3, padding: 'same', name: 'conv' }).apply(input) as tf.SymbolicTensor;
+    const main = tf.layers.dense({ units: 3, activation: 'softmax', name: 'main' }).apply(tf.layers.flatten().apply(features)) as tf.SymbolicTensor;
+    const rows = tf.layers.timeDistributed({ layer: tf.layers.dense({ units: 2 }), name: 'rows' }).apply(features) as tf.SymbolicTensor;
+    const aux = tf.layers.dense({ units: 4, name: 'aux' }).apply(tf.layers.flatten().apply(rows)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: [main, aux] });
+    const dir = await saveLayers(model);
+    const first = await Explainer.open(dir, { output: 'main' });
+    assert.equal(first.runtime.kind, 'onnx');
+    const x = tf.randomUniform([1, 8, 8, 1], 0, 1, 'float32', 2);
+    const reference = tf.model({ inputs: model.inputs, outputs: model.getLayer('main').input as tf.SymbolicTensor });
+    const [k, b] = model.getLayer('main').getWeights();
+    const expected = tf.add(tf.matMul(reference.predict(x) as tf.Tensor2D, k as tf.Tensor2D), b).dataSync();
+    const trace = await first.runtime.trace(x);
+    assert.ok(relativeError(trace.logits.dataSync(), expected) <= 1e-5);
+    trace.dispose();
+    // The other head's layers are listed but lead nowhere on this output.
+    await assert.rejects(first.explainTensor(x, { methods: ['gradcam'], layer: 'rows' }), (e: Error) => e instanceof UserError);
+    first.dispose();
+    const second = await Explainer.open(dir, { output: 'aux' });
+    assert.equal(second.runtime.kind, 'layers');
+    assert.match(second.model.conversion!.reason, /TimeDistributed/);
+    second.dispose();
+  });
+
   it('onnx refuses it in one sentence naming the file and the layer; tfjs is taken when asked for', async () => {
     const dir = await unconvertibleModelDir();
     await assert.rejects(Explainer.open(dir, { runtime: 'onnx' }), (e: Error) => e instanceof UserError &&

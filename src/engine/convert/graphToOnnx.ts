@@ -364,7 +364,7 @@ export interface GraphConversionInput {
   /** Graph outputs as node references, with the names the user sees for them. */
   outputs: { ref: string; name: string }[];
   probe: GraphProbe;
-  /** Index into `outputs` of the output asked for. */
+  /** Index into `outputs` of the output asked for (the only one converted). */
   chosen: number;
   /** Parameters of a node: elements of the weights it reads. */
   params: (node: GraphNodeDef) => number;
@@ -383,8 +383,11 @@ export function convertGraph(input: GraphConversionInput): ConvertedModel {
   const inputName = input.inputName;
   const dims = [1, ...input.inputShape];
   const known = new Map<string, Known>([[inputName, { value: { name: inputName, shape: dims, channelsFirst: false } }]]);
-  const logits = input.outputs.map((o) => ({ ...o, ...findGraphLogits(nodes, o.ref) }));
-  const order = dependencyOrder(nodes, logits.map((l) => parseRef(l.ref)[0]));
+  // Only the chosen output and what it depends on: another head's ops do not stop the conversion.
+  const chosen = input.outputs[input.chosen];
+  const logits = { ...chosen, ...findGraphLogits(nodes, chosen.ref) };
+  const logitNode = parseRef(logits.ref)[0];
+  const order = dependencyOrder(nodes, [logitNode]);
   const layers: SourceLayer[] = [];
 
   const resolve = (ref: string): Known => {
@@ -425,29 +428,22 @@ export function convertGraph(input: GraphConversionInput): ConvertedModel {
     }
   }
 
-  const outputs = logits.map((l) => {
-    const k = resolve(l.ref);
-    if (!('value' in k)) throw new ConversionError(l.name, 'does not depend on the image');
-    return { name: l.name, logits: w.last(k.value), activation: l.activation };
-  });
+  const k = resolve(logits.ref);
+  if (!('value' in k)) throw new ConversionError(logits.name, 'does not depend on the image');
+  const output = { name: logits.name, logits: w.last(k.value), activation: logits.activation };
   const layouts = new Map<string, 'NCHW' | 'NHWC'>();
-  for (const k of known.values()) if ('value' in k && k.value.shape.length === 4) layouts.set(k.value.name, k.value.channelsFirst ? 'NCHW' : 'NHWC');
-  const candidatesFor = (output: number): GradcamCandidate[] => {
-    const upstream = new Set(dependencyOrder(nodes, [parseRef(logits[output].ref)[0]]));
-    const logitNode = parseRef(logits[output].ref)[0];
-    return layers.filter((l) => upstream.has(l.name) && l.name !== logitNode && isSpatialCandidate([1, ...l.outputShape]))
-      .map((l) => ({ name: l.name, type: l.type, height: l.outputShape[0]!, width: l.outputShape[1]!, channels: l.outputShape[2]! }));
-  };
+  for (const v of known.values()) if ('value' in v && v.value.shape.length === 4) layouts.set(v.value.name, v.value.channelsFirst ? 'NCHW' : 'NHWC');
+  const candidates: GradcamCandidate[] = layers.filter((l) => l.name !== logitNode && isSpatialCandidate([1, ...l.outputShape]))
+    .map((l) => ({ name: l.name, type: l.type, height: l.outputShape[0]!, width: l.outputShape[1]!, channels: l.outputShape[2]! }));
   return {
     source: 'TF.js Graph model',
-    chosen: input.chosen,
-    model: w.model({ name: inputName, dims }, [...new Set(outputs.map((o) => o.logits))]),
+    model: w.model({ name: inputName, dims }, [output.logits]),
     input: { name: inputName, dims },
-    outputs,
+    output,
     layouts,
     layers,
-    candidates: candidatesFor,
-    defaultLayer: (output) => pickDefaultLayer(candidatesFor(output)),
+    candidates,
+    defaultLayer: pickDefaultLayer(candidates),
   };
 }
 

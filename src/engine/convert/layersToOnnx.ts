@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { pickDefaultLayer } from '../runtimes/tfjs/gradcamLayers';
 import { flattenLayersModel, LayerGraph, LayerNode } from '../runtimes/tfjs/layerGraph';
 import { layerRows, outputLayerNames, planOutput, spatialCandidates } from '../runtimes/tfjs/layerOutput';
+import { slotsLeadingTo } from '../runtimes/tfjs/steps';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
   activation, batchNorm, bilinearMatrix, clip, concat, conv, convTranspose, dense, leakyRelu, nearestMatrix, pad, Padding, pool, reduce,
@@ -284,12 +285,13 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[], 
   const dims = [1, ...inputShape];
   const slots: (Value | undefined)[] = new Array(graph.slotCount);
   slots[graph.inputSlots[0]] = { name: inputName, shape: dims, channelsFirst: false };
-  const plans = graph.outputSlots.map((s) => planOutput(graph, s));
-  const linearized = new Set(plans.map((p) => p.linearized).filter(Boolean));
-  /** Tensor holding each slot before a linearized layer's activation (the logits). */
-  const preActivation = new Map<number, Value>();
+  const plan = planOutput(graph, graph.outputSlots[chosen]);
+  const needed = slotsLeadingTo(graph.nodes, [plan.slot]);
+  /** The output layer's value before its own softmax/sigmoid (the logits), when it has one. */
+  let preActivation: Value | undefined;
 
   for (const node of graph.nodes) {
+    if (!needed.has(node.outputs[0])) continue;
     const type = node.layer.getClassName();
     const rule = RULES[type];
     if (!rule) throw new ConversionError(node.name, `layer class ${type} is not supported for conversion`);
@@ -308,7 +310,7 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[], 
       activate(y) {
         const act = activationName(config);
         if (act === 'linear') return y;
-        if (linearized.has(node)) preActivation.set(node.outputs[0], y);
+        if (node === plan.linearized) preActivation = y;
         return activation(w, y, act, `${node.name}/${act}`);
       },
     };
@@ -320,29 +322,22 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[], 
     slots[node.outputs[0]] = y;
   }
 
-  const names = outputLayerNames(model);
-  const outputs = plans.map((plan, i) => {
-    const v = (plan.linearized ? preActivation.get(plan.slot) : undefined) ?? slots[plan.slot]!;
-    return { name: names[i], logits: w.last(v), activation: plan.activation };
-  });
+  const logits = w.last((plan.linearized ? preActivation : undefined) ?? slots[plan.slot]!);
+  const output = { name: outputLayerNames(model)[chosen], logits, activation: plan.activation };
   const layouts = new Map<string, 'NCHW' | 'NHWC'>();
+  for (const v of slots) if (v && v.shape.length === 4) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');
   const rows = layerRows(graph);
-  const layers = graph.nodes.map((node, i) => {
-    const v = slots[node.outputs[0]]!;
-    if (v.shape.length === 4) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');
-    return { ...rows[i], tensor: v.name };
-  });
-  for (const v of slots) if (v && v.shape.length === 4 && !layouts.has(v.name)) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');
+  const layers = graph.nodes.map((node, i) => ({ ...rows[i], tensor: slots[node.outputs[0]]?.name ?? '' }));
+  const candidates = spatialCandidates(graph, plan.slot);
   return {
     source: 'TF.js Layers model',
-    chosen,
-    model: w.model({ name: inputName, dims }, [...new Set(outputs.map((o) => o.logits))]),
+    model: w.model({ name: inputName, dims }, [logits]),
     input: { name: inputName, dims },
-    outputs,
+    output,
     layouts,
     layers,
-    candidates: (output) => spatialCandidates(graph, plans[output].slot),
-    defaultLayer: (output) => pickDefaultLayer(spatialCandidates(graph, plans[output].slot)),
+    candidates,
+    defaultLayer: pickDefaultLayer(candidates),
   };
 }
 

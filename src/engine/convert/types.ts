@@ -16,15 +16,17 @@ export interface ConvertedModel {
   model: onnx.IModelProto;
   /** The ONNX input: the model's own [1, H, W, C] (or a flat input), fed as is. */
   input: { name: string; dims: number[] };
-  /** Every model output in order, with the tensor attributed (before a final softmax/sigmoid). */
-  outputs: { name: string; logits: string; activation: OutputActivation }[];
-  /** The output asked for (an index into `outputs`), resolved as the source resolves it (name, signature key or index). */
-  chosen: number;
+  /**
+   * The output asked for (resolved as the source resolves it: name, signature key or index) and the tensor
+   * attributed, before a final softmax/sigmoid. Only what it depends on is converted: another head with a
+   * layer that does not convert does not stop it.
+   */
+  output: { name: string; logits: string; activation: OutputActivation };
   /** Storage layout of 4-D tensors the converter wrote (channels-first ones are handed out as NHWC). */
   layouts: Map<string, 'NCHW' | 'NHWC'>;
-  /** The source's layers in order, each with its output tensor. */
+  /** The source's layers in order, each with its output tensor ('' for layers the output does not depend on). */
   layers: SourceLayer[];
-  /** Grad-CAM candidates as the source names them, per output (the path to each output differs). */
-  candidates: (output: number) => GradcamCandidate[];
-  defaultLayer: (output: number) => string | undefined;
+  /** Grad-CAM candidates as the source names them, on the path to the output. */
+  candidates: GradcamCandidate[];
+  defaultLayer?: string;
 }

@@ -127,7 +127,7 @@ async function runConverted(files: ModelFiles, model: tf.LayersModel | tf.GraphM
   }
   const { OnnxRuntime } = await import('../runtimes/onnx/onnxRuntime');
   try {
-    return await OnnxRuntime.fromConverted(files.modelJson, converted, { output: converted.chosen });
+    return await OnnxRuntime.fromConverted(files.modelJson, converted);
   } catch (err) {
     // A rule the gradient builder lacks for what the converter wrote: the model still runs on tfjs.
     const unsupported = err instanceof UserError && /is not supported for gradients yet/.exec(err.message);

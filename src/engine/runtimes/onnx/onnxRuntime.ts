@@ -96,15 +96,14 @@ export class OnnxRuntime implements ModelRuntime {
     // Encoded and decoded once: the graph code reads protobufjs messages (Long fields, defaults), as from a file.
     const proto = onnx.ModelProto.decode(onnx.ModelProto.encode(converted.model).finish());
     const layout = converted.input.dims.length === 4 ? 'NHWC' : 'asis';
-    const facts = { outputs: converted.outputs, layouts: converted.layouts };
-    const model = await analyzeModel(file, proto, [], { ...opts, layout }, threads, facts);
-    const index = converted.outputs.findIndex((o) => o.name === model.output.name);
-    const runtime = new OnnxRuntime(model, threads, { converted, output: index });
+    const facts = { outputs: [converted.output], layouts: converted.layouts };
+    const model = await analyzeModel(file, proto, [], { ...opts, layout, output: 0 }, threads, facts);
+    const runtime = new OnnxRuntime(model, threads, converted);
     runtime.checkGradients();
     return runtime;
   }
 
-  private constructor(readonly model: OnnxModel, readonly threads: number, private readonly source?: { converted: ConvertedModel; output: number }) {
+  private constructor(readonly model: OnnxModel, readonly threads: number, private readonly source?: ConvertedModel) {
     const { dims, layout } = model.input;
     this.inputShape = layout === 'NCHW' ? [dims[2], dims[3], dims[1]] : dims.slice(1);
     this.numClasses = (model.facts.shapes.get(model.output.logits) ?? []).reduce((a, b) => a * b, 1);
@@ -122,7 +121,7 @@ export class OnnxRuntime implements ModelRuntime {
 
   /** What the model was converted from, when it was not an ONNX file. */
   get convertedFrom(): string | undefined {
-    return this.source?.converted.source;
+    return this.source?.source;
   }
 
   get file(): string {
@@ -141,8 +140,9 @@ export class OnnxRuntime implements ModelRuntime {
     if (layer === 'input') return this.model.input.name;
     if (this.source) {
       const name = this.canonicalLayerName(layer);
-      const found = name && this.source.converted.layers.find((l) => l.name === name);
-      if (found) return found.tensor;
+      const found = name ? this.source.layers.find((l) => l.name === name) : undefined;
+      if (found?.tensor) return found.tensor;
+      if (found) throw new UserError(`layer "${found.name}" does not lead to the output "${this.outputName}"`);
       const names = this.gradcamCandidates().map((c) => c.name);
       throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
     }
@@ -155,7 +155,7 @@ export class OnnxRuntime implements ModelRuntime {
 
   /** A tensor name → the name of the node producing it (the name layers are listed by). */
   canonicalLayerName(name: string): string | undefined {
-    if (this.source) return sourceLayerName(this.source.converted, name);
+    if (this.source) return sourceLayerName(this.source, name);
     if (this.model.graph.byName.has(name)) return name;
     const node = this.model.graph.producer.get(name);
     return node && node.outputs[0] === name ? node.name : undefined;
@@ -350,7 +350,7 @@ export class OnnxRuntime implements ModelRuntime {
    * (int64 index constants are no parameters), shared ones counted once.
    */
   layerTable(): LayerRow[] {
-    if (this.source) return this.source.converted.layers.map(({ tensor: _tensor, ...row }) => row);
+    if (this.source) return this.source.layers.map(({ tensor: _tensor, ...row }) => row);
     const g = this.model.graph;
     const { types, shapes } = this.model.facts;
     const isFloat = (t: string) => types.get(t)?.startsWith('float') ?? true;
@@ -371,7 +371,7 @@ export class OnnxRuntime implements ModelRuntime {
   }
 
   gradcamCandidates(): GradcamCandidate[] {
-    if (this.source) this.candidates ??= this.source.converted.candidates(this.source.output);
+    if (this.source) this.candidates ??= this.source.candidates;
     if (!this.candidates) {
       const { graph, facts, output, input } = this.model;
       const fromInput = graph.descendants([input.name], facts.types, true);
@@ -396,7 +396,7 @@ export class OnnxRuntime implements ModelRuntime {
   }
 
   defaultGradcamLayer(): string | undefined {
-    if (this.source) return this.source.converted.defaultLayer(this.source.output);
+    if (this.source) return this.source.defaultLayer;
     const candidates = this.gradcamCandidates();
     for (let i = candidates.length - 1; i >= 0; i--) {
       if (!RESAMPLING.has(candidates[i].type)) return candidates[i].name;
