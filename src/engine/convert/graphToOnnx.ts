@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { A } from '../runtimes/onnx/proto';
-import { isSpatialCandidate, pickDefaultLayer } from '../runtimes/tfjs/gradcamLayers';
+import { isSpatialCandidate } from '../runtimes/tfjs/gradcamLayers';
 import type { GradcamCandidate } from '../runtimes/types';
 import { dataInputs, dependencyOrder, findGraphLogits, GraphAttr, GraphNodeDef, parseRef } from '../runtimes/tfjs/graphDef';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
@@ -9,6 +9,7 @@ import {
   slice, softmax, transposeModel,
 } from './ops';
 import type { ConvertedModel, SourceLayer } from './types';
+import { assembleConverted } from './assemble';
 
 /** Ops whose value is the size of their input, not its values. */
 const SHAPE_OF = new Set(['Shape', 'Size', 'Rank', 'ShapeN']);
@@ -431,19 +432,9 @@ export function convertGraph(input: GraphConversionInput): ConvertedModel {
   const k = resolve(logits.ref);
   if (!('value' in k)) throw new ConversionError(logits.name, 'does not depend on the image');
   const output = { name: logits.name, logits: w.last(k.value), activation: logits.activation };
-  const layouts = new Map<string, 'NCHW' | 'NHWC'>();
-  for (const v of known.values()) if ('value' in v && v.value.shape.length === 4) layouts.set(v.value.name, v.value.channelsFirst ? 'NCHW' : 'NHWC');
   const candidates: GradcamCandidate[] = layers.filter((l) => l.name !== logitNode && isSpatialCandidate([1, ...l.outputShape]))
     .map((l) => ({ name: l.name, type: l.type, height: l.outputShape[0]!, width: l.outputShape[1]!, channels: l.outputShape[2]! }));
-  return {
-    source: 'TF.js Graph model',
-    model: w.model({ name: inputName, dims }, [output.logits]),
-    input: { name: inputName, dims },
-    output,
-    layouts,
-    layers,
-    candidates,
-    defaultLayer: pickDefaultLayer(candidates),
-  };
+  const values = [...known.values()].flatMap((v) => ('value' in v ? [v.value] : []));
+  return assembleConverted(w, { source: 'TF.js Graph model', input: { name: inputName, dims }, output, values, layers, candidates });
 }
 

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { pickDefaultLayer } from '../runtimes/tfjs/gradcamLayers';
 import { flattenLayersModel, LayerGraph, LayerNode } from '../runtimes/tfjs/layerGraph';
 import { layerRows, outputLayerNames, planOutput, spatialCandidates } from '../runtimes/tfjs/layerOutput';
 import { slotsLeadingTo } from '../runtimes/tfjs/steps';
@@ -9,6 +8,7 @@ import {
   resize, scalar, slice, softmax, transposedLength, transposeModel,
 } from './ops';
 import type { ConvertedModel } from './types';
+import { assembleConverted } from './assemble';
 import { A } from '../runtimes/onnx/proto';
 
 type Config = Record<string, unknown>;
@@ -324,20 +324,11 @@ export function convertLayersModel(model: tf.LayersModel, inputShape: number[], 
 
   const logits = w.last((plan.linearized ? preActivation : undefined) ?? slots[plan.slot]!);
   const output = { name: outputLayerNames(model)[chosen], logits, activation: plan.activation };
-  const layouts = new Map<string, 'NCHW' | 'NHWC'>();
-  for (const v of slots) if (v && v.shape.length === 4) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');
   const rows = layerRows(graph);
   const layers = graph.nodes.map((node, i) => ({ ...rows[i], tensor: slots[node.outputs[0]]?.name ?? '' }));
-  const candidates = spatialCandidates(graph, plan.slot);
-  return {
-    source: 'TF.js Layers model',
-    model: w.model({ name: inputName, dims }, [logits]),
-    input: { name: inputName, dims },
-    output,
-    layouts,
-    layers,
-    candidates,
-    defaultLayer: pickDefaultLayer(candidates),
-  };
+  return assembleConverted(w, {
+    source: 'TF.js Layers model', input: { name: inputName, dims }, output,
+    values: slots.filter((v): v is Value => v !== undefined), layers, candidates: spatialCandidates(graph, plan.slot),
+  });
 }
 
