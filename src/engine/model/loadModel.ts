@@ -95,7 +95,9 @@ async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<{ run
       return { runtime, conversion: { converted: true, reason: `converted from a ${from} to ONNX at load time` } };
     } catch (err) {
       // Whatever stops the ONNX path, tfjs gets its turn (and says so, or fails with its own sentence).
-      reason = err instanceof ConversionError ? `could not convert to ONNX: ${err.what} (${err.why})` : `ONNX Runtime could not run it (${firstLine(err)})`;
+      // (A UserError already names the file: its sentence is kept without the path.)
+      const detail = err instanceof UserError ? err.message.replace(`${files.modelJson}: `, '') : firstLine(err);
+      reason = err instanceof ConversionError ? `could not convert to ONNX: ${err.what} (${err.why})` : `ONNX Runtime could not run it (${detail})`;
       if (choice === 'onnx') {
         model.dispose();
         throw fileError(files.modelJson, `${reason}; run it with --runtime tfjs (saliencyLens.runtime "tfjs")`);
