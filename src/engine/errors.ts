@@ -21,6 +21,11 @@ export function fileError(file: string, problem: string): UserError {
   return new UserError(oneLine(`${file}: ${problem}`), file);
 }
 
+/** An error's first line, cut to `max` characters: the part of a library's message worth one sentence. */
+export function firstLine(err: unknown, max = 300): string {
+  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, max);
+}
+
 export function describeError(err: unknown): string {
   if (err instanceof UserError) return err.message;
   if (err instanceof Error) return err.message;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from './backend';
-import { fileError, UserError } from './errors';
+import { fileError, firstLine, UserError } from './errors';
 import { DecodedImage, readImageFile } from './image/decode';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
 import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
@@ -264,8 +264,7 @@ export class Explainer {
       return await work();
     } catch (err) {
       if (err instanceof UserError) throw err;
-      const first = String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
-      throw fileError(this.model.files.modelJson, `could not be run on ${this.compute.name} (${first})`);
+      throw fileError(this.model.files.modelJson, `could not be run on ${this.compute.name} (${firstLine(err)})`);
     }
   }
 

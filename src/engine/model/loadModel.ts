@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { fileError, UserError } from '../errors';
+import { fileError, firstLine, UserError } from '../errors';
 import { convertTfjsModel } from '../convert/convertModel';
 import { checkGraphTopology, checkLayerOutputSizes, checkLayersTopology } from './checkTopology';
 import { flattenLayersModel } from '../runtimes/tfjs/layerGraph';
@@ -57,11 +57,6 @@ export interface LoadedModel {
    * or the user's choice). Undefined for ONNX files.
    */
   conversion?: { converted: boolean; reason: string };
-}
-
-/** tfjs messages are often one long line with a stack; keep the first sentence. */
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
 }
 
 async function buildRuntime(files: ModelFiles, opts: LoadOptions): Promise<{ runtime: ModelRuntime; conversion: LoadedModel['conversion'] }> {

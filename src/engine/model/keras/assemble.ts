@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { fileError, UserError } from '../../errors';
+import { fileError, firstLine, UserError } from '../../errors';
 import type { Leaf, Special, Translation } from './translate';
 import type { SourceWeight, WeightSource } from './weightSource';
 
@@ -19,10 +19,6 @@ interface Expected {
 
 /** Keras 3 names a DepthwiseConv2D's kernel `kernel`; Keras 2 and tfjs `depthwise_kernel`. */
 const ALIASES: Record<string, string[]> = { depthwise_kernel: ['kernel'] };
-
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200);
-}
 
 const shapeText = (s: number[]) => `[${s.join(', ')}]`;
 const sameShape = (a: number[], b: number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
@@ -128,7 +124,7 @@ export async function assembleArtifacts(file: string, translation: Translation, 
       clearTimeout(timer);
     }
   } catch (err) {
-    throw fileError(file, `has a model that TF.js cannot build (${firstLine(err)})`);
+    throw fileError(file, `has a model that TF.js cannot build (${firstLine(err, 200)})`);
   }
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const data: Float32Array[] = [];
@@ -154,7 +150,7 @@ export async function assembleArtifacts(file: string, translation: Translation, 
     }
   } catch (err) {
     if (err instanceof UserError) throw err;
-    throw fileError(file, `has weights that could not be read (${firstLine(err)})`);
+    throw fileError(file, `has weights that could not be read (${firstLine(err, 200)})`);
   } finally {
     model.dispose();
   }

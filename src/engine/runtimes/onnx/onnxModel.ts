@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { fileError, UserError } from '../../errors';
+import { fileError, firstLine, UserError } from '../../errors';
 import type { OutputActivation } from '../types';
 import { OnnxGraph, TensorFacts } from './graph';
 import { opsetOf, upgradeToMinOpset } from './opset';
@@ -46,10 +46,6 @@ export interface OnnxModel {
   };
   /** Layout of 4-D tensors (those not listed are read as NCHW, ONNX's own layout). */
   layouts: Map<string, 'NCHW' | 'NHWC'>;
-}
-
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
 }
 
 const isChannels = (d: number | string) => d === 1 || d === 3 || d === 4;

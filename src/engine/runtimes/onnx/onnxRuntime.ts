@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { fileError, UserError } from '../../errors';
+import { fileError, firstLine, UserError } from '../../errors';
 import type { ExplainPass, GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
 import { Emitter } from './emitter';
@@ -44,10 +44,6 @@ interface SessionEntry {
 function float32Of(t: tf.Tensor): Float32Array {
   const data = t.dataSync();
   return data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
-}
-
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 300);
 }
 
 function defaultThreads(): number {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
-import { fileError } from '../../errors';
+import { fileError, firstLine } from '../../errors';
 import { num } from './proto';
 
 /** protobuf cannot hold more in one message: an ONNX model whose weights live outside must still fit once inlined. */
@@ -22,10 +22,6 @@ function q(name: string | null | undefined): string {
   return JSON.stringify(s.length > 120 ? `${s.slice(0, 120)}…` : s);
 }
 
-function firstLine(err: unknown): string {
-  return String((err as Error)?.message ?? err).split('\n')[0].slice(0, 200);
-}
-
 /** Decodes the protobuf and checks it looks like a model, so a PNG renamed .onnx is named as such. */
 export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
   let model: onnx.ModelProto;
@@ -33,7 +29,7 @@ export function decodeModel(bytes: Uint8Array, file: string): onnx.ModelProto {
     model = onnx.ModelProto.decode(bytes);
   } catch (err) {
     const why = /index out of range/.test(String(err)) ? 'it is truncated or not an ONNX file' : 'it is not an ONNX file';
-    throw fileError(file, `could not be read as an ONNX model: ${why} (${firstLine(err)})`);
+    throw fileError(file, `could not be read as an ONNX model: ${why} (${firstLine(err, 200)})`);
   }
   const graph = model.graph;
   if (!graph || num(model.irVersion) <= 0 || (graph.node ?? []).length === 0 || (graph.output ?? []).length === 0) {
