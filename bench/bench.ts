@@ -138,7 +138,7 @@ async function benchModel(spec: BenchSpec, backend: { name: string; threads: num
     forwardMs: timed.forward!,
     gradcamMs: timed.gradcam!,
     saliencyMs: timed.saliency!,
-    gradcamLayer: explainer.runtime.defaultGradcamLayer() ?? '',
+    gradcamLayer: explainer.runtime.defaultSpatialLayer() ?? '',
     runs: spec.runs,
     peakRssMb: Math.round(peakRss / 2 ** 20),
   };

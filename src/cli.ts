@@ -216,12 +216,12 @@ function printSummary(s: ModelSummary): void {
   rows.forEach((r) => console.log(line(r)));
   console.log(`total params: ${s.totalParams.toLocaleString('en-US')}`);
   console.log('');
-  if (s.gradcamCandidates.length === 0) {
+  if (s.spatialLayers.length === 0) {
     console.log('Grad-CAM: no layer with a spatial output (saliency only)');
   } else {
     console.log('Grad-CAM candidates (input side first; * = automatic choice):');
-    for (const c of s.gradcamCandidates) {
-      console.log(`  ${c.name === s.defaultGradcamLayer ? '*' : ' '} ${shown(c.name)}  ${c.type}  ${c.height}×${c.width}×${c.channels}`);
+    for (const c of s.spatialLayers) {
+      console.log(`  ${c.name === s.defaultSpatialLayer ? '*' : ' '} ${shown(c.name)}  ${c.type}  ${c.height}×${c.width}×${c.channels}`);
     }
   }
   s.warnings.forEach((w) => console.log(`warning: ${w}`));

@@ -208,7 +208,7 @@ class CompareView {
 
   /** The method shown: the saved one, unless the model has no layer for Grad-CAM (then saliency, not saved). */
   private get method(): MethodName {
-    return this.subject && this.subject.model.gradcamLayers.length === 0 ? 'saliency' : this.saved.method;
+    return this.subject && this.subject.model.spatialLayers.length === 0 ? 'saliency' : this.saved.method;
   }
 
   private setMethod(method: MethodName): void {
@@ -219,7 +219,7 @@ class CompareView {
   }
 
   private renderMethod(): void {
-    this.methodButtons.get('gradcam')!.disabled = !!this.subject && this.subject.model.gradcamLayers.length === 0;
+    this.methodButtons.get('gradcam')!.disabled = !!this.subject && this.subject.model.spatialLayers.length === 0;
     for (const [m, b] of this.methodButtons) {
       b.setAttribute('aria-pressed', String(m === this.method));
       b.classList.toggle('active', m === this.method);

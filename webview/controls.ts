@@ -4,7 +4,7 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
 import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
-import type { ColormapChoice, GradcamLayerMsg, ViewMode } from '../src/shared/protocol';
+import type { ColormapChoice, SpatialLayerMsg, ViewMode } from '../src/shared/protocol';
 import { COLORMAPS, isColormapName } from '../src/shared/colormaps';
 import { shortLayerNames } from '../src/shared/layerNames';
 import { h, replaceChildren } from './dom';
@@ -105,7 +105,7 @@ export class Controls {
   }
 
   /** Fills the layer picker; the automatic layer is marked "(auto)". */
-  setLayers(layers: GradcamLayerMsg[], defaultLayer: string | undefined, selected: string | undefined): void {
+  setLayers(layers: SpatialLayerMsg[], defaultLayer: string | undefined, selected: string | undefined): void {
     this.defaultLayer = defaultLayer;
     const options: HTMLElement[] = [];
     if (!defaultLayer || !layers.some((l) => l.name === defaultLayer)) {

@@ -149,9 +149,9 @@ class ExplainPanel {
         if (this.model && msg.classIndex >= 0 && msg.classIndex < this.model.numClasses) this.update({ classIndex: msg.classIndex });
         break;
       case 'setLayer':
-        if (this.model?.gradcamLayers.some((l) => l.name === msg.layer)) {
-          this.controls.setLayer(msg.layer === this.model.defaultGradcamLayer ? undefined : msg.layer);
-          this.update({ layer: msg.layer === this.model.defaultGradcamLayer ? undefined : msg.layer });
+        if (this.model?.spatialLayers.some((l) => l.name === msg.layer)) {
+          this.controls.setLayer(msg.layer === this.model.defaultSpatialLayer ? undefined : msg.layer);
+          this.update({ layer: msg.layer === this.model.defaultSpatialLayer ? undefined : msg.layer });
         }
         break;
     }
@@ -170,14 +170,14 @@ class ExplainPanel {
     if (initial?.view !== undefined && isViewMode(initial.view)) this.state.viewMode = initial.view;
     // A remembered class or layer that this model does not have is dropped.
     if (this.state.classIndex !== undefined && this.state.classIndex >= model.numClasses) this.state.classIndex = undefined;
-    if (this.state.layer && !model.gradcamLayers.some((l) => l.name === this.state.layer)) this.state.layer = undefined;
+    if (this.state.layer && !model.spatialLayers.some((l) => l.name === this.state.layer)) this.state.layer = undefined;
     this.resetResults();
     this.status.clearError();
     this.hostBusy = undefined;
     this.renderHeader();
     this.picker.setLabels(model.labels);
     this.picker.setPredictions([]);
-    this.controls.setLayers(model.gradcamLayers, model.defaultGradcamLayer, this.state.layer);
+    this.controls.setLayers(model.spatialLayers, model.defaultSpatialLayer, this.state.layer);
     this.applyStateToControls();
     this.stage.setMode(this.state.viewMode);
     this.persist();
@@ -312,7 +312,7 @@ class ExplainPanel {
   }
 
   private resolvedLayer(): string {
-    return this.state.layer ?? this.model?.defaultGradcamLayer ?? 'auto';
+    return this.state.layer ?? this.model?.defaultSpatialLayer ?? 'auto';
   }
 
   private selection(): Selection | undefined {
@@ -322,7 +322,7 @@ class ExplainPanel {
   }
 
   private methodsAvailable(): MethodName[] {
-    return this.model && this.model.gradcamLayers.length === 0 ? ['saliency'] : ['saliency', 'gradcam'];
+    return this.model && this.model.spatialLayers.length === 0 ? ['saliency'] : ['saliency', 'gradcam'];
   }
 
   // ---- requests ---------------------------------------------------------------------------------

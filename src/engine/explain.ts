@@ -7,7 +7,7 @@ import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
 import { saliency, saliencyFromGradient } from './methods/saliency';
 import { AttributionMap, classSeed } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
-import type { LayerRow, GradcamCandidate, Trace } from './runtimes/types';
+import type { LayerRow, SpatialLayer, Trace } from './runtimes/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 export type MethodName = 'saliency' | 'gradcam';
@@ -94,8 +94,8 @@ export interface ModelSummary {
   preprocessing: { spec: string; source: string };
   layers: LayerRow[];
   totalParams: number;
-  gradcamCandidates: GradcamCandidate[];
-  defaultGradcamLayer?: string;
+  spatialLayers: SpatialLayer[];
+  defaultSpatialLayer?: string;
   warnings: string[];
 }
 
@@ -463,8 +463,8 @@ export class Explainer {
       preprocessing: { spec: describePreprocessing(this.preprocessing), source: this.preprocessingSource },
       layers,
       totalParams: layers.reduce((n, l) => n + l.params, 0),
-      gradcamCandidates: rt.gradcamCandidates(),
-      defaultGradcamLayer: rt.defaultGradcamLayer(),
+      spatialLayers: rt.spatialLayers(),
+      defaultSpatialLayer: rt.defaultSpatialLayer(),
       warnings: this.model.warnings,
     };
   }

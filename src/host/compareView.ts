@@ -104,7 +104,7 @@ export class CompareController implements vscode.Disposable {
     const context = panel.engineContext;
     if (!context) return undefined;
     const selection = panel.selection;
-    const usable = (l: string | undefined) => (l && context.model.gradcamLayers.some((g) => g.name === l) ? l : undefined);
+    const usable = (l: string | undefined) => (l && context.model.spatialLayers.some((g) => g.name === l) ? l : undefined);
     return {
       imageUri: await panel.imageDataUrl(),
       imageName: path.basename(panel.image.fsPath),

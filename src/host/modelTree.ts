@@ -28,7 +28,7 @@ const shape = (s: (number | null)[]) => `[${s.map((d) => d ?? '?').join(', ')}]`
  * PyTorch carry the module path ("/layer1/layer1.0/conv1/Conv"), so they group by module the same way.
  */
 function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[] {
-  const usable = new Set(info.gradcamLayers.map((l) => l.name));
+  const usable = new Set(info.spatialLayers.map((l) => l.name));
   const groupKind = info.format === 'onnx' ? 'module' : 'nested model';
   const root: ModelNode[] = [];
   const groups = new Map<string, ModelNode>();
@@ -47,7 +47,7 @@ function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[
       siblings = group.children!;
     }
     const isCurrent = layer.name === current;
-    const marks = [isCurrent ? 'Grad-CAM' : '', layer.name === info.defaultGradcamLayer ? 'auto' : ''].filter(Boolean).join(', ');
+    const marks = [isCurrent ? 'Grad-CAM' : '', layer.name === info.defaultSpatialLayer ? 'auto' : ''].filter(Boolean).join(', ');
     siblings.push({
       label: parts[parts.length - 1],
       description: `${layer.type} ${shape(layer.outputShape)}${layer.params ? ` · ${count(layer.params)}` : ''}${marks ? ` · ${marks}` : ''}`,
@@ -71,19 +71,19 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
 
   /** Shows a (new or reloaded) model; a chosen layer the new model lacks falls back to automatic. */
   show(info: ModelInfoMsg): void {
-    if (this.chosenLayer && !info.gradcamLayers.some((l) => l.name === this.chosenLayer)) this.chosenLayer = undefined;
+    if (this.chosenLayer && !info.spatialLayers.some((l) => l.name === this.chosenLayer)) this.chosenLayer = undefined;
     this.info = info;
     this.changed.fire();
   }
 
   useLayer(layer: string): void {
-    this.chosenLayer = layer === this.info?.defaultGradcamLayer ? undefined : layer;
+    this.chosenLayer = layer === this.info?.defaultSpatialLayer ? undefined : layer;
     this.changed.fire();
   }
 
   /** The Grad-CAM layer in use: the chosen one, else the model's automatic choice. */
   get currentLayer(): string | undefined {
-    return this.chosenLayer ?? this.info?.defaultGradcamLayer;
+    return this.chosenLayer ?? this.info?.defaultSpatialLayer;
   }
 
   roots(): ModelNode[] {

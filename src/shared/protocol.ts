@@ -26,7 +26,7 @@ export interface RawMapMsg {
   signed?: boolean;
 }
 
-export interface GradcamLayerMsg {
+export interface SpatialLayerMsg {
   name: string;
   type: string;
   height: number;
@@ -50,8 +50,8 @@ export interface ModelInfoMsg {
   outputActivation: string;
   inputShape: number[];
   preprocessing: string;
-  gradcamLayers: GradcamLayerMsg[];
-  defaultGradcamLayer?: string;
+  spatialLayers: SpatialLayerMsg[];
+  defaultSpatialLayer?: string;
   /** What computes the maps; `note` says why (for TF.js models: converted to ONNX, or what kept them on tfjs). */
   backend: { name: string; threads: number; note: string };
   warnings: string[];

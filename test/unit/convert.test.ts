@@ -64,8 +64,8 @@ async function expectSameOnBothRuntimes(dir: string, opts: { classes?: number[];
     tb.dispose();
     assert.ok(relativeError(lb, la) <= 1e-5, `logits differ: relative error ${relativeError(lb, la).toExponential(2)}`);
     assert.deepEqual(topK(lb, 5), topK(la, 5));
-    const layer = onnx.runtime.defaultGradcamLayer();
-    assert.equal(layer, tfjs.runtime.defaultGradcamLayer(), 'the same automatic Grad-CAM layer');
+    const layer = onnx.runtime.defaultSpatialLayer();
+    assert.equal(layer, tfjs.runtime.defaultSpatialLayer(), 'the same automatic Grad-CAM layer');
     const methods = [...(opts.saliency === false ? [] : ['saliency' as const]), ...(layer && opts.gradcam !== false ? ['gradcam' as const] : [])];
     for (const target of opts.classes ?? [0, Math.min(1, tfjs.runtime.numClasses - 1)]) {
       const a = await tfjs.explainTensor(x, { methods, target });
@@ -274,7 +274,7 @@ describe('conversion equals the model: layer kinds', () => {
     fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), data);
     await checkAndClose(dir);
     const ex = await Explainer.open(dir, { runtime: 'onnx' });
-    assert.deepEqual(ex.runtime.gradcamCandidates().map((c) => [c.name, c.height, c.width]), [['model/up/conv2d_transpose', 10, 12], ['model/up/Relu', 10, 12]]);
+    assert.deepEqual(ex.runtime.spatialLayers().map((c) => [c.name, c.height, c.width]), [['model/up/conv2d_transpose', 10, 12], ['model/up/Relu', 10, 12]]);
     ex.dispose();
   });
 
@@ -287,7 +287,7 @@ describe('conversion equals the model: layer kinds', () => {
     assert.deepEqual(sep.outputShape, [17, 16, 8]);
     assert.equal(sep.type, 'SeparableConv2D');
     assert.equal(sep.params, model.getLayer('sep').countParams());
-    const names = ex.runtime.gradcamCandidates().map((c) => c.name);
+    const names = ex.runtime.spatialLayers().map((c) => c.name);
     assert.ok(names.includes('down') && names.includes('maxpool') && !names.includes('fc') && !names.includes('gmp'), names.join(','));
     ex.dispose();
     model.dispose();
@@ -337,7 +337,7 @@ describe('real converter-written models', () => {
   it('nsfwjs MobileNetV2 GraphModel (224², TF-Hub scopes, uint8-quantized weights) gives tfjs\'s top-5 and Grad-CAM, addressed by short names', async () => {
     const dir = nsfwModelDir('mobilenet_v2_mid');
     const { tfjs, onnx } = await expectSameOnBothRuntimes(dir, { saliency: false });
-    const layer = onnx.runtime.defaultGradcamLayer()!;
+    const layer = onnx.runtime.defaultSpatialLayer()!;
     assert.match(layer, /^StatefulPartitionedCall\/.*\/MobilenetV2\/Conv_1\/Relu6$/);
     // The shortened name shown to users is accepted wherever a layer is named.
     assert.equal(onnx.runtime.canonicalLayerName?.('MobilenetV2/Conv_1/Relu6'), layer);

@@ -38,8 +38,8 @@ describe('engine process over JSON-RPC', () => {
     const model = await rpc.sendRequest<ModelInfoMsg>(ENGINE_OPEN, { modelPath: example });
     assert.equal(model.numClasses, 10);
     assert.deepEqual(model.labels, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-    assert.equal(model.defaultGradcamLayer, 'conv2');
-    assert.deepEqual(model.gradcamLayers.map((l) => l.name), ['conv1', 'pool1', 'conv2', 'pool2']);
+    assert.equal(model.defaultSpatialLayer, 'conv2');
+    assert.deepEqual(model.spatialLayers.map((l) => l.name), ['conv1', 'pool1', 'conv2', 'pool2']);
     assert.equal(model.outputActivation, 'softmax');
   });
 

@@ -79,7 +79,7 @@ describe('Grad-CAM layer choice', () => {
   for (const [name, build, expected] of cases) {
     it(`${name}: ${expected}`, async () => {
       const ex = await openModel(build());
-      assert.equal(ex.runtime.defaultGradcamLayer(), expected);
+      assert.equal(ex.runtime.defaultSpatialLayer(), expected);
       const x = tf.randomUniform([1, ...ex.runtime.inputShape], 0, 1, 'float32', 1);
       const map = (await ex.explainTensor(x, { methods: ['gradcam'] })).maps[0];
       assert.equal(map.layer, expected);
@@ -91,7 +91,7 @@ describe('Grad-CAM layer choice', () => {
 
   it('lists candidates input side first, each with a spatial output, and refuses layers without one', async () => {
     const ex = await openModel(buildNested({ seed: 4 }));
-    const names = ex.runtime.gradcamCandidates().map((c) => c.name);
+    const names = ex.runtime.spatialLayers().map((c) => c.name);
     assert.deepEqual(names, ['backbone/backbone_conv1', 'backbone/backbone_pool', 'backbone/backbone_conv2']);
     const x = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 1);
     const pooled = (await ex.explainTensor(x, { methods: ['gradcam'], layer: 'backbone/backbone_pool' })).maps[0];
@@ -118,7 +118,7 @@ describe('GraphModel', () => {
       assert.equal(graph.runtime.kind, 'graph');
       assert.equal(graph.runtime.outputActivation, 'softmax');
       const node = conversion.layerNodes['conv5_block2_out'];
-      assert.equal(graph.runtime.defaultGradcamLayer(), node, 'automatic choice is the last block output');
+      assert.equal(graph.runtime.defaultSpatialLayer(), node, 'automatic choice is the last block output');
       const x = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 13);
       for (const c of [0, 5]) {
         const l = await layers.explainTensor(x, { target: c });

@@ -333,7 +333,7 @@ describe('input layout', () => {
   it('an NHWC model takes the image as is and hands activations out as NHWC', async () => {
     const rt = await OnnxRuntime.load(writeModel(cnn({ layoutNhwc: true })));
     assert.deepEqual(rt.inputShape, [8, 8, 3]);
-    assert.deepEqual(rt.gradcamCandidates().map((c) => [c.name, c.height, c.width, c.channels]).slice(0, 1), [['conv1', 8, 8, 4]]);
+    assert.deepEqual(rt.spatialLayers().map((c) => [c.name, c.height, c.width, c.channels]).slice(0, 1), [['conv1', 8, 8, 4]]);
     const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 2);
     const trace = await rt.trace(x, ['relu2']);
     assert.deepEqual(trace.activation('relu2').shape, [1, 4, 4, 6]);
@@ -401,8 +401,8 @@ describe('layers, labels and the Explainer', () => {
     assert.deepEqual(rows.map((r) => r.type), ['Conv', 'Conv', 'Add', 'Relu', 'MaxPool', 'Conv', 'Relu', 'GlobalAveragePool', 'Flatten', 'Gemm']);
     assert.deepEqual(rows[0].outputShape, [4, 8, 8]);
     assert.deepEqual(rows.map((r) => r.params), [4 * 3 * 9 + 4, 0, 0, 0, 0, 6 * 4 * 9 + 6, 0, 0, 0, 5 * 6 + 5]);
-    assert.deepEqual(rt.gradcamCandidates().map((c) => c.name), ['conv1', 'conv1_twin', 'sum', 'relu1', 'pool1', 'c2', 'relu2']);
-    assert.equal(rt.defaultGradcamLayer(), 'relu2');
+    assert.deepEqual(rt.spatialLayers().map((c) => c.name), ['conv1', 'conv1_twin', 'sum', 'relu1', 'pool1', 'c2', 'relu2']);
+    assert.equal(rt.defaultSpatialLayer(), 'relu2');
     assert.equal(rt.resolveTensor('relu2'), 'r2');
     assert.equal(rt.resolveTensor('r2'), 'r2');
     assert.throws(() => rt.resolveTensor('nope'), (e: Error) => e instanceof UserError && /no layer "nope"; layers usable for Grad-CAM: conv1/.test(e.message));
@@ -473,8 +473,8 @@ describe('layers, labels and the Explainer', () => {
     spec.nodes.splice(5, 0, { op: 'MaxPool', inputs: ['r2'], outputs: ['p2'], attrs: [A.ints('kernel_shape', [2, 2]), A.ints('strides', [2, 2])], name: 'pool2' });
     spec.nodes[6].inputs = ['p2'];
     const rt = await OnnxRuntime.load(writeModel(spec));
-    assert.equal(rt.gradcamCandidates().at(-1)!.name, 'pool2');
-    assert.equal(rt.defaultGradcamLayer(), 'relu2');
+    assert.equal(rt.spatialLayers().at(-1)!.name, 'pool2');
+    assert.equal(rt.defaultSpatialLayer(), 'relu2');
     rt.dispose();
   });
 

@@ -66,7 +66,7 @@ describe('ONNX sessions', () => {
   it('more layers than sessions kept: each Grad-CAM still answers, and equals its first answer', async () => {
     const ex = await Explainer.open(path.join(FIXTURES, 'tiny_mobilenetv2.onnx'));
     try {
-      const layers = ex.runtime.gradcamCandidates().map((c) => c.name);
+      const layers = ex.runtime.spatialLayers().map((c) => c.name);
       assert.ok(layers.length > 8, `${layers.length} candidates`);
       const x = tf.randomNormal([1, ...ex.runtime.inputShape], 0, 1, 'float32', 3);
       const first = new Map<string, Float32Array>();
@@ -138,7 +138,7 @@ describe('ONNX models exported from PyTorch match autograd', () => {
 
       it(`Grad-CAM tensor ${ref.gradcam.tensor}: activation, gradients, and the engine's map`, async () => {
         const cam = ref.gradcam;
-        assert.ok(ex.runtime.gradcamCandidates().some((c) => c.name === cam.node), `${cam.node} is not a Grad-CAM candidate`);
+        assert.ok(ex.runtime.spatialLayers().some((c) => c.name === cam.node), `${cam.node} is not a Grad-CAM candidate`);
         // By node name and by tensor name: both name the same tensor.
         for (const layer of [cam.node, cam.tensor]) {
           const trace = await ex.runtime.trace(x, [layer]);

@@ -23,7 +23,7 @@ const SCALE = [1, 0.1, 0.5, 0.3, 0.2, 0.15, 0.12, 0.11];
 const MODEL: ModelInfoMsg = {
   path: '/w/animals/model.json', format: 'layers-model', numClasses: LABELS.length, labels: LABELS, outputActivation: 'softmax',
   inputShape: [SIZE, SIZE, 3], preprocessing: 'unit (0..1) (default)',
-  gradcamLayers: [{ name: 'conv_last', type: 'Conv2D', height: CAM, width: CAM, channels: 8 }], defaultGradcamLayer: 'conv_last',
+  spatialLayers: [{ name: 'conv_last', type: 'Conv2D', height: CAM, width: CAM, channels: 8 }], defaultSpatialLayer: 'conv_last',
   backend: { name: 'wasm', threads: 1, note: 'test' }, warnings: [], layers: [], totalParams: 0, outputName: 'probs',
 };
 

@@ -36,11 +36,11 @@ const MODEL: ModelInfoMsg = {
   outputActivation: 'softmax',
   inputShape: [1, INPUT, INPUT, 3],
   preprocessing: 'scale-0-1',
-  gradcamLayers: [
+  spatialLayers: [
     { name: 'conv2d_1', type: 'Conv2D', height: 16, width: 16, channels: 16 },
     { name: 'conv2d_2', type: 'Conv2D', height: CAM, width: CAM, channels: 32 },
   ],
-  defaultGradcamLayer: 'conv2d_2',
+  defaultSpatialLayer: 'conv2d_2',
   backend: { name: 'wasm', threads: 1, note: 'test' },
   warnings: [],
   layers: [
@@ -94,7 +94,7 @@ function rawMap(method: 'saliency' | 'gradcam', size: number, data: Float32Array
 function explanationFor(msg: Extract<WebviewToHost, { type: 'explain' }>): HostToWebview {
   const cls = msg.request.classIndex ?? TOP;
   const signed = msg.request.signed ?? false;
-  const layer = msg.request.layer ?? MODEL.defaultGradcamLayer!;
+  const layer = msg.request.layer ?? MODEL.defaultSpatialLayer!;
   const methods = msg.request.methods ?? ['saliency', 'gradcam'];
   const maps: RawMapMsg[] = [];
   if (methods.includes('saliency')) maps.push(rawMap('saliency', INPUT, blob(INPUT, cls, signed, 0.02), { signed }));

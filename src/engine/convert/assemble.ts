@@ -1,5 +1,5 @@
-import { pickDefaultLayer } from '../runtimes/tfjs/gradcamLayers';
-import type { GradcamCandidate } from '../runtimes/types';
+import { pickDefaultLayer } from '../runtimes/tfjs/spatialLayers';
+import type { SpatialLayer } from '../runtimes/types';
 import type { OnnxWriter, Value } from './onnxWriter';
 import type { ConvertedModel, SourceLayer } from './types';
 
@@ -14,7 +14,7 @@ export function assembleConverted(w: OnnxWriter, parts: {
   output: ConvertedModel['output'];
   values: Iterable<Value>;
   layers: SourceLayer[];
-  candidates: GradcamCandidate[];
+  candidates: SpatialLayer[];
 }): ConvertedModel {
   const layouts = new Map<string, 'NCHW' | 'NHWC'>();
   for (const v of parts.values) if (v.shape.length === 4) layouts.set(v.name, v.channelsFirst ? 'NCHW' : 'NHWC');

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { A } from '../runtimes/onnx/proto';
-import { isSpatialCandidate } from '../runtimes/tfjs/gradcamLayers';
-import type { GradcamCandidate } from '../runtimes/types';
+import { isSpatialCandidate } from '../runtimes/tfjs/spatialLayers';
+import type { SpatialLayer } from '../runtimes/types';
 import { dataInputs, dependencyOrder, findGraphLogits, GraphAttr, GraphNodeDef, parseRef } from '../runtimes/tfjs/graphDef';
 import { Constant, ConversionError, OnnxWriter, Value } from './onnxWriter';
 import {
@@ -432,7 +432,7 @@ export function convertGraph(input: GraphConversionInput): ConvertedModel {
   const k = resolve(logits.ref);
   if (!('value' in k)) throw new ConversionError(logits.name, 'does not depend on the image');
   const output = { name: logits.name, logits: w.last(k.value), activation: logits.activation };
-  const candidates: GradcamCandidate[] = layers.filter((l) => l.name !== logitNode && isSpatialCandidate([1, ...l.outputShape]))
+  const candidates: SpatialLayer[] = layers.filter((l) => l.name !== logitNode && isSpatialCandidate([1, ...l.outputShape]))
     .map((l) => ({ name: l.name, type: l.type, height: l.outputShape[0]!, width: l.outputShape[1]!, channels: l.outputShape[2]! }));
   const values = [...known.values()].flatMap((v) => ('value' in v ? [v.value] : []));
   return assembleConverted(w, { source: 'TF.js Graph model', input: { name: inputName, dims }, output, values, layers, candidates });

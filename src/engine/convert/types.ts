@@ -1,5 +1,5 @@
 import type { onnx } from 'onnx-proto';
-import type { GradcamCandidate, LayerRow, OutputActivation } from '../runtimes/types';
+import type { SpatialLayer, LayerRow, OutputActivation } from '../runtimes/types';
 
 /** A layer (Keras) or node (TF graph) of the source model, as the user knows it, and the ONNX tensor holding its output. */
 export interface SourceLayer extends LayerRow {
@@ -27,6 +27,6 @@ export interface ConvertedModel {
   /** The source's layers in order, each with its output tensor ('' for layers the output does not depend on). */
   layers: SourceLayer[];
   /** Grad-CAM candidates as the source names them, on the path to the output. */
-  candidates: GradcamCandidate[];
+  candidates: SpatialLayer[];
   defaultLayer?: string;
 }

@@ -5,7 +5,7 @@ import { AttributionMap, takeData } from './types';
 
 /** Picks the Grad-CAM layer: the one asked for, checked, else the runtime's default. */
 export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): string {
-  const candidates = runtime.gradcamCandidates();
+  const candidates = runtime.spatialLayers();
   if (requested) {
     requested = runtime.canonicalLayerName?.(requested) ?? requested;
     const hit = candidates.find((c) => c.name === requested);
@@ -17,7 +17,7 @@ export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): 
     }
     throw new UserError(`the model has no layer "${requested}"; layers usable for Grad-CAM: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
   }
-  const auto = runtime.defaultGradcamLayer();
+  const auto = runtime.defaultSpatialLayer();
   if (!auto) throw new UserError('Grad-CAM needs a convolutional layer with a spatial output, and this model has none (use saliency instead)');
   return auto;
 }

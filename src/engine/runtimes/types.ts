@@ -11,7 +11,7 @@ export interface LayerRow {
   params: number;
 }
 
-export interface GradcamCandidate {
+export interface SpatialLayer {
   name: string;
   type: string;
   /** Spatial size of the layer's output (height, width) and its channels. */
@@ -57,11 +57,11 @@ export interface ModelRuntime {
   readonly outputName: string;
   layerTable(): LayerRow[];
   /** Layers with a 4-D spatial output that the logits depend on, input side first. */
-  gradcamCandidates(): GradcamCandidate[];
+  spatialLayers(): SpatialLayer[];
   /** The candidate Grad-CAM uses when the user names none. */
-  defaultGradcamLayer(): string | undefined;
+  defaultSpatialLayer(): string | undefined;
   /**
-   * The listed name (layerTable, gradcamCandidates) of a layer the user named another way, e.g. an
+   * The listed name (layerTable, spatialLayers) of a layer the user named another way, e.g. an
    * ONNX tensor name for its producing node; undefined when the runtime knows no other names.
    */
   canonicalLayerName?(name: string): string | undefined;

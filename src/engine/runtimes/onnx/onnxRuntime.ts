@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { fileError, firstLine, UserError } from '../../errors';
-import type { ExplainPass, GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import type { ExplainPass, SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
 import { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
@@ -70,7 +70,7 @@ export class OnnxRuntime implements ModelRuntime {
   private readonly sessions = new Map<string, SessionEntry>();
   /** Target sets whose backward path mixes the seed axis: run one seed at a time. */
   private readonly oneSeedOnly = new Set<string>();
-  private candidates?: GradcamCandidate[];
+  private candidates?: SpatialLayer[];
   private clock = 0;
   private disposed = false;
   /** Bytes of the model's initializers: what each session copies. */
@@ -139,13 +139,13 @@ export class OnnxRuntime implements ModelRuntime {
       const found = name ? this.source.layers.find((l) => l.name === name) : undefined;
       if (found?.tensor) return found.tensor;
       if (found) throw new UserError(`layer "${found.name}" does not lead to the output "${this.outputName}"`);
-      const names = this.gradcamCandidates().map((c) => c.name);
+      const names = this.spatialLayers().map((c) => c.name);
       throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
     }
     const node = this.model.graph.byName.get(layer);
     if (node) return node.outputs[0];
     if (this.model.facts.shapes.has(layer) && !this.model.graph.initializers.has(layer)) return layer;
-    const names = this.gradcamCandidates().map((c) => c.name);
+    const names = this.spatialLayers().map((c) => c.name);
     throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
   }
 
@@ -366,7 +366,7 @@ export class OnnxRuntime implements ModelRuntime {
     });
   }
 
-  gradcamCandidates(): GradcamCandidate[] {
+  spatialLayers(): SpatialLayer[] {
     if (this.source) this.candidates ??= this.source.candidates;
     if (!this.candidates) {
       const { graph, facts, output, input } = this.model;
@@ -391,9 +391,9 @@ export class OnnxRuntime implements ModelRuntime {
     return this.candidates;
   }
 
-  defaultGradcamLayer(): string | undefined {
+  defaultSpatialLayer(): string | undefined {
     if (this.source) return this.source.defaultLayer;
-    const candidates = this.gradcamCandidates();
+    const candidates = this.spatialLayers();
     for (let i = candidates.length - 1; i >= 0; i--) {
       if (!RESAMPLING.has(candidates[i].type)) return candidates[i].name;
     }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
-import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
-import { isSpatialCandidate, pickDefaultLayer } from './gradcamLayers';
+import type { SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import { isSpatialCandidate, pickDefaultLayer } from './spatialLayers';
 import { fullLayerName } from '../../../shared/layerNames';
 import { dependencyOrder, findGraphLogits, GraphNodeDef, parseRef } from './graphDef';
 
@@ -93,7 +93,7 @@ export class GraphRuntime implements ModelRuntime {
     if (layer === 'input') return;
     const def = this.nodes.get(layer);
     if (!def || NON_COMPUTE.has(def.op)) {
-      const names = this.gradcamCandidates().map((c) => c.name);
+      const names = this.spatialLayers().map((c) => c.name);
       throw new UserError(`the model has no layer "${layer}"; nodes usable for Grad-CAM: ${names.join(', ') || 'none'}`);
     }
   }
@@ -149,7 +149,7 @@ export class GraphRuntime implements ModelRuntime {
     });
   }
 
-  gradcamCandidates(): GradcamCandidate[] {
+  spatialLayers(): SpatialLayer[] {
     const shapes = this.nodeShapes();
     return this.computeNodes()
       .filter((n) => n !== this.logitsNode && isSpatialCandidate(shapes.get(n) ?? []))
@@ -164,8 +164,8 @@ export class GraphRuntime implements ModelRuntime {
     return fullLayerName(this.computeNodes(), name);
   }
 
-  defaultGradcamLayer(): string | undefined {
-    return pickDefaultLayer(this.gradcamCandidates());
+  defaultSpatialLayer(): string | undefined {
+    return pickDefaultLayer(this.spatialLayers());
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
-import type { GradcamCandidate, LayerRow, OutputActivation } from '../types';
-import { isSpatialCandidate } from './gradcamLayers';
+import type { SpatialLayer, LayerRow, OutputActivation } from '../types';
+import { isSpatialCandidate } from './spatialLayers';
 import { slotsLeadingTo } from './steps';
 import type { LayerGraph, LayerNode } from './layerGraph';
 
@@ -72,9 +72,9 @@ export function layerRows(graph: LayerGraph): LayerRow[] {
 }
 
 /** Layers with a spatial 4-D output that the logits depend on, input side first (Grad-CAM targets). */
-export function spatialCandidates(graph: LayerGraph, logitSlot: number): GradcamCandidate[] {
+export function spatialCandidates(graph: LayerGraph, logitSlot: number): SpatialLayer[] {
   const feedsLogits = slotsLeadingTo(graph.nodes, [logitSlot]);
-  const candidates: GradcamCandidate[] = [];
+  const candidates: SpatialLayer[] = [];
   for (const node of graph.nodes) {
     const slot = node.outputs[0];
     if (!feedsLogits.has(slot) || slot === logitSlot) continue;

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../../errors';
-import type { GradcamCandidate, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import type { SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { findConvChains, fusedConvStep, hiddenSlots } from './convFusion';
 import { flattenLayersModel, LayerGraph, LayerNode } from './layerGraph';
 import { DerivedWeights, layerBackward } from './layerBackward';
 import { makePlan, Plan, slotsLeadingTo, slotsReachableFrom, Step } from './steps';
-import { pickDefaultLayer } from './gradcamLayers';
+import { pickDefaultLayer } from './spatialLayers';
 import { checkSoftmaxCoversOutput, layerRows, outputLayerNames, OutputPlan, planOutput, resolveOutputIndex, spatialCandidates } from './layerOutput';
 
 type Tensor = tf.Tensor;
@@ -28,7 +28,7 @@ export class LayersRuntime implements ModelRuntime {
   private readonly output: OutputPlan;
   private readonly weights = new DerivedWeights();
   private readonly slotByName = new Map<string, number>();
-  private candidates?: GradcamCandidate[];
+  private candidates?: SpatialLayer[];
   /** Every layer on its own: any layer's output can be kept. */
   private readonly plainPlan: Plan;
   /** Conv/BN/activation chains fused (convFusion.ts): the fast path, used unless a hidden layer is asked for. */
@@ -104,7 +104,7 @@ export class LayersRuntime implements ModelRuntime {
     if (name === 'input') return this.graph.inputSlots[0];
     const slot = this.slotByName.get(name);
     if (slot === undefined) {
-      const names = this.gradcamCandidates().map((c) => c.name);
+      const names = this.spatialLayers().map((c) => c.name);
       throw new UserError(`the model has no layer "${name}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
     }
     return slot;
@@ -186,13 +186,13 @@ export class LayersRuntime implements ModelRuntime {
     return layerRows(this.graph);
   }
 
-  gradcamCandidates(): GradcamCandidate[] {
+  spatialLayers(): SpatialLayer[] {
     this.candidates ??= spatialCandidates(this.graph, this.output.slot);
     return this.candidates;
   }
 
-  defaultGradcamLayer(): string | undefined {
-    return pickDefaultLayer(this.gradcamCandidates());
+  defaultSpatialLayer(): string | undefined {
+    return pickDefaultLayer(this.spatialLayers());
   }
 
   dispose(): void {

@@ -1,4 +1,4 @@
-import type { GradcamCandidate } from '../types';
+import type { SpatialLayer } from '../types';
 
 /** A layer output usable for Grad-CAM: [batch, H, W, C] with more than one spatial cell. */
 export function isSpatialCandidate(shape: (number | null)[]): boolean {
@@ -18,7 +18,7 @@ const RESAMPLING = /pool|dropout|noise|pad|cropping|permute|reshape|dense|flatte
  * pooling halves the resolution and adds no evidence, so the layer before it makes a
  * sharper map (the usual choice in Grad-CAM practice: the last convolutional block).
  */
-export function pickDefaultLayer(candidates: GradcamCandidate[]): string | undefined {
+export function pickDefaultLayer(candidates: SpatialLayer[]): string | undefined {
   for (let i = candidates.length - 1; i >= 0; i--) {
     if (!RESAMPLING.test(candidates[i].type)) return candidates[i].name;
   }
