@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { BackendName, initBackend } from './engine/backend';
 import { describeError, UserError } from './engine/errors';
-import { Explainer, ImageExplanation, METHODS, MethodName, ModelSummary, OpenOptions } from './engine/explain';
+import { Explainer, ImageExplanation, MethodName, ModelSummary, OpenOptions } from './engine/explain';
+import { DEFAULT_METHODS, METHOD_NAMES } from './shared/methods';
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { IMAGE_FILE } from './shared/imageFiles';
@@ -81,10 +82,10 @@ function uniqueStems(files: string[]): string[] {
 }
 
 function parseMethods(text: string | undefined): MethodName[] {
-  if (!text) return [...METHODS];
+  if (!text) return [...DEFAULT_METHODS];
   const methods = text.split(',').map((m) => m.trim().toLowerCase());
   for (const m of methods) {
-    if (!METHODS.includes(m as MethodName)) throw new UserError(`unknown method "${m}"; choose from ${METHODS.join(', ')}`);
+    if (!METHOD_NAMES.includes(m as MethodName)) throw new UserError(`unknown method "${m}"; choose from ${METHOD_NAMES.join(', ')}`);
   }
   return methods as MethodName[];
 }

@@ -7,12 +7,11 @@ import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseEr
 import { initBackend } from './engine/backend';
 import { UserError } from './engine/errors';
 import { ExplainService } from './engine/service';
-import {
-  ENGINE_COMPARE, EngineCompareParams, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_MODEL_INPUT, ENGINE_OPEN, ENGINE_REPORT_ENTRY, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, USER_ERROR_CODE,
-} from './shared/protocol';
+import { ENGINE, ENGINE_PROGRESS, EngineProgressMsg, EngineRequest, USER_ERROR_CODE } from './shared/protocol';
 
 const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
-const service = new ExplainService();
+/** Long methods report progress; the host shows it on the request that is running. */
+const service = new ExplainService((p: EngineProgressMsg) => void connection.sendNotification(ENGINE_PROGRESS, p));
 
 /** User errors keep their one sentence; anything else is an internal error with its message. */
 function asResponseError(err: unknown): ResponseError<void> {
@@ -30,12 +29,19 @@ async function handle<T>(work: () => Promise<T>): Promise<T | ResponseError<void
   }
 }
 
-connection.onRequest(ENGINE_INFO, () => handle(async () => ({ pid: process.pid, backend: await initBackend() })));
-connection.onRequest(ENGINE_OPEN, (params: EngineOpenParams) => handle(() => service.open(params)));
-connection.onRequest(ENGINE_EXPLAIN, (params: EngineExplainParams) => handle(() => service.explain(params)));
-connection.onRequest(ENGINE_COMPARE, (params: EngineCompareParams) => handle(() => service.compare(params)));
-connection.onRequest(ENGINE_MODEL_INPUT, (params: EngineExplainParams) => handle(() => service.modelInput(params)));
-connection.onRequest(ENGINE_REPORT_ENTRY, (params: EngineReportEntryParams) => handle(() => service.reportEntry(params)));
+function serve<P, R>(request: EngineRequest<P, R>, work: (params: P) => Promise<R>): void {
+  connection.onRequest(request.method, (params: P) => handle(() => work(params)));
+}
+
+serve(ENGINE.info, async () => {
+  const backend = await initBackend();
+  return { pid: process.pid, backend: { name: backend.name, threads: backend.threads, note: backend.note } };
+});
+serve(ENGINE.open, (p) => service.open(p));
+serve(ENGINE.explain, (p) => service.explain(p));
+serve(ENGINE.compare, (p) => service.compare(p));
+serve(ENGINE.modelInput, (p) => service.modelInput(p));
+serve(ENGINE.reportEntry, (p) => service.reportEntry(p));
 connection.onClose(() => {
   service.dispose();
   process.exit(0);

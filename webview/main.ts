@@ -4,6 +4,7 @@
  * Colouring, opacity, colormap and view changes are local; only missing maps are requested.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
+import { methodSpec } from '../src/shared/methods';
 import type { ExplainRequest, ExplanationMsg, HostToWebview, MethodName, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
 import { h, replaceChildren } from './dom';
 import { post, loadState, saveState } from './vscodeApi';
@@ -27,7 +28,6 @@ interface Pending {
   signature: string;
 }
 
-const METHOD_LABEL: Record<MethodName, string> = { saliency: 'Saliency', gradcam: 'Grad-CAM' };
 /** Delay before a local "Computing…" shows, so cached or fast answers do not flicker. */
 const BUSY_DELAY_MS = 150;
 
@@ -396,16 +396,16 @@ class ExplainPanel {
         pane.canvas.hidden = false;
         pane.canvas.style.opacity = String(this.state.opacity);
         pane.message.hidden = true;
-        bars.push({ label: METHOD_LABEL[method], min: map.min, max: map.max });
+        bars.push({ label: methodSpec(method).label, min: map.min, max: map.max });
       } else {
         pane.canvas.hidden = true;
         pane.message.hidden = false;
         pane.message.textContent =
           map === null
-            ? `No ${METHOD_LABEL[method]} map for this model${entry?.notes.length ? '' : '.'}`
+            ? `No ${methodSpec(method).label} map for this model${entry?.notes.length ? '' : '.'}`
             : this.pending.size
-              ? `Computing ${METHOD_LABEL[method]}…`
-              : this.model ? `${METHOD_LABEL[method]} not computed.` : 'Waiting for the model…';
+              ? `Computing ${methodSpec(method).label}…`
+              : this.model ? `${methodSpec(method).label} not computed.` : 'Waiting for the model…';
         pane.message.classList.toggle('pane-message-absent', map === null);
       }
     }
@@ -465,7 +465,7 @@ class ExplainPanel {
     const parts = [`x ${pos.x}, y ${pos.y} px`];
     for (const method of this.shownMethods()) {
       const map = this.mapFor(method);
-      if (map) parts.push(`${METHOD_LABEL[method]} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
+      if (map) parts.push(`${methodSpec(method).label} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
     }
     this.hoverReadout.textContent = parts.join('  ·  ');
     this.hoverReadout.dataset.x = String(pos.x);
@@ -474,7 +474,7 @@ class ExplainPanel {
 
   private renderExportButtons(): void {
     const make = (method: MethodName, testid: string, text: string) => {
-      const b = h('vscode-button', { 'data-testid': testid, secondary: true, title: `Save the raw ${METHOD_LABEL[method]} map as .npy` }, text);
+      const b = h('vscode-button', { 'data-testid': testid, secondary: true, title: `Save the raw ${methodSpec(method).label} map as .npy` }, text);
       b.addEventListener('click', () => this.exportNpy(method));
       return b;
     };

@@ -3,15 +3,19 @@ import { BackendInfo, initBackend } from './backend';
 import { fileError, firstLine, UserError } from './errors';
 import { DecodedImage, readImageFile } from './image/decode';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
-import { gradcam, gradcamMap, resolveGradcamLayer } from './methods/gradcam';
-import { saliency, saliencyFromGradient } from './methods/saliency';
-import { AttributionMap, classSeed } from './methods/types';
+import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
+import { batchRunner } from './methods/batch';
+import { resolveSpatialLayer } from './methods/layers';
+import { implementationOf } from './methods/registry';
+import { AttributionMap, AttributionMethod, AttributionTarget, classSeed, SharedPass } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
-import type { LayerRow, SpatialLayer, Trace } from './runtimes/types';
+import type { LayerRow, SpatialLayer } from './runtimes/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
-export type MethodName = 'saliency' | 'gradcam';
-export const METHODS: readonly MethodName[] = ['saliency', 'gradcam'];
+export type { MethodName } from '../shared/methods';
+
+/** Progress of a long method: rows (model inputs) done out of all. */
+export type ProgressListener = (p: { method: MethodName; done: number; total: number }) => void;
 
 export interface Prediction {
   index: number;
@@ -22,12 +26,16 @@ export interface Prediction {
 }
 
 export interface ExplainOptions {
-  methods?: MethodName[];
+  /** Methods in the order their maps come back (default saliency and Grad-CAM). */
+  methods?: readonly MethodName[];
+  /** Options per method; what is not given takes the registry's default. */
+  options?: Partial<Record<MethodName, MethodOptions>>;
+  progress?: ProgressListener;
   /** Class to explain: an index, a label, or 'top' (the predicted class, default). */
   target?: string | number;
   /** Grad-CAM layer; default: the runtime's automatic choice. */
   layer?: string;
-  /** Keep the gradient's sign in the saliency map. */
+  /** Keep the sign in every method that has a `signed` option (unless its options say otherwise). */
   signed?: boolean;
   topK?: number;
 }
@@ -37,8 +45,8 @@ export interface TensorExplanation {
   target: Prediction;
   maps: AttributionMap[];
   /**
-   * Milliseconds per phase: forward, saliency, gradcam (backward passes), total; or, when one native run
-   * computed the forward pass and the gradients together (ONNX), pass, then saliency and gradcam for the maps.
+   * Milliseconds: `forward` (or `pass`, when one native run computed the forward pass and the gradients the
+   * maps share, as on ONNX Runtime), then one entry per method (what its map took after that), and `total`.
    */
   timings: Record<string, number>;
   /** Things worth telling the user about these maps, e.g. a Grad-CAM with no positive evidence. */
@@ -59,8 +67,10 @@ export interface CompareOptions {
   /** How many top classes when `classes` is not given (default 4). */
   top?: number;
   method: MethodName;
+  options?: MethodOptions;
   layer?: string;
   signed?: boolean;
+  progress?: ProgressListener;
   /** Also the map of S_a − S_b; 'top2' = the two highest logits, chosen in the same pass. */
   contrast?: [number, number] | 'top2';
 }
@@ -75,7 +85,7 @@ export interface ComparisonResult {
   ranked: Prediction[];
   /** One map per class, in the order asked. */
   maps: AttributionMap[];
-  /** The map of S_a − S_b (saliency: signed, positive where a pixel's increase favours a). */
+  /** The map of S_a − S_b (signed where the method can be: positive where a pixel favours a). */
   contrast?: { classes: [number, number]; map: AttributionMap };
   layer?: string;
   /** Milliseconds: forward, backward (all classes and the contrast), total. */
@@ -138,16 +148,22 @@ export interface ComputeInfo {
 const now = () => performance.now();
 
 /** A forward pass with what the maps need from it (see Explainer.forwardPass). */
-interface Pass {
+interface Pass extends SharedPass {
   /** Forward and gradients came from one run (the maps then only need reducing). */
   fused: boolean;
   ranked: Prediction[];
   classIndex: number;
-  activation(layer: string): tf.Tensor4D;
-  /** The class's gradient at 'input' or a layer; owned by the pass. */
-  gradient(target: string): Promise<tf.Tensor>;
   dispose(): void;
 }
+
+/** A method ready to run: its implementation, every option set, and the layers it attributes to. */
+interface PlannedMethod {
+  impl: AttributionMethod;
+  options: MethodOptions;
+  layers: string[];
+}
+
+const unique = (items: string[]) => [...new Set(items)];
 
 /** An opened model ready to explain images: the engine's main entry, shared by CLI, tests and extension. */
 export class Explainer {
@@ -268,6 +284,48 @@ export class Explainer {
     }
   }
 
+  /**
+   * Each method with every option set (from the registry's defaults, `signed` and the options given),
+   * and the spatial layers of the CAMs (the one asked for, else the automatic choice; LayerCAM's fused ones).
+   */
+  private plan(methods: readonly MethodName[], given: ExplainOptions['options'], layer: string | undefined, signed?: boolean): PlannedMethod[] {
+    return methods.map((name) => {
+      let spec;
+      let options: MethodOptions;
+      try {
+        spec = findMethod(name);
+        const defaults: Record<string, OptionValue> = signed !== undefined && spec.options.some((o) => o.name === 'signed') ? { signed } : {};
+        options = resolveOptions(spec, { ...defaults, ...given?.[name] });
+      } catch (err) {
+        throw new UserError((err as Error).message);
+      }
+      const fused = String(options.layers ?? '').split(',').filter(Boolean);
+      const layers = spec.target === 'layer'
+        ? unique([layer, ...fused].map((l) => resolveSpatialLayer(this.runtime, l, spec.label)))
+        : [];
+      return { impl: implementationOf(spec.name as MethodName), options, layers };
+    });
+  }
+
+  /** Runs one planned method against a shared pass, timed, with its options and notes attached. */
+  private async attribute(p: PlannedMethod, x: tf.Tensor, target: AttributionTarget, pass: SharedPass, progress?: ProgressListener): Promise<AttributionMap> {
+    const name = p.impl.spec.name as MethodName;
+    const batch = batchRunner(this.runtime, {
+      progress: progress && ((done, total) => progress({ method: name, done, total })),
+      maxRows: typeof p.options.batch === 'number' ? p.options.batch : undefined,
+    });
+    const map = await p.impl.attribute({
+      runtime: this.runtime, x, target, layers: p.layers, options: p.options, pass, batch,
+      image: { height: this.imageSpec.height, width: this.imageSpec.width, channels: this.imageSpec.channels },
+    });
+    map.options = p.options;
+    if (p.impl.spec.family === 'cam' && map.data.every((v) => v === 0)) {
+      (map.notes ??= []).push(`${p.impl.spec.label} at layer "${map.layer}" is zero everywhere: the layer shows no positive evidence ` +
+        `for "${this.labelOf(target.classIndex)}" by this method; try another layer or an input method`);
+    }
+    return map;
+  }
+
   private async compareNow(x: tf.Tensor, opts: CompareOptions): Promise<ComparisonResult> {
     const runtime = this.runtime;
     const n = runtime.numClasses;
@@ -277,14 +335,19 @@ export class Explainer {
       throw new UserError(`compare 1 to ${MAX_COMPARED} different classes, not ${JSON.stringify(opts.classes)}`);
     }
     if (pair.length && pair[0] === pair[1]) throw new UserError(`a contrast needs two different classes, not ${pair[0]} and ${pair[1]}`);
-    const layer = opts.method === 'gradcam' ? resolveGradcamLayer(runtime, opts.layer) : undefined;
+    const options = opts.options ? { [opts.method]: opts.options } : undefined;
+    const [planned] = this.plan([opts.method], options, opts.layer, opts.signed);
+    const needs = planned.impl.needs(planned.layers);
+    const gradTargets = needs.gradients ?? [];
     const t0 = now();
-    const trace = await runtime.trace(x, layer ? [layer] : []);
+    const trace = await runtime.trace(x, unique([...(needs.keep ?? []), ...gradTargets.filter((t) => t !== 'input')]));
+    const owned: tf.Tensor[] = [];
     try {
-      const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+      const logits = trace.logits.dataSync() as Float32Array;
+      const ranked = this.predictions(logits);
       const forward = now() - t0;
       const classes = opts.classes ?? ranked.slice(0, Math.min(opts.top ?? 4, n)).map((p) => p.index);
-      const seeds = classes.map((c) => classSeed(n, c));
+      const targets: AttributionTarget[] = classes.map((c) => ({ classIndex: c, seed: classSeed(n, c) }));
       const contrastPair: [number, number] | undefined = opts.contrast === 'top2'
         ? (ranked.length >= 2 ? [ranked[0].index, ranked[1].index] : undefined)
         : opts.contrast;
@@ -292,71 +355,70 @@ export class Explainer {
         const [a, b] = contrastPair;
         const seed = classSeed(n, a);
         seed[b] -= 1;
-        seeds.push(seed);
+        targets.push({ classIndex: a, seed, contrast: contrastPair });
       }
-      // A saliency contrast keeps its sign: |∇(S_a − S_b)| would read the same for "a vs b" and "b vs a".
-      const signed = seeds.map((_, i) => (i < classes.length ? opts.signed : true));
-      const all = await this.mapsForSeeds(trace, seeds, layer, signed);
+      // The gradients every target needs from the shared pass, in one backward run where the runtime takes several seeds.
+      const prefetched = new Map<string, tf.Tensor[]>();
+      if (trace.batchedSeeds && targets.length > 1 && gradTargets.length) {
+        const rows = new Float32Array(targets.length * n);
+        targets.forEach((t, i) => rows.set(t.seed, i * n));
+        const seed = tf.tensor2d(rows, [targets.length, n]);
+        owned.push(seed);
+        const grads = await trace.vjp(seed, gradTargets);
+        for (const [t, g] of grads) {
+          const parts = tf.split(g, targets.length, 0);
+          owned.push(g, ...parts);
+          prefetched.set(t, parts);
+        }
+      }
+      const all: AttributionMap[] = [];
+      for (const [i, target] of targets.entries()) {
+        const seed = tf.tensor2d(target.seed, [1, n]);
+        owned.push(seed);
+        const cache = new Map<string, tf.Tensor>();
+        const pass: SharedPass = {
+          logits,
+          activation: (l) => trace.activation(l),
+          async gradient(t) {
+            const ready = prefetched.get(t)?.[i] ?? cache.get(t);
+            if (ready) return ready;
+            const g = (await trace.vjp(seed, [t])).get(t)!;
+            owned.push(g);
+            cache.set(t, g);
+            return g;
+          },
+        };
+        // A contrast keeps its sign: |∇(S_a − S_b)| would read the same for "a vs b" and "b vs a".
+        const p = target.contrast && planned.options.signed === false ? { ...planned, options: { ...planned.options, signed: true } } : planned;
+        all.push(await this.attribute(p, x, target, pass, opts.progress));
+      }
       const maps = all.slice(0, classes.length);
       const contrast = contrastPair ? { classes: contrastPair, map: all[classes.length] } : undefined;
       const total = now() - t0;
       return {
         predictions: classes.map((c) => ranked.find((p) => p.index === c)!),
-        ranked, maps, contrast, layer,
+        ranked, maps, contrast, layer: planned.layers[0],
         timings: { forward, backward: total - forward, total },
       };
     } finally {
+      tf.dispose(owned);
       trace.dispose();
     }
   }
 
   /**
-   * One map per seed row from a trace: Grad-CAM at `layer`, else saliency. Runtimes that take a batch of
-   * seeds (ONNX) get all rows in one backward run; the others one run per row.
-   */
-  private async mapsForSeeds(trace: Trace, seeds: Float32Array[], layer: string | undefined, signed: (boolean | undefined)[]): Promise<AttributionMap[]> {
-    const n = this.runtime.numClasses;
-    const imageSize: [number, number] = [this.imageSpec.height, this.imageSpec.width];
-    const mapOf = (g: tf.Tensor, i: number) =>
-      (layer ? gradcamMap(trace.activation(layer), g, layer) : saliencyFromGradient(g, { signed: signed[i], imageSize }));
-    if (trace.batchedSeeds && seeds.length > 1) {
-      const rows = new Float32Array(seeds.length * n);
-      seeds.forEach((s, i) => rows.set(s, i * n));
-      const seed = tf.tensor2d(rows, [seeds.length, n]);
-      const target = layer ?? 'input';
-      const g = (await trace.vjp(seed, [target])).get(target)!;
-      const parts = tf.split(g, seeds.length, 0);
-      try {
-        return parts.map(mapOf);
-      } finally {
-        tf.dispose([seed, g, ...parts]);
-      }
-    }
-    const maps: AttributionMap[] = [];
-    for (const [i, values] of seeds.entries()) {
-      const seed = tf.tensor2d(values, [1, n]);
-      try {
-        maps.push(layer ? await gradcam(trace, seed, layer) : await saliency(trace, seed, { signed: signed[i], imageSize }));
-      } finally {
-        seed.dispose();
-      }
-    }
-    return maps;
-  }
-
-  /**
-   * One forward pass and what the maps need from it: the predictions, the class explained, the layer's
+   * One forward pass and what the maps need from it: the predictions, the class explained, the layers'
    * activations and the class's gradients. Runtimes that can (ONNX Runtime) do it all in one run, with
    * the predicted class chosen inside it; the others trace once and differentiate per target.
    */
-  private async forwardPass(x: tf.Tensor, target: string | number | undefined, layer: string | undefined, targets: string[]): Promise<Pass> {
+  private async forwardPass(x: tf.Tensor, target: string | number | undefined, keep: string[], targets: string[]): Promise<Pass> {
     const runtime = this.runtime;
-    const keep = layer ? [layer] : [];
     if (runtime.explainPass && targets.length) {
       const fixed = target === undefined || target === 'top' ? 'top' : this.resolveTarget(target, 0);
       const pass = await runtime.explainPass(x, fixed, keep, targets);
       return {
         fused: true,
+        logits: pass.logits,
         ranked: this.predictions(pass.logits),
         classIndex: pass.classIndex,
         activation: (l) => pass.activations.get(l)!,
@@ -365,18 +427,25 @@ export class Explainer {
       };
     }
     const trace = await runtime.trace(x, keep);
-    const ranked = this.predictions(trace.logits.dataSync() as Float32Array);
+    const logits = trace.logits.dataSync() as Float32Array;
+    const ranked = this.predictions(logits);
     const classIndex = this.resolveTarget(target, ranked[0].index);
     const seed = tf.tensor2d(classSeed(runtime.numClasses, classIndex), [1, runtime.numClasses]);
     const owned: tf.Tensor[] = [seed];
+    const cache = new Map<string, tf.Tensor>();
     return {
       fused: false,
+      logits,
       ranked,
       classIndex,
       activation: (l) => trace.activation(l),
       gradient: async (t) => {
-        const g = (await trace.vjp(seed, [t])).get(t)!;
-        owned.push(g);
+        let g = cache.get(t);
+        if (!g) {
+          g = (await trace.vjp(seed, [t])).get(t)!;
+          owned.push(g);
+          cache.set(t, g);
+        }
         return g;
       },
       dispose: () => {
@@ -386,42 +455,32 @@ export class Explainer {
     };
   }
 
-  /** Explains one preprocessed input. One forward pass serves predictions and every method. */
+  /** Explains one preprocessed input. One forward pass serves predictions and what every method shares. */
   explainTensor(x: tf.Tensor, opts: ExplainOptions = {}): Promise<TensorExplanation> {
     return this.guarded(() => this.explainNow(x, opts));
   }
 
   private async explainNow(x: tf.Tensor, opts: ExplainOptions): Promise<TensorExplanation> {
-    const methods = opts.methods ?? ['saliency', 'gradcam'];
-    const layer = methods.includes('gradcam') ? resolveGradcamLayer(this.runtime, opts.layer) : undefined;
-    const targets = [...(layer ? [layer] : []), ...(methods.includes('saliency') ? ['input'] : [])];
+    const planned = this.plan(opts.methods ?? DEFAULT_METHODS, opts.options, opts.layer, opts.signed);
+    const needs = planned.map((p) => p.impl.needs(p.layers));
+    const keep = unique(needs.flatMap((n) => n.keep ?? []));
+    const targets = unique(needs.flatMap((n) => n.gradients ?? []));
     const timings: Record<string, number> = {};
     const t0 = now();
-    const pass = await this.forwardPass(x, opts.target, layer, targets);
+    const pass = await this.forwardPass(x, opts.target, keep, targets);
     try {
       const { ranked, classIndex } = pass;
       // A fused pass is forward and backward in one run: timed as `pass`, the maps after it only reduce.
       timings[pass.fused ? 'pass' : 'forward'] = now() - t0;
       const target = ranked.find((p) => p.index === classIndex)!;
       const maps: AttributionMap[] = [];
-      const notes: string[] = [];
-      // Grad-CAM first: its backward pass stops at the layer, so it is timed on its own.
-      if (layer) {
+      for (const p of planned) {
         const t1 = now();
-        maps.push(gradcamMap(pass.activation(layer), await pass.gradient(layer), layer));
-        timings.gradcam = now() - t1;
-        if (maps[maps.length - 1].data.every((v) => v === 0)) {
-          notes.push(`Grad-CAM at layer "${layer}" is zero everywhere: by its linear estimate the layer holds no positive evidence ` +
-            `for "${this.labelOf(classIndex)}"; try another layer or saliency`);
-        }
-      }
-      if (methods.includes('saliency')) {
-        const t2 = now();
-        const grad = await pass.gradient('input');
-        maps.unshift(saliencyFromGradient(grad, { signed: opts.signed, imageSize: [this.imageSpec.height, this.imageSpec.width] }));
-        timings.saliency = now() - t2;
+        maps.push(await this.attribute(p, x, { classIndex, seed: classSeed(this.runtime.numClasses, classIndex) }, pass, opts.progress));
+        timings[p.impl.spec.name] = now() - t1;
       }
       timings.total = now() - t0;
+      const notes = maps.flatMap((m) => m.notes ?? []);
       return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings, notes };
     } finally {
       pass.dispose();

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Explainer } from './explain';
+import { Explainer, ProgressListener } from './explain';
 import { readImageFile, DecodedImage } from './image/decode';
 import { isKerasFile } from './model/keras';
 import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
@@ -17,7 +17,10 @@ import type { AttributionMap } from './methods/types';
 
 /** A map as it travels: raw float32 values with their range. */
 function rawMapMsg(m: AttributionMap): RawMapMsg {
-  return { method: m.method, width: m.width, height: m.height, data: float32ToBase64(m.data), ...mapRange(m.data), layer: m.layer, signed: m.signed };
+  return {
+    method: m.method, width: m.width, height: m.height, data: float32ToBase64(m.data), ...mapRange(m.data),
+    layer: m.layer, signed: m.signed, options: m.options, stats: m.stats,
+  };
 }
 
 /**
@@ -66,6 +69,9 @@ export class ExplainService {
   private model?: OpenModel;
   private image?: { file: string; version: string; pixels: DecodedImage };
 
+  /** @param progress hears long methods' progress (the engine process forwards it to the host) */
+  constructor(private readonly progress?: ProgressListener) {}
+
   async open(params: EngineOpenParams): Promise<ModelInfoMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     const s = explainer.summary();
@@ -93,6 +99,8 @@ export class ExplainService {
     const pixels = this.pixelsOf(params.imagePath);
     const result = await explainer.explainImage(pixels, params.imagePath, {
       methods: params.methods,
+      options: params.options,
+      progress: this.progress,
       target: params.classIndex,
       layer: params.layer,
       signed: params.signed,
@@ -116,7 +124,8 @@ export class ExplainService {
     const x = explainer.prepare(pixels);
     try {
       const result = await explainer.compareTensor(x, {
-        classes: params.classes, method: params.method, layer: params.layer, signed: params.signed, contrast: params.contrast,
+        classes: params.classes, method: params.method, options: params.options, layer: params.layer, signed: params.signed,
+        contrast: params.contrast, progress: this.progress,
       });
       return {
         imagePath: params.imagePath,
@@ -168,7 +177,9 @@ export class ExplainService {
   async reportEntry(params: EngineReportEntryParams): Promise<ReportEntry> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     try {
-      const result = await explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, { topK: 5 });
+      const result = await explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, {
+        topK: 5, methods: params.methods, options: params.options, progress: this.progress,
+      });
       return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;

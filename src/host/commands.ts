@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { IMAGE_FILE } from '../shared/imageFiles';
-import { ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
+import { ENGINE, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
 import { explainFolder } from './folderReport';
 import { chooseModel } from './modelPicker';
@@ -53,7 +53,7 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       if (ExplainPanel.open.length) await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
       else {
         try {
-          host.onModelInfo(await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath: chosen }));
+          host.onModelInfo(await host.engine.request(ENGINE.open, { modelPath: chosen }));
         } catch (err) {
           void vscode.window.showErrorMessage((err as Error).message, 'Open Log').then((a) => a && host.log.show());
         }
@@ -75,7 +75,7 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       let model: ModelInfoMsg;
       try {
         model = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Saliency Lens: loading model', cancellable: true },
-          (_, token) => host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath }, token));
+          (_, token) => host.engine.request(ENGINE.open, { modelPath }, token));
       } catch (err) {
         void vscode.window.showErrorMessage((err as Error).message, 'Select Model…').then((a) => a && vscode.commands.executeCommand('saliencyLens.selectModel'));
         return { ok: false, error: (err as Error).message };

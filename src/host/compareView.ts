@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
-  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, ENGINE_COMPARE, EngineCompareParams, HostToCompare,
+  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, ENGINE, EngineCompareParams, HostToCompare,
 } from '../shared/protocol';
 import { EngineCancelled, EngineUserError } from './engineClient';
 import { ExplainPanel, PanelChange, PanelHost, panelSettings } from './explainPanel';
@@ -156,7 +156,7 @@ export class CompareController implements vscode.Disposable {
     }
     const params: EngineCompareParams = { ...request, modelPath: context.modelPath, imagePath: context.imagePath, preprocessing: context.preprocessing };
     try {
-      const result = await this.host.engine.request<ComparisonMsg>(ENGINE_COMPARE, params, this.pending.token);
+      const result = await this.host.engine.request(ENGINE.compare, params, this.pending.token);
       this.lastComparison = result;
       this.post({ type: 'comparison', requestId, result });
     } catch (err) {

@@ -1,7 +1,7 @@
 import * as cp from 'node:child_process';
 import * as vscode from 'vscode';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
-import { USER_ERROR_CODE } from '../shared/protocol';
+import { ENGINE_PROGRESS, EngineProgressMsg, EngineRequest, USER_ERROR_CODE } from '../shared/protocol';
 
 /** A failure the user can act on, reported by the engine as one sentence. */
 export class EngineUserError extends Error {
@@ -94,18 +94,22 @@ export class EngineClient implements vscode.Disposable {
     return running;
   }
 
-  /** Sends a request; the token cancels it by stopping the engine. Retried once if another request's cancel stopped it. */
-  async request<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
+  /**
+   * Sends a request; the token cancels it by stopping the engine. Retried once if another request's cancel
+   * stopped it. `progress` hears the engine's progress while this request runs.
+   */
+  async request<P, R>(request: EngineRequest<P, R>, params: P, token?: vscode.CancellationToken, progress?: (p: EngineProgressMsg) => void): Promise<R> {
+    const method = request.method;
     try {
-      return await this.attempt<R>(method, params, token);
+      return await this.attempt<R>(method, params, token, progress);
     } catch (err) {
       if (!(err instanceof StoppedByOther)) throw err;
       this.log.info(`${method}: engine was stopped for another request; sending again`);
-      return this.attempt<R>(method, params, token);
+      return this.attempt<R>(method, params, token, progress);
     }
   }
 
-  private async attempt<R>(method: string, params: unknown, token?: vscode.CancellationToken): Promise<R> {
+  private async attempt<R>(method: string, params: unknown, token?: vscode.CancellationToken, progress?: (p: EngineProgressMsg) => void): Promise<R> {
     if (token?.isCancellationRequested || this.disposed) throw new EngineCancelled();
     const running = this.running ?? (this.running = this.start());
     let cancelledHere = false;
@@ -119,6 +123,8 @@ export class EngineClient implements vscode.Disposable {
       this.stop(running);
       rejectCancelled(new EngineCancelled());
     });
+    // The engine works on one request at a time, so its progress is this request's while it runs.
+    const listening = progress ? running.connection.onNotification(ENGINE_PROGRESS, progress) : undefined;
     const t0 = Date.now();
     try {
       const result = await Promise.race([running.connection.sendRequest<R>(method, params), cancelled]);
@@ -140,6 +146,7 @@ export class EngineClient implements vscode.Disposable {
       throw err;
     } finally {
       subscription?.dispose();
+      listening?.dispose();
     }
   }
 

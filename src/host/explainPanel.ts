@@ -5,7 +5,7 @@ import { encodeNpyFloat32 } from '../engine/io/npy';
 import { SIDECAR_FILES } from '../engine/model/sidecar';
 import { bilinearResize } from '../shared/resize';
 import {
-  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_MODEL_INPUT, ENGINE_OPEN, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  base64ToFloat32, ENGINE, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
   MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
@@ -244,7 +244,7 @@ export class ExplainPanel implements vscode.Disposable {
   private async sendModelInput(): Promise<void> {
     if (!this.modelPath) return;
     try {
-      const input = await this.host.engine.request<ModelInputMsg>(ENGINE_MODEL_INPUT, {
+      const input = await this.host.engine.request(ENGINE.modelInput, {
         modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
       }, this.pending.token);
       this.post({ type: 'modelInput', input });
@@ -300,7 +300,7 @@ export class ExplainPanel implements vscode.Disposable {
     this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
     try {
       const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
-        this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: this.preprocessing(modelPath) }, token), this.pending.token);
+        this.host.engine.request(ENGINE.open, { modelPath, preprocessing: this.preprocessing(modelPath) }, token), this.pending.token);
       const imageUri = await imageDataUrl(this.image.fsPath);
       if (generation !== this.initGeneration) return;
       this.modelPath = modelPath;
@@ -337,7 +337,7 @@ export class ExplainPanel implements vscode.Disposable {
       if (wait) await new Promise((r) => setTimeout(r, wait));
       if (generation !== this.initGeneration || this.disposed) return;
       try {
-        const model = await this.host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing: this.preprocessing(modelPath) }, this.pending.token);
+        const model = await this.host.engine.request(ENGINE.open, { modelPath, preprocessing: this.preprocessing(modelPath) }, this.pending.token);
         if (generation !== this.initGeneration) return;
         // A late or repeated event of a write already loaded (an in-place rewrite is several writes): not a new
         // version, and announcing it would make "Show previous" show the current maps.
@@ -368,7 +368,7 @@ export class ExplainPanel implements vscode.Disposable {
     };
     try {
       const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
-        this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, params, token), this.pending.token);
+        this.host.engine.request(ENGINE.explain, params, token), this.pending.token);
       const classBefore = this.selection.classIndex;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
@@ -422,7 +422,7 @@ export class ExplainPanel implements vscode.Disposable {
   private async exportNpy(method: MethodName, suggestedName: string, request: ExplainRequest): Promise<void> {
     if (!this.modelPath) return;
     try {
-      const result = await this.host.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, {
+      const result = await this.host.engine.request(ENGINE.explain, {
         ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
       }, this.pending.token);
       const map = result.maps.find((m) => m.method === method);

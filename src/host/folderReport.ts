@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { buildHtmlReport, ReportEntry } from '../shared/htmlReport';
 import { IMAGE_FILE } from '../shared/imageFiles';
-import { ColormapChoice, ENGINE_OPEN, ENGINE_REPORT_ENTRY, EngineReportEntryParams, ModelInfoMsg } from '../shared/protocol';
+import { ColormapChoice, ENGINE, EngineReportEntryParams, ModelInfoMsg } from '../shared/protocol';
 import type { PanelHost } from './explainPanel';
 
 
@@ -35,7 +35,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
     return await vscode.window.withProgress({
       location: vscode.ProgressLocation.Notification, title: `Saliency Lens: explaining ${path.basename(folder.fsPath)}`, cancellable: true,
     }, async (progress, token) => {
-      const model = await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath, preprocessing }, token);
+      const model = await host.engine.request(ENGINE.open, { modelPath, preprocessing }, token);
       host.onModelInfo(model);
       const entries: ReportEntry[] = [];
       for (const name of images) {
@@ -44,7 +44,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
           modelPath, imagePath: path.join(folder.fsPath, name), preprocessing,
           colormap: config.get<ColormapChoice>('colormap', 'jet'), opacity: config.get('opacity', 0.5),
         };
-        entries.push(await host.engine.request<ReportEntry>(ENGINE_REPORT_ENTRY, params, token));
+        entries.push(await host.engine.request(ENGINE.reportEntry, params, token));
       }
       const html = buildHtmlReport({
         title: `Saliency Lens report: ${path.basename(folder.fsPath)}`,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { ENGINE_OPEN, ModelInfoMsg } from '../shared/protocol';
+import { ENGINE, ModelInfoMsg } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
 
 /**
@@ -26,7 +26,7 @@ export async function useImagenetLabels(host: PanelHost, modelFile: string): Pro
     return;
   }
   try {
-    host.onModelInfo(await host.engine.request<ModelInfoMsg>(ENGINE_OPEN, { modelPath: modelFile }));
+    host.onModelInfo(await host.engine.request(ENGINE.open, { modelPath: modelFile }));
   } catch (err) {
     void vscode.window.showErrorMessage((err as Error).message);
   }

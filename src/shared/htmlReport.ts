@@ -3,13 +3,14 @@
  * data: URL, styles are inline, there is no script. Pure TypeScript: the CLI and the extension share it.
  */
 import { shortLayerName } from './layerNames';
+import { findMethod } from './methods';
 import type { PredictionMsg } from './protocol';
 
 export interface ReportEntry {
   name: string;
   /** The image itself, base64, with its MIME type. */
   image?: { mime: string; base64: string };
-  /** Overlays as drawn (PNG, base64), one per method. */
+  /** Overlays as drawn (PNG, base64), one per method (its registry name). */
   overlays: { method: string; layer?: string; png: string }[];
   predictions: PredictionMsg[];
   target?: PredictionMsg;
@@ -42,18 +43,30 @@ figcaption { font-size: 12px; color: #8b949e; } table { border-collapse: collaps
 th, td { border-bottom: 1px solid #d0d7de; padding: 2px 10px 2px 0; text-align: left; } .error { color: #cf222e; }
 .notes { font-size: 12px; color: #9a6700; }`;
 
+/** A method's label, with the layer a CAM used. */
+function methodCaption(method: string, layer?: string): string {
+  let label = method;
+  try {
+    label = findMethod(method).label;
+  } catch {
+    // A report written by another version may name a method this one does not know: show the name.
+  }
+  return layer ? `${label} (${shortLayerName(layer)})` : label;
+}
+
 function entryHtml(e: ReportEntry): string {
   const id = `img-${escape(e.name).replace(/[^a-zA-Z0-9_-]/g, '_')}`;
   if (e.error) return `<section class="card" id="${id}"><h2>${escape(e.name)}</h2><p class="error">${escape(e.error)}</p></section>`;
   const figures = [
     e.image ? `<figure><img alt="${escape(e.name)}" src="data:${e.image.mime};base64,${e.image.base64}"><figcaption>image</figcaption></figure>` : '',
     ...e.overlays.map((o) => `<figure><img alt="${escape(o.method)} of ${escape(e.name)}" src="data:image/png;base64,${o.png}">` +
-      `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(o.method === 'gradcam' ? `Grad-CAM (${shortLayerName(o.layer ?? '')})` : 'saliency')}</figcaption></figure>`),
+      `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(methodCaption(o.method, o.layer))}</figcaption></figure>`),
   ].join('');
   const rows = e.predictions.map((p) => `<tr><td>${escape(p.label)}</td><td>${pct(p.probability)}</td><td>${p.logit.toFixed(3)}</td></tr>`).join('');
   // One native run (ONNX Runtime) times forward and gradients together as 'pass'; the maps then only reduce.
   const first: [string, string] = e.timings.pass !== undefined ? ['forward + gradients', 'pass'] : ['forward', 'forward'];
-  const timing = [first, ['saliency', 'saliency'], ['gradcam', 'gradcam']].map(([label, k]) => `${label} ${ms(e.timings[k])}`).join(' · ');
+  const methods = e.overlays.map((o): [string, string] => [methodCaption(o.method), o.method]);
+  const timing = [first, ...methods].map(([label, k]) => `${label} ${ms(e.timings[k])}`).join(' · ');
   const notes = e.notes.length ? `<p class="notes">${e.notes.map(escape).join('<br>')}</p>` : '';
   return `<section class="card" id="${id}"><h2>${escape(e.name)} — explained: ${escape(e.target?.label ?? '')}</h2>` +
     `<div class="row">${figures}<table><thead><tr><th>class</th><th>probability</th><th>logit</th></tr></thead><tbody>${rows}</tbody></table></div>` +

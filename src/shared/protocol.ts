@@ -4,7 +4,10 @@
  * base64) so the webview colours, normalizes and blends them without asking again.
  */
 
-export type MethodName = 'saliency' | 'gradcam';
+import type { MethodName, MethodOptions } from './methods';
+import type { ReportEntry } from './htmlReport';
+
+export type { MethodName, MethodOptions } from './methods';
 
 export interface PredictionMsg {
   index: number;
@@ -24,6 +27,10 @@ export interface RawMapMsg {
   max: number;
   layer?: string;
   signed?: boolean;
+  /** The options it was computed with, every one set. */
+  options?: MethodOptions;
+  /** What the method measured about its map, e.g. Integrated Gradients' completeness residual. */
+  stats?: Record<string, number>;
 }
 
 export interface SpatialLayerMsg {
@@ -85,15 +92,35 @@ export interface ExplainRequest {
   layer?: string;
   signed?: boolean;
   methods?: MethodName[];
+  /** Options per method; the rest take the registry's defaults. */
+  options?: Partial<Record<MethodName, MethodOptions>>;
 }
 
-// ---- host ↔ engine process (JSON-RPC request names and parameters) -----------------------------
+// ---- host ↔ engine process (JSON-RPC) -------------------------------------------------------------
 
-export const ENGINE_OPEN = 'saliencyLens/open';
-export const ENGINE_EXPLAIN = 'saliencyLens/explain';
-export const ENGINE_INFO = 'saliencyLens/info';
-/** One image of a batch report (never rejects for a bad image: the entry carries the error). */
-export const ENGINE_REPORT_ENTRY = 'saliencyLens/reportEntry';
+/** An engine request: its JSON-RPC name, declared once with its params and result types. */
+export interface EngineRequest<P, R> {
+  readonly method: string;
+  /** Carries the types only; never set. */
+  readonly types?: (params: P) => R;
+}
+
+const engineRequest = <P, R>(method: string): EngineRequest<P, R> => ({ method });
+
+export interface EngineInfoMsg {
+  pid: number;
+  backend: { name: string; threads: number; note: string };
+}
+
+/** Progress of a long method, sent by the engine while it works on a request. */
+export const ENGINE_PROGRESS = 'saliencyLens/progress';
+
+export interface EngineProgressMsg {
+  method: MethodName;
+  /** Model inputs run so far, out of all. */
+  done: number;
+  total: number;
+}
 
 export interface EngineReportEntryParams {
   modelPath: string;
@@ -101,6 +128,9 @@ export interface EngineReportEntryParams {
   preprocessing?: string;
   colormap: ColormapChoice;
   opacity: number;
+  /** Methods for every image (default saliency and Grad-CAM) and their options. */
+  methods?: MethodName[];
+  options?: Partial<Record<MethodName, MethodOptions>>;
 }
 
 export interface EngineOpenParams {
@@ -115,11 +145,9 @@ export interface EngineExplainParams extends ExplainRequest {
   topK?: number;
 }
 
-/** Maps of several classes for one image, and optionally the contrast map of two (compare view). */
-export const ENGINE_COMPARE = 'saliencyLens/compare';
-
 export interface CompareRequest {
   method: MethodName;
+  options?: MethodOptions;
   /** Classes to compare; omitted = the top 4. */
   classes?: number[];
   layer?: string;
@@ -149,9 +177,6 @@ export interface ComparisonMsg {
   timings: Record<string, number>;
 }
 
-/** The tensor the model sees for an image, displayed back as an image (preprocessing inspector). */
-export const ENGINE_MODEL_INPUT = 'saliencyLens/modelInput';
-
 export interface ModelInputMsg {
   width: number;
   height: number;
@@ -163,6 +188,19 @@ export interface ModelInputMsg {
   max: number[];
   preprocessing: string;
 }
+
+/** Every engine request, each with its params and result. */
+export const ENGINE = {
+  info: engineRequest<Record<string, never>, EngineInfoMsg>('saliencyLens/info'),
+  open: engineRequest<EngineOpenParams, ModelInfoMsg>('saliencyLens/open'),
+  explain: engineRequest<EngineExplainParams, ExplanationMsg>('saliencyLens/explain'),
+  /** Maps of several classes for one image, and optionally the contrast map of two (compare view). */
+  compare: engineRequest<EngineCompareParams, ComparisonMsg>('saliencyLens/compare'),
+  /** The tensor the model sees for an image, displayed back as an image (preprocessing inspector). */
+  modelInput: engineRequest<EngineExplainParams, ModelInputMsg>('saliencyLens/modelInput'),
+  /** One image of a batch report (never rejects for a bad image: the entry carries the error). */
+  reportEntry: engineRequest<EngineReportEntryParams, ReportEntry>('saliencyLens/reportEntry'),
+} as const;
 
 /** Preprocessing presets the panel offers. */
 export const PRESETS = ['raw', 'unit', 'symmetric', 'imagenet', 'caffe'] as const;

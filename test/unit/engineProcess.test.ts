@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import {
-  base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ENGINE_MODEL_INPUT, ENGINE_OPEN, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
+  base64ToFloat32, ENGINE, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
 } from '../../src/shared/protocol';
 import { PNG } from 'pngjs';
 import { cleanupTempDirs, tempDir } from './helpers';
@@ -29,13 +29,13 @@ after(() => {
 
 describe('engine process over JSON-RPC', () => {
   it('reports its backend', async () => {
-    const info = await rpc.sendRequest<{ pid: number; backend: { name: string } }>(ENGINE_INFO, {});
+    const info = await rpc.sendRequest<{ pid: number; backend: { name: string } }>(ENGINE.info.method, {});
     assert.equal(info.pid, child.pid);
     assert.equal(info.backend.name, 'wasm');
   });
 
   it('opens the example model: labels, layers, Grad-CAM default', async () => {
-    const model = await rpc.sendRequest<ModelInfoMsg>(ENGINE_OPEN, { modelPath: example });
+    const model = await rpc.sendRequest<ModelInfoMsg>(ENGINE.open.method, { modelPath: example });
     assert.equal(model.numClasses, 10);
     assert.deepEqual(model.labels, ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     assert.equal(model.defaultSpatialLayer, 'conv2');
@@ -44,7 +44,7 @@ describe('engine process over JSON-RPC', () => {
   });
 
   it('explains a digit, and another class on request, with raw maps that decode', async () => {
-    const top = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit });
+    const top = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit });
     assert.equal(top.predictions[0].label, '7');
     assert.equal(top.target.index, 7);
     assert.deepEqual([top.imageWidth, top.imageHeight], [28, 28]);
@@ -52,7 +52,7 @@ describe('engine process over JSON-RPC', () => {
     const values = base64ToFloat32(saliency.data);
     assert.equal(values.length, saliency.width * saliency.height);
     assert.equal(Math.max(...values), saliency.max);
-    const other = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit, classIndex: 1 });
+    const other = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, classIndex: 1 });
     assert.equal(other.target.index, 1);
     assert.notDeepEqual(base64ToFloat32(other.maps[0].data), values, 'another class, another map');
   });
@@ -60,16 +60,16 @@ describe('engine process over JSON-RPC', () => {
   it('answers bad input with a user error naming the file, and keeps serving', async () => {
     const broken = tempDir();
     fs.writeFileSync(path.join(broken, 'model.json'), 'not json');
-    await assert.rejects(rpc.sendRequest(ENGINE_OPEN, { modelPath: broken }),
+    await assert.rejects(rpc.sendRequest(ENGINE.open.method, { modelPath: broken }),
       (e: ResponseError<void>) => e.code === USER_ERROR_CODE && e.message.includes(path.join(broken, 'model.json')) && /not valid JSON/.test(e.message));
-    await assert.rejects(rpc.sendRequest(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit, classIndex: 12 }),
+    await assert.rejects(rpc.sendRequest(ENGINE.explain.method, { modelPath: example, imagePath: digit, classIndex: 12 }),
       (e: ResponseError<void>) => e.code === USER_ERROR_CODE && /class 12 is out of range/.test(e.message));
-    const again = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: example, imagePath: digit });
+    const again = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit });
     assert.equal(again.predictions[0].label, '7');
   });
 
   it('shows the tensor the model sees: the digit as unit and symmetric inputs', async () => {
-    const unit = await rpc.sendRequest<ModelInputMsg>(ENGINE_MODEL_INPUT, { modelPath: example, imagePath: digit });
+    const unit = await rpc.sendRequest<ModelInputMsg>(ENGINE.modelInput.method, { modelPath: example, imagePath: digit });
     assert.deepEqual([unit.width, unit.height, unit.channels], [28, 28, 1]);
     const pixels = PNG.sync.read(fs.readFileSync(digit));
     const brightest = Math.max(...Array.from({ length: 28 * 28 }, (_, i) => pixels.data[i * 4]));
@@ -78,7 +78,7 @@ describe('engine process over JSON-RPC', () => {
     assert.match(unit.preprocessing, /^unit/);
     const picture = Buffer.from(unit.rgba, 'base64');
     assert.equal(picture.length, 28 * 28 * 4);
-    const symmetric = await rpc.sendRequest<ModelInputMsg>(ENGINE_MODEL_INPUT, { modelPath: example, imagePath: digit, preprocessing: 'symmetric' });
+    const symmetric = await rpc.sendRequest<ModelInputMsg>(ENGINE.modelInput.method, { modelPath: example, imagePath: digit, preprocessing: 'symmetric' });
     assert.equal(symmetric.min[0], -1);
     assert.match(symmetric.preprocessing, /^symmetric/);
   });
@@ -86,12 +86,12 @@ describe('engine process over JSON-RPC', () => {
   it('reloads a model whose files changed on disk', async () => {
     const dir = tempDir();
     for (const f of fs.readdirSync(example)) fs.copyFileSync(path.join(example, f), path.join(dir, f));
-    const before = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: dir, imagePath: digit });
+    const before = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: dir, imagePath: digit });
     // Training wrote new weights: scale every weight, which changes the logits.
     const shard = path.join(dir, 'group1-shard1of1.bin');
     const weights = new Float32Array(new Uint8Array(fs.readFileSync(shard)).buffer);
     fs.writeFileSync(shard, Buffer.from(weights.map((w) => w * 0.5).buffer));
-    const after = await rpc.sendRequest<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: dir, imagePath: digit });
+    const after = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: dir, imagePath: digit });
     assert.notEqual(after.predictions[0].logit, before.predictions[0].logit);
   });
 });

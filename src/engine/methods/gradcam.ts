@@ -1,26 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
-import type { ModelRuntime, Trace } from '../runtimes/types';
-import { AttributionMap, takeData } from './types';
-
-/** Picks the Grad-CAM layer: the one asked for, checked, else the runtime's default. */
-export function resolveGradcamLayer(runtime: ModelRuntime, requested?: string): string {
-  const candidates = runtime.spatialLayers();
-  if (requested) {
-    requested = runtime.canonicalLayerName?.(requested) ?? requested;
-    const hit = candidates.find((c) => c.name === requested);
-    if (hit) return hit.name;
-    const known = runtime.layerTable().find((r) => r.name === requested);
-    if (known) {
-      throw new UserError(`layer "${requested}" has no spatial output for Grad-CAM (its output is ${JSON.stringify(known.outputShape)}); ` +
-        `use one of: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
-    }
-    throw new UserError(`the model has no layer "${requested}"; layers usable for Grad-CAM: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
-  }
-  const auto = runtime.defaultSpatialLayer();
-  if (!auto) throw new UserError('Grad-CAM needs a convolutional layer with a spatial output, and this model has none (use saliency instead)');
-  return auto;
-}
+import { methodSpec } from '../../shared/methods';
+import { AttributionMap, AttributionMethod, takeData } from './types';
 
 /**
  * Grad-CAM (Selvaraju et al. 2017) from a layer's activations A [1,h,w,K] and the gradient
@@ -40,11 +20,11 @@ export function gradcamMap(activation: tf.Tensor4D, gradient: tf.Tensor, layer: 
   return { method: 'gradcam', width: w, height: h, data: gradcamFromActivations(activation, gradient as tf.Tensor4D), layer, layerSize: [h, w] };
 }
 
-export async function gradcam(trace: Trace, seed: tf.Tensor2D, layer: string, gradient?: tf.Tensor): Promise<AttributionMap> {
-  const g = gradient ?? (await trace.vjp(seed, [layer])).get(layer)!;
-  try {
-    return gradcamMap(trace.activation(layer), g, layer);
-  } finally {
-    if (!gradient) g.dispose();
-  }
-}
+export const gradcam: AttributionMethod = {
+  spec: methodSpec('gradcam'),
+  needs: (layers) => ({ keep: layers.slice(0, 1), gradients: layers.slice(0, 1) }),
+  async attribute({ pass, layers }) {
+    const [layer] = layers;
+    return gradcamMap(pass.activation(layer), await pass.gradient(layer), layer);
+  },
+};

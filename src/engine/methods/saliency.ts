@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Trace } from '../runtimes/types';
-import { AttributionMap, takeData } from './types';
+import { methodSpec } from '../../shared/methods';
+import { AttributionMap, AttributionMethod, takeData } from './types';
 
 export interface SaliencyOptions {
   /** Keep the sign: per pixel, the channel gradient with the largest magnitude, sign included. */
@@ -9,7 +9,7 @@ export interface SaliencyOptions {
   imageSize: [number, number];
 }
 
-/** Reduces an input gradient [1,H,W,C] (or flat [1,H·W·C]) to one value per pixel. */
+/** Reduces an input gradient [1,H,W,C] (or flat [1,H·W·C]) to one value per pixel: max of |g| over channels, or the signed value there. */
 export function reduceInputGradient(grad: tf.Tensor, opts: SaliencyOptions): Float32Array {
   const [h, w] = opts.imageSize;
   return takeData(tf.tidy(() => {
@@ -29,12 +29,10 @@ export function saliencyFromGradient(grad: tf.Tensor, opts: SaliencyOptions): At
   return { method: 'saliency', width, height, data: reduceInputGradient(grad, opts), signed: !!opts.signed };
 }
 
-export async function saliency(trace: Trace, seed: tf.Tensor2D, opts: SaliencyOptions): Promise<AttributionMap> {
-  const grads = await trace.vjp(seed, ['input']);
-  const grad = grads.get('input')!;
-  try {
-    return saliencyFromGradient(grad, opts);
-  } finally {
-    grad.dispose();
-  }
-}
+export const saliency: AttributionMethod = {
+  spec: methodSpec('saliency'),
+  needs: () => ({ gradients: ['input'] }),
+  async attribute({ pass, options, image }) {
+    return saliencyFromGradient(await pass.gradient('input'), { signed: options.signed === true, imageSize: [image.height, image.width] });
+  },
+};

@@ -39,6 +39,11 @@ export interface Trace {
   dispose(): void;
 }
 
+export interface GradientOptions {
+  /** Guided Backpropagation: through each ReLU only positive gradients where the input was positive. */
+  guided?: boolean;
+}
+
 export interface ExplainPass {
   logits: Float32Array;
   classIndex: number;
@@ -73,5 +78,18 @@ export interface ModelRuntime {
    * is a class index, or 'top' for the predicted class, chosen inside the pass. The tensors belong to the caller.
    */
   explainPass?(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[]): Promise<ExplainPass>;
+  /**
+   * Optional: logits of a batch x [n, ...inputShape] in one run, n·classes values row by row. Runtimes
+   * without it are run one row at a time (methods/batch.ts).
+   */
+  forwardBatch?(x: tf.Tensor): Promise<Float32Array>;
+  /**
+   * Optional: for each row i of x [n, ...inputShape], the gradient of seeds[i]·logits(x_i) with respect
+   * to the input, in one run, and the rows' logits. `guided`: ReLUs pass back only positive gradients
+   * where their input was positive (Guided Backpropagation). The gradient tensor belongs to the caller.
+   */
+  gradientBatch?(x: tf.Tensor, seeds: tf.Tensor2D, opts?: GradientOptions): Promise<{ logits: Float32Array; gradient: tf.Tensor }>;
+  /** Which backward rules the runtime can change (Guided Backpropagation needs `guided`). */
+  readonly backwardRules?: readonly 'guided'[];
   dispose(): void;
 }

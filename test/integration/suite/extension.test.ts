@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import { onnx } from 'onnx-proto';
 import type { SaliencyLensApi } from '../../../src/extension';
 import type { ExplainOutcome } from '../../../src/host/commands';
-import { base64ToFloat32, ENGINE_EXPLAIN, ENGINE_INFO, ExplanationMsg } from '../../../src/shared/protocol';
+import { base64ToFloat32, ENGINE, ExplanationMsg } from '../../../src/shared/protocol';
 
 const EXTENSION_ID = 'saliency-lens.saliency-lens';
 
@@ -25,7 +25,7 @@ async function api(): Promise<SaliencyLensApi> {
 }
 
 async function enginePid(a: SaliencyLensApi): Promise<number> {
-  return (await a.engine.request<{ pid: number }>(ENGINE_INFO, {})).pid;
+  return (await a.engine.request(ENGINE.info, {})).pid;
 }
 
 describe('Saliency Lens in a real VS Code', function () {
@@ -93,7 +93,7 @@ describe('Saliency Lens in a real VS Code', function () {
       assert.equal((await drawn(classes)).drawnTiles, classes.length);
     }
     // Each tile is that class's Grad-CAM, as the explain panel computes it on its own.
-    const single = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 8, methods: ['gradcam'] });
+    const single = await a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit(), classIndex: 8, methods: ['gradcam'] });
     const tile = view.lastComparison!.maps[view.lastComparison!.predictions.findIndex((p) => p.index === 8)];
     const [ours, theirs] = [base64ToFloat32(tile.data), base64ToFloat32(single.maps[0].data)];
     assert.equal(ours.length, theirs.length);
@@ -173,20 +173,20 @@ describe('Saliency Lens in a real VS Code', function () {
     const a = await api();
     const before = await enginePid(a);
     const source = new vscode.CancellationTokenSource();
-    const request = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() }, source.token);
+    const request = a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit() }, source.token);
     source.cancel();
     await assert.rejects(request, (e: Error) => e.name === 'EngineCancelled' /* the test bundle has its own copy of the class */);
     const after = await enginePid(a);
     assert.notEqual(after, before, 'a new engine process');
-    const result = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() });
+    const result = await a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit() });
     assert.equal(result.predictions[0].label, '7');
   });
 
   it('cancelling one request does not fail another one in flight on the same engine', async () => {
     const a = await api();
     const source = new vscode.CancellationTokenSource();
-    const other = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 2 });
-    const cancelled = a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit() }, source.token);
+    const other = a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit(), classIndex: 2 });
+    const cancelled = a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit() }, source.token);
     source.cancel();
     await assert.rejects(cancelled, (e: Error) => e.name === 'EngineCancelled');
     assert.equal((await other).target.index, 2, 'sent again on a fresh engine');
@@ -204,7 +204,7 @@ describe('Saliency Lens in a real VS Code', function () {
     });
     process.kill(pid, 'SIGKILL');
     assert.match(await told, /stopped unexpectedly \(signal SIGKILL/);
-    const result = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: model(), imagePath: digit(), classIndex: 3 });
+    const result = await a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit(), classIndex: 3 });
     assert.equal(result.target.index, 3);
     assert.notEqual(await enginePid(a), pid);
     assert.equal(a.engine.restartCount, restarts + 1);
@@ -226,7 +226,7 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.ok(saliency.max > saliency.min && gradcam.max > gradcam.min, 'maps with structure');
     assert.ok(gradcam.layer && gradcam.width > 1 && gradcam.width < 28, `Grad-CAM at an inner layer: ${gradcam.layer} ${gradcam.width}`);
     // The engine's maps for this class through the RPC equal the panel's.
-    const direct = await a.engine.request<ExplanationMsg>(ENGINE_EXPLAIN, { modelPath: onnxModel, imagePath: digit(), classIndex: 7 });
+    const direct = await a.engine.request(ENGINE.explain, { modelPath: onnxModel, imagePath: digit(), classIndex: 7 });
     assert.equal(direct.maps.find((m) => m.method === 'saliency')!.data, saliency.data);
     // The Model view lists the ONNX nodes with shapes and parameters.
     const roots = a.modelTree.getChildren();

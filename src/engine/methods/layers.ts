@@ -1,0 +1,21 @@
+import { UserError } from '../errors';
+import type { ModelRuntime } from '../runtimes/types';
+
+/** Picks the spatial layer a CAM uses: the one asked for, checked, else the runtime's default. */
+export function resolveSpatialLayer(runtime: ModelRuntime, requested: string | undefined, method = 'Grad-CAM'): string {
+  const candidates = runtime.spatialLayers();
+  if (requested) {
+    requested = runtime.canonicalLayerName?.(requested) ?? requested;
+    const hit = candidates.find((c) => c.name === requested);
+    if (hit) return hit.name;
+    const known = runtime.layerTable().find((r) => r.name === requested);
+    if (known) {
+      throw new UserError(`layer "${requested}" has no spatial output for ${method} (its output is ${JSON.stringify(known.outputShape)}); ` +
+        `use one of: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
+    }
+    throw new UserError(`the model has no layer "${requested}"; layers usable for ${method}: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
+  }
+  const auto = runtime.defaultSpatialLayer();
+  if (!auto) throw new UserError(`${method} needs a convolutional layer with a spatial output, and this model has none (use an input method such as saliency)`);
+  return auto;
+}
