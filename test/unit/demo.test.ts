@@ -67,7 +67,7 @@ describe('batch report', () => {
     assert.equal((html.match(/<img /g) ?? []).length, digits.length * 3, 'image + two overlays per digit');
     assert.ok(!/src="(?!data:)/.test(html), 'every image is a data: URL');
     assert.ok(!/<script/i.test(html));
-    assert.match(html, /forward \+ gradients \d+\.\d ms · saliency \d+\.\d ms · gradcam \d+\.\d ms/);
+    assert.match(html, /forward \+ gradients \d+\.\d ms · Saliency \d+\.\d ms · Grad-CAM \d+\.\d ms/);
     // The embedded overlay is the PNG the CLI wrote beside it.
     const overlay = fs.readFileSync(path.join(out, 'digit-7-29.saliency.png')).toString('base64');
     assert.ok(html.includes(overlay));
