@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { BackendName, initBackend } from './engine/backend';
 import { describeError, UserError } from './engine/errors';
 import { Explainer, ImageExplanation, MethodName, ModelSummary, OpenOptions } from './engine/explain';
+import { methodOptionFlags, parseMethodOptions, methodsHelp } from './cliMethods';
 import { DEFAULT_METHODS, METHOD_NAMES } from './shared/methods';
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
@@ -13,20 +14,20 @@ import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
 
-const USAGE = `Usage:
+const usage = () => `Usage:
   saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
   saliency-lens inspect --model PATH [--json]
 
 explain options:
-  --method saliency,gradcam   methods to run (default both)
+  --method NAME[,NAME…]       methods to run (default saliency,gradcam; see below)
   --class N|LABEL|top         class to explain (default: top prediction)
-  --layer NAME                Grad-CAM layer (default: automatic; see inspect)
+  --layer NAME                spatial layer of the CAM methods (default: automatic; see inspect)
   --preset P                  raw | unit | symmetric | imagenet | caffe | custom:MEAN;STD
   --out DIR                   output folder (default ./saliency-lens-out)
   --colormap NAME             ${COLORMAPS.join(' | ')} (default jet)
   --opacity A                 heatmap opacity 0–1 (default 0.5)
   --clip P                    saturate values above the P-th percentile (e.g. 99)
-  --signed                    keep the gradient's sign in saliency maps
+  --signed                    keep the sign in methods that can (saliency, SmoothGrad, guided backprop)
   --top-k K                   predictions to report (default 5)
   --output NAME|N             model output to explain when it has several
   --input-size HxW            size for models whose input size is free
@@ -34,7 +35,9 @@ explain options:
   --image-shape HxWxC         image a flat input encodes (default: inferred when square)
   --runtime auto|onnx|tfjs    what runs TF.js models: ONNX Runtime on the converted graph (onnx), tfjs,
                               or ONNX Runtime whenever the model converts (auto, default)
-  --backend wasm|cpu|tensorflow, --threads N`;
+  --backend wasm|cpu|tensorflow, --threads N
+
+${methodsHelp()}`;
 
 
 function parseShape(text: string | undefined, parts: number, flag: string): number[] | undefined {
@@ -83,11 +86,12 @@ function uniqueStems(files: string[]): string[] {
 
 function parseMethods(text: string | undefined): MethodName[] {
   if (!text) return [...DEFAULT_METHODS];
-  const methods = text.split(',').map((m) => m.trim().toLowerCase());
+  const methods = text.split(',').map((m) => m.trim().toLowerCase()).filter(Boolean);
   for (const m of methods) {
     if (!METHOD_NAMES.includes(m as MethodName)) throw new UserError(`unknown method "${m}"; choose from ${METHOD_NAMES.join(', ')}`);
   }
-  return methods as MethodName[];
+  if (methods.length === 0) throw new UserError(`--method needs at least one of ${METHOD_NAMES.join(', ')}`);
+  return [...new Set(methods)] as MethodName[];
 }
 
 /** --output 1 is the second output; --output logits names one. */
@@ -111,6 +115,14 @@ function openOptions(values: { preset?: string; output?: string; 'input-size'?: 
   };
 }
 
+/** On a terminal, one self-updating stderr line for long methods ("smoothgrad 12/25 inputs"). */
+function progressLine() {
+  if (!process.stderr.isTTY) return undefined;
+  return (p: { method: string; done: number; total: number }) => {
+    process.stderr.write(`\r${p.method} ${p.done}/${p.total} inputs${p.done >= p.total ? '\x1b[K\r' : ''}`);
+  };
+}
+
 const pct = (p: number) => `${(p * 100).toFixed(1)}%`;
 const ms = (v: number | undefined) => (v === undefined ? '' : `${v.toFixed(1)} ms`);
 
@@ -129,7 +141,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       colormap: { type: 'string' }, opacity: { type: 'string' }, clip: { type: 'string' }, signed: { type: 'boolean' },
       'top-k': { type: 'string' }, output: { type: 'string' }, 'input-size': { type: 'string' },
       'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, labels: { type: 'string' },
-      runtime: { type: 'string' },
+      runtime: { type: 'string' }, option: { type: 'string', multiple: true }, ...methodOptionFlags(),
     },
   });
   if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
@@ -142,6 +154,7 @@ async function explainCommand(argv: string[]): Promise<void> {
     clipPercentile: parseNumber(values.clip, '--clip', 0, 100),
   };
   const methods = parseMethods(values.method);
+  const methodOptions = parseMethodOptions(methods, values as Record<string, unknown>);
   const topK = parseNumber(values['top-k'], '--top-k', 1, 100000) ?? 5;
   const images = collectImages(values.image);
   const outDir = path.resolve(values.out ?? 'saliency-lens-out');
@@ -159,7 +172,9 @@ async function explainCommand(argv: string[]): Promise<void> {
     for (const [i, file] of images.entries()) {
       let result: ImageExplanation;
       try {
-        result = await explainer.explainFile(file, { methods, target: values.class, layer: values.layer, signed: values.signed, topK });
+        result = await explainer.explainFile(file, {
+          methods, options: methodOptions, target: values.class, layer: values.layer, signed: values.signed, topK, progress: progressLine(),
+        });
       } catch (err) {
         // One bad image in a folder does not stop the others; it is reported, and the exit code says so.
         if (!(err instanceof UserError)) throw err;
@@ -174,11 +189,9 @@ async function explainCommand(argv: string[]): Promise<void> {
       }, stems[i]);
       entries.push(reportEntryFor(result, render));
       const top = result.predictions[0];
-      const layer = result.maps.find((m) => m.method === 'gradcam')?.layer;
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
         (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
-        (result.timings.saliency !== undefined ? ` · saliency ${ms(result.timings.saliency)}` : '') +
-        (result.timings.gradcam !== undefined ? ` · grad-cam ${ms(result.timings.gradcam)} (layer ${shortLayerName(layer ?? '')})` : ''));
+        result.maps.map((m) => ` · ${m.method} ${ms(result.timings[m.method])}${m.layer ? ` (layer ${shortLayerName(m.layer)})` : ''}`).join(''));
       for (const note of result.notes) console.log(`  note: ${note}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     }
@@ -259,9 +272,9 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'explain') await explainCommand(rest);
     else if (command === 'inspect') await inspectCommand(rest);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-      console.log(USAGE);
+      console.log(usage());
       return command === undefined ? 2 : 0;
-    } else throw new UserError(`unknown command "${command}"\n${USAGE}`);
+    } else throw new UserError(`unknown command "${command}"\n${usage()}`);
     return 0;
   } catch (err) {
     if (err instanceof UserError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {

@@ -317,6 +317,7 @@ export class Explainer {
     const map = await p.impl.attribute({
       runtime: this.runtime, x, target, layers: p.layers, options: p.options, pass, batch,
       image: { height: this.imageSpec.height, width: this.imageSpec.width, channels: this.imageSpec.channels },
+      preprocessing: this.preprocessing,
     });
     map.options = p.options;
     if (p.impl.spec.family === 'cam' && map.data.every((v) => v === 0)) {

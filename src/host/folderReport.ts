@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { buildHtmlReport, ReportEntry } from '../shared/htmlReport';
 import { IMAGE_FILE } from '../shared/imageFiles';
-import { ColormapChoice, ENGINE, EngineReportEntryParams, ModelInfoMsg } from '../shared/protocol';
+import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, MethodName } from '../shared/methods';
+import { ColormapChoice, ENGINE, EngineReportEntryParams } from '../shared/protocol';
 import type { PanelHost } from './explainPanel';
 
 
@@ -20,7 +21,7 @@ export interface FolderReportOutcome {
  * engine request per image under a cancellable progress, and writes one self-contained HTML report
  * into the extension's storage, which opens in a panel.
  */
-export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage: vscode.Uri): Promise<FolderReportOutcome> {
+export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage: vscode.Uri, methods?: string[]): Promise<FolderReportOutcome> {
   const images = (await fs.promises.readdir(folder.fsPath)).filter((f) => IMAGE_FILE.test(f)).sort();
   if (images.length === 0) {
     const error = `${folder.fsPath}: folder has no PNG, JPEG, BMP, GIF or WebP images`;
@@ -30,6 +31,14 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
   const modelPath = await host.model();
   if (!modelPath) return { ok: false, error: 'No model selected.' };
   const config = vscode.workspace.getConfiguration('saliencyLens');
+  // The methods of every image: the command's argument, else the setting.
+  const chosen = methods ?? config.get<string[]>('reportMethods', [...DEFAULT_METHODS]);
+  const unknown = chosen.filter((m) => !isMethodName(m));
+  if (unknown.length || chosen.length === 0) {
+    const error = `saliencyLens.reportMethods: ${unknown.length ? `unknown method ${unknown.map((m) => `"${m}"`).join(', ')}` : 'no method'}; methods: ${METHOD_NAMES.join(', ')}`;
+    void vscode.window.showErrorMessage(error);
+    return { ok: false, error };
+  }
   const preprocessing = host.presetFor(modelPath) ?? (config.get<string>('preprocessing')?.trim() || undefined);
   try {
     return await vscode.window.withProgress({
@@ -43,6 +52,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
         const params: EngineReportEntryParams = {
           modelPath, imagePath: path.join(folder.fsPath, name), preprocessing,
           colormap: config.get<ColormapChoice>('colormap', 'jet'), opacity: config.get('opacity', 0.5),
+          methods: chosen as MethodName[],
         };
         entries.push(await host.engine.request(ENGINE.reportEntry, params, token));
       }

@@ -49,6 +49,8 @@ export function reportOf(result: ImageExplanation, extra: Record<string, unknown
       layer: m.layer,
       layerSize: m.layerSize,
       signed: m.signed,
+      options: m.options,
+      stats: m.stats,
       modelSpace: [m.height, m.width],
       ...mapRange(m.data),
     })),

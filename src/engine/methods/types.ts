@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { MethodName, MethodOptions, MethodSpec } from '../../shared/methods';
+import type { Preprocessing } from '../image/preprocess';
 import type { ModelRuntime } from '../runtimes/types';
 import type { BatchRunner } from './batch';
 
@@ -58,6 +59,8 @@ export interface MethodContext {
   readonly target: AttributionTarget;
   /** Height, width and channels of the image the input encodes (a flat input is this image flattened). */
   readonly image: { height: number; width: number; channels: number };
+  /** How image pixels became x (baselines made of pixels, e.g. black, go through it too); absent: 'unit'. */
+  readonly preprocessing?: Preprocessing;
   /** CAMs: the spatial layers to attribute to, the chosen one first. Empty for input methods. */
   readonly layers: string[];
   /** Every option set (resolveOptions). */
