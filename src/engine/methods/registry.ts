@@ -1,5 +1,8 @@
 import { MethodName, METHOD_NAMES } from '../../shared/methods';
 import { gradcam } from './gradcam';
+import { gradxinput } from './gradXInput';
+import { ig } from './integratedGradients';
+import { smoothgrad, smoothgradSq, vargrad } from './noiseTunnel';
 import { saliency } from './saliency';
 import type { AttributionMethod } from './types';
 
@@ -7,6 +10,11 @@ import type { AttributionMethod } from './types';
 const IMPLEMENTATIONS: Partial<Record<MethodName, AttributionMethod>> = {
   saliency,
   gradcam,
+  gradxinput,
+  smoothgrad,
+  'smoothgrad-sq': smoothgradSq,
+  vargrad,
+  ig,
 };
 
 export function implementationOf(name: MethodName): AttributionMethod {
