@@ -14,7 +14,8 @@
  * Environment: BENCH_RUNS (timed runs, default 7), BENCH_CONFIGS (default onnx,wasm:1,cpu:1; `onnx` is
  * ONNX Runtime + PyTorch, `wasm:N` / `cpu:N` a tfjs backend with N threads), BENCH_TF (0 leaves the TF.js
  * Layers/Graph rows out), BENCH_GRAPH_RUNS (timed runs for tfjs GraphModels, default 3),
- * BENCH_SLOW_BUDGET_MS (a tfjs GraphModel method whose first pass takes longer is not repeated, default 20000).
+ * BENCH_SLOW_BUDGET_MS (a tfjs GraphModel method whose first pass takes longer is not repeated, default 20000),
+ * BENCH_METHODS (0 leaves out SmoothGrad-25, IG-32 and Score-CAM on ResNet-18 and their PyTorch peers).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -27,6 +28,7 @@ import { saveLayersModel } from '../src/engine/model/saveModel';
 import { buildMobileNetV2, buildResNet18 } from '../test/fixtures/architectures';
 import { saveAsGraphModel } from '../test/fixtures/graphModelWriter';
 import { writeBenchModels } from './onnxModels';
+import { benchMethods, METHOD_BENCH, MethodRow } from './methodsBench';
 
 interface Row {
   backend: string;
@@ -161,6 +163,8 @@ const TF_FORMATS = [
   { key: 'layers', label: 'TF.js Layers', format: 'tfjs layers' },
   { key: 'graph', label: 'TF.js Graph', format: 'tfjs graph (fused)' },
 ] as const;
+/** BENCH_METHODS=0 leaves out the multi-pass methods (SmoothGrad, IG, Score-CAM) and their PyTorch peers. */
+const WITH_METHODS = process.env.BENCH_METHODS !== '0';
 const GRAPH_RUNS = Number(process.env.BENCH_GRAPH_RUNS ?? 3);
 const SLOW_BUDGET_MS = Number(process.env.BENCH_SLOW_BUDGET_MS ?? 20000);
 /** Where the TF.js models of this run are (written once by the parent's --build-tf child). */
@@ -221,21 +225,30 @@ async function runOnnx(onnxFormat: string): Promise<void> {
   }
   rows.forEach((r) => (r.tfBackend = backend.name));
   process.stdout.write(`BENCH_JSON ${JSON.stringify(rows)}\n`);
+  if (WITH_METHODS) {
+    const methodRows = await benchMethods(path.join(ONNX_MODELS, 'resnet18.onnx'), 'ResNet-18 (ONNX)', RUNS);
+    process.stdout.write(`BENCH_METHODS_JSON ${JSON.stringify(methodRows)}\n`);
+  }
 }
 
 /** PyTorch CPU on the same two models (scripts/onnx/torch_bench.py), as rows. */
-function runTorch(python: string): Row[] {
-  const res = spawnSync(python, ['scripts/onnx/torch_bench.py', '--runs', String(RUNS)], { encoding: 'utf8' });
+function runTorch(python: string): { rows: Row[]; methods: MethodRow[] } {
+  const res = spawnSync(python, ['scripts/onnx/torch_bench.py', '--runs', String(RUNS), ...(WITH_METHODS ? ['--methods'] : [])], { encoding: 'utf8' });
   if (res.status !== 0) {
     console.error(`PyTorch bench failed:\n${res.stderr.slice(-1000)}`);
-    return [];
+    return { rows: [], methods: [] };
   }
-  const out = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as Record<string, { forward: number; saliency: number; gradcam: number }> & { torch: string; threads: number };
-  return ONNX_BENCH.map(([name, key]) => ({
+  const out = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as Record<string, { forward: number; saliency: number; gradcam: number }> &
+    { torch: string; threads: number; methods?: Record<string, number> };
+  const methods: MethodRow[] = METHOD_BENCH.filter((m) => out.methods?.[m.torchKey] !== undefined).map((m) => ({
+    runtime: 'pytorch', model: 'ResNet-18 (torchvision)', method: m.method, options: m.options, ms: out.methods![m.torchKey], runs: RUNS,
+  }));
+  const rows = ONNX_BENCH.map(([name, key]) => ({
     backend: `pytorch ${out.torch}`, runtime: 'pytorch', threads: out.threads, model: `${name} (torchvision)`, arch: name, format: 'torchvision',
     input: '3×224×224', forwardMs: out[key].forward, gradcamMs: out[key].gradcam,
     saliencyMs: out[key].saliency, gradcamLayer: key === 'resnet18' ? 'layer4' : 'features', runs: RUNS, peakRssMb: 0,
   }));
+  return { rows, methods };
 }
 
 /** Child process: benchmark every model on the tfjs backend given by the environment. */
@@ -260,6 +273,9 @@ async function runOneBackend(): Promise<void> {
   process.stdout.write(`BENCH_JSON ${JSON.stringify(rows)}\n`);
 }
 
+/** Method rows a child printed (BENCH_METHODS_JSON), collected as the child's rows are. */
+const childMethodRows: MethodRow[] = [];
+
 function runChild(env: Record<string, string>, ...args: string[]): Row[] {
   const res = spawnSync(process.execPath, ['--expose-gc', __filename, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 26 });
   const line = res.stdout.split('\n').find((l) => l.startsWith('BENCH_JSON '));
@@ -267,6 +283,9 @@ function runChild(env: Record<string, string>, ...args: string[]): Row[] {
     console.error(`bench for ${JSON.stringify(env)} ${args.join(' ')} failed:\n${res.stderr.slice(-2000)}`);
     return [];
   }
+  const methods = res.stdout.split('\n').find((l) => l.startsWith('BENCH_METHODS_JSON '));
+  if (methods) childMethodRows.push(...JSON.parse(methods.slice('BENCH_METHODS_JSON '.length)));
+  else if (args.includes('--onnx') && WITH_METHODS) console.error(`method bench failed:\n${res.stderr.slice(-2000)}`);
   return JSON.parse(line.slice('BENCH_JSON '.length));
 }
 
@@ -286,6 +305,7 @@ function main(): void {
   const rows: Row[] = [];
   let onnxSource: string | undefined;
   let torchRows: Row[] = [];
+  let torchMethods: MethodRow[] = [];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-bench-'));
   const env: Record<string, string> = {};
   // Other work on the cores skews every row (2-thread ORT and PyTorch most): the load is reported with the results.
@@ -307,7 +327,7 @@ function main(): void {
         rows.push(...runChild({ ...env, BENCH_ONNX_FORMAT: python ? 'onnx (torchvision)' : 'onnx (project-built)' }, '--onnx'));
         if (python) {
           console.log('running PyTorch CPU on the same models…');
-          torchRows = runTorch(python);
+          ({ rows: torchRows, methods: torchMethods } = runTorch(python));
           rows.push(...torchRows);
         } else {
           console.log('PyTorch not installed (apt install python3-torch python3-torchvision): no PyTorch comparison');
@@ -351,11 +371,22 @@ function main(): void {
       console.log(`${r.runtime.padEnd(rw)}  ${r.model.padEnd(w)}  forward ${mark('forward')}${r.forward.toFixed(2).padStart(6)}  grad-cam ${mark('gradcam')}${r.gradcam.toFixed(2).padStart(6)}  saliency ${mark('saliency')}${r.saliency.toFixed(2).padStart(7)}`);
     }
   }
+  const methodRows = [...childMethodRows, ...torchMethods];
+  if (methodRows.length) {
+    console.log('\nmulti-pass methods on ResNet-18 at 224² (one batched explain each; PyTorch batched the same way, same run):');
+    for (const m of childMethodRows) {
+      const peer = torchMethods.find((t) => t.method === m.method);
+      const ratio = peer ? ` · ÷ PyTorch ${(m.ms / peer.ms).toFixed(2)} (PyTorch ${fmtMs(peer.ms)})` : '';
+      const opts = Object.entries(m.options).map(([k, v]) => `${k}=${v}`).join(' ');
+      console.log(`  ${m.method.padEnd(11)} ${opts.padEnd(44)} ${fmtMs(m.ms).padStart(9)} ms (median of ${m.runs})${ratio}${m.layer ? ` · layer ${m.layer}` : ''}`);
+    }
+    console.log('  issue 11 asks: SmoothGrad-25 and IG-32 ≤ 0.8× PyTorch; Score-CAM on the last block (512 maps) ≤ 2 s');
+  }
   fs.mkdirSync('bench-results', { recursive: true });
   const out = path.join('bench-results', 'bench.json');
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverage: { start: loadBefore, end: loadAfter }, onnxModels: onnxSource,
     torchPeer: 'torchvision resnet18 / mobilenet_v2 (closest peer to the TF.js fixtures\' architectures)', runs: RUNS, graphRuns: Math.min(RUNS, GRAPH_RUNS),
-    slowBudgetMs: SLOW_BUDGET_MS, rows, ratios }, null, 2));
+    slowBudgetMs: SLOW_BUDGET_MS, rows, ratios, methodRows }, null, 2));
   console.log(`\nwritten ${out}`);
 }
 

@@ -9,7 +9,14 @@ For torchvision resnet18 and mobilenet_v2 (random weights from a fixed seed, eva
 Parameters are frozen (requires_grad False), so autograd computes only the gradients asked for,
 as the ONNX engine does. Prints median milliseconds as JSON.
 
-    python3 scripts/onnx/torch_bench.py --runs 10
+With --methods, also the multi-pass methods on resnet18, each batched the way the engine batches them:
+  smoothgrad  25 noisy copies (sigma 0.15 of the input range) in one batch, one forward and one backward
+  ig          32 Gauss-Legendre points from a black (zero) baseline in one batch, plus the baseline's forward
+  scorecam    layer4's 512 channel maps upsampled (bilinear), min-max normalized, the input masked by each,
+              forward passes in batches of 32, softmax scores of the class, softmax over channels (as
+              pytorch-grad-cam's ScoreCAM)
+
+    python3 scripts/onnx/torch_bench.py --runs 10 [--methods]
 """
 import argparse
 import json
@@ -78,12 +85,78 @@ def bench_model(build, cam_module, runs):
             'gradcam': median_ms(gradcam, runs)}
 
 
+def bench_methods(runs):
+    torch.manual_seed(SEED)
+    model = torchvision.models.resnet18(weights=None).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(SEED))
+    with torch.no_grad():
+        top = int(model(x)[0].argmax())
+    noise_gen = torch.Generator().manual_seed(SEED)
+    sigma = 0.15 * float(x.max() - x.min())
+
+    def smoothgrad():
+        xi = (x + torch.randn(25, 3, 224, 224, generator=noise_gen) * sigma).requires_grad_(True)
+        grads = torch.autograd.grad(model(xi)[:, top].sum(), xi)[0]
+        return grads.mean(0)
+
+    nodes, weights = numpy_legendre(32)
+
+    def ig():
+        baseline = torch.zeros_like(x)
+        alphas = torch.tensor(nodes, dtype=torch.float32).view(-1, 1, 1, 1)
+        xi = (baseline + alphas * (x - baseline)).requires_grad_(True)
+        grads = torch.autograd.grad(model(xi)[:, top].sum(), xi)[0]
+        with torch.no_grad():
+            model(baseline)
+        w = torch.tensor(weights, dtype=torch.float32).view(-1, 1, 1, 1)
+        return ((grads * w).sum(0, keepdim=True) * (x - baseline)).sum(1)
+
+    store = {}
+    handle_layer = model.layer4
+
+    def keep(_m, _i, out):
+        store['act'] = out
+
+    def scorecam():
+        with torch.no_grad():
+            handle = handle_layer.register_forward_hook(keep)
+            try:
+                model(x)
+            finally:
+                handle.remove()
+            act = store.pop('act')
+            up = torch.nn.functional.interpolate(act, size=(224, 224), mode='bilinear', align_corners=False)[0]
+            flat = up.view(up.shape[0], -1)
+            lo, hi = flat.min(1)[0].view(-1, 1, 1), flat.max(1)[0].view(-1, 1, 1)
+            masks = (up - lo) / (hi - lo + 1e-8)
+            scores = []
+            for i in range(0, masks.shape[0], 32):
+                batch = x * masks[i:i + 32, None]
+                scores.append(torch.softmax(model(batch), 1)[:, top])
+            w = torch.softmax(torch.cat(scores), 0)
+            return torch.relu((w.view(-1, 1, 1) * act[0]).sum(0))
+
+    return {'smoothgrad': median_ms(smoothgrad, runs, warmup=1), 'ig': median_ms(ig, runs, warmup=1),
+            'scorecam': median_ms(scorecam, max(1, runs // 2), warmup=1)}
+
+
+def numpy_legendre(n):
+    import numpy
+    nodes, weights = numpy.polynomial.legendre.leggauss(n)
+    return (nodes + 1) / 2, weights / 2
+
+
 def main():
     parser = argparse.ArgumentParser(description='PyTorch CPU baseline timings (median ms).')
     parser.add_argument('--runs', type=int, default=10, help='timed runs per measurement (default 10)')
+    parser.add_argument('--methods', action='store_true', help='also SmoothGrad-25, IG-32 and Score-CAM on resnet18')
     args = parser.parse_args()
     torch.set_num_threads(2)
     result = {name: bench_model(build, cam, args.runs) for name, build, cam in MODELS}
+    if args.methods:
+        result['methods'] = bench_methods(args.runs)
     result['torch'] = torch.__version__
     result['threads'] = torch.get_num_threads()
     result['runs'] = args.runs

@@ -28,3 +28,19 @@ export function manifestEnums(): ManifestEnum[] {
     },
   ];
 }
+
+/** The README's methods table (between its `methods-table` markers), one line per method from the registry. */
+export function methodsTableMarkdown(): string {
+  const rows = specs.map((m) => {
+    const defaults = Object.fromEntries(m.options.map((o) => [o.name, o.default]));
+    const target = m.target === 'layer' ? 'a spatial layer' : 'input pixels';
+    const signed = m.signed === 'option' ? 'optional' : m.signed ? 'yes' : 'no';
+    const cell = (text: string) => text.replace(/\|/g, '\\|');
+    return `| \`${m.name}\` | ${cell(m.label)} | ${cell(m.shows)} | ${target} | ${signed} | ${cell(m.cost(defaults))} | ${cell(m.use)} |`;
+  });
+  return ['| `--method` | method | what the map shows | attributes to | signed | cost at defaults | when to use it |',
+    '|---|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+export const METHODS_TABLE_BEGIN = '<!-- methods-table: written by npm run sync:manifest from src/shared/methods.ts -->';
+export const METHODS_TABLE_END = '<!-- /methods-table -->';

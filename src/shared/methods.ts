@@ -64,10 +64,12 @@ export interface MethodSpec {
   target: 'input' | 'layer';
   /** 'option': signed when its `signed` option is on. */
   signed: boolean | 'option';
-  /** Model passes per map, given the options (forward and backward passes, counted as the user would). */
-  passes(options: Readonly<Record<string, OptionValue>>): number;
+  /** What one map costs in model passes, given the options, e.g. "1 forward + 1 backward", "50 forward + 50 backward". */
+  cost(options: Readonly<Record<string, OptionValue>>): string;
   /** Needs gradients (a runtime that differentiates); perturbation methods need only forward passes. */
   gradients: boolean;
+  /** The only runtime that can compute it (ModelInfo's backend name); omitted = any runtime. */
+  runtime?: 'onnxruntime';
   /** What the map shows, in one line (README table, panel tooltip). */
   shows: string;
   /** When to reach for it, in one line. */
@@ -123,11 +125,12 @@ const superpixelOptions: readonly OptionSpec[] = [
 ];
 
 const count = (options: Readonly<Record<string, OptionValue>>, name: string) => Number(options[name]);
+const both = (n: number) => `${n} forward + ${n} backward`;
 
 export const METHODS = [
   {
     name: 'saliency', label: 'Saliency', family: 'gradient', target: 'input', signed: 'option', gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'Where a small change of a pixel changes the class logit most: |∂S_c/∂x|, max over colour channels',
     use: 'The fastest first look; noisy on real photos',
     paper: 'Simonyan, Vedaldi & Zisserman 2014, "Deep Inside Convolutional Networks"',
@@ -135,7 +138,7 @@ export const METHODS = [
   },
   {
     name: 'gradxinput', label: 'Gradient × Input', family: 'gradient', target: 'input', signed: true, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'Each pixel\'s first-order contribution to the logit: x ⊙ ∂S_c/∂x, summed over channels',
     use: 'Signed evidence for and against, exact for linear models',
     paper: 'Shrikumar et al. 2016, "Not Just a Black Box"',
@@ -143,7 +146,7 @@ export const METHODS = [
   },
   {
     name: 'smoothgrad', label: 'SmoothGrad', family: 'gradient', target: 'input', signed: 'option', gradients: true,
-    passes: (o) => 2 * count(o, 'samples'),
+    cost: (o) => both(count(o, 'samples')),
     shows: 'Saliency averaged over noisy copies of the image: the gradient\'s stable part',
     use: 'Saliency that is readable on real photos',
     paper: 'Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise"',
@@ -151,7 +154,7 @@ export const METHODS = [
   },
   {
     name: 'smoothgrad-sq', label: 'SmoothGrad²', family: 'gradient', target: 'input', signed: false, gradients: true,
-    passes: (o) => 2 * count(o, 'samples'),
+    cost: (o) => both(count(o, 'samples')),
     shows: 'The mean squared gradient over noisy copies',
     use: 'Like SmoothGrad, favouring consistently strong pixels',
     paper: 'Hooker et al. 2019, "A Benchmark for Interpretability Methods in Deep Neural Networks"',
@@ -159,7 +162,7 @@ export const METHODS = [
   },
   {
     name: 'vargrad', label: 'VarGrad', family: 'gradient', target: 'input', signed: false, gradients: true,
-    passes: (o) => 2 * count(o, 'samples'),
+    cost: (o) => both(count(o, 'samples')),
     shows: 'The variance of the gradient over noisy copies',
     use: 'Where the model\'s sensitivity itself is unstable',
     paper: 'Adebayo et al. 2018, "Local Explanation Methods for Deep Neural Networks Lack Sensitivity to Parameter Values"',
@@ -167,7 +170,7 @@ export const METHODS = [
   },
   {
     name: 'ig', label: 'Integrated Gradients', family: 'gradient', target: 'input', signed: true, gradients: true,
-    passes: (o) => 2 * count(o, 'steps') + 2,
+    cost: (o) => `${both(count(o, 'steps'))} + 1 forward`,
     shows: 'Each pixel\'s share of S_c(x) − S_c(baseline), integrating gradients along the path from the baseline',
     use: 'Attributions that add up to the logit change (completeness); choose the baseline with care',
     paper: 'Sundararajan, Taly & Yan 2017, "Axiomatic Attribution for Deep Networks"',
@@ -189,7 +192,9 @@ export const METHODS = [
   },
   {
     name: 'guided-backprop', label: 'Guided Backprop', family: 'gradient', target: 'input', signed: 'option', gradients: true,
-    passes: () => 2,
+    // Changes the ReLUs' backward rule, which only our ONNX backward graphs can.
+    runtime: 'onnxruntime',
+    cost: () => '1 forward + 1 backward',
     shows: 'The gradient with only positive signals passed back through each ReLU: fine edges the class responds to',
     use: 'Sharp detail; not class-discriminative on its own (combine with Grad-CAM)',
     paper: 'Springenberg et al. 2015, "Striving for Simplicity: The All Convolutional Net"',
@@ -197,7 +202,7 @@ export const METHODS = [
   },
   {
     name: 'gradcam', label: 'Grad-CAM', family: 'cam', target: 'layer', signed: false, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k α_k A^k) with α_k the mean gradient of channel k: where the layer sees evidence for the class',
     use: 'The standard coarse, class-discriminative map',
     paper: 'Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based Localization"',
@@ -205,7 +210,9 @@ export const METHODS = [
   },
   {
     name: 'guided-gradcam', label: 'Guided Grad-CAM', family: 'cam', target: 'layer', signed: 'option', gradients: true,
-    passes: () => 3,
+    // Changes the ReLUs' backward rule, which only our ONNX backward graphs can.
+    runtime: 'onnxruntime',
+    cost: () => '1 forward + 2 backward',
     shows: 'Guided Backprop masked by the upsampled Grad-CAM: fine detail inside the class\'s region',
     use: 'High-resolution, class-discriminative detail',
     paper: 'Selvaraju et al. 2017, "Grad-CAM" (section 3.2)',
@@ -213,7 +220,7 @@ export const METHODS = [
   },
   {
     name: 'gradcam++', label: 'Grad-CAM++', family: 'cam', target: 'layer', signed: false, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with pixel-wise weights from higher-order terms: covers several instances of the class better',
     use: 'Several objects of the class, or a whole object rather than its most telling part',
     paper: 'Chattopadhyay et al. 2018, "Grad-CAM++"',
@@ -221,7 +228,7 @@ export const METHODS = [
   },
   {
     name: 'xgradcam', label: 'XGrad-CAM', family: 'cam', target: 'layer', signed: false, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with channel weights Σ(A·∂S/∂A)/ΣA, chosen to satisfy sensitivity and conservation axioms',
     use: 'A Grad-CAM variant with a principled channel weighting',
     paper: 'Fu et al. 2020, "Axiom-based Grad-CAM"',
@@ -229,7 +236,7 @@ export const METHODS = [
   },
   {
     name: 'hirescam', label: 'HiResCAM', family: 'cam', target: 'layer', signed: false, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k ∂S/∂A^k ⊙ A^k): the gradient times activation at each position, not averaged',
     use: 'Faithful to where the model looks (provably for CNNs ending in one linear layer)',
     paper: 'Draelos & Carin 2020, "Use HiResCAM instead of Grad-CAM for faithful explanations"',
@@ -237,7 +244,7 @@ export const METHODS = [
   },
   {
     name: 'layercam', label: 'LayerCAM', family: 'cam', target: 'layer', signed: false, gradients: true,
-    passes: () => 2,
+    cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k ReLU(∂S/∂A^k) ⊙ A^k), optionally fused across several layers',
     use: 'Finer maps from earlier layers; fuse several for detail and context',
     paper: 'Jiang et al. 2021, "LayerCAM: Exploring Hierarchical Class Activation Maps for Localization"',
@@ -247,7 +254,7 @@ export const METHODS = [
   },
   {
     name: 'eigencam', label: 'Eigen-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
-    passes: () => 1,
+    cost: () => '1 forward',
     shows: 'The first principal component of the layer\'s activations: its dominant pattern, class-independent',
     use: 'Where the model attends at all, without gradients; the same for every class',
     paper: 'Muhammad & Yeasin 2020, "Eigen-CAM: Class Activation Map using Principal Components"',
@@ -255,7 +262,7 @@ export const METHODS = [
   },
   {
     name: 'scorecam', label: 'Score-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
-    passes: (o) => 1 + Math.min(count(o, 'maxChannels') || Infinity, 4096),
+    cost: (o) => `1 forward + ${count(o, 'maxChannels') || 'one per channel of the layer'} forward`,
     shows: 'Channels weighted by how much the class score rises when the image is masked by each channel\'s map',
     use: 'A CAM without gradients; robust where gradients saturate; one forward pass per channel',
     paper: 'Wang et al. 2020, "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks"',
@@ -266,7 +273,7 @@ export const METHODS = [
   },
   {
     name: 'occlusion', label: 'Occlusion', family: 'perturbation', target: 'input', signed: true, gradients: false,
-    passes: () => 1,
+    cost: () => '1 forward per window position, + 1',
     shows: 'How much the class logit drops when a window around each pixel is replaced by the baseline',
     use: 'Model-agnostic and easy to trust; cost grows with image size over stride²',
     paper: 'Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks"',
@@ -278,7 +285,7 @@ export const METHODS = [
   },
   {
     name: 'rise', label: 'RISE', family: 'perturbation', target: 'input', signed: false, gradients: false,
-    passes: (o) => count(o, 'masks'),
+    cost: (o) => `${count(o, 'masks')} forward`,
     shows: 'The class probability averaged over random masks, weighted by where each mask kept the image',
     use: 'Model-agnostic map of what the probability depends on; needs many masks',
     paper: 'Petsiuk, Das & Saenko 2018, "RISE: Randomized Input Sampling for Explanation of Black-box Models"',
@@ -291,7 +298,7 @@ export const METHODS = [
   },
   {
     name: 'lime', label: 'LIME', family: 'perturbation', target: 'input', signed: true, gradients: false,
-    passes: (o) => count(o, 'samples'),
+    cost: (o) => `${count(o, 'samples')} forward`,
     shows: 'Weights of a local linear model of the class probability over superpixels switched on and off',
     use: 'Model-agnostic, region-level evidence for and against',
     paper: 'Ribeiro, Singh & Guestrin 2016, "Why Should I Trust You?"',
@@ -304,7 +311,7 @@ export const METHODS = [
   },
   {
     name: 'kernelshap', label: 'Kernel SHAP', family: 'perturbation', target: 'input', signed: true, gradients: false,
-    passes: (o) => count(o, 'samples'),
+    cost: (o) => `${count(o, 'samples')} forward`,
     shows: 'Shapley values of superpixels for the class probability, estimated with the Shapley kernel',
     use: 'Model-agnostic, region shares that add up to the probability change',
     paper: 'Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions"',

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { manifestEnums } from '../../src/shared/manifestEnums';
+import { manifestEnums, methodsTableMarkdown, METHODS_TABLE_BEGIN, METHODS_TABLE_END } from '../../src/shared/manifestEnums';
 import { METHOD_NAMES } from '../../src/shared/methods';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
@@ -17,4 +17,13 @@ test('package.json settings list exactly the registry methods (npm run sync:mani
   }
   const report = pkg.contributes.configuration.properties['saliencyLens.reportMethods'];
   for (const m of report.default) assert.ok(METHOD_NAMES.includes(m), `default report method ${m}`);
+});
+
+test('the README methods table is the registry\'s (npm run sync:manifest writes it)', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const begin = readme.indexOf(METHODS_TABLE_BEGIN);
+  const end = readme.indexOf(METHODS_TABLE_END);
+  assert.ok(begin >= 0 && end > begin, 'README has the methods-table markers');
+  assert.equal(readme.slice(begin + METHODS_TABLE_BEGIN.length, end).trim(), methodsTableMarkdown());
+  for (const m of METHOD_NAMES) assert.ok(readme.includes(`| \`${m}\` |`), `README lists ${m}`);
 });
