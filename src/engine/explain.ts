@@ -7,6 +7,7 @@ import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEF
 import { batchRunner } from './methods/batch';
 import { resolveSpatialLayer } from './methods/layers';
 import { implementationOf } from './methods/registry';
+import { probabilities } from './methods/scores';
 import { AttributionMap, AttributionMethod, AttributionTarget, classSeed, SharedPass } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
 import type { LayerRow, SpatialLayer } from './runtimes/types';
@@ -248,16 +249,7 @@ export class Explainer {
   }
 
   private predictions(logits: Float32Array): Prediction[] {
-    const act = this.runtime.outputActivation;
-    let probs: Float32Array;
-    if (act === 'sigmoid') {
-      probs = logits.map((v) => 1 / (1 + Math.exp(-v)));
-    } else {
-      const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
-      const exps = logits.map((v) => Math.exp(v - max));
-      const sum = exps.reduce((a, b) => a + b, 0);
-      probs = exps.map((v) => v / sum);
-    }
+    const probs = probabilities(logits, this.runtime.outputActivation);
     return Array.from(logits, (logit, index) => ({ index, label: this.labelOf(index), probability: probs[index], logit }))
       .sort((a, b) => b.logit - a.logit);
   }
