@@ -249,13 +249,13 @@ export const METHODS = [
     use: 'Finer maps from earlier layers; fuse several for detail and context',
     paper: 'Jiang et al. 2021, "LayerCAM: Exploring Hierarchical Class Activation Maps for Localization"',
     options: [
-      { name: 'layers', label: 'Fuse layers', kind: 'layers', default: '', help: 'More spatial layers to fuse with the chosen one (comma-separated); each map is upsampled and the maximum kept' },
+      { name: 'layers', label: 'Fuse layers', kind: 'layers', default: '', help: 'More spatial layers to fuse with the chosen one (comma-separated); each map is scaled to a peak of 1, upsampled to the largest, and the maximum kept' },
     ],
   },
   {
     name: 'eigencam', label: 'Eigen-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
     cost: () => '1 forward',
-    shows: 'The first principal component of the layer\'s activations: its dominant pattern, class-independent',
+    shows: 'The first principal component of the layer\'s activations (each channel centred): its dominant pattern, class-independent',
     use: 'Where the model attends at all, without gradients; the same for every class',
     paper: 'Muhammad & Yeasin 2020, "Eigen-CAM: Class Activation Map using Principal Components"',
     options: [],
@@ -263,7 +263,7 @@ export const METHODS = [
   {
     name: 'scorecam', label: 'Score-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
     cost: (o) => `1 forward + ${count(o, 'maxChannels') || 'one per channel of the layer'} forward`,
-    shows: 'Channels weighted by how much the class score rises when the image is masked by each channel\'s map',
+    shows: 'Channels weighted by the class logit of the image masked by each channel\'s upsampled map (softmax over the channels)',
     use: 'A CAM without gradients; robust where gradients saturate; one forward pass per channel',
     paper: 'Wang et al. 2020, "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks"',
     options: [
@@ -273,8 +273,9 @@ export const METHODS = [
   },
   {
     name: 'occlusion', label: 'Occlusion', family: 'perturbation', target: 'input', signed: true, gradients: false,
-    cost: () => '1 forward per window position, + 1',
-    shows: 'How much the class logit drops when a window around each pixel is replaced by the baseline',
+    // The automatic window (an eighth of the side, stride half of it) makes about 15 positions per side at any size.
+    cost: (o) => (count(o, 'window') || count(o, 'stride') ? '1 forward per window position, + 1' : 'about 15 × 15 + 1 forward'),
+    shows: 'How much the class logit (S_a − S_b for a contrast) drops when a window around each pixel is replaced by the baseline, averaged over the windows covering it',
     use: 'Model-agnostic and easy to trust; cost grows with image size over stride²',
     paper: 'Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks"',
     options: [
@@ -286,7 +287,7 @@ export const METHODS = [
   {
     name: 'rise', label: 'RISE', family: 'perturbation', target: 'input', signed: false, gradients: false,
     cost: (o) => `${count(o, 'masks')} forward`,
-    shows: 'The class probability averaged over random masks, weighted by where each mask kept the image',
+    shows: 'The class probability (S_a − S_b for a contrast) averaged over random masks, weighted by where each mask kept the image',
     use: 'Model-agnostic map of what the probability depends on; needs many masks',
     paper: 'Petsiuk, Das & Saenko 2018, "RISE: Randomized Input Sampling for Explanation of Black-box Models"',
     options: [
@@ -299,24 +300,24 @@ export const METHODS = [
   {
     name: 'lime', label: 'LIME', family: 'perturbation', target: 'input', signed: true, gradients: false,
     cost: (o) => `${count(o, 'samples')} forward`,
-    shows: 'Weights of a local linear model of the class probability over superpixels switched on and off',
+    shows: 'Weights of a local linear model of the class probability (S_a − S_b for a contrast) over superpixels switched on and off',
     use: 'Model-agnostic, region-level evidence for and against',
     paper: 'Ribeiro, Singh & Guestrin 2016, "Why Should I Trust You?"',
     options: [
       samplesOption(150, 5000, 'Perturbed images (one forward pass each, batched)'),
       ...superpixelOptions,
-      { name: 'kernelWidth', label: 'Kernel width', kind: 'number', default: 0.25, min: 0.01, max: 10, help: 'Width of the exponential kernel on the cosine distance to the full image' },
+      { name: 'kernelWidth', label: 'Kernel width', kind: 'number', default: 0.25, min: 0.01, max: 10, help: 'Width w of lime\'s sample weight √exp(−d²/w²), d the cosine distance to the full image' },
       seedOption,
     ],
   },
   {
     name: 'kernelshap', label: 'Kernel SHAP', family: 'perturbation', target: 'input', signed: true, gradients: false,
-    cost: (o) => `${count(o, 'samples')} forward`,
-    shows: 'Shapley values of superpixels for the class probability, estimated with the Shapley kernel',
+    cost: (o) => `${count(o, 'samples')} + 2 forward at most`,
+    shows: 'Shapley values of superpixels for the class probability (S_a − S_b for a contrast), estimated with the Shapley kernel; they add up to P(x) − P(baseline)',
     use: 'Model-agnostic, region shares that add up to the probability change',
     paper: 'Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions"',
     options: [
-      samplesOption(800, 10000, 'Coalitions sampled (one forward pass each, batched)'),
+      samplesOption(800, 10000, 'Coalitions evaluated (one forward pass each, batched); all of them, for exact Shapley values, when 2^superpixels − 2 ≤ samples'),
       ...superpixelOptions,
       seedOption,
     ],

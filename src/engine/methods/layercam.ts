@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { methodSpec } from '../../shared/methods';
+import { bilinearResize } from '../../shared/resize';
 import { camMap, CamWeighting, weightedCam } from './camBase';
-import { AttributionMethod, takeData } from './types';
+import type { AttributionMethod } from './types';
 
 /**
  * LayerCAM (Jiang et al. 2021; as pytorch-grad-cam): map = ReLU(Σ_k ReLU(G_k) ⊙ A_k) — only positive
@@ -11,22 +12,18 @@ export const layercamWeights: CamWeighting = (_a, g) => tf.relu(g);
 
 /**
  * Several layers' maps in one: each divided by its maximum (an all-zero map stays zero), resized to the
- * largest one's size (bilinear, half-pixel centres as torch's align_corners=False and cv2.resize), then
- * the element-wise maximum — the paper's fusion; pytorch-grad-cam averages the scaled maps instead,
- * which dims what only one layer sees.
+ * largest one's size (bilinear, half-pixel centres: torch's align_corners=False, cv2.resize, and what the
+ * panel draws with), then the element-wise maximum — the paper's fusion; pytorch-grad-cam averages the
+ * scaled maps instead, which dims what only one layer sees.
  */
 export function fuseLayerMaps(maps: { data: Float32Array; height: number; width: number }[]): { data: Float32Array; height: number; width: number } {
-  const largest = maps.reduce((a, b) => (b.height * b.width > a.height * a.width ? b : a));
-  const { height, width } = largest;
-  const data = takeData(tf.tidy(() => {
-    const scaled = maps.map((m) => {
-      const max = m.data.reduce((a, v) => Math.max(a, v), 0);
-      const t = tf.tensor4d(m.data, [1, m.height, m.width, 1]);
-      const unit = max > 0 ? tf.div(t, max) : t;
-      return m.height === height && m.width === width ? unit : tf.image.resizeBilinear(unit, [height, width], false, true);
-    });
-    return scaled.reduce((a, b) => tf.maximum(a, b));
-  }));
+  const { height, width } = maps.reduce((a, b) => (b.height * b.width > a.height * a.width ? b : a));
+  const data = new Float32Array(height * width);
+  for (const m of maps) {
+    const max = m.data.reduce((a, v) => Math.max(a, v), 0);
+    const resized = bilinearResize(m.data, m.width, m.height, width, height);
+    for (let i = 0; i < data.length; i++) data[i] = Math.max(data[i], max > 0 ? resized[i] / max : 0);
+  }
   return { data, height, width };
 }
 
