@@ -1,5 +1,5 @@
 // Bundles every entry point: the extension host (cjs, `vscode` external), the engine process, the CLI
-// and bench (node), and the panel's webview script (browser iife); copies the tfjs wasm binaries.
+// and bench (node), and the webviews' scripts (browser iife: explain panel, compare and methods views); copies the tfjs wasm binaries.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +22,7 @@ const testTargets = [
 const browserTargets = [
   { entryPoints: { webview: 'webview/main.ts' } },
   { entryPoints: { compare: 'webview/compare.ts' } },
+  { entryPoints: { methods: 'webview/methods.ts' } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
 /**

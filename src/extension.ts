@@ -4,6 +4,7 @@ import { EngineClient } from './host/engineClient';
 import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
 import { chooseModel } from './host/modelPicker';
 import { COMPARE_VIEW_ID, CompareViews } from './host/compareView';
+import { MethodsViews } from './host/methodsView';
 import { ModelNode, ModelTreeProvider, USE_IMAGENET_LABELS } from './host/modelTree';
 import { useImagenetLabels } from './host/imagenetLabels';
 import { ModelStatus } from './host/statusBar';
@@ -14,6 +15,7 @@ export interface SaliencyLensApi {
   panels(): ExplainPanel[];
   modelTree: ModelTreeProvider;
   compare: CompareViews;
+  methods: MethodsViews;
 }
 
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
@@ -42,14 +44,17 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     rememberPreset: (modelPath, preset) => context.workspaceState.update(`saliencyLens.preset:${modelPath}`, preset),
   };
   const compare = new CompareViews(host);
+  const methods = new MethodsViews(host);
   context.subscriptions.push(
-    log, engine, status, modelTree, treeView, compare,
+    log, engine, status, modelTree, treeView, compare, methods,
     vscode.window.registerWebviewViewProvider(COMPARE_VIEW_ID, compare, { webviewOptions: { retainContextWhenHidden: true } }),
     vscode.commands.registerCommand('saliencyLens.compareClasses', async () => {
       if (ExplainPanel.current) return void compare.openBeside();
       // Nothing to compare yet: show the view, which says how to start.
       await vscode.commands.executeCommand(`${COMPARE_VIEW_ID}.focus`);
     }),
+    // Without an explain panel the view opens anyway and says how to start.
+    vscode.commands.registerCommand('saliencyLens.compareMethods', () => void methods.openBeside()),
     vscode.commands.registerCommand(USE_IMAGENET_LABELS, (modelFile?: string) => modelFile && useImagenetLabels(host, modelFile)),
     vscode.commands.registerCommand('saliencyLens.useLayerForGradcam', (node?: ModelNode) => {
       if (!node?.gradcamLayer) return;
@@ -57,6 +62,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       log.info(`Grad-CAM layer: ${node.gradcamLayer}`);
       for (const panel of ExplainPanel.open) panel.showLayer(node.gradcamLayer);
       for (const view of compare.controllers) void view.refresh();
+      void methods.controller?.refresh();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration('saliencyLens.runtime')) return;
@@ -73,7 +79,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     }),
   );
   log.info('Saliency Lens activated');
-  return { engine, panels: () => ExplainPanel.open, modelTree, compare };
+  return { engine, panels: () => ExplainPanel.open, modelTree, compare, methods };
 }
 
 export function deactivate(): void {

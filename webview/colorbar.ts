@@ -1,4 +1,7 @@
-/** The colour bar: one row per shown map, the colormap's gradient with the map's raw min and max. */
+/**
+ * The colour bar: one row per shown map, the colormap's gradient with the map's raw min and max (a signed
+ * map: ±max|value|, 0 in the middle), and a line of what the method measured about its map.
+ */
 import { colormapLut, type ColormapName } from '../src/shared/colormaps';
 import { h, formatValue, replaceChildren } from './dom';
 
@@ -6,6 +9,10 @@ export interface ColorbarEntry {
   label: string;
   min: number;
   max: number;
+  /** Drawn on a scale centred on 0: the colormap's middle is "no evidence". */
+  signed?: boolean;
+  /** A line under the row, e.g. Integrated Gradients' completeness residual. */
+  note?: string;
 }
 
 export class Colorbar {
@@ -13,7 +20,10 @@ export class Colorbar {
 
   update(entries: ColorbarEntry[], colormap: ColormapName): void {
     this.element.hidden = entries.length === 0;
-    replaceChildren(this.element, ...entries.map((e) => this.row(e, colormap)));
+    replaceChildren(this.element, ...entries.flatMap((e) => [
+      this.row(e, colormap),
+      e.note ? h('div', { class: 'colorbar-note', 'data-testid': 'colorbar-note' }, e.note) : null,
+    ]));
   }
 
   private row(e: ColorbarEntry, colormap: ColormapName): HTMLElement {
@@ -44,11 +54,47 @@ export class Colorbar {
     const max = fmt(e.max);
     return h(
       'div',
-      { class: 'colorbar-row', 'data-min': e.min, 'data-max': e.max, 'aria-label': `${e.label}: ${min} to ${max}` },
-      h('span', { class: 'colorbar-label' }, e.label),
+      {
+        class: 'colorbar-row', 'data-min': e.min, 'data-max': e.max, 'data-signed': e.signed ? 'true' : undefined,
+        'aria-label': `${e.label}: ${min} to ${max}${e.signed ? ', 0 in the middle' : ''}`,
+      },
+      h('span', { class: 'colorbar-label', title: e.signed ? 'Signed: above 0 is evidence for the class, below 0 against' : undefined }, e.label),
       h('span', { class: 'colorbar-value colorbar-min' }, min),
       track,
       h('span', { class: 'colorbar-value' }, max),
     );
   }
+}
+
+/**
+ * What a method measured about its map, in words: Integrated Gradients' completeness residual as a share
+ * of the logit change it should add up to; any other statistic by its name.
+ */
+export function statsNote(stats: Readonly<Record<string, number>> | undefined): string | undefined {
+  if (!stats) return undefined;
+  const parts: string[] = [];
+  const { completenessResidual: residual, logitChange: change, ...others } = stats;
+  const rest: Record<string, number> = { ...others };
+  if (residual !== undefined) {
+    parts.push(change !== undefined && change !== 0 && Number.isFinite(change)
+      ? `completeness residual ${formatPercentOf(residual, change)} of the logit change (${formatValue(change)})`
+      : `completeness residual ${formatValue(residual)}`);
+  } else if (change !== undefined) {
+    rest.logitChange = change;
+  }
+  for (const [name, value] of Object.entries(rest)) parts.push(`${words(name)} ${formatValue(value)}`);
+  return parts.length ? parts.join(' · ') : undefined;
+}
+
+/** |a| as a percentage of |b|, two significant digits: "0.3 %". */
+function formatPercentOf(a: number, b: number): string {
+  const p = (100 * Math.abs(a)) / Math.abs(b);
+  if (p === 0) return '0 %';
+  if (p < 0.01) return '<0.01 %';
+  return `${Number(p.toPrecision(2))} %`;
+}
+
+/** "noiseSigma" → "noise sigma". */
+function words(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toLowerCase();
 }

@@ -1,17 +1,21 @@
 /**
- * Compare view webview: maps of 2–6 classes of the current image side by side, on a shared or
- * per-map scale, and the contrast map "A vs B". Protocol: `ready` → `subject` → `compare` requests
- * answered by `comparison`/`error`; clicking a tile sends `selectClass`. One request is in flight at a
- * time: what the user changes meanwhile is asked for when the answer arrives.
+ * Compare view webview: maps of 2–6 classes of the current image side by side, for any registry method
+ * (its options as the explain panel uses them), on a shared or per-map scale, and the contrast map
+ * "A vs B". Protocol: `ready` → `subject` → `compare` requests answered by `comparison`/`error` (with
+ * `progress` meanwhile; `cancel` stops one); clicking a tile sends `selectClass`. One request is in flight
+ * at a time: what the user changes meanwhile is asked for when the answer arrives.
  */
 import type {
-  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, HostToCompare, MethodName, PanelSettings, PredictionMsg,
+  CompareRequest, CompareSubject, CompareToHost, ComparisonMsg, EngineProgressMsg, HostToCompare, PanelSettings, PredictionMsg,
 } from '../src/shared/protocol';
 import { isColormapName, type ColormapName } from '../src/shared/colormaps';
+import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { h, optionLabel, replaceChildren } from './dom';
 import { loadState, post, saveState } from './vscodeApi';
 import { Colorbar } from './colorbar';
-import { decodeComparison, scaledMaps, TileGrid, type DecodedComparison } from './compareTiles';
+import { decodeComparison, TileGrid, type DecodedComparison } from './compareTiles';
+import { scaledMaps } from './tiles';
+import { layerFor, markUnavailable, methodSelect, optionsFor, progressText, whyUnavailable } from './methodCall';
 
 export const MIN_CLASSES = 2;
 export const MAX_CLASSES = 6;
@@ -27,7 +31,7 @@ interface SavedCompareState {
 function parseSaved(raw: unknown): SavedCompareState {
   const s = (raw ?? {}) as Partial<SavedCompareState>;
   return {
-    method: s.method === 'saliency' ? 'saliency' : 'gradcam',
+    method: typeof s.method === 'string' && isMethodName(s.method) ? s.method : 'gradcam',
     sharedScale: s.sharedScale !== false,
     contrast: s.contrast !== false,
   };
@@ -46,6 +50,8 @@ class CompareView {
   private ranked: PredictionMsg[] = [];
   private result?: DecodedComparison;
   private latestRequest = 0;
+  /** The options the latest request asked for (they say whether its maps are signed). */
+  private requestedOptions: MethodOptions = {};
   private inFlight = false;
   private wanted = false;
   private pairTimer?: ReturnType<typeof setTimeout>;
@@ -56,7 +62,8 @@ class CompareView {
   private readonly title = h('div', { class: 'header-title' });
   private readonly meta = h('div', { class: 'header-meta' });
   private readonly status = h('div', { class: 'compare-status', 'data-testid': 'compare-status', role: 'status' });
-  private readonly methodButtons = new Map<MethodName, HTMLButtonElement>();
+  private readonly methodPicker = methodSelect({ 'data-testid': 'compare-method', 'aria-label': 'Method' });
+  private readonly cancelButton = h('button', { type: 'button', class: 'compare-add', 'data-testid': 'compare-cancel', hidden: true }, 'Cancel');
   private readonly sharedToggle = h('input', { type: 'checkbox', id: 'shared-scale', 'data-testid': 'shared-scale' });
   private readonly contrastToggle = h('input', { type: 'checkbox', id: 'contrast', 'data-testid': 'contrast-toggle' });
   private readonly contrastA = h('select', { 'data-testid': 'contrast-a', 'aria-label': 'Class A' });
@@ -69,13 +76,8 @@ class CompareView {
   private readonly emptyNote = h('div', { class: 'compare-empty', 'data-testid': 'compare-empty', role: 'status' });
 
   constructor(root: HTMLElement) {
-    const methods = h('div', { class: 'segmented', role: 'group', 'aria-label': 'Method', 'data-testid': 'compare-method' });
-    for (const [method, label] of [['gradcam', 'Grad-CAM'], ['saliency', 'Saliency']] as const) {
-      const b = h('button', { type: 'button', class: 'segment', 'data-method': method }, label);
-      b.addEventListener('click', () => this.setMethod(method));
-      methods.append(b);
-      this.methodButtons.set(method, b);
-    }
+    this.methodPicker.addEventListener('change', () => isMethodName(this.methodPicker.value) && this.setMethod(this.methodPicker.value));
+    this.cancelButton.addEventListener('click', () => send({ type: 'cancel', requestId: this.latestRequest }));
     this.sharedToggle.checked = this.saved.sharedScale;
     this.sharedToggle.addEventListener('change', () => {
       this.persist({ sharedScale: this.sharedToggle.checked });
@@ -102,7 +104,7 @@ class CompareView {
 
     replaceChildren(this.body,
       h('div', { class: 'compare-toolbar', role: 'toolbar', 'aria-label': 'Compare options' },
-        methods,
+        this.methodPicker,
         h('label', { class: 'check', for: 'shared-scale', title: 'All class maps normalized together, so intensities compare across classes' },
           this.sharedToggle, 'Shared scale'),
         h('span', { class: 'compare-contrast-controls' },
@@ -111,7 +113,7 @@ class CompareView {
       h('div', { class: 'compare-classes-row' }, this.chips, this.addClass, this.addButton),
       h('div', { class: 'compare-legend', 'data-testid': 'compare-legend' }, this.scaleNote, this.colorbar.element),
       this.grid.element,
-      this.status);
+      h('div', { class: 'compare-status-row' }, this.status, this.cancelButton));
     replaceChildren(root, h('div', { class: 'app compare-app' },
       h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.title, this.meta)),
       this.emptyNote, this.body));
@@ -161,6 +163,9 @@ class CompareView {
         return this.setStatus(msg.message, 'busy');
       case 'comparison':
         return this.onAnswer(msg.requestId, () => this.onComparison(msg.result));
+      case 'progress':
+        if (msg.requestId === this.latestRequest && this.inFlight) this.showProgress(msg.progress);
+        return;
       case 'error':
         if (msg.requestId === undefined) return this.setStatus(msg.message, 'error');
         return this.onAnswer(msg.requestId, () => this.setStatus(msg.message, 'error'));
@@ -171,6 +176,7 @@ class CompareView {
   private onAnswer(requestId: number, show: () => void): void {
     if (requestId !== this.latestRequest) return;
     this.inFlight = false;
+    this.cancelButton.hidden = true;
     show();
     if (this.wanted) {
       this.wanted = false;
@@ -206,9 +212,9 @@ class CompareView {
     this.request();
   }
 
-  /** The method shown: the saved one, unless the model has no layer for Grad-CAM (then saliency, not saved). */
+  /** The method shown: the saved one, unless the model cannot run it (then the first that it can, not saved). */
   private get method(): MethodName {
-    return this.subject && this.subject.model.spatialLayers.length === 0 ? 'saliency' : this.saved.method;
+    return [this.saved.method, ...DEFAULT_METHODS, ...METHOD_NAMES].find((m) => !whyUnavailable(m, this.subject)) ?? this.saved.method;
   }
 
   private setMethod(method: MethodName): void {
@@ -219,11 +225,9 @@ class CompareView {
   }
 
   private renderMethod(): void {
-    this.methodButtons.get('gradcam')!.disabled = !!this.subject && this.subject.model.spatialLayers.length === 0;
-    for (const [m, b] of this.methodButtons) {
-      b.setAttribute('aria-pressed', String(m === this.method));
-      b.classList.toggle('active', m === this.method);
-    }
+    markUnavailable(this.methodPicker, this.subject);
+    this.methodPicker.value = this.method;
+    this.methodPicker.title = methodSpec(this.method).shows;
   }
 
   private addChosenClass(): void {
@@ -246,9 +250,11 @@ class CompareView {
       this.wanted = true;
       return;
     }
-    const request: CompareRequest = { method: this.method, classes: this.classes };
-    if (this.method === 'gradcam' && subject.layer) request.layer = subject.layer;
-    if (this.method === 'saliency' && subject.signed) request.signed = true;
+    const method = this.method;
+    this.requestedOptions = optionsFor(method, subject);
+    const request: CompareRequest = { method, options: this.requestedOptions, classes: this.classes };
+    const layer = layerFor(method, subject);
+    if (layer) request.layer = layer;
     if (this.contrastToggle.checked) {
       const pair = this.pair;
       if (!pair) request.contrast = 'top2';
@@ -256,23 +262,29 @@ class CompareView {
     }
     const requestId = ++this.latestRequest;
     this.inFlight = true;
-    this.setStatus('Computing…', 'busy');
+    this.cancelButton.hidden = false;
+    this.setStatus(`Computing ${methodSpec(method).label}…`, 'busy');
     send({ type: 'compare', requestId, request, imagePath: subject.imagePath, modelPath: subject.model.path });
   }
 
   private onComparison(result: ComparisonMsg): void {
     this.ranked = result.ranked;
-    this.result = decodeComparison(result);
+    this.result = decodeComparison(result, this.requestedOptions);
     this.classes = this.result.classes;
     if (result.contrast) this.pair = result.contrast.classes;
     else if (!this.pair && this.ranked.length >= 2) this.pair = [this.ranked[0].index, this.ranked[1].index];
     const maps = result.maps.length + (result.contrast ? 1 : 0);
-    const where = result.method === 'gradcam' && result.layer ? ` at ${result.layer}` : '';
+    const spec = methodSpec(result.method);
+    const where = spec.target === 'layer' && result.layer ? ` at ${result.layer}` : '';
     const samePair = this.contrastToggle.checked && this.pair && this.pair[0] === this.pair[1];
     this.setStatus(samePair ? 'Pick two different classes for the contrast.'
-      : `${maps} maps${where} in ${Math.round(result.timings.total ?? 0)} ms from one forward pass`, samePair ? 'error' : 'info');
+      : `${maps} ${spec.label} maps${where} in ${Math.round(result.timings.total ?? 0)} ms from one forward pass`, samePair ? 'error' : 'info');
     this.renderPickers();
     this.render();
+  }
+
+  private showProgress(p: EngineProgressMsg): void {
+    this.setStatus(`Computing… ${progressText(p)}`, 'busy');
   }
 
   private labelOf(c: number): string {

@@ -1,48 +1,44 @@
-/** The toolbar: view mode, colormap, opacity, Grad-CAM layer and signed/absolute saliency. */
+/** The toolbar: one map or two side by side, colormap, opacity, and the CAMs' layer. */
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
-import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
-import type { VscodeCheckbox } from '@vscode-elements/elements/dist/vscode-checkbox/vscode-checkbox.js';
-import type { ColormapChoice, SpatialLayerMsg, ViewMode } from '../src/shared/protocol';
+import type { ColormapChoice, SpatialLayerMsg } from '../src/shared/protocol';
 import { COLORMAPS, isColormapName } from '../src/shared/colormaps';
 import { shortLayerNames } from '../src/shared/layerNames';
 import { h, replaceChildren } from './dom';
-import { isViewMode } from './state';
+import type { Layout } from './state';
 
-const VIEW_LABELS: Record<ViewMode, string> = { saliency: 'Saliency', gradcam: 'Grad-CAM', 'side-by-side': 'Side by side' };
+const LAYOUT_LABELS: Record<Layout, string> = { single: 'One map', 'side-by-side': 'Side by side' };
 const AUTO_LAYER = '';
 
 export interface ControlHandlers {
-  viewMode(mode: ViewMode): void;
+  layout(layout: Layout): void;
   colormap(name: ColormapChoice): void;
   opacity(value: number): void;
   /** undefined = the automatic layer */
   layer(name: string | undefined): void;
-  signed(value: boolean): void;
 }
 
 export class Controls {
   readonly element: HTMLElement;
-  private viewButtons = new Map<ViewMode, HTMLButtonElement>();
+  private layoutButtons = new Map<Layout, HTMLButtonElement>();
   private colormapSelect: VscodeSingleSelect;
   private opacityInput: HTMLInputElement;
   private opacityText: HTMLOutputElement;
   private layerSelect: VscodeSingleSelect;
   private layerField: HTMLElement;
-  private signedToggle: VscodeCheckbox;
   private defaultLayer: string | undefined;
 
   constructor(private readonly on: ControlHandlers) {
     const modes = h('div', { class: 'segmented', role: 'group', 'aria-label': 'View', 'data-testid': 'view-mode' });
-    for (const mode of Object.keys(VIEW_LABELS) as ViewMode[]) {
-      const b = h('button', { type: 'button', class: 'segment', 'data-mode': mode, 'aria-pressed': 'false' }, VIEW_LABELS[mode]);
+    for (const layout of Object.keys(LAYOUT_LABELS) as Layout[]) {
+      const b = h('button', { type: 'button', class: 'segment', 'data-mode': layout, 'aria-pressed': 'false' }, LAYOUT_LABELS[layout]);
       b.addEventListener('click', () => {
-        this.setViewMode(mode);
-        this.on.viewMode(mode);
+        this.setLayout(layout);
+        this.on.layout(layout);
       });
       modes.append(b);
-      this.viewButtons.set(mode, b);
+      this.layoutButtons.set(layout, b);
     }
 
     this.colormapSelect = h('vscode-single-select', { 'data-testid': 'colormap', label: 'Colormap', class: 'select-colormap' });
@@ -62,17 +58,14 @@ export class Controls {
       this.on.opacity(v);
     });
 
-    this.layerSelect = h('vscode-single-select', { 'data-testid': 'layer-select', label: 'Grad-CAM layer', class: 'select-layer' });
+    this.layerSelect = h('vscode-single-select', { 'data-testid': 'layer-select', label: 'CAM layer', class: 'select-layer' });
+    this.layerSelect.title = 'The spatial layer every class activation map (CAM) is computed at';
     this.layerSelect.addEventListener('change', () => {
       const v = this.layerSelect.value;
       this.on.layer(v === AUTO_LAYER || v === this.defaultLayer ? undefined : v);
     });
 
-    this.signedToggle = h('vscode-checkbox', { toggle: true, 'data-testid': 'signed-toggle', label: 'Signed' });
-    this.signedToggle.title = 'Signed saliency keeps negative evidence; off shows absolute values';
-    this.signedToggle.addEventListener('change', () => this.on.signed(this.signedToggle.checked));
-
-    this.layerField = field('Layer', this.layerSelect);
+    this.layerField = field('CAM layer', this.layerSelect);
     this.element = h(
       'div',
       { class: 'toolbar', role: 'toolbar', 'aria-label': 'Display options' },
@@ -80,14 +73,13 @@ export class Controls {
       field('Colormap', this.colormapSelect),
       field('Opacity', h('div', { class: 'slider-wrap' }, this.opacityInput, this.opacityText)),
       this.layerField,
-      h('div', { class: 'field field-toggle' }, this.signedToggle),
     );
   }
 
-  setViewMode(mode: ViewMode): void {
-    for (const [m, b] of this.viewButtons) {
-      b.setAttribute('aria-pressed', String(m === mode));
-      b.classList.toggle('active', m === mode);
+  setLayout(layout: Layout): void {
+    for (const [m, b] of this.layoutButtons) {
+      b.setAttribute('aria-pressed', String(m === layout));
+      b.classList.toggle('active', m === layout);
     }
   }
 
@@ -98,10 +90,6 @@ export class Controls {
   setOpacity(v: number): void {
     this.opacityInput.value = String(Math.round(v * 100));
     this.opacityText.value = `${Math.round(v * 100)}%`;
-  }
-
-  setSigned(v: boolean): void {
-    this.signedToggle.checked = v;
   }
 
   /** Fills the layer picker; the automatic layer is marked "(auto)". */
@@ -130,15 +118,12 @@ export class Controls {
     this.layerSelect.value = value;
   }
 
-  /** Options that do not apply to the current view are dimmed, not hidden, so the layout stays put. */
-  setApplicable(mode: ViewMode): void {
-    this.layerField.classList.toggle('inapplicable', mode === 'saliency');
-    this.signedToggle.closest('.field')?.classList.toggle('inapplicable', mode === 'gradcam');
+  /** The layer is dimmed, not hidden, when no map in view is a CAM, so the layout stays put. */
+  setLayerApplicable(applicable: boolean): void {
+    this.layerField.classList.toggle('inapplicable', !applicable);
   }
 }
 
 function field(label: string, control: HTMLElement): HTMLElement {
   return h('div', { class: 'field' }, h('span', { class: 'field-label', 'aria-hidden': 'true' }, label), control);
 }
-
-export { isViewMode };

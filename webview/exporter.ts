@@ -41,9 +41,12 @@ export function renderExportPng(img: HTMLImageElement, panels: (DecodedMap | nul
   return out.toDataURL('image/png');
 }
 
-/** A file name safe on every OS: "photo-saliency-tabby_cat.png". */
+/**
+ * A file name safe on every OS, named as the CLI names its outputs (`<image>.<method>.npy`, methods by
+ * registry name): "photo.saliency.npy", "photo.gradcam++.281-tabby_cat.png".
+ */
 export function exportName(imageName: string, parts: string[], ext: string): string {
   const stem = imageName.replace(/\.[^./\\]+$/, '');
-  const clean = [stem, ...parts].map((p) => p.replace(/[^\w.-]+/g, '_').replace(/^_+|_+$/g, '')).filter(Boolean);
-  return `${clean.join('-')}.${ext}`;
+  const clean = [stem, ...parts].map((p) => p.replace(/[^\w.+-]+/g, '_').replace(/^_+|_+$/g, '')).filter(Boolean);
+  return `${clean.join('.')}.${ext}`;
 }

@@ -1,32 +1,45 @@
 /**
  * Explain panel webview: entry point. Wires the UI modules to the host protocol
- * (src/shared/protocol.ts): `ready` → `init` → `explain` requests answered by `explanation`/`error`.
- * Colouring, opacity, colormap and view changes are local; only missing maps are requested.
+ * (src/shared/protocol.ts): `ready` → `init` → `explain` requests answered by `explanation`/`error`
+ * (with `progress` while a long method runs, `cancelled` after Cancel).
+ * Every method, family and option comes from the registry (src/shared/methods.ts). Only the maps in view
+ * are requested, each keyed by method, options, class and layer; colouring, opacity and going back to a
+ * cached map are local.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
-import { methodSpec } from '../src/shared/methods';
-import type { ExplainRequest, ExplanationMsg, HostToWebview, MethodName, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
+// The input inspector's toggle.
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import { isMethodName, METHOD_NAMES, methodSpec, resolveOptions, type MethodName, type MethodOptions } from '../src/shared/methods';
+import { unavailableReason } from '../src/shared/methodAvailability';
+import { float32ToBase64 } from '../src/shared/protocol';
+import type { ExplainRequest, ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
 import { h, replaceChildren } from './dom';
 import { post, loadState, saveState } from './vscodeApi';
-import { isViewMode, parseSavedState, resolveState, savedImagePath, type PanelState } from './state';
-import { MapCache, type DecodedMap, type Selection } from './mapStore';
+import {
+  changedOptions, isViewMode, optionsOf, parseSavedState, resolveState, savedImagePath, shownMethods, withView, type PanelState,
+} from './state';
+import { cacheKey, MapCache, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
 import { paintHeatmap, valueAt } from './heatmap';
 import { Stage } from './stage';
 import { Controls } from './controls';
 import { ClassPicker } from './classPicker';
-import { Colorbar } from './colorbar';
+import { Colorbar, statsNote, type ColorbarEntry } from './colorbar';
 import { StatusArea } from './status';
 import { exportName, renderExportPng } from './exporter';
 import { formatValue, optionLabel } from './dom';
 import { InputInspector } from './inputInspector';
+import { MethodSlot } from './methodPicker';
 
 interface Pending {
   classIndex?: number;
   layer: string;
-  signed: boolean;
-  methods: MethodName[];
-  signature: string;
+  calls: MethodCall[];
+  /** The calls' cache keys with the class as asked (undefined = 'top'): what is in flight. */
+  keys: string[];
 }
+
+/** Why a map in view is not there: its request failed (until the user changes something) or was cancelled. */
+type Outcome = { kind: 'failed'; message: string } | { kind: 'cancelled' };
 
 /** Delay before a local "Computing…" shows, so cached or fast answers do not flicker. */
 const BUSY_DELAY_MS = 150;
@@ -53,14 +66,23 @@ class ExplainPanel {
   private readonly previousButton = h('button', { class: 'link-button', 'data-testid': 'show-previous', type: 'button' }, 'Show previous');
   private readonly updateBanner = h('div', { class: 'model-updated', 'data-testid': 'model-updated', role: 'status' }, this.updateText, this.previousButton);
   private pending = new Map<number, Pending>();
-  private failed = new Set<string>();
+  private outcomes = new Map<string, Outcome>();
+  /** Calls whose request together with others failed: asked for alone, so one method's failure hides no other map. */
+  private solo = new Set<string>();
   private nextRequestId = 1;
   private hostBusy: string | undefined;
   private busyTimer: ReturnType<typeof setTimeout> | undefined;
+  private busyShown = false;
+  /** The latest progress of a running request. */
+  private progress?: { requestId: number; method: MethodName; done: number; total: number };
+  /** A neutral word shown where progress was ("Cancelled."), until the next request. */
+  private notice?: string;
   private hoverPos: { x: number; y: number } | null = null;
 
   private stage = new Stage();
   private controls: Controls;
+  private slots: MethodSlot[];
+  private methodBar = h('div', { class: 'method-bar', role: 'group', 'aria-label': 'Methods' });
   private picker: ClassPicker;
   private colorbar = new Colorbar();
   private status: StatusArea;
@@ -70,23 +92,29 @@ class ExplainPanel {
   private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown (natural image size)' }, 'Export PNG');
   private exportNpyButtons = h('span', { class: 'export-npy' });
   private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
+  private compareMethodsButton = h('vscode-button', { 'data-testid': 'open-methods', secondary: true, title: 'One map per method for this image and class, with the time each took' }, 'Compare methods');
 
   constructor(root: HTMLElement) {
     this.controls = new Controls({
-      viewMode: (mode) => this.update({ viewMode: mode }),
+      layout: (layout) => this.update({ layout }),
       colormap: (colormap) => this.update({ colormap }),
       opacity: (opacity) => this.update({ opacity }),
       layer: (layer) => this.update({ layer }),
-      signed: (signed) => this.update({ signed }),
     });
+    this.slots = ['Method', 'Compare with'].map((label, i) => new MethodSlot(i, label, {
+      pick: (method) => this.pickMethod(i, method),
+      options: (method, options) => this.setOptions(i, method, options),
+    }));
+    this.methodBar.append(...this.slots.map((s) => s.element));
     this.picker = new ClassPicker((classIndex) => this.update({ classIndex }));
-    this.status = new StatusArea((action) => this.send({ type: 'action', action }));
+    this.status = new StatusArea((action) => this.send({ type: 'action', action }), () => this.cancel());
     this.stage.onHover = (pos) => {
       this.hoverPos = pos;
       this.renderHover();
     };
     this.exportPngButton.addEventListener('click', () => this.exportPng());
     this.compareButton.addEventListener('click', () => this.send({ type: 'compare' }));
+    this.compareMethodsButton.addEventListener('click', () => this.send({ type: 'compareMethods' }));
     this.updateBanner.hidden = true;
     this.previousButton.addEventListener('click', () => {
       this.showingPrevious = !this.showingPrevious;
@@ -97,8 +125,9 @@ class ExplainPanel {
     replaceChildren(
       root,
       h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.modelInfo), this.status.busy,
-        h('div', { class: 'header-actions' }, this.compareButton, this.exportPngButton, this.exportNpyButtons)),
+        h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.exportPngButton, this.exportNpyButtons)),
       this.picker.element,
+      this.methodBar,
       this.controls.element,
       this.inspector.element,
       this.updateBanner,
@@ -107,9 +136,8 @@ class ExplainPanel {
       h('footer', { class: 'footer' }, this.colorbar.element, this.hoverReadout),
     );
     this.applyStateToControls();
-    this.stage.setMode(this.state.viewMode);
+    this.applyView();
     this.renderHover();
-    this.renderExportButtons();
     window.addEventListener('message', (ev: MessageEvent) => this.onMessage(ev.data as HostToWebview));
     this.send({ type: 'ready' });
   }
@@ -136,6 +164,16 @@ class ExplainPanel {
       case 'error':
         this.onError(msg.requestId, msg.message, msg.actions);
         break;
+      case 'progress':
+        if (this.pending.has(msg.requestId)) {
+          this.progress = { requestId: msg.requestId, method: msg.method, done: msg.done, total: msg.total };
+          this.renderBusy();
+          this.renderProgressInPanes();
+        }
+        break;
+      case 'cancelled':
+        this.onCancelled(msg.requestId);
+        break;
       case 'invalidate':
         void this.onInvalidate(msg.reason, msg.imageUri);
         break;
@@ -149,10 +187,10 @@ class ExplainPanel {
         if (this.model && msg.classIndex >= 0 && msg.classIndex < this.model.numClasses) this.update({ classIndex: msg.classIndex });
         break;
       case 'setLayer':
-        if (this.model?.spatialLayers.some((l) => l.name === msg.layer)) {
-          this.controls.setLayer(msg.layer === this.model.defaultSpatialLayer ? undefined : msg.layer);
-          this.update({ layer: msg.layer === this.model.defaultSpatialLayer ? undefined : msg.layer });
-        }
+        this.onSetLayer(msg.layer);
+        break;
+      case 'showMethod':
+        this.onShowMethod(msg.method, msg.options);
         break;
     }
   }
@@ -167,7 +205,7 @@ class ExplainPanel {
     this.state = resolveState(this.saved, settings);
     // "Explain with…" choices override the remembered class and view, once.
     if (initial?.classIndex !== undefined) this.state.classIndex = initial.classIndex;
-    if (initial?.view !== undefined && isViewMode(initial.view)) this.state.viewMode = initial.view;
+    if (initial?.view !== undefined && isViewMode(initial.view)) Object.assign(this.state, withView(this.state.methods, initial.view));
     // A remembered class or layer that this model does not have is dropped.
     if (this.state.classIndex !== undefined && this.state.classIndex >= model.numClasses) this.state.classIndex = undefined;
     if (this.state.layer && !model.spatialLayers.some((l) => l.name === this.state.layer)) this.state.layer = undefined;
@@ -178,8 +216,9 @@ class ExplainPanel {
     this.picker.setLabels(model.labels);
     this.picker.setPredictions([]);
     this.controls.setLayers(model.spatialLayers, model.defaultSpatialLayer, this.state.layer);
+    for (const slot of this.slots) slot.setModel(model);
     this.applyStateToControls();
-    this.stage.setMode(this.state.viewMode);
+    this.applyView();
     this.persist();
     await this.loadImage(imageUri);
     this.refresh();
@@ -190,13 +229,42 @@ class ExplainPanel {
     this.previous = this.cache;
     this.cache = new MapCache();
     this.pending.clear();
-    this.failed.clear();
+    this.outcomes.clear();
     this.model = model;
+    for (const slot of this.slots) slot.setModel(model);
+    this.applyView();
     this.showingPrevious = false;
     this.updateText.textContent = `Model updated at ${time}.`;
     this.updateBanner.hidden = false;
     this.renderUpdateBanner();
     this.refresh();
+  }
+
+  /** A Methods view tile: that method in the first pane, with its options (kept only where they are valid). */
+  private onShowMethod(method: MethodName, options: MethodOptions): void {
+    if (!isMethodName(method)) return;
+    let chosen: MethodOptions;
+    try {
+      chosen = changedOptions(methodSpec(method), resolveOptions(methodSpec(method), options));
+    } catch {
+      chosen = this.state.options[method] ?? {};
+    }
+    const methods: [MethodName, MethodName] = [method, this.state.methods[1] === method ? this.state.methods[0] : this.state.methods[1]];
+    this.update({ methods, options: { ...this.state.options, [method]: chosen } });
+    this.applyStateToControls();
+  }
+
+  /** The Model view's "Use for Grad-CAM": this layer for the CAMs, and Grad-CAM in view when no CAM is. */
+  private onSetLayer(name: string): void {
+    const model = this.model;
+    if (!model?.spatialLayers.some((l) => l.name === name)) return;
+    const layer = name === model.defaultSpatialLayer ? undefined : name;
+    this.controls.setLayer(layer);
+    const change: Partial<PanelState> = { layer };
+    if (!shownMethods(this.state).some((m) => methodSpec(m).target === 'layer')) {
+      Object.assign(change, { layout: 'side-by-side', methods: [this.state.methods[0], 'gradcam'] });
+    }
+    this.update(change);
   }
 
   private renderUpdateBanner(): void {
@@ -245,12 +313,33 @@ class ExplainPanel {
       const req = this.pending.get(requestId);
       if (!req) return; // stale
       this.pending.delete(requestId);
-      this.failed.add(req.signature); // do not re-ask until the user changes something
+      if (req.calls.length > 1) {
+        // Which method failed is unknown: each is asked for alone, and the one that fails says so.
+        for (const key of req.keys) this.solo.add(key);
+        this.refresh();
+        return;
+      }
+      for (const key of req.keys) this.outcomes.set(key, { kind: 'failed', message }); // not asked again until the user changes something
     }
     this.hostBusy = undefined;
     this.status.showError(message, actions);
     this.renderBusy();
     this.render();
+  }
+
+  /** The host stopped a request: its maps stay absent (one click computes them), the rest stays shown. */
+  private onCancelled(requestId: number): void {
+    const req = this.pending.get(requestId);
+    if (!req) return;
+    this.pending.delete(requestId);
+    for (const key of req.keys) this.outcomes.set(key, { kind: 'cancelled' });
+    this.notice = 'Cancelled.';
+    this.render();
+  }
+
+  /** Cancel: stop every request in flight. */
+  private cancel(): void {
+    for (const requestId of this.pending.keys()) this.send({ type: 'cancel', requestId });
   }
 
   // ---- state ------------------------------------------------------------------------------------
@@ -259,19 +348,34 @@ class ExplainPanel {
     const before = this.state;
     this.state = { ...this.state, ...change };
     this.persist();
-    if (change.viewMode !== undefined && change.viewMode !== before.viewMode) {
-      this.stage.setMode(this.state.viewMode);
-      this.controls.setApplicable(this.state.viewMode);
-      this.renderExportButtons();
-    }
-    const selectionChanged = 'classIndex' in change || 'layer' in change || 'signed' in change;
-    if (selectionChanged) {
-      this.failed.clear();
+    const viewChanged = this.state.layout !== before.layout || this.state.methods.join() !== before.methods.join();
+    if (viewChanged) this.applyView();
+    if (viewChanged || 'classIndex' in change || 'layer' in change || 'options' in change) {
+      // A failed request may succeed with other choices; a cancelled one waits to be asked for.
+      for (const [key, outcome] of this.outcomes) if (outcome.kind === 'failed') this.outcomes.delete(key);
       this.picker.setSelected(this.effectiveClass());
       this.postSelection();
+      this.refresh();
+    } else {
+      this.render(); // colormap / opacity: local only
     }
-    if (selectionChanged || change.viewMode !== undefined) this.refresh();
-    else this.render(); // colormap / opacity: local only
+  }
+
+  /** A picker chose a method; the other picker keeps its own. */
+  private pickMethod(slot: number, method: MethodName): void {
+    const methods: [MethodName, MethodName] = [...this.state.methods];
+    methods[slot] = method;
+    this.update({ methods });
+  }
+
+  /** A method's options changed (all valid): remembered per method, and the other picker shows them too. */
+  private setOptions(slot: number, method: MethodName, options: MethodOptions): void {
+    const changed = changedOptions(methodSpec(method), options);
+    const all = { ...this.state.options };
+    if (Object.keys(changed).length) all[method] = changed;
+    else delete all[method];
+    this.slots.forEach((s, i) => i !== slot && s.syncOptions(method, options));
+    this.update({ options: all });
   }
 
   private persist(): void {
@@ -281,12 +385,21 @@ class ExplainPanel {
   }
 
   private applyStateToControls(): void {
-    this.controls.setViewMode(this.state.viewMode);
     this.controls.setColormap(this.state.colormap);
     this.controls.setOpacity(this.state.opacity);
-    this.controls.setSigned(this.state.signed);
-    this.controls.setApplicable(this.state.viewMode);
     this.picker.setSelected(this.effectiveClass());
+  }
+
+  /** The pickers, panes, layer field and export buttons for the methods in view. */
+  private applyView(): void {
+    const shown = shownMethods(this.state);
+    const sideBySide = this.state.layout === 'side-by-side';
+    this.stage.setMethods(shown, sideBySide);
+    this.controls.setLayout(this.state.layout);
+    this.slots.forEach((slot, i) => slot.setMethod(this.state.methods[i], optionsOf(this.state, this.state.methods[i])));
+    this.slots[1].hidden = !sideBySide;
+    this.controls.setLayerApplicable(shown.some((m) => methodSpec(m).target === 'layer'));
+    this.renderExportButtons();
   }
 
   private resetResults(): void {
@@ -295,16 +408,28 @@ class ExplainPanel {
     this.showingPrevious = false;
     this.updateBanner.hidden = true;
     this.pending.clear();
-    this.failed.clear();
+    this.outcomes.clear();
+    this.solo.clear();
+    this.progress = undefined;
+    this.notice = undefined;
     this.predictions = [];
     this.topIndex = undefined;
     this.classInfo.clear();
     this.picker.setPredictions([]);
   }
 
-  /** Tells the host what the panel shows (the compare view marks the class and uses the layer). */
+  /**
+   * Tells the host what the panel shows (the compare view marks the class and uses the layer), and every
+   * method's options as the panel would compute it, so the views that follow the panel compute alike.
+   */
   private postSelection(): void {
-    this.send({ type: 'selection', classIndex: this.effectiveClass(), layer: this.state.layer, signed: this.state.signed });
+    const methods = shownMethods(this.state);
+    const options: Partial<Record<MethodName, MethodOptions>> = {};
+    for (const m of METHOD_NAMES) options[m] = optionsOf(this.state, m);
+    this.send({
+      type: 'selection', classIndex: this.effectiveClass(), layer: this.state.layer,
+      signed: optionsOf(this.state, 'saliency').signed === true, methods, options,
+    });
   }
 
   private effectiveClass(): number | undefined {
@@ -315,38 +440,53 @@ class ExplainPanel {
     return this.state.layer ?? this.model?.defaultSpatialLayer ?? 'auto';
   }
 
-  private selection(): Selection | undefined {
-    const classIndex = this.effectiveClass();
-    if (classIndex === undefined) return undefined;
-    return { classIndex, layer: this.resolvedLayer(), signed: this.state.signed };
+  /** Why the model cannot run this method, if it cannot. */
+  private unavailable(method: MethodName): string | undefined {
+    return this.model ? unavailableReason(methodSpec(method), this.model) : undefined;
   }
 
-  private methodsAvailable(): MethodName[] {
-    return this.model && this.model.spatialLayers.length === 0 ? ['saliency'] : ['saliency', 'gradcam'];
+  /** The methods in view with every option set, each once. */
+  private shownCalls(): MethodCall[] {
+    return [...new Set(shownMethods(this.state))].map((method) => ({ method, options: optionsOf(this.state, method) }));
+  }
+
+  /** A call's key as it is asked for (the class undefined = the top prediction). */
+  private requestKey(call: MethodCall): string {
+    return cacheKey(call, this.state.classIndex ?? 'top', this.resolvedLayer());
   }
 
   // ---- requests ---------------------------------------------------------------------------------
 
-  /** Requests whatever the current selection lacks (both methods, so switching views is instant), then renders. */
+  /** Requests the maps in view that are neither cached nor in flight (one request), then renders. */
   private refresh(): void {
     if (!this.model || !this.imageReady) return;
-    const sel = this.selection();
-    const methods = this.methodsAvailable().filter((m) => !sel || this.cache.get(m, sel) === undefined);
-    if (methods.length) {
-      const classIndex = this.state.classIndex;
-      const signature = `${classIndex ?? 'top'}|${this.resolvedLayer()}|${this.state.signed}|${methods.join(',')}`;
-      const inFlight = [...this.pending.values()].some((p) => p.signature === signature);
-      if (!inFlight && !this.failed.has(signature)) {
-        const request: ExplainRequest = { signed: this.state.signed };
-        if (classIndex !== undefined) request.classIndex = classIndex;
-        if (this.state.layer !== undefined) request.layer = this.state.layer;
-        if (methods.length < this.methodsAvailable().length || this.methodsAvailable().length === 1) request.methods = methods;
-        const requestId = this.nextRequestId++;
-        this.pending.set(requestId, { classIndex, layer: this.resolvedLayer(), signed: this.state.signed, methods, signature });
-        this.send({ type: 'explain', requestId, request });
-      }
+    const classIndex = this.effectiveClass();
+    const inFlight = new Set([...this.pending.values()].flatMap((p) => p.keys));
+    const calls = this.shownCalls().filter((call) => {
+      if (this.unavailable(call.method)) return false;
+      if (classIndex !== undefined && this.cache.get(call, classIndex, this.resolvedLayer())) return false;
+      const key = this.requestKey(call);
+      return !inFlight.has(key) && !this.outcomes.has(key);
+    });
+    const together = calls.filter((c) => !this.solo.has(this.requestKey(c)));
+    for (const group of [together, ...calls.filter((c) => !together.includes(c)).map((c) => [c])]) {
+      if (group.length) this.request(group);
     }
     this.render();
+  }
+
+  /** One explain request for these calls (one forward pass serves them all). */
+  private request(calls: MethodCall[]): void {
+    const request: ExplainRequest = {
+      methods: calls.map((c) => c.method),
+      options: Object.fromEntries(calls.map((c) => [c.method, c.options])),
+    };
+    if (this.state.classIndex !== undefined) request.classIndex = this.state.classIndex;
+    if (this.state.layer !== undefined) request.layer = this.state.layer;
+    const requestId = this.nextRequestId++;
+    this.pending.set(requestId, { classIndex: this.state.classIndex, layer: this.resolvedLayer(), calls, keys: calls.map((c) => this.requestKey(c)) });
+    this.notice = undefined;
+    this.send({ type: 'explain', requestId, request });
   }
 
   // ---- rendering --------------------------------------------------------------------------------
@@ -368,64 +508,125 @@ class ExplainPanel {
     this.renderHeader();
   }
 
-  private shownMethods(): MethodName[] {
-    return this.state.viewMode === 'side-by-side' ? ['saliency', 'gradcam'] : [this.state.viewMode];
+  /** The cached outcome for a call under the current class and layer: undefined = not yet. */
+  private entryFor(call: MethodCall): CacheEntry | undefined {
+    const classIndex = this.effectiveClass();
+    return classIndex === undefined ? undefined : this.shownCache().get(call, classIndex, this.resolvedLayer());
   }
 
-  /** The cached map for a method under the current selection: a map, null (answered without one) or undefined (not yet). */
-  private mapFor(method: MethodName): DecodedMap | null | undefined {
-    const sel = this.selection();
-    if (!sel) return undefined;
-    const entry = this.shownCache().get(method, sel);
-    return entry === undefined ? undefined : entry.map;
+  private mapFor(call: MethodCall): DecodedMap | null | undefined {
+    return this.entryFor(call)?.map;
+  }
+
+  /** "Grad-CAM · conv2d_2": a CAM says its layer. */
+  private mapTitle(method: MethodName, map: DecodedMap | null | undefined): string {
+    const spec = methodSpec(method);
+    const layer = spec.target === 'layer' ? map?.layer ?? this.state.layer ?? this.model?.defaultSpatialLayer : undefined;
+    return layer ? `${spec.label} · ${layer}` : spec.label;
   }
 
   private render(): void {
     const { w, h: ht } = this.stage.naturalSize;
-    const bars: { label: string; min: number; max: number }[] = [];
+    const bars: ColorbarEntry[] = [];
     const notes: string[] = [...(this.model?.warnings ?? [])];
-    const sel = this.selection();
-    for (const method of this.shownMethods()) {
-      const pane = this.stage.pane(method);
-      if (!pane?.canvas) continue;
-      const map = this.mapFor(method);
-      const entry = sel ? this.shownCache().get(method, sel) : undefined;
+    const running = new Set([...this.pending.values()].flatMap((p) => p.keys));
+    shownMethods(this.state).forEach((method, slot) => {
+      const pane = this.stage.pane(slot);
+      if (!pane?.canvas) return;
+      const call = { method, options: optionsOf(this.state, method) };
+      const spec = methodSpec(method);
+      const entry = this.entryFor(call);
+      const map = entry?.map;
       if (entry) notes.push(...entry.notes);
+      const title = this.mapTitle(method, map);
+      if (pane.caption) pane.caption.textContent = title;
       if (map && w && ht) {
         paintHeatmap(pane.canvas, map, w, ht, this.state.colormap);
         pane.canvas.hidden = false;
         pane.canvas.style.opacity = String(this.state.opacity);
         pane.message.hidden = true;
-        bars.push({ label: methodSpec(method).label, min: map.min, max: map.max });
-      } else {
-        pane.canvas.hidden = true;
-        pane.message.hidden = false;
-        pane.message.textContent =
-          map === null
-            ? `No ${methodSpec(method).label} map for this model${entry?.notes.length ? '' : '.'}`
-            : this.pending.size
-              ? `Computing ${methodSpec(method).label}…`
-              : this.model ? `${methodSpec(method).label} not computed.` : 'Waiting for the model…';
-        pane.message.classList.toggle('pane-message-absent', map === null);
+        bars.push({ label: title, min: map.min, max: map.max, signed: map.signed, note: statsNote(map.stats) });
+        return;
       }
-    }
+      pane.canvas.hidden = true;
+      pane.message.hidden = false;
+      const key = this.requestKey(call);
+      const reason = this.unavailable(method);
+      const outcome = this.outcomes.get(key);
+      let text: string;
+      let action: HTMLElement | undefined;
+      if (reason) text = `${spec.label} ${reason}.`;
+      else if (map === null) text = `No ${spec.label} map for this model${entry?.notes.length ? '' : '.'}`;
+      else if (running.has(key)) text = this.computingText(method);
+      else if (outcome?.kind === 'cancelled') {
+        text = `${spec.label}: cancelled.`;
+        action = h('button', { type: 'button', class: 'link-button', 'data-testid': 'compute' }, 'Compute');
+        action.addEventListener('click', () => {
+          this.outcomes.delete(key);
+          this.refresh();
+        });
+      } else if (outcome?.kind === 'failed') text = `${spec.label} could not be computed: ${outcome.message}`;
+      else text = this.model ? `${spec.label} not computed.` : 'Waiting for the model…';
+      replaceChildren(pane.message, text, action ? ' ' : null, action);
+      pane.message.classList.toggle('pane-message-absent', map === null || !!reason);
+    });
     this.colorbar.update(bars, this.state.colormap);
     this.status.setNotes(notes);
     this.renderBusy();
     this.renderHover();
   }
 
+  /** "Computing SmoothGrad… 12/25 inputs" while its progress is known. */
+  private computingText(method: MethodName): string {
+    const p = this.progress && this.pending.has(this.progress.requestId) && this.progress.method === method ? this.progress : undefined;
+    return `Computing ${methodSpec(method).label}…${p ? ` ${p.done}/${p.total} inputs` : ''}`;
+  }
+
+  /** Progress of a running method in its pane (without repainting the maps shown). */
+  private renderProgressInPanes(): void {
+    shownMethods(this.state).forEach((method, slot) => {
+      const pane = this.stage.pane(slot);
+      if (pane && !pane.message.hidden && method === this.progress?.method && pane.message.textContent?.startsWith('Computing')) {
+        pane.message.textContent = this.computingText(method);
+      }
+    });
+  }
+
   private renderBusy(): void {
+    if (this.hostBusy) {
+      this.stopBusyTimer();
+      this.status.setBusy(this.hostBusy);
+      return;
+    }
+    if (this.pending.size) {
+      const p = this.progress && this.pending.has(this.progress.requestId) ? this.progress : undefined;
+      if (p) {
+        this.stopBusyTimer();
+        this.busyShown = true;
+        const text = `${methodSpec(p.method).label} ${p.done}/${p.total} inputs`;
+        this.status.setActivity({ text, progress: p, cancellable: true });
+      } else if (this.busyShown) {
+        const labels = [...new Set([...this.pending.values()].flatMap((r) => r.calls.map((c) => methodSpec(c.method).label)))];
+        this.status.setActivity({ text: `Computing ${joinAnd(labels)} for ${this.classLabel(this.state.classIndex)}…`, cancellable: true });
+      } else if (!this.busyTimer) {
+        this.busyTimer = setTimeout(() => {
+          this.busyTimer = undefined;
+          this.busyShown = true;
+          this.renderBusy();
+        }, BUSY_DELAY_MS);
+      }
+      return;
+    }
+    this.stopBusyTimer();
+    this.busyShown = false;
+    this.progress = undefined;
+    if (this.notice) this.status.setNotice(this.notice);
+    else this.status.setBusy(undefined);
+  }
+
+  private stopBusyTimer(): void {
     if (this.busyTimer) clearTimeout(this.busyTimer);
     this.busyTimer = undefined;
-    if (this.hostBusy) {
-      this.status.setBusy(this.hostBusy);
-    } else if (this.pending.size) {
-      const label = this.classLabel(this.state.classIndex);
-      this.busyTimer = setTimeout(() => this.status.setBusy(`Computing maps for ${label}…`), BUSY_DELAY_MS);
-    } else {
-      this.status.setBusy(undefined);
-    }
   }
 
   private classLabel(index: number | undefined): string {
@@ -463,9 +664,9 @@ class ExplainPanel {
     this.hoverReadout.classList.remove('hint');
     const { w, h: ht } = this.stage.naturalSize;
     const parts = [`x ${pos.x}, y ${pos.y} px`];
-    for (const method of this.shownMethods()) {
-      const map = this.mapFor(method);
-      if (map) parts.push(`${methodSpec(method).label} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
+    for (const call of this.shownCalls()) {
+      const map = this.mapFor(call);
+      if (map) parts.push(`${methodSpec(call.method).label} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
     }
     this.hoverReadout.textContent = parts.join('  ·  ');
     this.hoverReadout.dataset.x = String(pos.x);
@@ -473,54 +674,67 @@ class ExplainPanel {
   }
 
   private renderExportButtons(): void {
-    const make = (method: MethodName, testid: string, text: string) => {
-      const b = h('vscode-button', { 'data-testid': testid, secondary: true, title: `Save the raw ${methodSpec(method).label} map as .npy` }, text);
+    const shown = shownMethods(this.state);
+    replaceChildren(this.exportNpyButtons, ...shown.map((method, slot) => {
+      const label = methodSpec(method).label;
+      const b = h('vscode-button', {
+        'data-testid': slot === 0 ? 'export-npy' : `export-npy-${slot + 1}`, 'data-method': method, secondary: true,
+        title: `Save the raw ${label} map as .npy`,
+      }, shown.length > 1 ? `${method}.npy` : 'Export raw map');
       b.addEventListener('click', () => this.exportNpy(method));
       return b;
-    };
-    if (this.state.viewMode === 'side-by-side') {
-      replaceChildren(this.exportNpyButtons, make('saliency', 'export-npy', 'Saliency .npy'), make('gradcam', 'export-npy-gradcam', 'Grad-CAM .npy'));
-    } else {
-      replaceChildren(this.exportNpyButtons, make(this.state.viewMode, 'export-npy', 'Export raw map'));
-    }
+    }));
   }
 
   // ---- export -----------------------------------------------------------------------------------
 
   private exportPng(): void {
-    const img = this.stage.pane(this.shownMethods()[0])?.image;
+    const img = this.stage.pane(0)?.image;
     if (!img || !this.imageReady) return;
-    const panels: (DecodedMap | null)[] =
-      this.state.viewMode === 'side-by-side' ? [null, this.mapFor('saliency') ?? null, this.mapFor('gradcam') ?? null] : [this.mapFor(this.state.viewMode) ?? null];
-    if (panels.every((p) => p === null)) {
+    const shown = shownMethods(this.state);
+    const maps = shown.map((method) => this.mapFor({ method, options: optionsOf(this.state, method) }) ?? null);
+    const panels = this.state.layout === 'side-by-side' ? [null, ...maps] : maps;
+    if (maps.every((p) => p === null)) {
       this.status.showError('There is no heatmap to export yet.');
       return;
     }
     try {
       const dataUrl = renderExportPng(img, panels, this.state.colormap, this.state.opacity);
-      this.send({ type: 'exportPng', dataUrl, suggestedName: exportName(this.imageName, [this.state.viewMode, this.classSlug()], 'png') });
+      this.send({ type: 'exportPng', dataUrl, suggestedName: exportName(this.imageName, [...shown, this.classSlug()], 'png') });
     } catch (e) {
       this.status.showError(`The PNG could not be rendered: ${(e as Error).message}`);
     }
   }
 
+  /** Sends the raw map shown (the host writes it at the image's size): nothing is computed again. */
   private exportNpy(method: MethodName): void {
-    const sel = this.selection();
-    if (!sel) return;
+    const entry = this.entryFor({ method, options: optionsOf(this.state, method) });
+    if (!entry?.map) {
+      this.status.showError(`There is no ${methodSpec(method).label} map to export yet.`);
+      return;
+    }
+    const { map } = entry;
     this.send({
       type: 'exportNpy',
       method,
       suggestedName: exportName(this.imageName, [method, this.classSlug()], 'npy'),
-      request: { classIndex: sel.classIndex, layer: this.state.layer, signed: this.state.signed },
+      map: { width: map.width, height: map.height, data: float32ToBase64(map.raw) },
+      imageWidth: entry.imageWidth,
+      imageHeight: entry.imageHeight,
     });
   }
 
+  /** The class in file names, unless it is the top prediction (then the name is the CLI's `<image>.<method>`). */
   private classSlug(): string {
     const c = this.effectiveClass();
-    if (c === undefined) return '';
+    if (c === undefined || c === this.topIndex) return '';
     const label = this.classInfo.get(c)?.label ?? this.model?.labels[c];
     return label && label !== `class ${c}` ? `${c}-${label}` : `class${c}`;
   }
+}
+
+function joinAnd(items: string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }
 
 function start(): void {

@@ -1,11 +1,12 @@
 /**
- * Decoded raw maps and the cache that makes going back to a class instant.
- * Saliency is keyed by (class, signed), Grad-CAM by (class, layer): together they cover the
- * (class, layer, signed) selection, and a change of one option only re-requests the method it affects.
+ * Decoded raw maps and the cache that makes going back to a class, a method or its options instant.
+ * A map is keyed by its method call (registry name and every option, `methodKey`), the class, and for
+ * maps of a layer (CAMs) the layer: a change of one option only re-requests the method it belongs to.
  */
-import type { ExplanationMsg, MethodName, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
+import type { ExplanationMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
 import { base64ToFloat32 } from '../src/shared/protocol';
-import { minMaxNormalize } from '../src/shared/normalize';
+import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
+import { mapRange, minMaxNormalize } from '../src/shared/normalize';
 
 export interface DecodedMap {
   method: MethodName;
@@ -13,13 +14,17 @@ export interface DecodedMap {
   height: number;
   /** Raw values in the method's units, row-major, model-input space. */
   raw: Float32Array;
-  /** Min-max normalized to [0, 1] (per map). */
+  /**
+   * Normalized to [0, 1] for colouring: min–max for unsigned maps; signed maps on a scale centred on 0
+   * (0 → 0.5, ±max|v| → 1 and 0), so the colormap's middle means "no evidence".
+   */
   normalized: Float32Array;
-  /** Range of `raw` (non-finite counted as 0): the colour bar's ends. */
+  /** The colour bar's ends: the raw range, or ±max|v| for a signed map. */
   min: number;
   max: number;
+  signed: boolean;
   layer?: string;
-  signed?: boolean;
+  stats?: Record<string, number>;
 }
 
 /** A cached outcome for one method: the map, or null when the host answered without one. */
@@ -27,69 +32,80 @@ export interface CacheEntry {
   map: DecodedMap | null;
   notes: string[];
   target: PredictionMsg;
+  /** The explained image's size (exports resize the map to it). */
+  imageWidth: number;
+  imageHeight: number;
 }
 
-export interface Selection {
-  classIndex: number;
-  layer: string;
-  signed: boolean;
+/** A method with every option set, as the panel asks for it. */
+export interface MethodCall {
+  method: MethodName;
+  options: MethodOptions;
 }
 
-export function decodeMap(msg: RawMapMsg): DecodedMap {
+/** Values centred on 0: v → 0.5 + v / (2·max|v|); non-finite values count as 0. */
+function centredOnZero(raw: Float32Array): { normalized: Float32Array; bound: number } {
+  const { min, max } = mapRange(raw);
+  const bound = Math.max(Math.abs(min), Math.abs(max));
+  const normalized = new Float32Array(raw.length);
+  const inv = bound > 0 ? 0.5 / bound : 0;
+  for (let i = 0; i < raw.length; i++) normalized[i] = 0.5 + (Number.isFinite(raw[i]) ? raw[i] : 0) * inv;
+  return { normalized, bound };
+}
+
+/** @param signed the sign the request implied; the map's own `signed` wins when it says. */
+export function decodeMap(msg: RawMapMsg, signed: boolean): DecodedMap {
   const raw = base64ToFloat32(msg.data);
   if (raw.length !== msg.width * msg.height) {
     throw new RangeError(`${msg.method} map has ${raw.length} values, expected ${msg.width}x${msg.height}`);
   }
-  const { normalized, stats } = minMaxNormalize(raw);
-  return {
-    method: msg.method,
-    width: msg.width,
-    height: msg.height,
-    raw,
-    normalized,
-    min: stats.min,
-    max: stats.max,
-    layer: msg.layer,
-    signed: msg.signed,
-  };
+  const isSignedMap = msg.signed ?? signed;
+  let normalized: Float32Array;
+  let min: number;
+  let max: number;
+  if (isSignedMap) {
+    const c = centredOnZero(raw);
+    normalized = c.normalized;
+    [min, max] = [-c.bound, c.bound];
+  } else {
+    const n = minMaxNormalize(raw);
+    normalized = n.normalized;
+    [min, max] = [n.stats.min, n.stats.max];
+  }
+  return { method: msg.method, width: msg.width, height: msg.height, raw, normalized, min, max, signed: isSignedMap, layer: msg.layer, stats: msg.stats };
 }
 
-export function cacheKey(method: MethodName, sel: Selection): string {
-  return method === 'saliency' ? `saliency|${sel.classIndex}|${sel.signed ? 'signed' : 'abs'}` : `gradcam|${sel.classIndex}|${sel.layer}`;
+/** `classIndex` 'top' = the model's top prediction, before the panel knows which class that is. */
+export function cacheKey(call: MethodCall, classIndex: number | 'top', layer: string): string {
+  const spec = methodSpec(call.method);
+  return `${methodKey(call.method, call.options)}|${classIndex}|${spec.target === 'layer' ? layer : ''}`;
 }
 
 export class MapCache {
   private entries = new Map<string, CacheEntry>();
 
-  get(method: MethodName, sel: Selection): CacheEntry | undefined {
-    return this.entries.get(cacheKey(method, sel));
+  get(call: MethodCall, classIndex: number, layer: string): CacheEntry | undefined {
+    return this.entries.get(cacheKey(call, classIndex, layer));
   }
 
   /**
    * Stores what an explanation brought for the request it answers. Methods that were asked for
    * but came back without a map are remembered as absent (with the notes saying why).
    */
-  store(result: ExplanationMsg, requested: { layer: string; signed: boolean; methods: MethodName[] }): void {
+  store(result: ExplanationMsg, requested: { layer: string; calls: MethodCall[] }): void {
     const classIndex = result.target.index;
-    const seen = new Set<MethodName>();
-    for (const msg of result.maps) {
-      const map = decodeMap(msg);
-      const sel: Selection = {
-        classIndex,
-        layer: msg.method === 'gradcam' && msg.layer ? msg.layer : requested.layer,
-        signed: msg.method === 'saliency' && msg.signed !== undefined ? msg.signed : requested.signed,
-      };
-      this.entries.set(cacheKey(msg.method, sel), { map, notes: result.notes, target: result.target });
-      // The automatic layer resolves to a name: remember the answer under the requested key too.
-      if (msg.method === 'gradcam' && sel.layer !== requested.layer) {
-        this.entries.set(cacheKey('gradcam', { ...sel, layer: requested.layer }), { map, notes: result.notes, target: result.target });
-      }
-      seen.add(msg.method);
+    const base = { notes: result.notes, target: result.target, imageWidth: result.imageWidth, imageHeight: result.imageHeight };
+    const decoded = result.maps.map((msg) => ({ msg, call: requested.calls.find((c) => c.method === msg.method) }));
+    for (const { msg, call } of decoded) {
+      if (!call) continue; // a map nobody asked for: no options to key it by
+      const map = decodeMap(msg, isSigned(methodSpec(call.method), call.options));
+      this.entries.set(cacheKey(call, classIndex, requested.layer), { ...base, map });
+      // The automatic layer resolves to a name: remember the answer under that name too.
+      if (msg.layer && msg.layer !== requested.layer) this.entries.set(cacheKey(call, classIndex, msg.layer), { ...base, map });
     }
-    for (const method of requested.methods) {
-      if (seen.has(method)) continue;
-      const sel: Selection = { classIndex, layer: requested.layer, signed: requested.signed };
-      this.entries.set(cacheKey(method, sel), { map: null, notes: result.notes, target: result.target });
+    for (const call of requested.calls) {
+      if (decoded.some((d) => d.call === call)) continue;
+      this.entries.set(cacheKey(call, classIndex, requested.layer), { ...base, map: null });
     }
   }
 

@@ -1,13 +1,15 @@
 /**
- * The image area: one pane (image + heatmap canvas) or three side by side (image, saliency, Grad-CAM),
- * each fitted to the available space at the image's aspect ratio. Reports the pointer position in
- * original image pixels.
+ * The image area: one pane (image + heatmap canvas) or three side by side (the image, then the two
+ * pickers' maps), each fitted to the available space at the image's aspect ratio. Reports the pointer
+ * position in original image pixels.
  */
-import type { MethodName, ViewMode } from '../src/shared/protocol';
+import type { MethodName } from '../src/shared/protocol';
+import { methodSpec } from '../src/shared/methods';
 import { h, replaceChildren } from './dom';
 
 export interface Pane {
   method?: MethodName;
+  caption?: HTMLElement;
   element: HTMLElement;
   frame: HTMLElement;
   image: HTMLImageElement;
@@ -22,7 +24,7 @@ export class Stage {
   private panes: Pane[] = [];
   private natural = { w: 0, h: 0 };
   private src = '';
-  private mode: ViewMode = 'saliency';
+  private multi = false;
   private observer = new ResizeObserver(() => this.layout());
 
   /** Called with original-image pixel coordinates under the pointer, or null when it leaves. */
@@ -43,18 +45,24 @@ export class Stage {
     return this.natural;
   }
 
-  /** Rebuilds the panes for a view mode. */
-  setMode(mode: ViewMode): void {
-    this.mode = mode;
-    const methods: (MethodName | undefined)[] = mode === 'side-by-side' ? [undefined, 'saliency', 'gradcam'] : [mode];
-    this.panes = methods.map((m, i) => this.makePane(m, i === 0));
+  /**
+   * Rebuilds the panes: one map over the image, or side by side the bare image and then each map
+   * (several methods in a row). Unchanged methods keep their panes, so nothing flickers.
+   */
+  setMethods(methods: MethodName[], sideBySide: boolean): void {
+    const multi = sideBySide;
+    const wanted: (MethodName | undefined)[] = multi ? [undefined, ...methods] : methods.slice(0, 1);
+    if (multi === this.multi && wanted.length === this.panes.length && wanted.every((m, i) => this.panes[i].method === m)) return;
+    this.multi = multi;
+    this.panes = wanted.map((m, i) => this.makePane(m, i === 0));
     replaceChildren(this.element, ...this.panes.map((p) => p.element));
     this.element.classList.toggle('stage-multi', this.panes.length > 1);
     this.layout();
   }
 
-  pane(method: MethodName): Pane | undefined {
-    return this.panes.find((p) => p.method === method);
+  /** The pane of the n-th shown map (0 = the first picker's). */
+  pane(slot: number): Pane | undefined {
+    return this.panes.filter((p) => p.method)[slot];
   }
 
   private makePane(method: MethodName | undefined, first: boolean): Pane {
@@ -62,17 +70,17 @@ export class Stage {
     if (this.src) image.src = this.src;
     let canvas: HTMLCanvasElement | undefined;
     if (method) {
-      const testid = this.mode === 'side-by-side' ? `${method}-canvas` : 'heatmap-canvas';
+      const testid = this.multi ? `${method}-canvas` : 'heatmap-canvas';
       canvas = h('canvas', { class: 'pane-heatmap', 'data-testid': testid, 'data-method': method, width: 1, height: 1 });
     }
-    const message = h('div', { class: 'pane-message', role: 'status' });
+    const message = h('div', { class: 'pane-message', role: 'status', 'data-testid': method ? 'pane-message' : undefined });
     message.hidden = true;
     const frame = h('div', { class: 'pane-frame' }, image, canvas, message);
-    const caption = h('div', { class: 'pane-caption' }, method === 'saliency' ? 'Saliency' : method === 'gradcam' ? 'Grad-CAM' : 'Image');
-    const element = h('figure', { class: 'pane', 'data-pane': method ?? 'image' }, frame, this.mode === 'side-by-side' ? caption : null);
+    const caption = this.multi ? h('figcaption', { class: 'pane-caption' }, method ? methodSpec(method).label : 'Image') : undefined;
+    const element = h('figure', { class: 'pane', 'data-pane': method ?? 'image' }, frame, caption);
     frame.addEventListener('mousemove', (ev) => this.hover(frame, ev));
     frame.addEventListener('mouseleave', () => this.onHover(null));
-    return { method, element, frame, image, canvas, message };
+    return { method, caption, element, frame, image, canvas, message };
   }
 
   private hover(frame: HTMLElement, ev: MouseEvent): void {

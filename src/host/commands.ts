@@ -1,6 +1,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { IMAGE_FILE } from '../shared/imageFiles';
+import { DEFAULT_METHODS, methodSpec } from '../shared/methods';
+import { methodsByFamily, unavailableReason } from '../shared/methodAvailability';
 import { ENGINE, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
 import { explainFolder } from './folderReport';
@@ -30,6 +32,27 @@ async function outcome(panel: ExplainPanel): Promise<ExplainOutcome> {
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
+}
+
+type ViewItem = vscode.QuickPickItem & { view?: ViewMode };
+
+/**
+ * "Explain with…": the two default methods side by side, then every registry method under its family
+ * (its `shows` line as detail). A method the model cannot run is listed with the reason, and not offered.
+ */
+function viewItems(model: ModelInfoMsg): ViewItem[] {
+  const pair = DEFAULT_METHODS.map((m) => methodSpec(m).label).join(' and ');
+  const items: ViewItem[] = [{ label: `${pair} side by side`, view: 'side-by-side' }];
+  for (const group of methodsByFamily()) {
+    items.push({ label: group.label, kind: vscode.QuickPickItemKind.Separator });
+    for (const spec of group.methods) {
+      const reason = unavailableReason(spec, model);
+      items.push(reason
+        ? { label: `$(circle-slash) ${spec.label}`, description: reason, detail: spec.shows }
+        : { label: spec.label, description: spec.name, detail: spec.shows, view: spec.name as ViewMode });
+    }
+  }
+  return items;
 }
 
 export function registerCommands(host: PanelHost, state: vscode.Memento, storage: vscode.Uri): vscode.Disposable[] {
@@ -65,13 +88,7 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       const image = await targetImage(arg);
       const modelPath = image && (await host.model());
       if (!image || !modelPath) return undefined;
-      const views: (vscode.QuickPickItem & { view: ViewMode })[] = [
-        { label: 'Saliency and Grad-CAM side by side', view: 'side-by-side' },
-        { label: 'Saliency', description: '|∂ logit / ∂ pixel|', view: 'saliency' },
-        { label: 'Grad-CAM', description: 'class activation at a convolutional layer', view: 'gradcam' },
-      ];
-      const view = await vscode.window.showQuickPick(views, { title: `Explain ${path.basename(image.fsPath)} with…` });
-      if (!view) return undefined;
+      // The model first: which methods it can run decides what the pick offers.
       let model: ModelInfoMsg;
       try {
         model = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Saliency Lens: loading model', cancellable: true },
@@ -79,6 +96,12 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       } catch (err) {
         void vscode.window.showErrorMessage((err as Error).message, 'Select Model…').then((a) => a && vscode.commands.executeCommand('saliencyLens.selectModel'));
         return { ok: false, error: (err as Error).message };
+      }
+      const view = await vscode.window.showQuickPick(viewItems(model), { title: `Explain ${path.basename(image.fsPath)} with…`, matchOnDetail: true });
+      if (!view) return undefined;
+      if (!view.view) {
+        void vscode.window.showWarningMessage(`${view.label.replace('$(circle-slash) ', '')} ${view.description ?? 'is not available for this model'}.`);
+        return undefined;
       }
       const classes = [{ label: 'Top prediction', index: undefined as number | undefined },
         ...model.labels.map((label, index) => ({ label, description: `class ${index}`, index }))];

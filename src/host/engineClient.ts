@@ -30,6 +30,12 @@ interface Running {
   exitReason?: string;
   /** Resolves when the process has ended. */
   ended: Promise<void>;
+  /**
+   * The progress listeners of the requests running on it. One notification handler serves them all: the
+   * connection keeps one handler per method, so a handler per request would replace (and, disposed, remove)
+   * another request's.
+   */
+  progress: Set<(p: EngineProgressMsg) => void>;
 }
 
 /** The engine was stopped for someone else's cancel: the request was fine and is sent again. */
@@ -74,7 +80,8 @@ export class EngineClient implements vscode.Disposable {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.listen();
     let resolveEnded!: () => void;
-    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)) };
+    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)), progress: new Set() };
+    connection.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => running.progress.forEach((listener) => listener(p)));
     const ended = (reason: string) => {
       if (running.exitReason) return;
       resolveEnded();
@@ -123,8 +130,8 @@ export class EngineClient implements vscode.Disposable {
       this.stop(running);
       rejectCancelled(new EngineCancelled());
     });
-    // The engine works on one request at a time, so its progress is this request's while it runs.
-    const listening = progress ? running.connection.onNotification(ENGINE_PROGRESS, progress) : undefined;
+    // Progress does not say which request it belongs to: every request listening hears it (its method names it).
+    if (progress) running.progress.add(progress);
     const t0 = Date.now();
     try {
       const result = await Promise.race([running.connection.sendRequest<R>(method, params), cancelled]);
@@ -146,7 +153,7 @@ export class EngineClient implements vscode.Disposable {
       throw err;
     } finally {
       subscription?.dispose();
-      listening?.dispose();
+      if (progress) running.progress.delete(progress);
     }
   }
 

@@ -4,8 +4,9 @@ import * as vscode from 'vscode';
 import { encodeNpyFloat32 } from '../engine/io/npy';
 import { SIDECAR_FILES } from '../engine/model/sidecar';
 import { bilinearResize } from '../shared/resize';
+import { isMethodName, MethodOptions } from '../shared/methods';
 import {
-  base64ToFloat32, ENGINE, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  base64ToFloat32, ENGINE, EngineProgressMsg, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
   MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
@@ -28,18 +29,27 @@ export interface PanelHost {
   chosenLayer(): string | undefined;
 }
 
+/** Largest side of a map or image an export accepts (an image this large is 1 GB of float32 already). */
+const MAX_EXPORT_SIDE = 16384;
+
 const IMAGE_MIME: Record<string, string> = {
   '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
 };
 
-/** What changed in a panel: which one is current, its model (loaded or updated on disk), its image, what it shows. */
+/**
+ * What changed in a panel: which one is current, its model (loaded or updated on disk), its image, what it
+ * shows ('class'; 'layer': what maps are computed with — the CAM layer, signed saliency, a method's options).
+ */
 export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'image' | 'class' | 'layer' | 'closed';
 
-/** What the panel shows: its class, its Grad-CAM layer (undefined = automatic) and signed saliency. */
+/** What the panel shows: its class, its CAM layer (undefined = automatic), signed saliency, its methods and their options. */
 export interface PanelSelection {
   classIndex?: number;
   layer?: string;
   signed: boolean;
+  /** The methods in view, and every registry method's options as the panel computes it (every option set). */
+  methods?: MethodName[];
+  options?: Partial<Record<MethodName, MethodOptions>>;
 }
 
 /** Actions offered with errors; the webview sends the label back. */
@@ -50,12 +60,17 @@ const RETRY = 'Retry';
 /** The display settings every webview starts from (colormap, opacity, view). */
 export function panelSettings(): PanelSettings {
   const c = vscode.workspace.getConfiguration('saliencyLens');
+  const view = c.get<string>('defaultView', 'side-by-side');
   return {
     colormap: c.get('colormap', 'jet'),
     opacity: c.get('opacity', 0.5),
-    defaultView: c.get<ViewMode>('defaultView', 'side-by-side'),
+    // 'side-by-side' or a registry method; anything else (a method since removed) falls back to the default.
+    defaultView: view === 'side-by-side' || isMethodName(view) ? view : 'side-by-side',
   };
 }
+
+/** Engine progress reaches the webview at most this often (and always at the end). */
+const PROGRESS_INTERVAL_MS = 100;
 
 /** The setting: empty means "what the model folder declares". */
 function configuredPreprocessing(): string | undefined {
@@ -111,6 +126,8 @@ export class ExplainPanel implements vscode.Disposable {
   private modelInfo?: ModelInfoMsg;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly pending = new vscode.CancellationTokenSource();
+  /** The webview's explain requests still running, each with its own cancel (the panel's Cancel button). */
+  private readonly running = new Map<number, vscode.CancellationTokenSource>();
   private modelPath?: string;
   private firstResult: Promise<ExplanationMsg>;
   private settleFirst!: { resolve(r: ExplanationMsg): void; reject(e: Error): void };
@@ -182,8 +199,17 @@ export class ExplainPanel implements vscode.Disposable {
     const before = this.selection;
     this.shown = next;
     const after = this.selection;
-    if (before.layer !== after.layer || before.signed !== after.signed) ExplainPanel.changed.fire({ panel: this, what: 'layer' });
-    else if (before.classIndex !== after.classIndex) ExplainPanel.changed.fire({ panel: this, what: 'class' });
+    // Options first reported (with the first explanation) are not a change: only a later different set is.
+    const optionsChanged = before.options !== undefined && JSON.stringify(before.options) !== JSON.stringify(after.options);
+    if (before.layer !== after.layer || before.signed !== after.signed || optionsChanged) {
+      ExplainPanel.changed.fire({ panel: this, what: 'layer' });
+    } else if (before.classIndex !== after.classIndex) ExplainPanel.changed.fire({ panel: this, what: 'class' });
+  }
+
+  /** Shows `method` with `options` (a Methods view tile was clicked), keeping the focus where it is. */
+  showMethod(method: MethodName, options: MethodOptions): void {
+    this.panel.reveal(undefined, true);
+    this.post({ type: 'showMethod', method, options });
   }
 
   /** Shows `classIndex` (a compare-view tile was clicked), keeping the focus where it is. */
@@ -361,14 +387,29 @@ export class ExplainPanel implements vscode.Disposable {
     this.report(lastError, undefined, modelPath);
   }
 
+  /**
+   * Answers one of the webview's explain requests. Its progress goes to the webview, which shows it with a
+   * Cancel button (so no notification here); a cancel stops the engine and is reported as such, not as an error.
+   */
   private async explain(requestId: number, request: ExplainRequest): Promise<void> {
     if (!this.modelPath) return;
     const params: EngineExplainParams = {
       ...request, modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
     };
+    const source = new vscode.CancellationTokenSource();
+    const closing = this.pending.token.onCancellationRequested(() => source.cancel());
+    this.running.set(requestId, source);
+    let sentAt = 0;
+    const progress = (p: EngineProgressMsg) => {
+      // Another request's progress (the engine's progress names the method, not the request).
+      if (request.methods && !request.methods.includes(p.method)) return;
+      const now = Date.now();
+      if (p.done < p.total && now - sentAt < PROGRESS_INTERVAL_MS) return;
+      sentAt = now;
+      this.post({ type: 'progress', requestId, method: p.method, done: p.done, total: p.total });
+    };
     try {
-      const result = await withDelayedProgress('Saliency Lens: explaining', (token) =>
-        this.host.engine.request(ENGINE.explain, params, token), this.pending.token);
+      const result = await this.host.engine.request(ENGINE.explain, params, source.token, progress);
       const classBefore = this.selection.classIndex;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
@@ -379,7 +420,15 @@ export class ExplainPanel implements vscode.Disposable {
       }
       this.settleFirst.resolve(result);
     } catch (err) {
-      this.report(err, requestId);
+      if (!(err instanceof EngineCancelled)) return this.report(err, requestId);
+      if (this.disposed) return;
+      this.host.log.info(`${path.basename(this.image.fsPath)}: explain ${request.methods?.join(', ') ?? ''} cancelled`);
+      this.post({ type: 'cancelled', requestId });
+      this.settleFirst.reject(new Error('Cancelled.'));
+    } finally {
+      this.running.delete(requestId);
+      closing.dispose();
+      source.dispose();
     }
   }
 
@@ -394,11 +443,14 @@ export class ExplainPanel implements vscode.Disposable {
         return this.sendInit();
       case 'explain':
         return this.explain(message.requestId, message.request);
+      case 'cancel':
+        this.running.get(message.requestId)?.cancel();
+        return;
       case 'exportPng':
         return this.save(message.suggestedName, { 'PNG image': ['png'] }, () => Buffer.from(message.dataUrl.split(',')[1] ?? '', 'base64'))
           .catch((err) => this.report(err));
       case 'exportNpy':
-        return this.exportNpy(message.method, message.suggestedName, message.request);
+        return this.exportNpy(message);
       case 'action':
         return this.onAction(message.action);
       case 'modelInput':
@@ -408,29 +460,41 @@ export class ExplainPanel implements vscode.Disposable {
       case 'imageError':
         return this.fail(message.message, [OPEN_LOG]);
       case 'selection':
-        return this.onSelection({ classIndex: message.classIndex, layer: message.layer, signed: message.signed });
+        return this.onSelection({
+          classIndex: message.classIndex, layer: message.layer, signed: message.signed, methods: message.methods, options: message.options,
+        });
       case 'compare':
         this.setCurrent();
         await vscode.commands.executeCommand('saliencyLens.compareClasses');
+        return;
+      case 'compareMethods':
+        this.setCurrent();
+        await vscode.commands.executeCommand('saliencyLens.compareMethods');
         return;
       case 'log':
         this.host.log.info(`[webview] ${message.message}`);
     }
   }
 
-  /** Saves the raw map shown (asked of the engine again: cheap, and exactly the class and layer on screen). */
-  private async exportNpy(method: MethodName, suggestedName: string, request: ExplainRequest): Promise<void> {
-    if (!this.modelPath) return;
+  /**
+   * Saves the raw map the webview shows (its own copy: a map that took minutes is not computed again), resized
+   * to the image's size as the CLI writes it.
+   */
+  private async exportNpy(message: Extract<WebviewToHost, { type: 'exportNpy' }>): Promise<void> {
+    const { method, suggestedName, map, imageWidth: w, imageHeight: h } = message;
+    const side = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= MAX_EXPORT_SIDE;
+    let values: Float32Array | undefined;
     try {
-      const result = await this.host.engine.request(ENGINE.explain, {
-        ...request, methods: [method], modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
-      }, this.pending.token);
-      const map = result.maps.find((m) => m.method === method);
-      if (!map) return this.fail(`There is no ${method} map to export for this model.`, []);
-      const { imageWidth: w, imageHeight: h } = result;
-      // The raw map at the image's size, as the CLI writes it.
-      await this.save(suggestedName, { 'NumPy array': ['npy'] }, () =>
-        encodeNpyFloat32(bilinearResize(base64ToFloat32(map.data), map.width, map.height, w, h), [h, w]));
+      values = base64ToFloat32(map.data);
+    } catch {
+      values = undefined;
+    }
+    if (!isMethodName(method) || !side(map.width) || !side(map.height) || !side(w) || !side(h) || values?.length !== map.width * map.height) {
+      return this.fail(`The ${method} map to export is malformed.`, [OPEN_LOG]);
+    }
+    const raw = values;
+    try {
+      await this.save(suggestedName, { 'NumPy array': ['npy'] }, () => encodeNpyFloat32(bilinearResize(raw, map.width, map.height, w, h), [h, w]));
     } catch (err) {
       this.report(err);
     }

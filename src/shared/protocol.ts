@@ -211,7 +211,8 @@ export const USER_ERROR_CODE = -32001;
 // ---- host → webview -------------------------------------------------------------------------------
 
 export type ColormapChoice = 'jet' | 'turbo' | 'viridis' | 'inferno' | 'gray';
-export type ViewMode = 'saliency' | 'gradcam' | 'side-by-side';
+/** What the explain panel shows first: two methods side by side, or one method (the `saliencyLens.defaultView` setting). */
+export type ViewMode = 'side-by-side' | MethodName;
 
 export interface PanelSettings {
   colormap: ColormapChoice;
@@ -242,20 +243,31 @@ export type HostToWebview =
   | { type: 'modelInput'; input: ModelInputMsg }
   /** The Model view's "Use for Grad-CAM": show Grad-CAM at this layer. */
   | { type: 'setLayer'; layer: string }
+  /** A Methods view tile was clicked: show this method, with these options, in the first pane. */
+  | { type: 'showMethod'; method: MethodName; options: MethodOptions }
   /** A tile clicked in the compare view: show this class. */
   | { type: 'setClass'; classIndex: number }
   /** The image or model changed on disk: the webview re-requests what it shows. */
-  | { type: 'invalidate'; reason: string; imageUri?: string };
+  | { type: 'invalidate'; reason: string; imageUri?: string }
+  /** Progress of a long method working on an `explain` request: model inputs run so far, out of all. */
+  | { type: 'progress'; requestId: number; method: MethodName; done: number; total: number }
+  /** The request was cancelled (the panel's Cancel, or the host's): no map, and no error either. */
+  | { type: 'cancelled'; requestId: number };
 
 // ---- webview → host -------------------------------------------------------------------------------
 
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'explain'; requestId: number; request: ExplainRequest }
+  /** Stop an `explain` still running (the engine process is stopped; maps already shown stay). */
+  | { type: 'cancel'; requestId: number }
   /** Export: the overlay as drawn (PNG data URL) or the raw map of one method (.npy). */
   | { type: 'exportPng'; dataUrl: string; suggestedName: string }
-  /** `request` says which map is shown (the webview caches maps, so the host's last reply may be another class's). */
-  | { type: 'exportNpy'; method: MethodName; suggestedName: string; request: ExplainRequest }
+  /**
+   * The raw map shown (the webview's own copy: a slow method is not computed again), which the host writes
+   * resized to the image's size, as the CLI does.
+   */
+  | { type: 'exportNpy'; method: MethodName; suggestedName: string; map: { width: number; height: number; data: string }; imageWidth: number; imageHeight: number }
   | { type: 'action'; action: string }
   /** Show the tensor the model sees (preprocessing inspector). */
   | { type: 'modelInput' }
@@ -263,8 +275,13 @@ export type WebviewToHost =
   | { type: 'setPreprocessing'; preset: string }
   /** Open the compare view for this image. */
   | { type: 'compare' }
-  /** What the panel shows now (class, Grad-CAM layer: undefined = automatic, signed saliency). */
-  | { type: 'selection'; classIndex?: number; layer?: string; signed: boolean }
+  /** Open the Methods view (one tile per method) for this image and class. */
+  | { type: 'compareMethods' }
+  /**
+   * What the panel shows now: class, CAM layer (undefined = automatic), signed saliency, the methods in view,
+   * and every registry method's options as the panel computes it (every option set).
+   */
+  | { type: 'selection'; classIndex?: number; layer?: string; signed: boolean; methods?: MethodName[]; options?: Partial<Record<MethodName, MethodOptions>> }
   /** The browser could not display the image: the panel cannot show maps over it. */
   | { type: 'imageError'; message: string }
   /** Persisted UI state changed (also kept with setState for reloads). */
@@ -300,6 +317,10 @@ export interface CompareSubject {
   layer?: string;
   /** Signed saliency, as the panel shows it. */
   signed?: boolean;
+  /** The explain panel's options per method, when it says; the rest take the registry's defaults. */
+  options?: Partial<Record<MethodName, MethodOptions>>;
+  /** Changes when the image file changes (its size and mtime): part of the methods view's cache keys. */
+  imageVersion?: string;
 }
 
 export type HostToCompare =
@@ -308,6 +329,8 @@ export type HostToCompare =
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
   | { type: 'comparison'; requestId: number; result: ComparisonMsg }
+  /** How far the engine is with the request in flight (perturbation and sampling methods). */
+  | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
   | { type: 'error'; requestId?: number; message: string }
   /** The model changed on disk, or the image, or the panel's layer: request again. */
   | { type: 'refresh'; subject: CompareSubject }
@@ -320,8 +343,50 @@ export type CompareToHost =
   | { type: 'ready' }
   /** `imagePath` and `modelPath` (the subject's) let the host refuse a request meant for a panel that changed. */
   | { type: 'compare'; requestId: number; request: CompareRequest; imagePath: string; modelPath: string }
+  /** Stop the request in flight (a slow method over several classes). */
+  | { type: 'cancel'; requestId: number }
   /** A tile was clicked: make it the explain panel's class. */
   | { type: 'selectClass'; classIndex: number; imagePath: string }
   /** What the view drew (tests read it): one tile per class, plus the contrast tile. */
   | { type: 'rendered'; classes: number[]; drawnTiles: number; contrast: boolean; sharedScale: boolean }
+  | { type: 'log'; message: string };
+
+// ---- methods view (host ↔ its webview) ------------------------------------------------------------
+
+/** How a method's tile stands: its map drawn, its error shown, or still to come. */
+export type MethodTileStatus = 'drawn' | 'error' | 'computing' | 'queued' | 'cancelled';
+
+export interface MethodTileMsg {
+  method: MethodName;
+  status: MethodTileStatus;
+  /** The one sentence an error tile shows. */
+  error?: string;
+}
+
+export type HostToMethods =
+  /** What to show (after `ready`, and whenever the explain panel's image, model, class or layer changes). */
+  | { type: 'subject'; subject: CompareSubject; settings: PanelSettings }
+  /** The same subject, to request again (the view was hidden when it changed). */
+  | { type: 'refresh'; subject: CompareSubject }
+  /** No explain panel is open: nothing to show yet. */
+  | { type: 'empty'; message: string }
+  | { type: 'busy'; message: string }
+  /** The answer to `explain`: one method's map. */
+  | { type: 'explanation'; requestId: number; result: ExplanationMsg }
+  | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
+  /** A failed request (with its id: that method's tile shows it), or a failure of the view. */
+  | { type: 'error'; requestId?: number; message: string }
+  /** Tests and commands: show exactly these methods. */
+  | { type: 'setMethods'; methods: MethodName[] };
+
+export type MethodsToHost =
+  | { type: 'ready' }
+  /** One method per request (`request.methods` holds one name), for the subject's image and model. */
+  | { type: 'explain'; requestId: number; request: ExplainRequest; imagePath: string; modelPath: string }
+  /** Stop the request in flight; the tiles already drawn stay. */
+  | { type: 'cancel'; requestId: number }
+  /** A tile was clicked: show this method (with these options) in the explain panel. */
+  | { type: 'selectMethod'; method: MethodName; options: MethodOptions; imagePath: string }
+  /** What the view shows (tests read it): one tile per chosen method, in order. */
+  | { type: 'rendered'; tiles: MethodTileMsg[] }
   | { type: 'log'; message: string };

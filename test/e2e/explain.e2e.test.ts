@@ -141,7 +141,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
     }
   });
 
-  it('compare view: 4 drawn tiles, a clicked tile becomes the panel\'s class; then the Model view, model input, watch and report, with screenshots', async () => {
+  it('compare view: 4 drawn tiles, a clicked tile becomes the panel\'s class; the methods view; then the Model view, model input, watch and report, with screenshots', async () => {
     const workspace = exampleWorkspace();
     made.push(workspace);
     const server = await startCodeServer({ workspace, extensionDevelopmentPath: REPO_ROOT });
@@ -182,6 +182,31 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       await waitForCanvas(panel, 'saliency-canvas', (p) => p.hash !== before.hash);
       await untilTrue(async () => (await compare.locator(`[data-testid="compare-tile"][data-class-index="${clicked}"]`).getAttribute('aria-pressed')) === 'true',
         'the compare view marks the panel\'s class');
+
+      // 1b. The methods view beside the panel, from the command palette: one tile per method of its default choice.
+      await runCommand(wb.page, 'Saliency Lens: Compare Methods');
+      const methods = await webviewFrame(wb.page, 'Compare methods', 60_000);
+      const methodTiles = methods.locator('[data-testid="method-tile"]');
+      const settled = methods.locator('[data-testid="method-tile"][data-status="drawn"], [data-testid="method-tile"][data-status="error"]');
+      await untilTrue(async () => (await methodTiles.count()) > 0 && (await settled.count()) === (await methodTiles.count()), 'every method tile drawn or failed', 120_000);
+      assert.deepEqual(await methods.locator('[data-testid="method-tile"] .tile-label').allInnerTexts(),
+        ['Saliency', 'Gradient × Input', 'SmoothGrad', 'Integrated Gradients', 'Grad-CAM', 'Grad-CAM++', 'HiResCAM', 'Score-CAM', 'Occlusion']);
+      for (const error of await methods.locator('[data-testid="tile-error"]').allInnerTexts()) assert.match(error, /has no implementation/);
+      const drawnMethods = await methods.locator('[data-testid="method-tile"][data-drawn="true"]').evaluateAll((ts) => ts.map((t) => (t as HTMLElement).dataset.method));
+      assert.ok(drawnMethods.includes('saliency') && drawnMethods.includes('gradcam'), `drawn: ${drawnMethods.join(', ')}`);
+      const methodPixels = await methods.evaluate(() => Array.from(document.querySelectorAll<HTMLCanvasElement>('[data-testid="method-tile-canvas"]'), (c) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        const colours = new Set<number>();
+        for (let i = 0; i < d.length; i += 4) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        return colours.size;
+      }));
+      assert.equal(methodPixels.length, drawnMethods.length, 'one painted canvas per drawn tile');
+      assert.ok(methodPixels.every((n) => n > 5), `heatmaps with structure: ${methodPixels.join(', ')}`);
+      for (const tile of await methods.locator('[data-testid="method-tile"][data-drawn="true"] .tile-detail').allInnerTexts()) assert.match(tile, /^[\d.]+ m?s$/);
+      await screenshot(wb.page, path.join(REPO_ROOT, 'media', 'screenshots', 'methods.png'));
+      const methodTimes = await methods.locator('[data-testid="method-tile"]').evaluateAll((ts) => ts.map((t) =>
+        `${(t as HTMLElement).dataset.method} ${(t as HTMLElement).dataset.status === 'drawn' ? t.querySelector('.tile-detail')?.textContent : (t as HTMLElement).dataset.status}`));
+      console.log(`E2E methods view (not asserted): ${methodTimes.join(', ')}`);
 
       // 2. The Model view (and the side-bar compare view) in the Saliency Lens activity bar container.
       await wb.page.locator('.activitybar [aria-label^="Saliency Lens"]').first().click();

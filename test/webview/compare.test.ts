@@ -11,6 +11,7 @@ import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type { CompareSubject, CompareToHost, ComparisonMsg, HostToCompare, ModelInfoMsg, PredictionMsg, RawMapMsg } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
+import { FAMILIES, isMethodName, METHOD_NAMES, methodSpec, type MethodName } from '../../src/shared/methods';
 import { posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
 
 const LABELS = ['cat', 'dog', 'fox', 'owl', 'bee', 'elk', 'yak', 'emu'];
@@ -33,17 +34,24 @@ function ranked(): PredictionMsg[] {
   return LOGITS.map((logit, index) => ({ index, label: LABELS[index], logit, probability: e[index] / s })).sort((a, b) => b.logit - a.logit);
 }
 
-/** A map peaking at a class-dependent spot, scaled by SCALE[c]; zero at the far corner so every map's minimum is 0. */
-function classMap(c: number, size: number, scale = SCALE[c]): RawMapMsg {
+/**
+ * A map peaking at a class-dependent spot with maximum SCALE[c]; zero at the far corner so every map's minimum is 0.
+ * Signed: also −SCALE[c]/2 at the first pixel (so ±SCALE[c] bounds it).
+ */
+function classMap(c: number, size: number, scale = SCALE[c], signed = false): RawMapMsg {
   const data = new Float32Array(size * size);
   const cx = (c % 3) + 1;
   const cy = Math.floor(c / 3) + 1;
   for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data[y * size + x] = scale * Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 3);
   data[size * size - 1] = 0;
-  let max = 0;
-  data.forEach((v) => (max = Math.max(max, v)));
-  return { method: 'gradcam', width: size, height: size, data: float32ToBase64(data), min: 0, max, layer: 'conv_last' };
+  if (signed) data[0] = -scale / 2;
+  let [min, max] = [0, 0];
+  data.forEach((v) => ([min, max] = [Math.min(min, v), Math.max(max, v)]));
+  return { method: 'gradcam', width: size, height: size, data: float32ToBase64(data), min, max, layer: 'conv_last', signed };
 }
+
+/** Methods whose maps the synthetic engine answers signed. */
+const SIGNED = new Set(['ig', 'gradxinput']);
 
 function answer(request: Extract<CompareToHost, { type: 'compare' }>): HostToCompare {
   const all = ranked();
@@ -53,7 +61,7 @@ function answer(request: Extract<CompareToHost, { type: 'compare' }>): HostToCom
     imagePath: '/w/photo.png', imageWidth: 48, imageHeight: 36, method: request.request.method,
     predictions: classes.map((c) => all.find((p) => p.index === c)!),
     ranked: all,
-    maps: classes.map((c) => ({ ...classMap(c, size), method: request.request.method })),
+    maps: classes.map((c) => ({ ...classMap(c, size, SCALE[c], SIGNED.has(request.request.method)), method: request.request.method })),
     contrast: request.request.contrast && {
       classes: request.request.contrast === 'top2' ? [all[0].index, all[1].index] : request.request.contrast, map: classMap(7, size, 0.4),
     },
@@ -194,7 +202,7 @@ webviewTest('compare view webview in chromium', 'compare.js', { timeout: 90_000,
 
   await t.test('method and contrast pair changes ask again; the host can set the classes', async () => {
     let from = (await posted<Msg>(page)).length;
-    await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
+    await page.getByTestId('compare-method').selectOption('saliency');
     let req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'saliency request');
     assert.ok(req.type === 'compare');
     assert.equal(req.request.method, 'saliency');
@@ -217,10 +225,10 @@ webviewTest('compare view webview in chromium', 'compare.js', { timeout: 90_000,
   await t.test('one request in flight: changes made meanwhile are asked for once, after the answer', async () => {
     const from = (await posted<Msg>(page)).length;
     const compares = async () => (await posted<Msg>(page)).slice(from).filter((m) => m.type === 'compare');
-    await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+    await page.getByTestId('compare-method').selectOption('gradcam');
     await untilTrue(async () => (await compares()).length === 1, 'the first request');
-    await page.locator('[data-testid="compare-method"] [data-method="saliency"]').click();
-    await page.locator('[data-testid="compare-method"] [data-method="gradcam"]').click();
+    await page.getByTestId('compare-method').selectOption('saliency');
+    await page.getByTestId('compare-method').selectOption('gradcam');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal((await compares()).length, 1, 'nothing more while one is in flight');
     await answerAll(page, answered);
@@ -231,6 +239,66 @@ webviewTest('compare view webview in chromium', 'compare.js', { timeout: 90_000,
     await answerAll(page, answered);
   });
 
+  await t.test('the method picker lists every registry method by family; other methods are asked with their options and layer', async () => {
+    const picker = page.getByTestId('compare-method');
+    const groups = await picker.locator('optgroup').evaluateAll((gs) => gs.map((g) => ({
+      label: (g as HTMLOptGroupElement).label, methods: Array.from(g.querySelectorAll('option'), (o) => o.value),
+    })));
+    assert.deepEqual(groups.map((g) => g.label), FAMILIES.map((f) => f.label));
+    assert.deepEqual(groups.flatMap((g) => g.methods).sort(), [...METHOD_NAMES].sort(), 'every method, once');
+    for (const [i, g] of groups.entries()) assert.ok(g.methods.every((m) => isMethodName(m) && methodSpec(m).family === FAMILIES[i].name), g.label);
+    // This model runs on tfjs (wasm): only what needs ONNX Runtime is off.
+    const onnxOnly = METHOD_NAMES.filter((m) => methodSpec(m).runtime === 'onnxruntime');
+    const disabled = async () => (await picker.locator('option:disabled').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).sort();
+    assert.deepEqual(await disabled(), [...onnxOnly].sort());
+    const ask = async (method: MethodName) => {
+      const from = (await posted<Msg>(page)).length;
+      await picker.selectOption(method);
+      const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', `${method} request`);
+      assert.ok(req.type === 'compare');
+      await answerAll(page, answered);
+      return req.request;
+    };
+    const ig = await ask('ig');
+    assert.equal(ig.method, 'ig');
+    assert.deepEqual(ig.options, { steps: 32, rule: 'gausslegendre', baseline: 'black', color: '#000000', seed: 0 }, 'the registry\'s defaults, every one');
+    assert.equal(ig.layer, undefined, 'an input method takes no layer');
+    await untilTrue(async () => /Integrated Gradients maps/.test(await page.getByTestId('compare-status').innerText()), 'status names the method');
+    // Signed maps on a shared scale: ±the largest |value| of all of them (the largest peak), 0 in the middle.
+    const bound = Math.max(...(await lastRendered())!.classes.map((c) => SCALE[c]));
+    const row = page.locator('.colorbar-row').first();
+    assert.ok(Math.abs(Number(await row.getAttribute('data-min')) + bound) < 1e-6 && Math.abs(Number(await row.getAttribute('data-max')) - bound) < 1e-6,
+      `shared range ±${bound}: ${await row.getAttribute('data-min')} … ${await row.getAttribute('data-max')}`);
+    for (const tile of await page.getByTestId('compare-tile').all()) assert.equal(Number(await tile.getAttribute('data-max')), Number(await row.getAttribute('data-max')));
+    // The panel's layer reaches CAMs only.
+    let from = (await posted<Msg>(page)).length;
+    await send(page, { type: 'refresh', subject: { ...SUBJECT, layer: 'conv_last' } });
+    const again = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'refresh request');
+    assert.ok(again.type === 'compare');
+    assert.equal(again.request.layer, undefined);
+    await answerAll(page, answered);
+    const campp = await ask('gradcam++');
+    assert.equal(campp.method, 'gradcam++');
+    assert.equal(campp.layer, 'conv_last');
+    assert.deepEqual(campp.options, {});
+    // A slow method: its progress in the status line, and Cancel.
+    from = (await posted<Msg>(page)).length;
+    await picker.selectOption('rise');
+    const rise = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'rise request');
+    assert.ok(rise.type === 'compare');
+    await send(page, { type: 'progress', requestId: rise.requestId, progress: { method: 'rise', done: 100, total: 400 } });
+    await untilTrue(async () => /RISE: 100 of 400 model inputs/.test(await page.getByTestId('compare-status').innerText()), 'progress shown');
+    await page.getByTestId('compare-cancel').click();
+    const cancel = await waitForPosted<Msg>(page, from, (m) => m.type === 'cancel', 'cancel');
+    assert.ok(cancel.type === 'cancel');
+    assert.equal(cancel.requestId, rise.requestId);
+    answered.add(rise.requestId);
+    await send(page, { type: 'error', requestId: rise.requestId, message: 'Cancelled.' });
+    await untilTrue(async () => (await page.getByTestId('compare-status').innerText()) === 'Cancelled.', 'cancelled');
+    assert.ok(await page.getByTestId('compare-cancel').isHidden());
+    await ask('gradcam');
+  });
+
   await t.test('the same class twice for the contrast is refused in the view, not sent', async () => {
     const from = (await posted<Msg>(page)).length;
     await page.getByTestId('contrast-b').selectOption(await page.getByTestId('contrast-a').inputValue());
@@ -239,6 +307,24 @@ webviewTest('compare view webview in chromium', 'compare.js', { timeout: 90_000,
     assert.equal(req.request.contrast, undefined);
     await answerAll(page, answered);
     await untilTrue(async () => /two different classes/.test(await page.getByTestId('compare-status').innerText()), 'said');
+  });
+
+  await t.test('a model without spatial layers: CAMs disabled in the picker, the view falls back to saliency', async () => {
+    const from = (await posted<Msg>(page)).length;
+    const flat: ModelInfoMsg = { ...MODEL, path: '/w/mlp/model.json', spatialLayers: [], defaultSpatialLayer: undefined };
+    await send(page, { type: 'subject', subject: { ...SUBJECT, model: flat }, settings: { colormap: 'jet', opacity: 0.6, defaultView: 'side-by-side' } });
+    const req = await waitForPosted<Msg>(page, from, (m) => m.type === 'compare', 'request');
+    assert.ok(req.type === 'compare');
+    assert.equal(req.request.method, 'saliency');
+    assert.equal(req.request.layer, undefined);
+    await answerAll(page, answered);
+    const picker = page.getByTestId('compare-method');
+    assert.equal(await picker.inputValue(), 'saliency');
+    const disabled = await picker.locator('option:disabled').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+    const cams = METHOD_NAMES.filter((m) => methodSpec(m).target === 'layer');
+    const onnxOnly = METHOD_NAMES.filter((m) => methodSpec(m).runtime === 'onnxruntime');
+    assert.deepEqual(disabled.sort(), [...new Set([...cams, ...onnxOnly])].sort(), 'the CAMs, and what needs ONNX Runtime');
+    assert.match((await picker.locator('option[value="gradcam"]').getAttribute('title'))!, /^Grad-CAM: needs /, 'says why');
   });
 
   await t.test('an error names itself; no page errors, no CSP violations', async () => {

@@ -15,6 +15,7 @@ import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type { ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, RawMapMsg, WebviewToHost } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
+import { FAMILIES, isSigned, METHODS, METHOD_NAMES, methodSpec, resolveOptions, type MethodName, type MethodOptions } from '../../src/shared/methods';
 import { type Posted as HarnessPosted, posted as postedBy, ROOT, send as sendTo, untilTrue, waitForPosted as waitForPostedBy, webviewTest } from './harness';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
@@ -81,7 +82,7 @@ function blob(size: number, classIndex: number, signed: boolean, scale: number):
   return out;
 }
 
-function rawMap(method: 'saliency' | 'gradcam', size: number, data: Float32Array, extra: Partial<RawMapMsg>): RawMapMsg {
+function rawMap(method: MethodName, size: number, data: Float32Array, extra: Partial<RawMapMsg>): RawMapMsg {
   let min = Infinity;
   let max = -Infinity;
   for (const v of data) {
@@ -91,14 +92,30 @@ function rawMap(method: 'saliency' | 'gradcam', size: number, data: Float32Array
   return { method, width: size, height: size, data: float32ToBase64(data), min, max, ...extra };
 }
 
+/** Integrated Gradients' made-up completeness check: attributions miss the logit change of 1.25 by 0.00375 (0.3 %). */
+const IG_STATS = { completenessResidual: 0.00375, logitChange: 1.25 };
+
+/** A small number from a method's options, so that other options draw another picture. */
+function optionsSalt(options: MethodOptions | undefined): number {
+  let h = 0;
+  for (const c of JSON.stringify(options ?? {})) h = (h * 31 + c.charCodeAt(0)) % 9973;
+  return h % 5;
+}
+
+/** What a host would answer: a map per method asked for, at the input's size, or a CAM's at its layer. */
+function fakeMap(method: MethodName, cls: number, layer: string, options: MethodOptions | undefined): RawMapMsg {
+  const spec = methodSpec(method);
+  const salt = optionsSalt(options);
+  if (spec.target === 'layer') return rawMap(method, CAM, blob(CAM, cls + 3 + salt, false, 1.7), { layer, options });
+  const signed = isSigned(spec, resolveOptions(spec, options));
+  return rawMap(method, INPUT, blob(INPUT, cls + salt, signed, 0.02), { signed, options, ...(method === 'ig' ? { stats: IG_STATS } : {}) });
+}
+
 function explanationFor(msg: Extract<WebviewToHost, { type: 'explain' }>): HostToWebview {
   const cls = msg.request.classIndex ?? TOP;
-  const signed = msg.request.signed ?? false;
   const layer = msg.request.layer ?? MODEL.defaultSpatialLayer!;
   const methods = msg.request.methods ?? ['saliency', 'gradcam'];
-  const maps: RawMapMsg[] = [];
-  if (methods.includes('saliency')) maps.push(rawMap('saliency', INPUT, blob(INPUT, cls, signed, 0.02), { signed }));
-  if (methods.includes('gradcam')) maps.push(rawMap('gradcam', CAM, blob(CAM, cls + 3, false, 1.7), { layer }));
+  const maps = methods.map((m) => fakeMap(m, cls, layer, msg.request.options?.[m]));
   const target = PREDS.find((p) => p.index === cls)!;
   const result: ExplanationMsg = {
     imagePath: '/workspace/images/street.png',
@@ -204,7 +221,8 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
     assert.equal(explain.type, 'explain');
     if (explain.type === 'explain') {
       assert.equal(explain.request.classIndex, undefined, 'first request is for the top class');
-      assert.equal(explain.request.signed, false);
+      assert.deepEqual(explain.request.methods, ['saliency'], 'only the method in view');
+      assert.equal(explain.request.options?.saliency?.signed, false);
     }
     await answerExplains(page, answered);
   });
@@ -297,25 +315,35 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
     const png = PNG.sync.read(Buffer.from(msg.dataUrl.split(',')[1], 'base64'));
     assert.equal(png.width, IMG_W);
     assert.equal(png.height, IMG_H);
-    assert.match(msg.suggestedName, /^street-saliency-.*\.png$/);
+    assert.equal(msg.suggestedName, 'street.saliency.png', 'the top class: named as the CLI names it');
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     fs.writeFileSync(path.join(ARTIFACTS, 'webview-export.png'), PNG.sync.write(png));
   });
 
-  await t.test('export raw map posts exportNpy for the shown method', async () => {
+  await t.test('export raw map posts exportNpy for the shown method, with the map shown', async () => {
     const n = (await posted(page)).length;
     await page.getByTestId('export-npy').click();
     const msg = await waitForPosted(page, n, (m) => m.type === 'exportNpy', 'exportNpy');
     assert.ok(msg.type === 'exportNpy');
     assert.equal(msg.method, 'saliency');
-    assert.match(msg.suggestedName, /\.npy$/);
+    assert.equal(msg.suggestedName, 'street.saliency.npy');
+    // The raw values drawn (the fake host's blob for the top class), not recomputed by the host.
+    const shown = fakeMap('saliency', TOP, 'conv2d_2', { signed: false });
+    assert.deepEqual([msg.map.width, msg.map.height, msg.imageWidth, msg.imageHeight], [INPUT, INPUT, IMG_W, IMG_H]);
+    assert.equal(msg.map.data, shown.data);
+    assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0);
   });
 
   await fs.promises.mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'webview-panel.png') });
 
-  await t.test('side by side shows saliency and Grad-CAM canvases', async () => {
+  await t.test('side by side shows saliency and Grad-CAM canvases, asking only for Grad-CAM', async () => {
+    const n = (await posted(page)).length;
     await page.getByTestId('view-mode').getByText('Side by side').click();
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for the second picker');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['gradcam'], 'saliency is cached');
+    await answerExplains(page, answered);
     const s = await canvasStats(page, 'saliency-canvas');
     const g = await canvasStats(page, 'gradcam-canvas');
     assert.ok(s.distinct > 20 && g.distinct > 20);
@@ -324,17 +352,25 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
     const gb = (await page.getByTestId('gradcam-canvas').boundingBox())!;
     assert.ok(gb.x > sb.x + sb.width - 1, 'in a row');
     assert.equal(await page.locator('.colorbar-row').count(), 2);
+    // A CAM says its layer, in its caption and its colour bar.
+    assert.match((await page.locator('.colorbar').textContent()) ?? '', /Grad-CAM · conv2d_2/);
+    assert.match((await page.locator('[data-pane="gradcam"] .pane-caption').textContent()) ?? '', /Grad-CAM · conv2d_2/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'webview-side-by-side.png') });
   });
 
   await t.test('layer and signed changes re-request only what they affect', async () => {
     let n = (await posted(page)).length;
-    await page.getByTestId('signed-toggle').click();
+    await page.getByTestId('method-slot-0').getByTestId('option-signed').check();
     let explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain after signed toggle');
-    assert.ok(explain.type === 'explain' && explain.request.signed === true);
+    assert.ok(explain.type === 'explain' && explain.request.options?.saliency?.signed === true);
     assert.deepEqual(explain.type === 'explain' && explain.request.methods, ['saliency']);
     await answerExplains(page, answered);
     await page.waitForSelector('.colorbar-zero');
+    // Signed: a scale centred on 0 (the zero tick in the middle, ends ±max|value|).
+    const row = page.locator('.colorbar-row[data-signed="true"]');
+    const [min, max] = [Number(await row.getAttribute('data-min')), Number(await row.getAttribute('data-max'))];
+    assert.ok(max > 0 && min === -max, `signed range ${min}..${max}`);
+    assert.equal(await page.locator('.colorbar-zero').evaluate((el) => (el as HTMLElement).style.left), '50%');
 
     n = (await posted(page)).length;
     await page.getByTestId('layer-select').click();
@@ -423,7 +459,8 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
     await waitForPosted(page2, 0, (m) => m.type === 'ready', 'ready after reload');
     await send(page2, { type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model: MODEL, settings: { colormap: 'jet', opacity: 0.5, defaultView: 'saliency' } });
     const explain = await waitForPosted(page2, 0, (m) => m.type === 'explain', 'explain after reload');
-    assert.ok(explain.type === 'explain' && explain.request.signed === true && explain.request.layer === 'conv2d_1');
+    assert.ok(explain.type === 'explain' && explain.request.options?.saliency?.signed === true && explain.request.layer === 'conv2d_1');
+    assert.deepEqual(explain.type === 'explain' && explain.request.methods, ['saliency', 'gradcam']);
     assert.equal(await page2.locator('.segment.active').textContent(), 'Side by side');
     assert.equal(await page2.getByTestId('opacity').inputValue(), '70');
     await page2.close();
@@ -435,7 +472,9 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
     await send(page3, { type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model: MODEL, settings: { colormap: 'turbo', opacity: 0.5, defaultView: 'saliency' }, initial: { classIndex: 4, view: 'gradcam' } });
     const first3 = await waitForPosted(page3, 0, (m) => m.type === 'explain', 'explain (light)');
     assert.ok(first3.type === 'explain' && first3.request.classIndex === 4, '"Explain with…" class honoured');
-    assert.equal(await page3.locator('.segment.active').textContent(), 'Grad-CAM');
+    assert.deepEqual(first3.type === 'explain' && first3.request.methods, ['gradcam'], '"Explain with…" view honoured');
+    assert.equal(await page3.locator('.segment.active').textContent(), 'One map');
+    assert.equal(await page3.getByTestId('method-slot-0').getByTestId('method-picker').inputValue(), 'gradcam');
     await answerExplains(page3, new Set());
     const s = await canvasStats(page3, 'heatmap-canvas');
     assert.ok(s.distinct > 20);
@@ -446,6 +485,352 @@ webviewTest('webview panel in chromium', 'webview.js', { timeout: 120_000, viewp
   await t.test('no CSP violations and no page errors', async () => {
     const violations = await page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
     assert.deepEqual(violations, []);
+    assert.deepEqual(harness.errors, []);
+  });
+});
+
+
+// ---- every registry method ---------------------------------------------------------------------
+
+/** An ONNX model without any spatial layer (an MLP): no CAM can run; ONNX Runtime can run guided methods. */
+const MLP: ModelInfoMsg = {
+  ...MODEL,
+  path: '/workspace/models/mlp/model.onnx',
+  format: 'onnx',
+  spatialLayers: [],
+  defaultSpatialLayer: undefined,
+  backend: { name: 'onnxruntime', threads: 2, note: 'test' },
+  layers: [{ name: 'fc', type: 'Gemm', outputShape: [LABELS.length], params: 3 * INPUT * INPUT * LABELS.length }],
+};
+
+function init(defaultView: string, model = MODEL): HostToWebview {
+  return {
+    type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model,
+    settings: { colormap: 'jet', opacity: 0.5, defaultView: defaultView as 'side-by-side' },
+  };
+}
+
+interface PickerGroup {
+  label: string;
+  options: { value: string; text: string; title: string; disabled: boolean }[];
+}
+
+async function pickerGroups(page: Page, slot: number): Promise<PickerGroup[]> {
+  return page.getByTestId(`method-slot-${slot}`).getByTestId('method-picker').evaluate((el) =>
+    Array.from(el.querySelectorAll('optgroup')).map((g) => ({
+      label: g.label,
+      options: Array.from(g.querySelectorAll('option')).map((o) => ({ value: o.value, text: o.textContent ?? '', title: o.title, disabled: o.disabled })),
+    })));
+}
+
+const explainsAfter = async (page: Page, n: number) => (await posted(page)).slice(n).filter((m) => m.type === 'explain');
+
+webviewTest('webview panel: every registry method, its options, progress and cancel', 'webview.js', { timeout: 120_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
+  const { page } = harness;
+  const answered = new Set<number>();
+  const slot0 = page.getByTestId('method-slot-0');
+  const slot1 = page.getByTestId('method-slot-1');
+  await waitForPosted(page, 0, (m) => m.type === 'ready', 'ready');
+  await send(page, init('saliency'));
+  await waitForPosted(page, 0, (m) => m.type === 'explain', 'first explain');
+  await answerExplains(page, answered);
+  await canvasStats(page, 'heatmap-canvas');
+
+  await t.test('the picker lists every registry method grouped by family, each with what it shows as tooltip', async () => {
+    const groups = await pickerGroups(page, 0);
+    const families = FAMILIES.map((f) => ({ label: f.label, names: METHODS.filter((m) => m.family === f.name).map((m) => m.name as string) }))
+      .filter((f) => f.names.length);
+    assert.deepEqual(groups.map((g) => g.label), families.map((f) => f.label));
+    assert.deepEqual(groups.map((g) => g.options.map((o) => o.value)), families.map((f) => f.names));
+    assert.equal(groups.flatMap((g) => g.options).length, METHOD_NAMES.length, 'every method, once');
+    for (const o of groups.flatMap((g) => g.options)) {
+      const spec = methodSpec(o.value as MethodName);
+      if (o.value === 'guided-backprop' || o.value === 'guided-gradcam') {
+        // This model runs on tfjs (wasm): Guided Backprop needs ONNX Runtime, and the entry says so.
+        assert.ok(o.disabled, `${o.value} disabled`);
+        assert.equal(o.text, `${spec.label} (needs ONNX Runtime)`);
+        assert.match(o.title, /needs ONNX Runtime; this model runs on tfjs \(wasm\)/);
+      } else {
+        assert.ok(!o.disabled, `${o.value} enabled`);
+        assert.equal(o.text, spec.label);
+        assert.equal(o.title, spec.shows);
+      }
+    }
+  });
+
+  let drawn25: CanvasStats;
+  await t.test('choosing a method sends an explain request for it only, with its options; the form is its OptionSpec list', async () => {
+    const n = (await posted(page)).length;
+    await slot0.getByTestId('method-picker').selectOption('smoothgrad');
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for SmoothGrad');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['smoothgrad']);
+    assert.deepEqual(explain.request.options, { smoothgrad: resolveOptions(methodSpec('smoothgrad')) }, 'the registry defaults');
+    assert.equal(explain.request.classIndex, undefined);
+    const fields = await slot0.getByTestId('method-options').locator('[data-option]').evaluateAll((els) =>
+      els.map((e) => [e.getAttribute('data-option'), (e as HTMLInputElement).type, e.getAttribute('min'), e.getAttribute('max'), e.getAttribute('step')]));
+    assert.deepEqual(fields, [
+      ['samples', 'number', '1', '1000', '1'],
+      ['sigma', 'number', '0', '1', 'any'],
+      ['seed', 'number', '0', String(2 ** 31 - 1), '1'],
+      ['signed', 'checkbox', null, null, null],
+    ]);
+    assert.equal(await slot0.getByTestId('option-samples').inputValue(), '25');
+    await answerExplains(page, answered);
+    drawn25 = await canvasStats(page, 'heatmap-canvas');
+    assert.ok(drawn25.distinct > 20);
+    assert.match((await page.getByTestId('colorbar').textContent()) ?? '', /SmoothGrad/);
+  });
+
+  await t.test('changing an option re-requests with it; an option set already computed shows without a request', async () => {
+    const samples = slot0.getByTestId('option-samples');
+    let n = (await posted(page)).length;
+    await samples.fill('8');
+    await samples.press('Enter');
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain with 8 samples');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['smoothgrad']);
+    assert.deepEqual(explain.request.options?.smoothgrad, resolveOptions(methodSpec('smoothgrad'), { samples: 8 }));
+    await answerExplains(page, answered);
+    const drawn8 = await waitForHashChange(page, 'heatmap-canvas', drawn25.hash);
+    n = (await posted(page)).length;
+    await samples.fill('25');
+    await samples.press('Enter');
+    const back = await waitForHashChange(page, 'heatmap-canvas', drawn8.hash);
+    assert.equal(back.hash, drawn25.hash, 'the 25-sample map again');
+    assert.equal((await explainsAfter(page, n)).length, 0, 'cached: no request');
+    // Remembered per method: another method and back keeps 8 samples.
+    await samples.fill('8');
+    await samples.press('Enter');
+    await waitForHashChange(page, 'heatmap-canvas', drawn25.hash);
+    const state = await page.evaluate(() => (window as unknown as { __getState(): { options: Record<string, unknown> } }).__getState());
+    assert.deepEqual(state.options.smoothgrad, { samples: 8 }, 'only what differs from the defaults is kept');
+    n = (await posted(page)).length;
+    await slot0.getByTestId('method-picker').selectOption('saliency');
+    await slot0.getByTestId('method-picker').selectOption('smoothgrad');
+    assert.equal(await samples.inputValue(), '8');
+    assert.equal((await explainsAfter(page, n)).length, 0, 'both maps were cached');
+  });
+
+  await t.test('an invalid option shows the registry\'s sentence beside the field and sends nothing', async () => {
+    const samples = slot0.getByTestId('option-samples');
+    const sigma = slot0.getByTestId('option-sigma');
+    const n = (await posted(page)).length;
+    await samples.fill('0');
+    await samples.press('Enter');
+    const error = slot0.locator('[data-field="samples"]').getByTestId('option-error');
+    await error.waitFor({ state: 'visible' });
+    assert.match((await error.textContent()) ?? '', /"samples" is 0; it takes 1 to 1000/);
+    assert.equal(await samples.getAttribute('aria-invalid'), '');
+    await samples.fill('2.5');
+    await samples.press('Enter');
+    assert.match((await error.textContent()) ?? '', /"samples" takes a whole number, not 2\.5/);
+    await sigma.fill('3');
+    await sigma.press('Enter');
+    assert.match((await slot0.locator('[data-field="sigma"]').getByTestId('option-error').textContent()) ?? '', /"sigma" is 3; it takes 0 to 1/);
+    assert.equal((await explainsAfter(page, n)).length, 0, 'nothing sent while a value is invalid');
+    // Fixed: the message goes and the request carries the new values.
+    await sigma.fill('0.2');
+    await sigma.press('Enter');
+    assert.equal((await explainsAfter(page, n)).length, 0, 'samples is still invalid');
+    await samples.fill('9');
+    await samples.press('Enter');
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain after fixing');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.options?.smoothgrad, resolveOptions(methodSpec('smoothgrad'), { samples: 9, sigma: 0.2 }));
+    assert.equal(await slot0.getByTestId('option-error').first().isVisible(), false);
+    await answerExplains(page, answered);
+  });
+
+  await t.test('progress shows "<method> done/total inputs" with a bar; Cancel stops the request and keeps the maps shown', async () => {
+    let n = (await posted(page)).length;
+    await page.getByTestId('view-mode').getByText('Side by side').click();
+    await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for the second picker');
+    await answerExplains(page, answered);
+    const kept = await canvasStats(page, 'smoothgrad-canvas');
+    n = (await posted(page)).length;
+    await slot1.getByTestId('method-picker').selectOption('ig');
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for Integrated Gradients');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['ig'], 'SmoothGrad is cached');
+    await send(page, { type: 'progress', requestId: explain.requestId, method: 'ig', done: 12, total: 34 });
+    const status = page.getByTestId('status');
+    await status.getByText('Integrated Gradients 12/34 inputs').waitFor();
+    assert.equal(await page.locator('[data-pane="ig"]').getByTestId('pane-message').textContent(), 'Computing Integrated Gradients… 12/34 inputs');
+    const bar = status.getByTestId('progress-bar');
+    assert.ok(await bar.isVisible());
+    assert.deepEqual(await bar.evaluate((el) => [(el as unknown as { value: number }).value, (el as unknown as { max: number }).max]), [12, 34]);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'webview-progress.png') });
+    n = (await posted(page)).length;
+    await status.getByTestId('cancel').click();
+    const cancel = await waitForPosted(page, n, (m) => m.type === 'cancel', 'cancel');
+    assert.ok(cancel.type === 'cancel' && cancel.requestId === explain.requestId);
+    await send(page, { type: 'cancelled', requestId: explain.requestId });
+    await untilTrue(async () => (await status.textContent())?.trim() === 'Cancelled.', 'Cancelled. in the status');
+    assert.equal(await page.getByTestId('error').isVisible(), false, 'not an error');
+    assert.equal(await bar.isVisible(), false);
+    const still = await canvasStats(page, 'smoothgrad-canvas');
+    assert.ok(still.visible && still.hash === kept.hash, 'the SmoothGrad map stays');
+    const message = page.locator('[data-pane="ig"]').getByTestId('pane-message');
+    assert.match((await message.textContent()) ?? '', /Integrated Gradients: cancelled/);
+    assert.equal((await explainsAfter(page, n)).length, 0, 'not asked again by itself');
+    // One click computes it after all.
+    n = (await posted(page)).length;
+    await message.getByTestId('compute').click();
+    const again = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain after Compute');
+    assert.ok(again.type === 'explain');
+    assert.deepEqual(again.request.methods, ['ig']);
+    await answerExplains(page, answered);
+    await canvasStats(page, 'ig-canvas');
+  });
+
+  await t.test('the legend: signed maps centred on 0, Integrated Gradients\' completeness residual, file names by registry name', async () => {
+    const row = page.locator('.colorbar-row[data-signed="true"]');
+    assert.equal(await row.count(), 1, 'Integrated Gradients is signed; SmoothGrad without "Keep sign" is not');
+    assert.match((await row.textContent()) ?? '', /Integrated Gradients/);
+    assert.equal(Number(await row.getAttribute('data-min')), -Number(await row.getAttribute('data-max')));
+    // 0.00375 of a logit change of 1.25 is 0.3 %.
+    assert.equal(await page.getByTestId('colorbar-note').textContent(), 'completeness residual 0.3 % of the logit change (1.25)');
+    const n = (await posted(page)).length;
+    await page.getByTestId('export-npy-2').click();
+    const msg = await waitForPosted(page, n, (m) => m.type === 'exportNpy', 'exportNpy of the second map');
+    assert.ok(msg.type === 'exportNpy');
+    assert.equal(msg.method, 'ig');
+    assert.equal(msg.suggestedName, 'street.ig.npy');
+    await page.getByTestId('export-png').click();
+    const png = await waitForPosted(page, n, (m) => m.type === 'exportPng', 'exportPng of both');
+    assert.ok(png.type === 'exportPng' && png.suggestedName === 'street.smoothgrad.ig.png');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'webview-methods.png') });
+  });
+
+  await t.test('each option kind has its control: choices as a select, a colour input, layer names with the model\'s layers as hints', async () => {
+    const form = slot1.getByTestId('method-options');
+    assert.equal(await form.getAttribute('data-method'), 'ig');
+    const controls = await form.locator('[data-option]').evaluateAll((els) => els.map((e) => ({
+      name: e.getAttribute('data-option'), tag: e.tagName, type: (e as HTMLInputElement).type,
+      choices: e.tagName === 'SELECT' ? Array.from((e as HTMLSelectElement).options, (o) => o.value) : undefined,
+    })));
+    const spec = methodSpec('ig');
+    assert.deepEqual(controls.map((c) => c.name), spec.options.map((o) => o.name));
+    for (const o of spec.options) {
+      const c = controls.find((x) => x.name === o.name)!;
+      if (o.kind === 'choice') assert.deepEqual([c.tag, c.choices], ['SELECT', o.choices.map((x) => x.value)]);
+      else if (o.kind === 'color') assert.equal(c.type, 'color');
+      else if (o.kind === 'number') assert.equal(c.type, 'number');
+    }
+    // A choice re-requests with it.
+    let n = (await posted(page)).length;
+    await form.getByTestId('option-rule').selectOption('trapezoid');
+    let explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain with the trapezoid rule');
+    assert.ok(explain.type === 'explain' && explain.request.options?.ig?.rule === 'trapezoid');
+    assert.deepEqual(explain.request.methods, ['ig']);
+    await answerExplains(page, answered);
+    await form.getByTestId('option-rule').selectOption('gausslegendre');
+    // LayerCAM's fused layers: a text field hinted with the model's spatial layers, checked against them.
+    n = (await posted(page)).length;
+    await slot1.getByTestId('method-picker').selectOption('layercam');
+    await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for LayerCAM');
+    await answerExplains(page, answered);
+    const layers = slot1.getByTestId('option-layers');
+    const hints = await layers.evaluate((el) => Array.from((el as HTMLInputElement).list?.options ?? [], (o) => o.value));
+    assert.deepEqual(hints, MODEL.spatialLayers.map((l) => l.name));
+    n = (await posted(page)).length;
+    await layers.fill('conv2d_9');
+    await layers.press('Enter');
+    assert.match((await slot1.getByTestId('option-error').textContent()) ?? '', /no spatial layer "conv2d_9"; its spatial layers: conv2d_1, conv2d_2/);
+    assert.equal((await explainsAfter(page, n)).length, 0);
+    await layers.fill(' conv2d_1 ');
+    await layers.press('Enter');
+    explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for LayerCAM fusing conv2d_1');
+    assert.ok(explain.type === 'explain' && explain.request.options?.layercam?.layers === 'conv2d_1');
+    assert.equal(await layers.inputValue(), 'conv2d_1', 'written back as the registry keeps it');
+    await answerExplains(page, answered);
+    n = (await posted(page)).length;
+    await slot1.getByTestId('method-picker').selectOption('ig');
+    assert.equal((await explainsAfter(page, n)).length, 0, 'Integrated Gradients with Gauss–Legendre is cached');
+  });
+
+  await t.test('a method that fails hides no other map: a failed request for two is asked again one method at a time', async () => {
+    let n = (await posted(page)).length;
+    await page.locator(`[data-testid="class-chip"][data-class-index="${PREDS[1].index}"]`).click();
+    const both = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for another class');
+    assert.ok(both.type === 'explain');
+    assert.deepEqual(both.request.methods, ['smoothgrad', 'ig']);
+    answered.add(both.requestId);
+    n = (await posted(page)).length;
+    const failure = 'The model could not be run on wasm (method "ig" has no implementation).';
+    await send(page, { type: 'error', requestId: both.requestId, message: failure, actions: ['Open Log'] });
+    await untilTrue(async () => (await explainsAfter(page, n)).length === 2, 'two requests, one per method');
+    const [a, b] = await explainsAfter(page, n);
+    assert.ok(a.type === 'explain' && b.type === 'explain');
+    assert.deepEqual([a.request.methods, b.request.methods].sort(), [['ig'], ['smoothgrad']]);
+    const ig = a.request.methods?.[0] === 'ig' ? a : b;
+    answered.add(ig.requestId);
+    await send(page, { type: 'error', requestId: ig.requestId, message: failure, actions: ['Open Log'] });
+    await answerExplains(page, answered);
+    await canvasStats(page, 'smoothgrad-canvas');
+    assert.equal(await page.getByTestId('smoothgrad-canvas').isVisible(), true, 'SmoothGrad drawn');
+    assert.equal(await page.locator('[data-pane="ig"]').getByTestId('pane-message').textContent(), `Integrated Gradients could not be computed: ${failure}`);
+    // Back to the top class: both cached, nothing asked.
+    n = (await posted(page)).length;
+    await page.locator(`[data-testid="class-chip"][data-class-index="${TOP}"]`).click();
+    await canvasStats(page, 'ig-canvas');
+    assert.equal((await explainsAfter(page, n)).length, 0);
+  });
+
+  await t.test('a model without spatial layers: CAMs are disabled with the reason and not asked for', async () => {
+    const page2 = await harness.newPage('webview', {}, { width: 1000, height: 700 });
+    await waitForPosted(page2, 0, (m) => m.type === 'ready', 'ready');
+    await send(page2, init('side-by-side', MLP));
+    const explain = await waitForPosted(page2, 0, (m) => m.type === 'explain', 'explain on the MLP');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['saliency'], 'Grad-CAM is in view but cannot run');
+    const options = (await pickerGroups(page2, 1)).flatMap((g) => g.options);
+    for (const o of options) {
+      const cam = methodSpec(o.value as MethodName).target === 'layer';
+      assert.equal(o.disabled, cam, `${o.value} ${cam ? 'disabled' : 'enabled'}`);
+      if (cam) assert.match(o.title, /needs a convolutional layer; this model has none/);
+    }
+    assert.ok(options.some((o) => o.value === 'guided-backprop' && !o.disabled), 'ONNX Runtime runs Guided Backprop');
+    assert.match((await page2.locator('[data-pane="gradcam"]').getByTestId('pane-message').textContent()) ?? '', /Grad-CAM needs a convolutional layer/);
+    await answerExplains(page2, new Set());
+    await canvasStats(page2, 'saliency-canvas');
+    assert.equal((await explainsAfter(page2, 0)).length, 1, 'one request, for saliency');
+    await page2.close();
+  });
+
+  await t.test('state saved before the registry (one view mode, a global signed toggle) still opens as it was', async () => {
+    const old = { viewMode: 'gradcam', signed: true, colormap: 'viridis', opacity: 0.4, imagePath: '/workspace/images/street.png' };
+    const page3 = await harness.newPage('webview', { state: JSON.stringify(old) }, { width: 900, height: 600 });
+    await waitForPosted(page3, 0, (m) => m.type === 'ready', 'ready');
+    await send(page3, init('side-by-side'));
+    const first = await waitForPosted(page3, 0, (m) => m.type === 'explain', 'explain');
+    assert.ok(first.type === 'explain');
+    assert.deepEqual(first.request.methods, ['gradcam'], 'Grad-CAM alone, as saved');
+    assert.equal(await page3.locator('.segment.active').textContent(), 'One map');
+    await answerExplains(page3, new Set());
+    const n = (await posted(page3)).length;
+    await page3.getByTestId('method-slot-0').getByTestId('method-picker').selectOption('saliency');
+    const explain = await waitForPosted(page3, n, (m) => m.type === 'explain', 'explain for saliency');
+    assert.ok(explain.type === 'explain' && explain.request.options?.saliency?.signed === true, 'the signed toggle became saliency\'s option');
+    await page3.close();
+  });
+
+  await t.test('a Methods view tile click (showMethod) shows that method with its options; "Compare methods" asks the host', async () => {
+    let n = (await posted(page)).length;
+    await send(page, { type: 'showMethod', method: 'ig', options: { steps: 8, rule: 'trapezoid' } });
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain of the clicked method');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['ig']);
+    assert.deepEqual(explain.request.options?.ig, resolveOptions(methodSpec('ig'), { steps: 8, rule: 'trapezoid' }));
+    assert.equal(await slot0.getByTestId('method-picker').inputValue(), 'ig');
+    await answerExplains(page, answered);
+    n = (await posted(page)).length;
+    await page.getByTestId('open-methods').click();
+    await waitForPosted(page, n, (m) => m.type === 'compareMethods', 'compareMethods');
+  });
+
+  await t.test('no page errors', async () => {
     assert.deepEqual(harness.errors, []);
   });
 });

@@ -101,6 +101,38 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.ok(ours.every((v, i) => Math.abs(v - theirs[i]) <= 1e-6 * single.maps[0].max), 'the tile is the class\'s own Grad-CAM');
   });
 
+  it('the methods view draws one tile per chosen method for the digit, each the engine\'s own map of that method', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('saliencyLens.compareMethods');
+    const view = a.methods.controller;
+    assert.ok(view, 'a methods view opened');
+    const settled = () => view.lastRendered && view.lastRendered.length > 0 && view.lastRendered.every((t) => t.status === 'drawn' || t.status === 'error');
+    const deadline = Date.now() + 90_000;
+    while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const tiles = view.lastRendered ?? [];
+    assert.ok(settled(), `tiles: ${JSON.stringify(tiles)}`);
+    // The view's default choice, in registry order: the example CNN has convolutional layers, so its CAMs too.
+    assert.deepEqual(tiles.map((t) => t.method), ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion']);
+    for (const t of tiles) assert.ok(t.status === 'drawn' || /has no implementation/.test(t.error ?? ''), `${t.method}: ${t.error}`);
+    for (const m of ['saliency', 'gradcam'] as const) assert.equal(tiles.find((t) => t.method === m)?.status, 'drawn', m);
+    // Each drawn tile is the method's map for the panel's class (7) as the engine computes it on its own.
+    for (const t of tiles.filter((x) => x.status === 'drawn')) {
+      const shown: ExplanationMsg = view.results.get(t.method)!;
+      assert.equal(shown.target.index, 7, t.method);
+      const own = await a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit(), classIndex: 7, methods: [t.method] });
+      const [ours, theirs] = [base64ToFloat32(shown.maps[0].data), base64ToFloat32(own.maps[0].data)];
+      const scale = Math.max(Math.abs(own.maps[0].min), Math.abs(own.maps[0].max));
+      assert.ok(scale > 0, `${t.method}: a map with evidence`);
+      assert.equal(ours.length, theirs.length, t.method);
+      assert.ok(ours.every((v, i) => Math.abs(v - theirs[i]) <= 1e-5 * scale), `${t.method}: the tile is the method's own map`);
+    }
+    // Fewer methods: their tiles, from the cache.
+    view.setMethods(['gradcam', 'saliency']);
+    const until = Date.now() + 10_000;
+    while (view.lastRendered?.length !== 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(view.lastRendered?.map((t) => [t.method, t.status]), [['saliency', 'drawn'], ['gradcam', 'drawn']]);
+  });
+
   it('the Model view lists the example model: input, output, every layer with shape and parameters, and totals', async () => {
     const tree = (await api()).modelTree;
     const roots = tree.getChildren();
