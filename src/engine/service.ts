@@ -69,8 +69,14 @@ export class ExplainService {
   private model?: OpenModel;
   private image?: { file: string; version: string; pixels: DecodedImage };
 
-  /** @param progress hears long methods' progress (the engine process forwards it to the host) */
-  constructor(private readonly progress?: ProgressListener) {}
+  /** @param progress hears long methods' progress, with the request's progressId (the engine process forwards it to the host) */
+  constructor(private readonly progress?: (p: Parameters<ProgressListener>[0] & { progressId?: number }) => void) {}
+
+  /** Progress of one request, tagged with its id. */
+  private progressOf(params: { progressId?: number }): ProgressListener | undefined {
+    const listener = this.progress;
+    return listener && ((p) => listener({ ...p, progressId: params.progressId }));
+  }
 
   async open(params: EngineOpenParams): Promise<ModelInfoMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
@@ -100,7 +106,7 @@ export class ExplainService {
     const result = await explainer.explainImage(pixels, params.imagePath, {
       methods: params.methods,
       options: params.options,
-      progress: this.progress,
+      progress: this.progressOf(params),
       target: params.classIndex,
       layer: params.layer,
       signed: params.signed,
@@ -125,7 +131,7 @@ export class ExplainService {
     try {
       const result = await explainer.compareTensor(x, {
         classes: params.classes, method: params.method, options: params.options, layer: params.layer, signed: params.signed,
-        contrast: params.contrast, progress: this.progress,
+        contrast: params.contrast, progress: this.progressOf(params),
       });
       return {
         imagePath: params.imagePath,
@@ -178,7 +184,7 @@ export class ExplainService {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     try {
       const result = await explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, {
-        topK: 5, methods: params.methods, options: params.options, progress: this.progress,
+        topK: 5, methods: params.methods, options: params.options, progress: this.progressOf(params),
       });
       return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity });
     } catch (err) {

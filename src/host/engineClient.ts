@@ -31,11 +31,10 @@ interface Running {
   /** Resolves when the process has ended. */
   ended: Promise<void>;
   /**
-   * The progress listeners of the requests running on it. One notification handler serves them all: the
-   * connection keeps one handler per method, so a handler per request would replace (and, disposed, remove)
-   * another request's.
+   * The progress listeners of the requests running on it, by the progressId each request carries. One
+   * notification handler routes them all (the connection keeps one handler per notification name).
    */
-  progress: Set<(p: EngineProgressMsg) => void>;
+  progress: Map<number, (p: EngineProgressMsg) => void>;
 }
 
 /** The engine was stopped for someone else's cancel: the request was fine and is sent again. */
@@ -49,6 +48,7 @@ class StoppedByOther extends Error {}
 export class EngineClient implements vscode.Disposable {
   private running?: Running;
   private starts = 0;
+  private progressIds = 0;
   private disposed = false;
   private readonly onDidCrashEmitter = new vscode.EventEmitter<string>();
   /** Fires with a one-sentence reason when the engine dies unexpectedly. */
@@ -80,8 +80,10 @@ export class EngineClient implements vscode.Disposable {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.listen();
     let resolveEnded!: () => void;
-    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)), progress: new Set() };
-    connection.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => running.progress.forEach((listener) => listener(p)));
+    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)), progress: new Map() };
+    connection.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => {
+      if (p.progressId !== undefined) running.progress.get(p.progressId)?.(p);
+    });
     const ended = (reason: string) => {
       if (running.exitReason) return;
       resolveEnded();
@@ -130,11 +132,13 @@ export class EngineClient implements vscode.Disposable {
       this.stop(running);
       rejectCancelled(new EngineCancelled());
     });
-    // Progress does not say which request it belongs to: every request listening hears it (its method names it).
-    if (progress) running.progress.add(progress);
+    // A request that listens to progress carries an id the engine's progress notifications echo.
+    const progressId = progress && typeof params === 'object' && params !== null ? ++this.progressIds : undefined;
+    if (progressId !== undefined) running.progress.set(progressId, progress!);
+    const sent = progressId !== undefined ? { ...(params as object), progressId } : params;
     const t0 = Date.now();
     try {
-      const result = await Promise.race([running.connection.sendRequest<R>(method, params), cancelled]);
+      const result = await Promise.race([running.connection.sendRequest<R>(method, sent), cancelled]);
       this.log.debug(`${method} took ${Date.now() - t0} ms`);
       return result;
     } catch (err) {
@@ -153,7 +157,7 @@ export class EngineClient implements vscode.Disposable {
       throw err;
     } finally {
       subscription?.dispose();
-      if (progress) running.progress.delete(progress);
+      if (progressId !== undefined) running.progress.delete(progressId);
     }
   }
 

@@ -116,13 +116,20 @@ export interface EngineInfoMsg {
 export const ENGINE_PROGRESS = 'saliencyLens/progress';
 
 export interface EngineProgressMsg {
+  /** The progressId of the request it belongs to. */
+  progressId?: number;
   method: MethodName;
   /** Model inputs run so far, out of all. */
   done: number;
   total: number;
 }
 
-export interface EngineReportEntryParams {
+/** Requests whose long methods report progress carry an id (set by the host's engine client) that progress echoes. */
+export interface ProgressParams {
+  progressId?: number;
+}
+
+export interface EngineReportEntryParams extends ProgressParams {
   modelPath: string;
   imagePath: string;
   preprocessing?: string;
@@ -138,7 +145,7 @@ export interface EngineOpenParams {
   preprocessing?: string;
 }
 
-export interface EngineExplainParams extends ExplainRequest {
+export interface EngineExplainParams extends ExplainRequest, ProgressParams {
   modelPath: string;
   imagePath: string;
   preprocessing?: string;
@@ -156,7 +163,7 @@ export interface CompareRequest {
   contrast?: [number, number] | 'top2';
 }
 
-export interface EngineCompareParams extends CompareRequest {
+export interface EngineCompareParams extends CompareRequest, ProgressParams {
   modelPath: string;
   imagePath: string;
   preprocessing?: string;

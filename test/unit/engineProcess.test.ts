@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import {
-  base64ToFloat32, ENGINE, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
+  base64ToFloat32, ENGINE, ENGINE_PROGRESS, EngineProgressMsg, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
 } from '../../src/shared/protocol';
 import { PNG } from 'pngjs';
 import { cleanupTempDirs, tempDir } from './helpers';
@@ -55,6 +55,24 @@ describe('engine process over JSON-RPC', () => {
     const other = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, classIndex: 1 });
     assert.equal(other.target.index, 1);
     assert.notDeepEqual(base64ToFloat32(other.maps[0].data), values, 'another class, another map');
+  });
+
+  it('a long method reports progress tagged with its request\'s progressId, up to every input', async () => {
+    const heard: EngineProgressMsg[] = [];
+    const listening = rpc.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => heard.push(p));
+    try {
+      const result = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, {
+        modelPath: example, imagePath: digit, methods: ['smoothgrad'], options: { smoothgrad: { samples: 40 } }, progressId: 17,
+      });
+      assert.equal(result.maps[0].method, 'smoothgrad');
+      assert.deepEqual(result.maps[0].options, { samples: 40, sigma: 0.15, seed: 0, signed: false });
+      assert.ok(heard.length >= 1, 'progress was sent');
+      assert.ok(heard.every((p) => p.progressId === 17 && p.method === 'smoothgrad' && p.total === 40));
+      assert.deepEqual(heard.map((p) => p.done), [...heard.map((p) => p.done)].sort((a, b) => a - b), 'done only grows');
+      assert.equal(heard.at(-1)!.done, 40);
+    } finally {
+      listening.dispose();
+    }
   });
 
   it('answers bad input with a user error naming the file, and keeps serving', async () => {
