@@ -1,14 +1,22 @@
 import type { onnx } from 'onnx-proto';
 import type { Emitter } from './emitter';
 import type { GNode, OnnxGraph, TensorFacts } from './graph';
-import { NotBatchable, RULES, RuleContext } from './gradRules';
+import { BATCH, NotBatchable, RULES, RuleContext } from './gradRules';
 
 export interface BackwardRequest {
   /** Tensor holding the logits. */
   logits: string;
   /** Graph input [seeds, classes]: the vector (or vectors) the Jacobian is multiplied with. */
   seed: string;
+  /** Rows of the seed; BATCH (gradRules.ts) for a batched graph, whose row count is known at run time. */
   seeds: number;
+  /**
+   * The forward pass runs a batch of inputs, one per seed row (axis 0 of every tensor on the path is the
+   * batch), rather than one input under several seeds. Implies seeds = BATCH.
+   */
+  batched?: boolean;
+  /** Guided Backpropagation: ReLUs pass back only positive gradients where their input was positive. */
+  guided?: boolean;
   /** Tensors whose gradients are wanted. */
   targets: string[];
 }
@@ -37,7 +45,9 @@ export function emitBackward(graph: OnnxGraph, facts: TensorFacts, e: Emitter, r
     if (!s) throw new Error(`no shape known for tensor "${t}"`);
     return s;
   };
-  if (req.seeds > 1) {
+  const batched = !!req.batched;
+  if (batched && req.seeds !== BATCH) throw new Error('a batched backward graph takes seeds = BATCH');
+  if (req.seeds !== 1) {
     for (const n of path) {
       for (const t of [...n.inputs, ...n.outputs]) {
         if (live(t) && shapeOf(t)[0] !== 1) throw new NotBatchable(t);
@@ -56,7 +66,7 @@ export function emitBackward(graph: OnnxGraph, facts: TensorFacts, e: Emitter, r
   };
   if (live(req.logits)) {
     const shape = shapeOf(req.logits);
-    const seeded = req.seeds > 1 || shape[0] === 1 ? [req.seeds, ...shape.slice(1)] : shape;
+    const seeded = req.seeds !== 1 || shape[0] === 1 ? [req.seeds, ...shape.slice(1)] : shape;
     parts.set(req.logits, [e.reshape(req.seed, seeded)]);
   }
   for (let k = path.length - 1; k >= 0; k--) {
@@ -71,6 +81,8 @@ export function emitBackward(graph: OnnxGraph, facts: TensorFacts, e: Emitter, r
       dy,
       needs: node.inputs.map((i) => !!i && fromTargets.has(i)),
       seeds: req.seeds,
+      batched,
+      guided: !!req.guided,
       opset: graph.opset,
       shape: shapeOf,
       value: (t) => facts.values.get(t) ?? graph.constantValues(t),

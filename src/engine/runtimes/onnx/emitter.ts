@@ -64,6 +64,7 @@ export class Emitter {
   // --- shape ops -------------------------------------------------------------------------------
 
   reshape(x: string, shape: number[]): string {
+    if (shape.filter((d) => d < 0).length > 1) throw new Error(`reshape to ${JSON.stringify(shape)}: more than one inferred axis`);
     return this.op('Reshape', [x, this.i64(shape)]);
   }
 
@@ -94,12 +95,20 @@ export class Emitter {
 
   /** Broadcasts x to a shape (numpy rules: the seed axis of a gradient survives a 1 in `shape`). */
   expand(x: string, shape: number[]): string {
+    if (shape.some((d) => d < 0)) throw new Error(`expand to unknown shape ${JSON.stringify(shape)}`);
     return this.op('Expand', [x, this.i64(shape)]);
   }
 
   zeros(shape: number[]): string {
+    if (shape.some((d) => d < 0)) throw new Error(`zeros of unknown shape ${JSON.stringify(shape)}`);
     const value: onnx.ITensorProto = floatTensor('', [1], [0]);
     return this.op('ConstantOfShape', [this.i64(shape)], [A.t('value', value)], 'zeros');
+  }
+
+  /** Float zeros of t's shape at run time (for shapes only known then, e.g. a batch of any size). */
+  zerosLike(t: string): string {
+    const value: onnx.ITensorProto = floatTensor('', [1], [0]);
+    return this.op('ConstantOfShape', [this.op('Shape', [t])], [A.t('value', value)], 'zeros');
   }
 
   // --- arithmetic ------------------------------------------------------------------------------

@@ -10,10 +10,18 @@ import { A, attrFloat, attrInt, attrInts, attrString, DataType, findAttr } from 
  * Gradients may carry several seeds at once: axis 0 of a gradient is the seed axis wherever the forward
  * tensor has batch 1 there (shapes from `gshape`). A rule that would mix that axis (a transpose moving
  * it, a concat along it) calls `axis0()`, and the builder falls back to one seed per run.
+ *
+ * Batched graphs (`batched`) run n different inputs at once: the forward tensors then carry the batch on
+ * axis 0 too, and seed row i pairs with input row i through every elementwise op. Their row count is
+ * unknown until the run (one session serves every chunk size): `seeds` is BATCH, which reshape targets
+ * infer (-1), and zeros or expansions to a gradient's shape are taken from a forward tensor's runtime shape.
  */
 
-/** Thrown while building a multi-seed graph through an op that mixes the seed axis. */
+/** Thrown while building a multi-seed or batched graph through an op that mixes the seed (or batch) axis. */
 export class NotBatchable extends Error {}
+
+/** `seeds` of a batched graph: as many as the input rows, known at run time (a Reshape target's -1). */
+export const BATCH = -1;
 
 export interface RuleContext {
   node: GNode;
@@ -22,8 +30,12 @@ export interface RuleContext {
   dy: (string | undefined)[];
   /** Which inputs need a gradient. */
   needs: boolean[];
-  /** Seeds run at once (the gradients' axis 0). */
+  /** Seeds run at once (the gradients' axis 0), or BATCH in a batched graph. */
   seeds: number;
+  /** The forward tensors carry a batch of inputs on axis 0, one per seed (a batched graph). */
+  batched: boolean;
+  /** Guided Backpropagation: ReLUs pass back only positive gradients (see `relu`). */
+  guided: boolean;
   opset: number;
   /** Concrete forward shape of any tensor of the model. */
   shape(t: string): number[];
@@ -42,7 +54,7 @@ const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => 
 const BEFORE_START = -(2 ** 62);
 
 function axis0(c: RuleContext): void {
-  if (c.seeds > 1) throw new NotBatchable(c.node.name);
+  if (c.seeds !== 1) throw new NotBatchable(c.node.name);
 }
 
 /** Shape of the gradient of a tensor of forward shape `s`: its batch axis carries the seeds. */
@@ -55,6 +67,16 @@ function gshape(c: RuleContext, s: number[]): number[] {
 /** A Reshape target for a gradient: the forward shape with the seed axis. */
 function gradReshape(c: RuleContext, g: string, forward: number[]): string {
   return c.e.reshape(g, gshape(c, forward));
+}
+
+/** Reshapes a forward tensor: in a batched graph its axis 0 is the batch, as a gradient's. */
+function forwardReshape(c: RuleContext, t: string, forward: number[]): string {
+  return c.batched ? gradReshape(c, t, forward) : c.e.reshape(t, forward);
+}
+
+/** Zeros shaped like the gradient of forward tensor t (in a batched graph, t's own shape at run time). */
+function gradZeros(c: RuleContext, t: string): string {
+  return c.batched ? c.e.zerosLike(t) : c.e.zeros(gshape(c, c.shape(t)));
 }
 
 /** Sums a gradient of forward shape `from` down to the shape `to` it was broadcast from. */
@@ -342,8 +364,11 @@ const maxPool: Rule = (c) => {
   const indices = c.maxPoolIndices();
   const e = c.e;
   const seeds = gshape(c, ys)[0];
-  const zeros = e.zeros([seeds, prod(xs)]);
+  // In a batched graph the Indices count from the start of the whole batch (ONNX flattens N·C·H·W), so
+  // all rows scatter into one flat row; with several seeds over one input they index one item.
+  const zeros = c.batched ? e.reshape(e.zerosLike(x), [1, -1]) : e.zeros([seeds, prod(xs)]);
   const flat = (g: string, count: number, isIndex: boolean) => {
+    if (c.batched) return e.reshape(g, [1, -1]);
     const r = e.reshape(g, [isIndex ? 1 : seeds, count]);
     return isIndex && seeds > 1 ? e.expand(r, [seeds, count]) : r;
   };
@@ -462,7 +487,7 @@ function reducedAxes(c: RuleContext, inputSince: number): number[] | undefined {
 function keptDims(c: RuleContext, t: string, axes: number[], isGrad: boolean): string {
   if (attrInt(c.node.proto, 'keepdims', 1)) return t;
   const kept = c.shape(c.node.inputs[0]).map((v, i) => (axes.includes(i) ? 1 : v));
-  return isGrad ? gradReshape(c, t, kept) : c.e.reshape(t, kept);
+  return isGrad ? gradReshape(c, t, kept) : forwardReshape(c, t, kept);
 }
 
 /** ReduceMean / ReduceSum: dy spread evenly (or copied) over the reduced axes. */
@@ -506,8 +531,21 @@ function masked(c: RuleContext, mask: (x: string, y: string) => string): (string
   return [c.e.mul(dy, mask(c.node.inputs[0], c.node.outputs[0]))];
 }
 
-/** ReLU: dy passes where x > 0 (PyTorch's threshold_backward). */
-const relu: Rule = (c) => masked(c, (x) => c.e.maskOf(c.e.greater(x, c.e.scalar(0))));
+/**
+ * ReLU: dy passes where x > 0 (PyTorch's threshold_backward). Guided Backpropagation (Springenberg et
+ * al. 2015) also drops negative gradients: dx = dy·(x > 0)·(dy > 0) = relu(dy)·(x > 0).
+ *
+ * Only Relu nodes are guided, as in Captum's GuidedBackprop (which hooks `torch.nn.ReLU` modules only,
+ * captum/attr/_core/guided_backprop_deconvnet.py) and pytorch-grad-cam's GuidedBackpropReLUModel (which
+ * swaps only `torch.nn.ReLU`): ReLU6 (exported as Clip), LeakyRelu, PRelu, Elu, HardSwish and the other
+ * activations keep their ordinary gradients.
+ */
+const relu: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.guided || !c.needs[0] || !dy) return masked(c, (x) => c.e.maskOf(c.e.greater(x, c.e.scalar(0))));
+  const e = c.e;
+  return [e.mul(e.op('Relu', [dy]), e.maskOf(e.greater(c.node.inputs[0], e.scalar(0))))];
+};
 
 const leakyRelu: Rule = (c) => masked(c, (x) =>
   c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(1), c.e.scalar(attrFloat(c.node.proto, 'alpha', 0.01))));
@@ -880,7 +918,7 @@ const split: Rule = (c) => {
   const rank = c.shape(c.node.inputs[0]).length;
   const axis = normAxis(attrInt(c.node.proto, 'axis', 0), rank);
   if (axis === 0) axis0(c);
-  const parts = c.node.outputs.map((o, j) => c.dy[j] ?? c.e.zeros(gshape(c, c.shape(o))));
+  const parts = c.node.outputs.map((o, j) => c.dy[j] ?? gradZeros(c, o));
   return [c.e.op('Concat', parts, [A.i('axis', axis)])];
 };
 
@@ -903,9 +941,11 @@ const slice: Rule = (c) => {
   const axes = (param(3, 'axes') ?? range(0, starts.length)).map((a) => normAxis(a, rank));
   const steps = param(4, 'steps') ?? new Array(axes.length).fill(1);
   if (steps.some((s) => s <= 0)) return c.unsupported('with negative steps');
-  if (axes.includes(0) && ys[0] !== xs[0]) axis0(c);
+  // A batched graph's forward slice along axis 0 would cut the batch, whatever the bounds at batch 1.
+  if (axes.includes(0) && (ys[0] !== xs[0] || c.batched)) axis0(c);
   let g = dy;
-  let shape = gshape(c, ys);
+  // The forward extent covered so far (axis 0 is never sliced here, so its seeds stay out of the arithmetic).
+  let shape = [...ys];
   const begin = new Array(rank).fill(0);
   axes.forEach((axis, k) => {
     const len = xs[axis];
@@ -916,9 +956,9 @@ const slice: Rule = (c) => {
       const withOne = [...shape.slice(0, axis + 1), 1, ...shape.slice(axis + 1)];
       const pads = new Array(2 * withOne.length).fill(0);
       pads[withOne.length + axis + 1] = steps[k] - 1;
-      g = e.pad(e.reshape(g, withOne), pads);
+      g = e.pad(gradReshape(c, g, withOne), pads);
       shape = [...shape.slice(0, axis), shape[axis] * steps[k], ...shape.slice(axis + 1)];
-      g = e.reshape(g, shape);
+      g = gradReshape(c, g, shape);
     }
   });
   const after = xs.map((l, i) => l - begin[i] - shape[i]);

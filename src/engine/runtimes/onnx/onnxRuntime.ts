@@ -3,10 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { fileError, firstLine, UserError } from '../../errors';
-import type { ExplainPass, SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
+import type { ExplainPass, GradientOptions, SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
 import { Emitter } from './emitter';
-import { NotBatchable } from './gradRules';
+import { BATCH, NotBatchable } from './gradRules';
 import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
 import type { ConvertedModel } from '../../convert/types';
 import { fullLayerName } from '../../../shared/layerNames';
@@ -34,6 +34,18 @@ const RESAMPLING = new Set(['MaxPool', 'AveragePool', 'LpPool', 'Pad', 'Dropout'
 /** Ops that only move or relabel values. */
 const REARRANGING = new Set(['Transpose', 'Reshape', 'Identity', 'Cast', 'Squeeze', 'Unsqueeze', 'Flatten', 'Dropout']);
 
+/** What batched runs of one kind (forward, gradient, guided gradient) do: run as one batch, or row by row and why. */
+export type BatchDecision = { batched: true } | { batched: false; reason: string };
+
+/** Batched and single runs agree when ‖batched − single‖ ≤ this × ‖single‖ (float32 reordering; mixed rows are far off). */
+const BATCH_AGREEMENT = 1e-3;
+
+/** Values of n rows, row-major: the logits and (gradient runs) the input gradient as handed out. */
+interface RowValues {
+  logits: Float32Array;
+  grad?: Float32Array;
+}
+
 interface SessionEntry {
   ready: Promise<{ session: ort.InferenceSession; model: SessionModel }>;
   busy: number;
@@ -58,6 +70,8 @@ function defaultThreads(): number {
  * Sessions are built once per job and cached: forward (predictions), forward keeping a layer, and one
  * forward+backward session per set of gradient targets (input, a Grad-CAM layer, …). A gradient
  * session recomputes the forward pass inside ORT rather than shipping activations back and forth.
+ * Batched sessions (forwardBatch, gradientBatch) take a free batch axis, so one serves every chunk size;
+ * graphs that would mix rows run one row at a time instead (batching.ts, and a check against single runs).
  */
 export class OnnxRuntime implements ModelRuntime {
   readonly kind = 'onnx' as const;
@@ -70,6 +84,10 @@ export class OnnxRuntime implements ModelRuntime {
   private readonly sessions = new Map<string, SessionEntry>();
   /** Target sets whose backward path mixes the seed axis: run one seed at a time. */
   private readonly oneSeedOnly = new Set<string>();
+  /** Per batched session key: whether its batched runs matched single runs, or why rows run one at a time. */
+  private readonly batching = new Map<string, BatchDecision>();
+  /** Guided Backpropagation changes the Relu rule of the backward graphs (gradRules.ts). */
+  readonly backwardRules = ['guided'] as const;
   private candidates?: SpatialLayer[];
   private clock = 0;
   private disposed = false;
@@ -340,6 +358,144 @@ export class OnnxRuntime implements ModelRuntime {
     }));
   }
 
+  /** What batched runs of a kind do so far ('forward', 'gradient', 'guided'); undefined until decided. */
+  batchDecision(kind: 'forward' | 'gradient' | 'guided'): BatchDecision | undefined {
+    return this.batching.get(batchKey(kind));
+  }
+
+  /** Logits of a batch x [n, ...inputShape], n·classes values row by row, in one run where the graph batches. */
+  async forwardBatch(x: tf.Tensor): Promise<Float32Array> {
+    const { n, data } = this.batchFeed(x);
+    return (await this.rows('forward', n, data)).logits;
+  }
+
+  /**
+   * For each row i of x [n, ...inputShape], the gradient of seeds[i]·logits(x_i) with respect to the
+   * input ([n, ...inputShape], as vjp hands out 'input') and the rows' logits, in one run where the
+   * graph batches. `guided`: Guided Backpropagation's ReLU rule.
+   */
+  async gradientBatch(x: tf.Tensor, seeds: tf.Tensor2D, opts: GradientOptions = {}): Promise<{ logits: Float32Array; gradient: tf.Tensor }> {
+    const { n, data } = this.batchFeed(x);
+    if (seeds.shape[0] !== n || seeds.shape[1] !== this.numClasses) {
+      throw new Error(`seeds of shape ${JSON.stringify(seeds.shape)} for ${n} inputs of a model with ${this.numClasses} classes`);
+    }
+    const values = await this.rows(opts.guided ? 'guided' : 'gradient', n, data, float32Of(seeds));
+    return { logits: values.logits, gradient: tf.tensor(values.grad!, [n, ...this.inputShape]) };
+  }
+
+  private batchFeed(x: tf.Tensor): { n: number; data: Float32Array } {
+    const n = x.shape[0] ?? 0;
+    const size = this.model.input.dims.reduce((a, b) => a * b, 1);
+    if (x.rank < 1 || x.size !== n * size) {
+      throw new Error(`a batch of shape ${JSON.stringify(x.shape)} for a model that takes [n, ${this.inputShape.join(', ')}]`);
+    }
+    return { n, data: float32Of(x) };
+  }
+
+  /**
+   * n rows in one batched run, unless this kind of run is known not to batch. The first batched run of
+   * several distinct rows is checked against runs of its first row alone and of its last row that differs
+   * from the first (through the same session: with one row, the batched graph is the model's own, so
+   * any difference comes from rows mixing); a graph that fails to batch, or whose rows disagree, runs
+   * one row at a time through single-input sessions from then on (still correct, only slower).
+   */
+  private async rows(kind: 'forward' | 'gradient' | 'guided', n: number, data: Float32Array, seeds?: Float32Array): Promise<RowValues> {
+    const key = batchKey(kind);
+    const rowSize = data.length / Math.max(n, 1);
+    const classes = this.numClasses;
+    const rowData = (r: number) => data.subarray(r * rowSize, (r + 1) * rowSize);
+    const rowSeed = (r: number) => seeds?.subarray(r * classes, (r + 1) * classes);
+    if (n === 0) return { logits: new Float32Array(0), grad: seeds ? new Float32Array(0) : undefined };
+    if (this.batching.get(key)?.batched !== false) {
+      let out: RowValues | undefined;
+      try {
+        out = await this.batchedRun(kind, n, data, seeds);
+      } catch (err) {
+        if (this.disposed) throw err;
+        this.refuseBatching(key, err instanceof NotBatchable ? err.message : `ONNX Runtime could not run it (${firstLine(err)})`);
+      }
+      if (out && (n === 1 || this.batching.get(key)?.batched)) return out;
+      if (out) {
+        const last = lastDistinctRow(data, n, rowSize);
+        const checks = [...new Set([0, last ?? 0])];
+        let agree = true;
+        for (const r of checks) {
+          const one = await this.batchedRun(kind, 1, rowData(r), rowSeed(r));
+          const error = Math.max(relativeL2(rowOf(out.logits, r, classes), one.logits),
+            one.grad ? relativeL2(rowOf(out.grad!, r, rowSize), one.grad) : 0);
+          if (!(error <= BATCH_AGREEMENT)) {
+            agree = false;
+            this.refuseBatching(key, `row ${r} of a batched run differs from a single run (relative error ${error.toExponential(1)})`);
+            break;
+          }
+        }
+        // Identical rows cannot show rows mixing: decide on a later batch.
+        if (agree && last !== undefined) this.batching.set(key, { batched: true });
+        if (agree) return out;
+      }
+    }
+    const result: RowValues = { logits: new Float32Array(n * classes), grad: seeds ? new Float32Array(n * rowSize) : undefined };
+    for (let r = 0; r < n; r++) {
+      const one = await this.singleRow(kind, rowData(r), rowSeed(r));
+      result.logits.set(one.logits, r * classes);
+      if (result.grad) result.grad.set(one.grad!, r * rowSize);
+    }
+    return result;
+  }
+
+  private refuseBatching(key: string, reason: string): void {
+    this.batching.set(key, { batched: false, reason });
+    // Its session (if one was made) will not be used again.
+    const entry = this.sessions.get(key);
+    if (entry && entry.busy === 0) {
+      this.sessions.delete(key);
+      entry.ready.then(({ session }) => session.release(), () => undefined);
+    }
+  }
+
+  /** One run of the batched session of this kind: the feed and seeds take n rows. */
+  private async batchedRun(kind: 'forward' | 'gradient' | 'guided', n: number, data: Float32Array, seeds?: Float32Array): Promise<RowValues> {
+    const input = this.model.input.name;
+    const plan: SessionPlan = kind === 'forward'
+      ? { logits: true, keep: [], batched: true }
+      : { logits: true, keep: [], batched: true, grads: { targets: [input], seeds: BATCH, guided: kind === 'guided' } };
+    const { model, out } = await this.run(batchKey(kind), plan, (m) => {
+      const feeds: Record<string, ort.Tensor> = { [m.feed]: new ort.Tensor('float32', data, [n, ...m.feedDims.slice(1)]) };
+      if (m.seed) feeds[m.seed] = new ort.Tensor('float32', seeds!, [n, this.numClasses]);
+      return feeds;
+    });
+    const values = this.rowValues(model, out, n, !!seeds);
+    // A graph that pins a batch of 1 somewhere gives the wrong number of rows.
+    if (values.logits.length !== n * this.numClasses || (values.grad && values.grad.length !== data.length)) {
+      throw new NotBatchable(`a batched run of ${n} rows gave ${values.logits.length / this.numClasses} rows of logits`);
+    }
+    return values;
+  }
+
+  /** One input row through a single-input session: the forward session, or a gradient session that also gives the logits. */
+  private async singleRow(kind: 'forward' | 'gradient' | 'guided', data: Float32Array, seed?: Float32Array): Promise<RowValues> {
+    const input = this.model.input.name;
+    const key = kind === 'forward' ? 'forward|' : `row|${kind}|${input}`;
+    const plan: SessionPlan = kind === 'forward'
+      ? { logits: true, keep: [] }
+      : { logits: true, keep: [], grads: { targets: [input], seeds: 1, guided: kind === 'guided' } };
+    const { model, out } = await this.run(key, plan, (m) => {
+      const feeds: Record<string, ort.Tensor> = { [m.feed]: new ort.Tensor('float32', data, m.feedDims) };
+      if (m.seed) feeds[m.seed] = new ort.Tensor('float32', seed!, [1, this.numClasses]);
+      return feeds;
+    });
+    return this.rowValues(model, out, 1, !!seed);
+  }
+
+  private rowValues(model: SessionModel, out: ort.InferenceSession.OnnxValueMapType, n: number, withGrad: boolean): RowValues {
+    const logits = Float32Array.from(out[model.logits!].data as Float32Array);
+    if (!withGrad) return { logits };
+    const name = model.grads.get(this.model.input.name);
+    const size = n * this.inputShape.reduce((a, b) => a * b, 1);
+    // Logits that do not depend on the input have a zero gradient.
+    return { logits, grad: name ? Float32Array.from(out[name].data as Float32Array) : new Float32Array(size) };
+  }
+
   /**
    * Layers as listed to the user: nodes with a float output (pure shape arithmetic — Shape, Gather,
    * Concat of int64 — is no layer), their output shape without the batch axis, and their float weights
@@ -405,6 +561,33 @@ export class OnnxRuntime implements ModelRuntime {
     for (const entry of this.sessions.values()) entry.ready.then(({ session }) => session.release(), () => undefined);
     this.sessions.clear();
   }
+}
+
+function batchKey(kind: 'forward' | 'gradient' | 'guided'): string {
+  return kind === 'forward' ? 'batch|forward' : `batch|${kind}`;
+}
+
+function rowOf(values: Float32Array, r: number, size: number): Float32Array {
+  return values.subarray(r * size, (r + 1) * size);
+}
+
+/** ‖a − b‖ / ‖b‖ (the difference itself when b is zero). */
+function relativeL2(a: Float32Array, b: Float32Array): number {
+  let diff = 0;
+  let norm = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff += (a[i] - b[i]) ** 2;
+    norm += b[i] ** 2;
+  }
+  return norm > 0 ? Math.sqrt(diff / norm) : Math.sqrt(diff);
+}
+
+/** The last row that differs from row 0, if any. */
+function lastDistinctRow(data: Float32Array, n: number, size: number): number | undefined {
+  for (let r = n - 1; r > 0; r--) {
+    for (let i = 0; i < size; i++) if (data[r * size + i] !== data[i]) return r;
+  }
+  return undefined;
 }
 
 /** A source layer named in full, or by the short form shown for long graph scopes (`MobilenetV2/Conv_1/Relu6`). */

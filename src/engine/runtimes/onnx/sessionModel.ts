@@ -1,7 +1,9 @@
 import { onnx } from 'onnx-proto';
 import { fileError } from '../../errors';
 import { emitBackward } from './backward';
+import { batchRewrites } from './batching';
 import { Emitter } from './emitter';
+import { BATCH } from './gradRules';
 import type { GNode } from './graph';
 import type { OnnxModel } from './onnxModel';
 import { A, DataType, num, valueInfo } from './proto';
@@ -14,15 +16,23 @@ export interface SessionPlan {
   keep: string[];
   /**
    * Gradients of seed·logits with respect to these tensors (4-D NCHW ones as NHWC). With `top`, the seed
-   * is not an input but the one-hot of the logits' argmax, computed in the same run.
+   * is not an input but the one-hot of the logits' argmax, computed in the same run. `guided`: Guided
+   * Backpropagation's ReLU rule (gradRules.ts). Batched plans take one seed row per input row.
    */
-  grads?: { targets: string[]; seeds: number; top?: boolean };
+  grads?: { targets: string[]; seeds: number; top?: boolean; guided?: boolean };
+  /**
+   * Feed a batch of inputs: the input's axis 0 is a free dimension "batch" (one session serves every
+   * batch size), the logits come out [batch, classes] and the seed is [batch, classes]. Throws
+   * NotBatchable when the graph would mix rows (batching.ts).
+   */
+  batched?: boolean;
 }
 
 export interface SessionModel {
   bytes: Uint8Array;
-  /** Graph input fed with the engine's [1,H,W,C] image (or the model's own layout for 'asis'). */
+  /** Graph input fed with the engine's [1,H,W,C] image (or the model's own layout for 'asis'); [n,H,W,C] when batched. */
   feed: string;
+  /** The feed's dimensions for one input (batched sessions take any count on axis 0). */
   feedDims: number[];
   /** Graph input [seeds, classes] for gradient sessions. */
   seed?: string;
@@ -66,12 +76,16 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
     feedDims = [dims[0], dims[2], dims[3], dims[1]];
     pre.push({ opType: 'Transpose', name: e.fresh('to_nchw'), input: [feed], output: [inputName], attribute: [A.ints('perm', [0, 3, 1, 2])] });
   }
-  inputs.push(valueInfo(feed, DataType.FLOAT, feedDims));
+  const batched = !!plan.batched;
+  const classes = (m.facts.shapes.get(m.output.logits) ?? []).reduce((a, b) => a * b, 1);
+  // One name for the free batch axis of the feed and the seed: ONNX Runtime checks they agree.
+  const rows = (dims: number[]): (number | string)[] => (batched ? ['batch', ...dims.slice(1)] : dims);
+  inputs.push(valueInfo(feed, DataType.FLOAT, rows(feedDims)));
   const outputs: string[] = [];
   const handOut = (t: string) => (handedOutNhwc(m, t) ? e.transpose(t, TO_NHWC) : t);
   const result: SessionModel = { bytes: new Uint8Array(), feed, feedDims, kept: new Map(), grads: new Map() };
   if (plan.logits) {
-    result.logits = e.reshape(m.output.logits, [1, -1]);
+    result.logits = e.reshape(m.output.logits, batched ? [-1, classes] : [1, -1]);
     outputs.push(result.logits);
   }
   for (const t of plan.keep) {
@@ -81,8 +95,8 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
   }
   let rewritten = new Map<GNode, onnx.INodeProto>();
   if (plan.grads) {
-    const classes = (m.facts.shapes.get(m.output.logits) ?? []).reduce((a, b) => a * b, 1);
     let seed: string;
+    if (batched && (plan.grads.top || plan.grads.seeds !== BATCH)) throw new Error('a batched session takes one seed per input row');
     if (plan.grads.top) {
       // The predicted class's one-hot: ArgMax → OneHot over the classes, so one run both predicts and explains.
       const flat = result.logits ?? e.reshape(m.output.logits, [1, -1]);
@@ -92,11 +106,11 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
     } else {
       seed = g.names.has('seed') ? e.fresh('seed') : 'seed';
       g.names.add(seed);
-      inputs.push(valueInfo(seed, DataType.FLOAT, [plan.grads.seeds, classes]));
+      inputs.push(valueInfo(seed, DataType.FLOAT, batched ? ['batch', classes] : [plan.grads.seeds, classes]));
       result.seed = seed;
     }
-    const back = emitBackward(g, m.facts, e, { logits: m.output.logits, seed, seeds: plan.grads.seeds, targets: plan.grads.targets },
-      refuseFor(m.file));
+    const { targets, seeds, guided } = plan.grads;
+    const back = emitBackward(g, m.facts, e, { logits: m.output.logits, seed, seeds, targets, batched, guided }, refuseFor(m.file));
     rewritten = back.rewritten;
     for (const [t, grad] of back.grads) {
       let out = grad && handedOutNhwc(m, t) ? e.transpose(grad, TO_NHWC) : grad;
@@ -110,7 +124,9 @@ export function buildSessionModel(m: OnnxModel, plan: SessionPlan): SessionModel
   const needed = new Set<string>([...plan.keep, ...(plan.logits ? [m.output.logits] : [])]);
   for (const n of e.nodes) for (const i of n.input ?? []) needed.add(i);
   for (const n of rewritten.keys()) needed.add(n.outputs[0]);
-  const forward = g.nodesFor(needed).map((n) => rewritten.get(n) ?? n.proto);
+  const forwardNodes = g.nodesFor(needed);
+  if (batched) for (const [n, proto] of batchRewrites(m, e, forwardNodes)) rewritten.set(n, proto);
+  const forward = forwardNodes.map((n) => rewritten.get(n) ?? n.proto);
   const nodes = [...pre, ...forward, ...e.nodes];
   const used = new Set(nodes.flatMap((n) => n.input ?? []));
   const nested = forward.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs ?? []).length));
