@@ -10,7 +10,7 @@ import type {
 } from '../src/shared/protocol';
 import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { h, optionLabel, replaceChildren } from './dom';
+import { h, mountView, optionLabel, replaceChildren } from './dom';
 import { loadState, post, saveState } from './vscodeApi';
 import { Colorbar } from './colorbar';
 import { decodeComparison, TileGrid, type DecodedComparison } from './compareTiles';
@@ -356,9 +356,4 @@ class CompareView {
   }
 }
 
-function start(): void {
-  new CompareView(document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' })));
-}
-
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-else start();
+mountView((root) => new CompareView(root));

@@ -59,3 +59,10 @@ export function formatPercent(p: number): string {
   if (v >= 0.1) return `${v.toFixed(1)}%`;
   return v > 0 ? '<0.1%' : '0%';
 }
+
+/** Starts a view on the page's #app element (made if missing) once the document has loaded. */
+export function mountView(create: (root: HTMLElement) => void): void {
+  const start = () => create(document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' })));
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
+  else start();
+}

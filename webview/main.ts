@@ -13,7 +13,7 @@ import { isMethodName, METHOD_NAMES, methodSpec, resolveOptions, type MethodName
 import { unavailableReason } from '../src/shared/methodAvailability';
 import { float32ToBase64 } from '../src/shared/protocol';
 import type { ExplainRequest, ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
-import { h, replaceChildren } from './dom';
+import { formatValue, h, mountView, optionLabel, replaceChildren } from './dom';
 import { post, loadState, saveState } from './vscodeApi';
 import {
   changedOptions, isViewMode, optionsOf, parseSavedState, resolveState, savedImagePath, shownMethods, withView, type PanelState,
@@ -26,7 +26,6 @@ import { ClassPicker } from './classPicker';
 import { Colorbar, statsNote, type ColorbarEntry } from './colorbar';
 import { StatusArea } from './status';
 import { exportName, renderExportPng } from './exporter';
-import { formatValue, optionLabel } from './dom';
 import { InputInspector } from './inputInspector';
 import { MethodSlot } from './methodPicker';
 
@@ -737,11 +736,7 @@ function joinAnd(items: string[]): string {
   return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)}`;
 }
 
-function start(): void {
-  const root = document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' }));
+mountView((root) => {
   root.classList.add('app');
   new ExplainPanel(root);
-}
-
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-else start();
+});

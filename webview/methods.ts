@@ -8,7 +8,7 @@
 import type { CompareSubject, HostToMethods, MethodsToHost, MethodTileStatus, PanelSettings } from '../src/shared/protocol';
 import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { h, optionLabel, replaceChildren } from './dom';
+import { h, mountView, optionLabel, replaceChildren } from './dom';
 import { loadState, post, saveState } from './vscodeApi';
 import { layerFor, optionsFor, progressText, whyUnavailable } from './methodCall';
 import { MethodChecklist } from './methodChecklist';
@@ -284,9 +284,4 @@ class MethodsView {
   }
 }
 
-function start(): void {
-  new MethodsView(document.getElementById('app') ?? document.body.appendChild(h('div', { id: 'app' })));
-}
-
-if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, { once: true });
-else start();
+mountView((root) => new MethodsView(root));
