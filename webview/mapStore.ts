@@ -6,7 +6,7 @@
 import type { ExplanationMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
 import { base64ToFloat32 } from '../src/shared/protocol';
 import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { mapRange, minMaxNormalize } from '../src/shared/normalize';
+import { centredNormalize, minMaxNormalize } from '../src/shared/normalize';
 
 export interface DecodedMap {
   method: MethodName;
@@ -43,16 +43,6 @@ export interface MethodCall {
   options: MethodOptions;
 }
 
-/** Values centred on 0: v → 0.5 + v / (2·max|v|); non-finite values count as 0. */
-function centredOnZero(raw: Float32Array): { normalized: Float32Array; bound: number } {
-  const { min, max } = mapRange(raw);
-  const bound = Math.max(Math.abs(min), Math.abs(max));
-  const normalized = new Float32Array(raw.length);
-  const inv = bound > 0 ? 0.5 / bound : 0;
-  for (let i = 0; i < raw.length; i++) normalized[i] = 0.5 + (Number.isFinite(raw[i]) ? raw[i] : 0) * inv;
-  return { normalized, bound };
-}
-
 /** @param signed the sign the request implied; the map's own `signed` wins when it says. */
 export function decodeMap(msg: RawMapMsg, signed: boolean): DecodedMap {
   const raw = base64ToFloat32(msg.data);
@@ -64,7 +54,7 @@ export function decodeMap(msg: RawMapMsg, signed: boolean): DecodedMap {
   let min: number;
   let max: number;
   if (isSignedMap) {
-    const c = centredOnZero(raw);
+    const c = centredNormalize(raw);
     normalized = c.normalized;
     [min, max] = [-c.bound, c.bound];
   } else {

@@ -144,3 +144,16 @@ export function normalizeShared(maps: Float32Array[], opts?: NormalizeOptions): 
   const stats = statsOf(maps, opts);
   return { normalized: maps.map((m) => applyStats(m, stats)), stats };
 }
+
+/**
+ * A signed map on a scale centred on 0: v → 0.5 + v / (2·max|v|), so 0 sits in the colormap's middle and
+ * evidence for and against reach its two ends equally. `bound` is max|v| (the colour bar's ±end).
+ */
+export function centredNormalize(map: Float32Array): { normalized: Float32Array; bound: number } {
+  const { min, max } = mapRange(map);
+  const bound = Math.max(Math.abs(min), Math.abs(max));
+  const normalized = new Float32Array(map.length);
+  const inv = bound > 0 ? 0.5 / bound : 0;
+  for (let i = 0; i < map.length; i++) normalized[i] = 0.5 + finiteOrZero(map[i]) * inv;
+  return { normalized, bound };
+}

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 
-import { minMaxNormalize, normalizeShared, percentile } from '../../src/shared/normalize';
+import { centredNormalize, minMaxNormalize, normalizeShared, percentile } from '../../src/shared/normalize';
 import { bilinearResize } from '../../src/shared/resize';
 import { COLORMAPS, colormapLut, colorize, lutIndex } from '../../src/shared/colormaps';
 import { overlayHeatmap } from '../../src/shared/overlay';
@@ -363,5 +363,15 @@ describe('png', () => {
 
   test('rejects a wrong buffer size', () => {
     assert.throws(() => encodePngRgba(new Uint8Array(10), 2, 2), RangeError);
+  });
+});
+
+describe('centredNormalize (signed maps, panel and CLI alike)', () => {
+  test('0 maps to the middle, ±max|v| to the ends, non-finite values to 0', () => {
+    const { normalized, bound } = centredNormalize(new Float32Array([-2, 0, 1, NaN, 2]));
+    assert.equal(bound, 2);
+    assert.deepEqual(Array.from(normalized), [0, 0.5, 0.75, 0.5, 1]);
+    const flat = centredNormalize(new Float32Array([0, 0]));
+    assert.deepEqual([flat.bound, ...flat.normalized], [0, 0.5, 0.5]);
   });
 });

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ColormapName, colorize } from '../../shared/colormaps';
-import { mapRange, minMaxNormalize } from '../../shared/normalize';
+import { centredNormalize, mapRange, minMaxNormalize } from '../../shared/normalize';
 import { overlayHeatmap } from '../../shared/overlay';
 import { bilinearResize } from '../../shared/resize';
 import type { ImageExplanation } from '../explain';
@@ -24,7 +24,9 @@ export function mapAtImageSize(map: AttributionMap, width: number, height: numbe
 /** The overlay as the user sees it: image, heatmap coloured and alpha-blended on top. */
 export function renderOverlay(result: ImageExplanation, map: AttributionMap, opts: RenderOptions): Buffer {
   const { width, height } = result.pixels;
-  const { normalized } = minMaxNormalize(mapAtImageSize(map, width, height), { clipPercentile: opts.clipPercentile });
+  const values = mapAtImageSize(map, width, height);
+  // As the panel draws it: a signed map centred on 0 (the colormap's middle is "no evidence").
+  const { normalized } = map.signed ? centredNormalize(values) : minMaxNormalize(values, { clipPercentile: opts.clipPercentile });
   const heat = colorize(normalized, opts.colormap);
   const blended = overlayHeatmap(result.pixels.data, heat, normalized, opts.opacity, width, height);
   return encodePngRgba(blended, width, height);
