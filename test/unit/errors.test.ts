@@ -178,9 +178,19 @@ describe('bad requests', () => {
       /"avg_pool" has no spatial output for Grad-CAM/);
   });
   it('an unknown method, colormap or preset', async () => {
-    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'lime'], undefined, /unknown method "lime"/);
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'deeplift'], undefined, /unknown method "deeplift"; choose from saliency, gradxinput/);
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--colormap', 'rainbow'], undefined, /unknown colormap "rainbow"/);
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--preset', 'fancy', '--out', work()], undefined, /fancy/);
+  });
+  it('a method option out of range, for no chosen method, or malformed', async () => {
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'smoothgrad', '--samples', '0', '--out', work()], undefined,
+      /--samples: smoothgrad option "samples" is 0; it takes 1 to 1000/);
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'saliency', '--sigma', '0.2', '--out', work()], undefined,
+      /--sigma is an option of smoothgrad, smoothgrad-sq, vargrad; none of them is in --method/);
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'ig', '--option', 'ig.steps', '--out', work()], undefined,
+      /--option expects METHOD\.NAME=VALUE/);
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'ig', '--option', 'ig.rule=simpson', '--out', work()], undefined,
+      /ig option "rule" takes one of riemann, trapezoid, gausslegendre/);
   });
   it('a label works where an index does', async () => {
     const out = work();
