@@ -300,11 +300,13 @@ export class Explainer {
   }
 
   /** Runs one planned method against a shared pass, timed, with its options and notes attached. */
-  private async attribute(p: PlannedMethod, x: tf.Tensor, target: AttributionTarget, pass: SharedPass, progress?: ProgressListener): Promise<AttributionMap> {
+  private async attribute(p: PlannedMethod, x: tf.Tensor, target: AttributionTarget, pass: SharedPass, progress?: ProgressListener,
+    forwardMemo?: Map<string, Float32Array>): Promise<AttributionMap> {
     const name = p.impl.spec.name as MethodName;
     const batch = batchRunner(this.runtime, {
       progress: progress && ((done, total) => progress({ method: name, done, total })),
       maxRows: typeof p.options.batch === 'number' ? p.options.batch : undefined,
+      forwardMemo,
     });
     const map = await p.impl.attribute({
       runtime: this.runtime, x, target, layers: p.layers, options: p.options, pass, batch,
@@ -365,6 +367,8 @@ export class Explainer {
         }
       }
       const all: AttributionMap[] = [];
+      // Perturbation methods and Score-CAM run the same perturbed inputs for every class: each chunk runs once.
+      const forwardMemo = new Map<string, Float32Array>();
       for (const [i, target] of targets.entries()) {
         const seed = tf.tensor2d(target.seed, [1, n]);
         owned.push(seed);
@@ -383,7 +387,7 @@ export class Explainer {
         };
         // A contrast keeps its sign: |∇(S_a − S_b)| would read the same for "a vs b" and "b vs a".
         const p = target.contrast && planned.options.signed === false ? { ...planned, options: { ...planned.options, signed: true } } : planned;
-        all.push(await this.attribute(p, x, target, pass, opts.progress));
+        all.push(await this.attribute(p, x, target, pass, opts.progress, forwardMemo));
       }
       const maps = all.slice(0, classes.length);
       const contrast = contrastPair ? { classes: contrastPair, map: all[classes.length] } : undefined;
@@ -419,10 +423,12 @@ export class Explainer {
         dispose: () => [...pass.activations.values(), ...pass.grads.values()].forEach((t) => t.dispose()),
       };
     }
+    // A class given by index or label is checked before the trace, so a bad one leaves nothing behind.
+    const fixed = target === undefined || target === 'top' ? undefined : this.resolveTarget(target, 0);
     const trace = await runtime.trace(x, keep);
     const logits = trace.logits.dataSync() as Float32Array;
     const ranked = this.predictions(logits);
-    const classIndex = this.resolveTarget(target, ranked[0].index);
+    const classIndex = fixed ?? ranked[0].index;
     const seed = tf.tensor2d(classSeed(runtime.numClasses, classIndex), [1, runtime.numClasses]);
     const owned: tf.Tensor[] = [seed];
     const cache = new Map<string, tf.Tensor>();

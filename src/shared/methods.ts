@@ -268,7 +268,7 @@ export const METHODS = [
     paper: 'Wang et al. 2020, "Score-CAM: Score-Weighted Visual Explanations for Convolutional Neural Networks"',
     options: [
       { name: 'maxChannels', label: 'Channels', kind: 'number', default: 0, min: 0, max: 4096, integer: true, help: '0 = every channel; else only the most active ones (the rest weigh 0)' },
-      { name: 'batch', label: 'Batch size', kind: 'number', default: 32, min: 1, max: 512, integer: true, help: 'Masked images per forward pass' },
+      { name: 'batch', label: 'Batch size', kind: 'number', default: 32, min: 1, max: 64, integer: true, help: 'Masked images per forward pass (fewer for large inputs, to bound memory)' },
     ],
   },
   {

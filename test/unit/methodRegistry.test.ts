@@ -152,7 +152,52 @@ test('an option out of range is refused naming the method and option', async () 
       (err: Error) => err instanceof UserError && /smoothgrad option "samples" is 0; it takes 1 to/.test(err.message));
     await assert.rejects(ex.explainTensor(x, { methods: ['ig'], options: { ig: { rule: 'simpson' } } }),
       (err: Error) => err instanceof UserError && /ig option "rule" takes one of riemann, trapezoid, gausslegendre/.test(err.message));
+    // A stride beyond the window would leave pixels no window covers (no attribution, 0/0).
+    await assert.rejects(ex.explainTensor(x, { methods: ['occlusion'], options: { occlusion: { window: 2, stride: 5 } } }),
+      (err: Error) => err instanceof UserError && /stride" \(5 px\) is larger than the window \(2 px\)/.test(err.message));
   } finally {
+    x.dispose();
+    ex.dispose();
+  }
+});
+
+test('a class out of range is refused before any tensor is made, for methods with and without gradients', async () => {
+  const ex = await Explainer.open(layersDir, { runtime: 'tfjs' });
+  const x = tf.zeros([1, ...ex.runtime.inputShape]);
+  try {
+    const before = tf.memory().numTensors;
+    for (const method of ['occlusion', 'eigencam', 'saliency'] as MethodName[]) {
+      await assert.rejects(ex.explainTensor(x, { methods: [method], target: 99, options: { occlusion: { window: 4 } } }),
+        (err: Error) => err instanceof UserError && /class 99 is out of range/.test(err.message));
+    }
+    assert.equal(tf.memory().numTensors, before, 'nothing left behind');
+  } finally {
+    x.dispose();
+    ex.dispose();
+  }
+});
+
+test('comparing classes runs a perturbation method\'s inputs once, and each class gets the map it gets alone', async () => {
+  const ex = await Explainer.open(ONNX_FILE);
+  const x = tf.randomNormal([1, ...ex.runtime.inputShape], 0, 1, 'float32', 3);
+  const runtime = ex.runtime as { forwardBatch?: (x: tf.Tensor) => Promise<Float32Array> };
+  const original = runtime.forwardBatch!.bind(ex.runtime);
+  let rows = 0;
+  runtime.forwardBatch = (t) => {
+    rows += t.shape[0];
+    return original(t);
+  };
+  try {
+    const options = { rise: { masks: 40, grid: 4, seed: 2 } };
+    const compared = await ex.compareTensor(x, { method: 'rise', options: options.rise, classes: [0, 3, 5], contrast: [0, 3] });
+    assert.equal(rows, 40, 'the 40 masked inputs ran once for three classes and a contrast');
+    for (const [i, c] of [0, 3, 5].entries()) {
+      const alone = await ex.explainTensor(x, { methods: ['rise'], options, target: c });
+      assert.deepEqual(Array.from(compared.maps[i].data), Array.from(alone.maps[0].data), `class ${c}`);
+    }
+    assert.ok(compared.contrast && compared.contrast.map.signed, 'the contrast map is signed');
+  } finally {
+    runtime.forwardBatch = original;
     x.dispose();
     ex.dispose();
   }

@@ -36,6 +36,24 @@ export interface BatchRunnerOptions {
   progress?: (done: number, total: number) => void;
   /** Rows per run at most (e.g. a method's batch option). */
   maxRows?: number;
+  /**
+   * Logits of forward chunks already run, by a fingerprint of their input values: comparing classes runs a
+   * perturbation method once per class with the same perturbed inputs, and only the scoring differs.
+   */
+  forwardMemo?: Map<string, Float32Array>;
+}
+
+/** Two 32-bit hashes (FNV-1a and a multiplicative one) of a tensor's values and shape: equal inputs, equal keys. */
+function fingerprint(x: tf.Tensor): string {
+  const data = x.dataSync() as Float32Array;
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length);
+  let a = 0x811c9dc5;
+  let b = 0x9e3779b9;
+  for (let i = 0; i < words.length; i++) {
+    a = Math.imul(a ^ words[i], 0x01000193);
+    b = Math.imul(b + words[i], 0x85ebca6b) ^ (b >>> 13);
+  }
+  return `${x.shape.join('x')}:${(a >>> 0).toString(16)}:${(b >>> 0).toString(16)}`;
 }
 
 /**
@@ -54,6 +72,15 @@ export function batchRunner(runtime: ModelRuntime, opts: BatchRunnerOptions = {}
   };
 
   async function forwardChunk(x: tf.Tensor): Promise<Float32Array> {
+    const key = opts.forwardMemo ? fingerprint(x) : undefined;
+    const known = key ? opts.forwardMemo!.get(key) : undefined;
+    if (known) return known;
+    const logits = await runForward(x);
+    if (key) opts.forwardMemo!.set(key, logits);
+    return logits;
+  }
+
+  async function runForward(x: tf.Tensor): Promise<Float32Array> {
     if (runtime.forwardBatch) return runtime.forwardBatch(x);
     const n = x.shape[0];
     const out = new Float32Array(n * classes);

@@ -5,6 +5,7 @@
  * contrast): occlusion measures evidence, and logits keep it additive and free of softmax saturation.
  */
 import { methodSpec } from '../../shared/methods';
+import { UserError } from '../errors';
 import { checkPasses, baselineValues, inputValues, scorePerturbed } from './perturbation';
 import type { AttributionMap, AttributionMethod, MethodContext } from './types';
 
@@ -26,6 +27,11 @@ export function occlusionGeometry(height: number, width: number, window: number,
 async function occlusion(ctx: MethodContext): Promise<AttributionMap> {
   const { height, width, channels } = ctx.image;
   const geometry = occlusionGeometry(height, width, Number(ctx.options.window), Number(ctx.options.stride));
+  if (geometry.stride > geometry.window) {
+    // Pixels between windows would be covered by none and get no attribution at all.
+    throw new UserError(`occlusion option "stride" (${geometry.stride} px) is larger than the window (${geometry.window} px): ` +
+      'pixels between windows would get no attribution; use a stride no larger than the window');
+  }
   // A window larger than the image covers the whole side.
   const wy = Math.min(geometry.window, height);
   const wx = Math.min(geometry.window, width);
