@@ -5,7 +5,7 @@ import { BackendName, initBackend } from './engine/backend';
 import { describeError, UserError } from './engine/errors';
 import { Explainer, ImageExplanation, MethodName, ModelSummary, OpenOptions } from './engine/explain';
 import { methodOptionFlags, parseMethodOptions, methodsHelp } from './cliMethods';
-import { DEFAULT_METHODS, METHOD_NAMES } from './shared/methods';
+import { DEFAULT_METHODS, METHOD_NAMES, METHODS, MethodSpec } from './shared/methods';
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { IMAGE_FILE } from './shared/imageFiles';
@@ -27,7 +27,7 @@ explain options:
   --colormap NAME             ${COLORMAPS.join(' | ')} (default jet)
   --opacity A                 heatmap opacity 0–1 (default 0.5)
   --clip P                    saturate values above the P-th percentile (e.g. 99)
-  --signed                    keep the sign in methods that can (saliency, SmoothGrad, guided backprop)
+  --signed                    keep the sign in methods that can (${signedMethods()})
   --top-k K                   predictions to report (default 5)
   --output NAME|N             model output to explain when it has several
   --input-size HxW            size for models whose input size is free
@@ -114,6 +114,9 @@ function openOptions(values: { preset?: string; output?: string; 'input-size'?: 
     imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
   };
 }
+
+/** The methods with a `signed` option, from the registry. */
+const signedMethods = () => (METHODS as readonly MethodSpec[]).filter((m) => m.options.some((o) => o.name === 'signed')).map((m) => m.name).join(', ');
 
 /** On a terminal, one self-updating stderr line for long methods ("smoothgrad 12/25 inputs"). */
 function progressLine() {

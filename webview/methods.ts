@@ -16,8 +16,7 @@ import { methodResult, ResultCache, resultKey } from './methodResults';
 import { MethodGrid, type MethodTileView } from './methodTiles';
 
 /** Shown until the user chooses: the fast methods of each family, and two that show what perturbation costs. */
-const DEFAULT_CHOICE = ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion']
-  .filter(isMethodName);
+const DEFAULT_CHOICE: readonly MethodName[] = ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion'];
 
 interface SavedMethodsState {
   methods: MethodName[];
@@ -26,7 +25,7 @@ interface SavedMethodsState {
 function parseSaved(raw: unknown): SavedMethodsState {
   const s = (raw ?? {}) as Partial<SavedMethodsState>;
   const methods = Array.isArray(s.methods) ? s.methods.filter((m): m is MethodName => typeof m === 'string' && isMethodName(m)) : undefined;
-  return { methods: methods ?? DEFAULT_CHOICE };
+  return { methods: methods ?? [...DEFAULT_CHOICE] };
 }
 
 const send = (m: MethodsToHost) => post<MethodsToHost>(m);

@@ -9,6 +9,8 @@ const file = path.join(__dirname, '..', '..', 'package.json');
 const pkg = JSON.parse(fs.readFileSync(file, 'utf8'));
 for (const e of manifestEnums()) {
   let node = pkg.contributes.configuration.properties;
+  // A default belongs to the setting, the enum to its items (array settings).
+  if (e.default) pkg.contributes.configuration.properties[e.path[0]].default = e.default;
   for (const key of e.path) node = node[key];
   node.enum = e.values;
   node.enumDescriptions = e.descriptions;

@@ -2,13 +2,15 @@
  * The settings in package.json whose values come from the method registry: written there by
  * scripts/manifest/sync.ts and checked by a test, so the manifest cannot drift from the registry.
  */
-import { METHODS, MethodSpec } from './methods';
+import { DEFAULT_METHODS, METHODS, MethodSpec, methodSpec } from './methods';
 
 export interface ManifestEnum {
   /** Path inside contributes.configuration.properties, e.g. ['saliencyLens.defaultView']. */
   path: string[];
   values: string[];
   descriptions: string[];
+  /** The setting's default, when the registry decides it. */
+  default?: string[];
 }
 
 const specs = METHODS as readonly MethodSpec[];
@@ -19,12 +21,13 @@ export function manifestEnums(): ManifestEnum[] {
     {
       path: ['saliencyLens.defaultView'],
       values: ['side-by-side', ...specs.map((m) => m.name)],
-      descriptions: ['Saliency and Grad-CAM side by side.', ...specs.map(describe)],
+      descriptions: [`${DEFAULT_METHODS.map((m) => methodSpec(m).label).join(' and ')} side by side.`, ...specs.map(describe)],
     },
     {
       path: ['saliencyLens.reportMethods', 'items'],
       values: specs.map((m) => m.name),
       descriptions: specs.map(describe),
+      default: [...DEFAULT_METHODS],
     },
   ];
 }

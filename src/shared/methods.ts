@@ -66,8 +66,6 @@ export interface MethodSpec {
   signed: boolean | 'option';
   /** What one map costs in model passes, given the options, e.g. "1 forward + 1 backward", "50 forward + 50 backward". */
   cost(options: Readonly<Record<string, OptionValue>>): string;
-  /** Needs gradients (a runtime that differentiates); perturbation methods need only forward passes. */
-  gradients: boolean;
   /** The only runtime that can compute it (ModelInfo's backend name); omitted = any runtime. */
   runtime?: 'onnxruntime';
   /** What the map shows, in one line (README table, panel tooltip). */
@@ -129,7 +127,7 @@ const both = (n: number) => `${n} forward + ${n} backward`;
 
 export const METHODS = [
   {
-    name: 'saliency', label: 'Saliency', family: 'gradient', target: 'input', signed: 'option', gradients: true,
+    name: 'saliency', label: 'Saliency', family: 'gradient', target: 'input', signed: 'option',
     cost: () => '1 forward + 1 backward',
     shows: 'Where a small change of a pixel changes the class logit most: |∂S_c/∂x|, max over colour channels',
     use: 'The fastest first look; noisy on real photos',
@@ -137,7 +135,7 @@ export const METHODS = [
     options: [signedOption],
   },
   {
-    name: 'gradxinput', label: 'Gradient × Input', family: 'gradient', target: 'input', signed: true, gradients: true,
+    name: 'gradxinput', label: 'Gradient × Input', family: 'gradient', target: 'input', signed: true,
     cost: () => '1 forward + 1 backward',
     shows: 'Each pixel\'s first-order contribution to the logit: x ⊙ ∂S_c/∂x, summed over channels',
     use: 'Signed evidence for and against, exact for linear models',
@@ -145,7 +143,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'smoothgrad', label: 'SmoothGrad', family: 'gradient', target: 'input', signed: 'option', gradients: true,
+    name: 'smoothgrad', label: 'SmoothGrad', family: 'gradient', target: 'input', signed: 'option',
     cost: (o) => both(count(o, 'samples')),
     shows: 'Saliency averaged over noisy copies of the image: the gradient\'s stable part',
     use: 'Saliency that is readable on real photos',
@@ -153,7 +151,7 @@ export const METHODS = [
     options: [...noiseOptions, signedOption],
   },
   {
-    name: 'smoothgrad-sq', label: 'SmoothGrad²', family: 'gradient', target: 'input', signed: false, gradients: true,
+    name: 'smoothgrad-sq', label: 'SmoothGrad²', family: 'gradient', target: 'input', signed: false,
     cost: (o) => both(count(o, 'samples')),
     shows: 'The mean squared gradient over noisy copies',
     use: 'Like SmoothGrad, favouring consistently strong pixels',
@@ -161,7 +159,7 @@ export const METHODS = [
     options: noiseOptions,
   },
   {
-    name: 'vargrad', label: 'VarGrad', family: 'gradient', target: 'input', signed: false, gradients: true,
+    name: 'vargrad', label: 'VarGrad', family: 'gradient', target: 'input', signed: false,
     cost: (o) => both(count(o, 'samples')),
     shows: 'The variance of the gradient over noisy copies',
     use: 'Where the model\'s sensitivity itself is unstable',
@@ -169,7 +167,7 @@ export const METHODS = [
     options: noiseOptions,
   },
   {
-    name: 'ig', label: 'Integrated Gradients', family: 'gradient', target: 'input', signed: true, gradients: true,
+    name: 'ig', label: 'Integrated Gradients', family: 'gradient', target: 'input', signed: true,
     cost: (o) => `${both(count(o, 'steps'))} + 1 forward`,
     shows: 'Each pixel\'s share of S_c(x) − S_c(baseline), integrating gradients along the path from the baseline',
     use: 'Attributions that add up to the logit change (completeness); choose the baseline with care',
@@ -191,7 +189,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'guided-backprop', label: 'Guided Backprop', family: 'gradient', target: 'input', signed: 'option', gradients: true,
+    name: 'guided-backprop', label: 'Guided Backprop', family: 'gradient', target: 'input', signed: 'option',
     // Changes the ReLUs' backward rule, which only our ONNX backward graphs can.
     runtime: 'onnxruntime',
     cost: () => '1 forward + 1 backward',
@@ -201,7 +199,7 @@ export const METHODS = [
     options: [signedOption],
   },
   {
-    name: 'gradcam', label: 'Grad-CAM', family: 'cam', target: 'layer', signed: false, gradients: true,
+    name: 'gradcam', label: 'Grad-CAM', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k α_k A^k) with α_k the mean gradient of channel k: where the layer sees evidence for the class',
     use: 'The standard coarse, class-discriminative map',
@@ -209,7 +207,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'guided-gradcam', label: 'Guided Grad-CAM', family: 'cam', target: 'layer', signed: 'option', gradients: true,
+    name: 'guided-gradcam', label: 'Guided Grad-CAM', family: 'cam', target: 'layer', signed: 'option',
     // Changes the ReLUs' backward rule, which only our ONNX backward graphs can.
     runtime: 'onnxruntime',
     cost: () => '1 forward + 2 backward',
@@ -219,7 +217,7 @@ export const METHODS = [
     options: [signedOption],
   },
   {
-    name: 'gradcam++', label: 'Grad-CAM++', family: 'cam', target: 'layer', signed: false, gradients: true,
+    name: 'gradcam++', label: 'Grad-CAM++', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with pixel-wise weights from higher-order terms: covers several instances of the class better',
     use: 'Several objects of the class, or a whole object rather than its most telling part',
@@ -227,7 +225,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'xgradcam', label: 'XGrad-CAM', family: 'cam', target: 'layer', signed: false, gradients: true,
+    name: 'xgradcam', label: 'XGrad-CAM', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with channel weights Σ(A·∂S/∂A)/ΣA, chosen to satisfy sensitivity and conservation axioms',
     use: 'A Grad-CAM variant with a principled channel weighting',
@@ -235,7 +233,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'hirescam', label: 'HiResCAM', family: 'cam', target: 'layer', signed: false, gradients: true,
+    name: 'hirescam', label: 'HiResCAM', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k ∂S/∂A^k ⊙ A^k): the gradient times activation at each position, not averaged',
     use: 'Faithful to where the model looks (provably for CNNs ending in one linear layer)',
@@ -243,7 +241,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'layercam', label: 'LayerCAM', family: 'cam', target: 'layer', signed: false, gradients: true,
+    name: 'layercam', label: 'LayerCAM', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k ReLU(∂S/∂A^k) ⊙ A^k), optionally fused across several layers',
     use: 'Finer maps from earlier layers; fuse several for detail and context',
@@ -253,7 +251,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'eigencam', label: 'Eigen-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
+    name: 'eigencam', label: 'Eigen-CAM', family: 'cam', target: 'layer', signed: false,
     cost: () => '1 forward',
     shows: 'The first principal component of the layer\'s activations (each channel centred): its dominant pattern, class-independent',
     use: 'Where the model attends at all, without gradients; the same for every class',
@@ -261,7 +259,7 @@ export const METHODS = [
     options: [],
   },
   {
-    name: 'scorecam', label: 'Score-CAM', family: 'cam', target: 'layer', signed: false, gradients: false,
+    name: 'scorecam', label: 'Score-CAM', family: 'cam', target: 'layer', signed: false,
     cost: (o) => `1 forward + ${count(o, 'maxChannels') || 'one per channel of the layer'} forward`,
     shows: 'Channels weighted by the class logit of the image masked by each channel\'s upsampled map (softmax over the channels)',
     use: 'A CAM without gradients; robust where gradients saturate; one forward pass per channel',
@@ -272,7 +270,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'occlusion', label: 'Occlusion', family: 'perturbation', target: 'input', signed: true, gradients: false,
+    name: 'occlusion', label: 'Occlusion', family: 'perturbation', target: 'input', signed: true,
     // The automatic window (an eighth of the side, stride half of it) makes about 15 positions per side at any size.
     cost: (o) => (count(o, 'window') || count(o, 'stride') ? '1 forward per window position, + 1' : 'about 15 × 15 + 1 forward'),
     shows: 'How much the class logit (S_a − S_b for a contrast) drops when a window around each pixel is replaced by the baseline, averaged over the windows covering it',
@@ -285,7 +283,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'rise', label: 'RISE', family: 'perturbation', target: 'input', signed: false, gradients: false,
+    name: 'rise', label: 'RISE', family: 'perturbation', target: 'input', signed: false,
     cost: (o) => `${count(o, 'masks')} forward`,
     shows: 'The class probability (S_a − S_b for a contrast) averaged over random masks, weighted by where each mask kept the image',
     use: 'Model-agnostic map of what the probability depends on; needs many masks',
@@ -298,7 +296,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'lime', label: 'LIME', family: 'perturbation', target: 'input', signed: true, gradients: false,
+    name: 'lime', label: 'LIME', family: 'perturbation', target: 'input', signed: true,
     cost: (o) => `${count(o, 'samples')} forward`,
     shows: 'Weights of a local linear model of the class probability (S_a − S_b for a contrast) over superpixels switched on and off',
     use: 'Model-agnostic, region-level evidence for and against',
@@ -311,7 +309,7 @@ export const METHODS = [
     ],
   },
   {
-    name: 'kernelshap', label: 'Kernel SHAP', family: 'perturbation', target: 'input', signed: true, gradients: false,
+    name: 'kernelshap', label: 'Kernel SHAP', family: 'perturbation', target: 'input', signed: true,
     cost: (o) => `${count(o, 'samples')} + 2 forward at most`,
     shows: 'Shapley values of superpixels for the class probability (S_a − S_b for a contrast), estimated with the Shapley kernel; they add up to P(x) − P(baseline)',
     use: 'Model-agnostic, region shares that add up to the probability change',
@@ -351,10 +349,6 @@ export function methodSpec(name: MethodName): MethodSpec {
 export function findMethod(name: string): MethodSpec {
   if (isMethodName(name)) return methodSpec(name);
   throw new RangeError(`unknown method "${name}"; methods: ${METHOD_NAMES.join(', ')}`);
-}
-
-export function methodsOfFamily(family: MethodFamily): MethodSpec[] {
-  return (METHODS as readonly MethodSpec[]).filter((m) => m.family === family);
 }
 
 /** Whether a method's map, with these options, is signed. */

@@ -171,7 +171,7 @@ describe('bad requests', () => {
   });
   it('an unknown layer lists the usable ones', async () => {
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--layer', 'conv99', '--out', work()], undefined,
-      /no layer "conv99"; layers usable for Grad-CAM: .*last_conv/);
+      /no layer "conv99"; spatial layers \(for the CAM methods\): .*last_conv/);
   });
   it('a layer without spatial output', async () => {
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--layer', 'avg_pool', '--out', work()], undefined,

@@ -14,6 +14,7 @@ test('package.json settings list exactly the registry methods (npm run sync:mani
     assert.deepEqual(node.enum, e.values, `${e.path.join('.')}: run npm run sync:manifest`);
     assert.deepEqual(node.enumDescriptions, e.descriptions, `${e.path.join('.')}: run npm run sync:manifest`);
     for (const m of METHOD_NAMES) assert.ok(node.enum.includes(m), `${e.path.join('.')} lacks ${m}`);
+    if (e.default) assert.deepEqual(pkg.contributes.configuration.properties[e.path[0]].default, e.default, `${e.path[0]} default`);
   }
   const report = pkg.contributes.configuration.properties['saliencyLens.reportMethods'];
   for (const m of report.default) assert.ok(METHOD_NAMES.includes(m), `default report method ${m}`);

@@ -405,7 +405,7 @@ describe('layers, labels and the Explainer', () => {
     assert.equal(rt.defaultSpatialLayer(), 'relu2');
     assert.equal(rt.resolveTensor('relu2'), 'r2');
     assert.equal(rt.resolveTensor('r2'), 'r2');
-    assert.throws(() => rt.resolveTensor('nope'), (e: Error) => e instanceof UserError && /no layer "nope"; layers usable for Grad-CAM: conv1/.test(e.message));
+    assert.throws(() => rt.resolveTensor('nope'), (e: Error) => e instanceof UserError && /no layer "nope"; spatial layers \(for the CAM methods\): conv1/.test(e.message));
     rt.dispose();
   });
 

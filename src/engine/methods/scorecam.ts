@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { methodSpec } from '../../shared/methods';
 import { camMap, weightedCam } from './camBase';
+import { probabilities } from './scores';
 import type { AttributionMethod, MethodContext } from './types';
 
 /** pytorch-grad-cam's eps under max − min when scaling a channel's mask. */
@@ -93,14 +94,6 @@ function maskedInputs(ctx: MethodContext, a: { data: Float32Array; h: number; w:
   return tf.tensor(out, [end - start, ...ctx.runtime.inputShape]);
 }
 
-/** softmax over the entries of `scores`, in float64. */
-function softmax(scores: Float64Array): Float64Array {
-  const max = scores.reduce((a, v) => Math.max(a, v), -Infinity);
-  const exps = scores.map((v) => Math.exp(v - max));
-  const sum = exps.reduce((a, v) => a + v, 0);
-  return exps.map((v) => v / sum);
-}
-
 /**
  * Score-CAM (Wang et al. 2020), as pytorch-grad-cam's ScoreCAM with its default target: each channel's
  * score is the class logit of the input masked by that channel's upsampled map, the channel weights are the
@@ -129,7 +122,7 @@ export const scorecam: AttributionMethod = {
         for (let c = 0; c < classes; c++) s += seed[c] * logits[i * classes + c];
         return s;
       });
-      softmax(scores).forEach((v, i) => (weights[channels[i]] = v));
+      probabilities(scores, 'softmax').forEach((v, i) => (weights[channels[i]] = v));
     }
     const wt = tf.tensor4d(weights, [1, 1, 1, k]);
     try {

@@ -158,13 +158,13 @@ export class OnnxRuntime implements ModelRuntime {
       if (found?.tensor) return found.tensor;
       if (found) throw new UserError(`layer "${found.name}" does not lead to the output "${this.outputName}"`);
       const names = this.spatialLayers().map((c) => c.name);
-      throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+      throw new UserError(`the model has no layer "${layer}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
     }
     const node = this.model.graph.byName.get(layer);
     if (node) return node.outputs[0];
     if (this.model.facts.shapes.has(layer) && !this.model.graph.initializers.has(layer)) return layer;
     const names = this.spatialLayers().map((c) => c.name);
-    throw new UserError(`the model has no layer "${layer}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+    throw new UserError(`the model has no layer "${layer}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
   }
 
   /** A tensor name → the name of the node producing it (the name layers are listed by). */

@@ -94,7 +94,7 @@ export class GraphRuntime implements ModelRuntime {
     const def = this.nodes.get(layer);
     if (!def || NON_COMPUTE.has(def.op)) {
       const names = this.spatialLayers().map((c) => c.name);
-      throw new UserError(`the model has no layer "${layer}"; nodes usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+      throw new UserError(`the model has no layer "${layer}"; spatial nodes (for the CAM methods): ${names.join(', ') || 'none'}`);
     }
   }
 

@@ -105,7 +105,7 @@ export class LayersRuntime implements ModelRuntime {
     const slot = this.slotByName.get(name);
     if (slot === undefined) {
       const names = this.spatialLayers().map((c) => c.name);
-      throw new UserError(`the model has no layer "${name}"; layers usable for Grad-CAM: ${names.join(', ') || 'none'}`);
+      throw new UserError(`the model has no layer "${name}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
     }
     return slot;
   }
