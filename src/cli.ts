@@ -272,6 +272,10 @@ async function inspectCommand(argv: string[]): Promise<void> {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      console.log(usage());
+      return 0;
+    }
     if (command === 'explain') await explainCommand(rest);
     else if (command === 'inspect') await inspectCommand(rest);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {

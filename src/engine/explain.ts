@@ -119,7 +119,13 @@ export interface OpenOptions extends LoadOptions {
 
 /** How many pixels a model input holds, as an image: [H,W,C] inputs directly, flat ones inferred. */
 export function imageSpecForInput(inputShape: number[], given?: [number, number, number]): ModelInputSpec {
-  if (given) return { height: given[0], width: given[1], channels: given[2] as 1 | 3 | 4 };
+  if (given) {
+    const [h, w, c] = given;
+    const size = inputShape.reduce((a, b) => a * b, 1);
+    if (h * w * c !== size) throw new UserError(`the image shape ${h}x${w}x${c} holds ${h * w * c} values; the model's input ${JSON.stringify(inputShape)} takes ${size}`);
+    if (c !== 1 && c !== 3 && c !== 4) throw new UserError(`the image shape ${h}x${w}x${c} has ${c} channels; images have 1, 3 or 4`);
+    return { height: h, width: w, channels: c };
+  }
   if (inputShape.length === 3) {
     const c = inputShape[2];
     if (c !== 1 && c !== 3 && c !== 4) throw new UserError(`the model's input has ${c} channels; images have 1, 3 or 4`);

@@ -182,6 +182,10 @@ describe('bad requests', () => {
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--colormap', 'rainbow'], undefined, /unknown colormap "rainbow"/);
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--preset', 'fancy', '--out', work()], undefined, /fancy/);
   });
+  it('an image shape that does not hold the model\'s input', async () => {
+    await expectError(['explain', '--model', modelDir, '--image', goodImage, '--image-shape', '2x2x1', '--out', work()], undefined,
+      /the image shape 2x2x1 holds 4 values; the model's input/);
+  });
   it('a method option out of range, for no chosen method, or malformed', async () => {
     await expectError(['explain', '--model', modelDir, '--image', goodImage, '--method', 'smoothgrad', '--samples', '0', '--out', work()], undefined,
       /--samples: smoothgrad option "samples" is 0; it takes 1 to 1000/);
