@@ -272,7 +272,7 @@ export const METHODS = [
   {
     name: 'occlusion', label: 'Occlusion', family: 'perturbation', target: 'input', signed: true,
     // The automatic window (an eighth of the side, stride half of it) makes about 15 positions per side at any size.
-    cost: (o) => (count(o, 'window') || count(o, 'stride') ? '1 forward per window position, + 1' : 'about 15 × 15 + 1 forward'),
+    cost: (o) => (count(o, 'window') || count(o, 'stride') ? '1 forward per window position, + 1' : '226 forward (15 × 15 window positions + 1, at the automatic window)'),
     shows: 'How much the class logit (S_a − S_b for a contrast) drops when a window around each pixel is replaced by the baseline, averaged over the windows covering it',
     use: 'Model-agnostic and easy to trust; cost grows with image size over stride²',
     paper: 'Zeiler & Fergus 2014, "Visualizing and Understanding Convolutional Networks"',
