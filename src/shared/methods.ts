@@ -310,7 +310,7 @@ export const METHODS = [
   },
   {
     name: 'kernelshap', label: 'Kernel SHAP', family: 'perturbation', target: 'input', signed: true,
-    cost: (o) => `${count(o, 'samples')} + 2 forward at most`,
+    cost: (o) => `${count(o, 'samples') + 2} forward at most`,
     shows: 'Shapley values of superpixels for the class probability (S_a − S_b for a contrast), estimated with the Shapley kernel; they add up to P(x) − P(baseline)',
     use: 'Model-agnostic, region shares that add up to the probability change',
     paper: 'Lundberg & Lee 2017, "A Unified Approach to Interpreting Model Predictions"',
