@@ -18,8 +18,9 @@ float64 — written here from the definitions, not with pytorch-grad-cam:
   gradcam++  a = G^2 / (2 G^2 + sum_ij A_k G^3 + 1e-6), 0 where G = 0; w_k = sum_ij ReLU(G) a
   xgradcam   w_k = sum_ij G A / (sum_ij A + 1e-7)
   hirescam   map = ReLU(sum_k G_k A_k)
-  layercam   map = ReLU(sum_k ReLU(G_k) A_k); several layers: each map / its max, bilinear
-             (align_corners=False) to the largest size, element-wise max
+  layercam   map = ReLU(sum_k ReLU(G_k) A_k); several layers (the paper's Eq. 9, on every map as
+             torchcam does): each map tanh(2 * map / its max), bilinear (align_corners=False) to the
+             largest size, element-wise max
   eigencam   the (h*w x K) activations, each channel centred, projected on the first right singular
              vector (numpy SVD, its sign as it comes; `projection` holds it before ReLU)
   scorecam   per non-constant channel: A_k upsampled to the input (bilinear, align_corners=True), scaled
@@ -153,12 +154,15 @@ def layercam(a, g):
     return relu((relu(g) * a).sum(axis=0))
 
 
+LAYERCAM_GAMMA = 2.0
+
+
 def fuse(maps):
     h, w = max((m.shape for m in maps), key=lambda s: s[0] * s[1])
     out = None
     for m in maps:
         peak = m.max()
-        scaled = m / peak if peak > 0 else m
+        scaled = np.tanh(LAYERCAM_GAMMA * m / peak) if peak > 0 else m
         t = torch.from_numpy(scaled)[None, None]
         if scaled.shape != (h, w):
             t = F.interpolate(t, size=(h, w), mode='bilinear', align_corners=False)

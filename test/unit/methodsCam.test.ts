@@ -323,7 +323,7 @@ describe('LayerCAM fusion', () => {
     });
   }
 
-  it('with two layers of different sizes, keeps per position the larger of the two max-normalized maps', async () => {
+  it('with two layers of different sizes, keeps per position the larger of the two maps scaled to tanh(2·M / max M) (Eq. 9)', async () => {
     const ex = await Explainer.open(path.join(FIXTURES, 'cam_vgg.onnx'));
     const ref = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'cam_vgg.json'), 'utf8')) as Reference & { layers: Record<string, { node: string }> };
     const [coarse, fine] = [ref.layers.block3.node, ref.layers.block2.node];
@@ -332,14 +332,25 @@ describe('LayerCAM fusion', () => {
     const b = await camOf(ex, x, 'layercam', { layer: fine, target: 4 });
     const fused = await camOf(ex, x, 'layercam', { layer: coarse, target: 4, options: { layercam: { layers: fine } } });
     assert.deepEqual([a.height, b.height, fused.height, fused.width], [8, 16, 16, 16]);
+    // Labelled with the first layer at that layer's own size; the note names both layers.
     assert.equal(fused.layer, coarse);
+    assert.deepEqual(fused.layerSize, [8, 8]);
+    assert.deepEqual(b.layerSize, [16, 16]);
+    const note = fused.notes?.find((n) => n.startsWith('LayerCAM fuses')) ?? '';
+    assert.ok(note.includes(`"${coarse}" (8×8)`) && note.includes(`"${fine}" (16×16)`) && note.endsWith('at 16×16'), note);
     const peak = (m: Float32Array) => m.reduce((s, v) => Math.max(s, v), 0);
-    const up = resize(a.data, 8, 8, 16, 16).map((v) => v / peak(a.data));
-    const expected = Float32Array.from(b.data, (v, i) => Math.max(v / peak(b.data), up[i]));
+    const scale = (m: Float32Array) => m.map((v) => Math.tanh((2 * v) / peak(m)));
+    const up = resize(scale(a.data), 8, 8, 16, 16);
+    const own = scale(b.data);
+    const expected = Float32Array.from(own, (v, i) => Math.max(v, up[i]));
     assert.ok(relativeError(fused.data, expected) <= 1e-5, `${relativeError(fused.data, expected)}`);
     // Both layers matter: the fused map is neither one alone.
-    assert.ok(relativeError(fused.data, b.data.map((v) => v / peak(b.data))) > 0.05);
+    assert.ok(relativeError(fused.data, own) > 0.05);
     assert.ok(relativeError(fused.data, up) > 0.05);
+    // The scaling matters: the plain max of the max-normalized maps is another map.
+    const upPlain = resize(a.data, 8, 8, 16, 16);
+    const plain = Float32Array.from(b.data, (v, i) => Math.max(v / peak(b.data), upPlain[i] / peak(a.data)));
+    assert.ok(relativeError(fused.data, plain) > 0.05, `${relativeError(fused.data, plain)}`);
     x.dispose();
     ex.dispose();
   });
