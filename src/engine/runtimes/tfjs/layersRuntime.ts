@@ -158,6 +158,30 @@ export class LayersRuntime implements ModelRuntime {
     };
   }
 
+  /**
+   * Logits of a batch [n, ...inputShape] in one pass through the fused plan. Keras layers compute each
+   * sample on its own at inference (batch norm uses its moving statistics), so rows do not mix.
+   */
+  async forwardBatch(x: Tensor): Promise<Float32Array> {
+    const plan = this.fusedPlan;
+    const logitSlot = this.output.slot;
+    const needed = slotsLeadingTo(plan.steps, [logitSlot]);
+    const logits = tf.tidy(() => {
+      const slots: (Tensor | undefined)[] = new Array(this.graph.slotCount);
+      slots[this.graph.inputSlots[0]] = x;
+      for (const step of plan.steps) {
+        if (!step.outputs.some((s) => needed.has(s))) continue;
+        step.forward(step.inputs.map((s) => slots[s]!)).forEach((t, i) => (slots[step.outputs[i]] = t));
+      }
+      return tf.reshape(slots[logitSlot]!, [x.shape[0], -1]);
+    });
+    try {
+      return logits.dataSync() as Float32Array;
+    } finally {
+      logits.dispose();
+    }
+  }
+
   private backward(plan: Plan, slots: Tensor[], logitSlot: number, seed: tf.Tensor2D, targets: string[]): Map<string, Tensor> {
     const targetSlots = targets.map((t) => this.slotOf(t));
     const reach = slotsReachableFrom(plan.steps, targetSlots);
