@@ -13,7 +13,7 @@ export function resolveSpatialLayer(runtime: ModelRuntime, requested: string | u
       throw new UserError(`layer "${requested}" has no spatial output for ${method} (its output is ${JSON.stringify(known.outputShape)}); ` +
         `use one of: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
     }
-    throw new UserError(`the model has no layer "${requested}"; layers usable for ${method}: ${candidates.map((c) => c.name).join(', ') || 'none'}`);
+    throw new UserError(`the model has no layer "${requested}"; spatial layers (for the CAM methods): ${candidates.map((c) => c.name).join(', ') || 'none'}`);
   }
   const auto = runtime.defaultSpatialLayer();
   if (!auto) throw new UserError(`${method} needs a convolutional layer with a spatial output, and this model has none (use an input method such as saliency)`);
