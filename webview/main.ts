@@ -230,6 +230,8 @@ class ExplainPanel {
     this.pending.clear();
     this.outcomes.clear();
     this.model = model;
+    // New labels (e.g. "Use ImageNet Class Names") must reach the search list, not only the chips.
+    this.picker.setLabels(model.labels);
     for (const slot of this.slots) slot.setModel(model);
     this.applyView();
     this.showingPrevious = false;

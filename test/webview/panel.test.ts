@@ -834,3 +834,91 @@ webviewTest('webview panel: every registry method, its options, progress and can
     assert.deepEqual(harness.errors, []);
   });
 });
+
+// ---- the class search list ----------------------------------------------------------------------
+
+/** ImageNet-like names: "eagle" is in "bald eagle" (3) and "beagle" (6), in that order. */
+const NAMED_LABELS = ['tench', 'goldfish', 'great white shark', 'bald eagle', 'hen', 'ostrich', 'beagle', 'tabby cat', 'tiger cat', 'Persian cat', 'jay', 'magpie'];
+const NAMED: ModelInfoMsg = { ...MODEL, labels: NAMED_LABELS };
+
+webviewTest('webview panel: the class search list', 'webview.js', { timeout: 60_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
+  const { page } = harness;
+  const answered = new Set<number>();
+  const search = page.getByTestId('class-search');
+  const input = search.locator('input');
+  const classIndex = async () => (await page.evaluate(() => (window as unknown as { __getState(): { classIndex?: number } }).__getState())).classIndex;
+  /** Types a query and presses keys, then waits for the class change it causes (the panel posts a selection) and returns the class. */
+  const pickBy = async (query: string, keys: string[]) => {
+    const n = (await posted(page)).length;
+    await input.fill(query);
+    for (const key of keys) await input.press(key);
+    const selection = await waitForPosted(page, n, (m) => m.type === 'selection', `selection after "${query}" ${keys.join(' ')}`);
+    await answerExplains(page, answered);
+    return selection.type === 'selection' ? selection.classIndex : undefined;
+  };
+  await waitForPosted(page, 0, (m) => m.type === 'ready', 'ready');
+  await send(page, init('saliency', NAMED));
+  await waitForPosted(page, 0, (m) => m.type === 'explain', 'first explain');
+  await answerExplains(page, answered);
+
+  await t.test('a query lists the classes containing it, and Enter picks the first match', async () => {
+    await input.fill('eagle');
+    assert.deepEqual((await search.getByRole('option').allTextContents()).map((s) => s.trim()), ['3 · bald eagle', '6 · beagle']);
+    await input.press('Escape');
+    assert.equal(await pickBy('eagle', ['Enter']), 3, 'bald eagle, not tench');
+    assert.equal(await classIndex(), 3);
+    assert.equal(await input.inputValue(), '3 · bald eagle', 'the field shows the chosen class');
+  });
+
+  await t.test('ArrowDown moves to the next match and Enter picks it; ArrowUp moves back', async () => {
+    assert.equal(await pickBy('eagle', ['ArrowDown', 'Enter']), 6, 'beagle');
+    assert.equal(await pickBy('eagle', ['ArrowDown', 'ArrowUp', 'Enter']), 3, 'bald eagle again');
+  });
+
+  await t.test('a query without a match: Enter picks nothing and keeps the class', async () => {
+    await page.locator('[data-testid="class-chip"][data-class-index="9"]').click();
+    await untilTrue(async () => (await classIndex()) === 9, 'class 9 from its chip');
+    await answerExplains(page, answered);
+    const n = (await posted(page)).length;
+    await input.fill('zebra');
+    assert.equal(await search.getByRole('option').count(), 0);
+    await input.press('Enter');
+    // Something that does post, after the Enter: only its request may follow.
+    assert.equal(await input.inputValue(), '9 · Persian cat', 'the field shows the kept class again');
+    await page.locator('[data-testid="class-chip"][data-class-index="2"]').click();
+    await waitForPosted(page, n, (m) => m.type === 'selection', 'selection from the chip');
+    await answerExplains(page, answered);
+    const classes = (await posted(page)).slice(n).flatMap((m) => (m.type === 'selection' ? [m.classIndex] : []));
+    assert.deepEqual(classes, [2], 'the Enter on no match changed nothing');
+    assert.equal(await classIndex(), 2);
+  });
+
+  await t.test('a click on a match picks it', async () => {
+    const n = (await posted(page)).length;
+    await input.fill('cat');
+    await search.getByRole('option', { name: '8 · tiger cat' }).click();
+    const selection = await waitForPosted(page, n, (m) => m.type === 'selection', 'selection from a click');
+    assert.ok(selection.type === 'selection' && selection.classIndex === 8);
+    await answerExplains(page, answered);
+  });
+
+  await t.test('new labels from modelUpdated ("Use ImageNet Class Names") rebuild the list', async () => {
+    const renamed = NAMED_LABELS.map((l, i) => (i === 11 ? 'axolotl' : l));
+    await send(page, { type: 'modelUpdated', time: '12:00:00', model: { ...NAMED, labels: renamed } });
+    await answerExplains(page, answered);
+    await input.fill('magpie');
+    assert.equal(await search.getByRole('option').count(), 0, 'the old label is gone');
+    assert.equal(await pickBy('axolotl', ['Enter']), 11);
+  });
+
+  await t.test('new labels from init rebuild the list', async () => {
+    await send(page, init('saliency', { ...NAMED, labels: NAMED_LABELS.map((l, i) => (i === 4 ? 'kit fox' : l)) }));
+    await waitForPosted(page, 0, (m) => m.type === 'explain' && !answered.has(m.requestId), 'explain after init');
+    await answerExplains(page, answered);
+    assert.equal(await pickBy('kit fox', ['Enter']), 4);
+  });
+
+  await t.test('no page errors', async () => {
+    assert.deepEqual(harness.errors, []);
+  });
+});
