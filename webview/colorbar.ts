@@ -1,6 +1,7 @@
 /**
- * The colour bar: one row per shown map, the colormap's gradient with the map's raw min and max (a signed
- * map: ±max|value|, 0 in the middle), and a line of what the method measured about its map.
+ * The colour bar: one row per shown map, the colormap's gradient with the ends of the range drawn (the raw
+ * min and the clipped max; a signed map: ±the clipped |value|, 0 in the middle), the clip and gamma in
+ * words, and a line of what the method measured about its map.
  */
 import { colormapLut, type ColormapName } from '../src/shared/colormaps';
 import { h, formatValue, replaceChildren } from './dom';
@@ -13,6 +14,18 @@ export interface ColorbarEntry {
   signed?: boolean;
   /** A line under the row, e.g. Integrated Gradients' completeness residual. */
   note?: string;
+  /** The display clip percentile the ends come from (null/undefined = the true min and max). */
+  clip?: number | null;
+  /** The display gamma (1 or undefined = linear). */
+  gamma?: number;
+}
+
+/** "clipped at the 99th percentile · gamma 0.5", or undefined for a plain min–max linear scale. */
+export function scaleNote(e: Pick<ColorbarEntry, 'clip' | 'gamma' | 'signed'>): string | undefined {
+  const parts: string[] = [];
+  if (e.clip !== undefined && e.clip !== null) parts.push(`clipped at the ${e.clip}th percentile${e.signed ? ' of |value|' : ''}`);
+  if (e.gamma !== undefined && e.gamma !== 1) parts.push(`gamma ${Number(e.gamma.toPrecision(2))}`);
+  return parts.length ? parts.join(' · ') : undefined;
 }
 
 export class Colorbar {
@@ -48,20 +61,23 @@ export class Colorbar {
       track.append(tick);
     }
     // Ends that are zero up to float noise relative to the range read as 0.
-    const scale = Math.max(Math.abs(e.min), Math.abs(e.max));
-    const fmt = (v: number) => formatValue(Math.abs(v) < scale * 1e-4 ? 0 : v);
+    const span = Math.max(Math.abs(e.min), Math.abs(e.max));
+    const fmt = (v: number) => formatValue(Math.abs(v) < span * 1e-4 ? 0 : v);
     const min = fmt(e.min);
     const max = fmt(e.max);
+    const scale = scaleNote(e);
     return h(
       'div',
       {
         class: 'colorbar-row', 'data-min': e.min, 'data-max': e.max, 'data-signed': e.signed ? 'true' : undefined,
-        'aria-label': `${e.label}: ${min} to ${max}${e.signed ? ', 0 in the middle' : ''}`,
+        'data-clip': e.clip ?? undefined, 'data-gamma': e.gamma ?? undefined,
+        'aria-label': `${e.label}: ${min} to ${max}${e.signed ? ', 0 in the middle' : ''}${scale ? `, ${scale}` : ''}`,
       },
       h('span', { class: 'colorbar-label', title: e.signed ? 'Signed: above 0 is evidence for the class, below 0 against' : undefined }, e.label),
       h('span', { class: 'colorbar-value colorbar-min' }, min),
       track,
       h('span', { class: 'colorbar-value' }, max),
+      scale ? h('span', { class: 'colorbar-scale', 'data-testid': 'colorbar-scale' }, scale) : null,
     );
   }
 }

@@ -12,7 +12,7 @@ import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { h, mountView, optionLabel, replaceChildren } from './dom';
 import { loadState, post, saveState } from './vscodeApi';
-import { Colorbar } from './colorbar';
+import { Colorbar, type ColorbarEntry } from './colorbar';
 import { decodeComparison, TileGrid, type DecodedComparison } from './compareTiles';
 import { scaledMaps } from './tiles';
 import { layerFor, markUnavailable, methodSelect, optionsFor, progressText, whyUnavailable } from './methodCall';
@@ -337,9 +337,9 @@ class CompareView {
       ? `Shared scale: all ${result.maps.length} class maps span the same range, so brighter means more evidence across classes.`
       : 'Per-map scale: each tile spans its own range; compare shapes, not intensities, across classes.') + contrastNote;
     this.scaleNote.dataset.scale = shared ? 'shared' : 'per-map';
-    const entries = shared && range
+    const entries: ColorbarEntry[] = shared && range
       ? [{ label: 'all classes', min: range.min, max: range.max }]
-      : result.maps.map((m, i) => ({ label: this.labelOf(result.classes[i]), min: m.min, max: m.max }));
+      : result.maps.map((m, i) => ({ label: this.labelOf(result.classes[i]), min: m.min, max: m.max, clip: m.display.clip }));
     if (result.contrast) {
       const [a, b] = result.contrast.classes;
       entries.push({ label: `${this.labelOf(a)} vs ${this.labelOf(b)}`, min: result.contrast.map.min, max: result.contrast.map.max });

@@ -1,4 +1,4 @@
-/** The toolbar: one map or two side by side, colormap, opacity, and the CAMs' layer. */
+/** The toolbar: one map or two side by side, colormap, display clip and gamma, opacity, and the CAMs' layer. */
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { VscodeSingleSelect } from '@vscode-elements/elements/dist/vscode-single-select/vscode-single-select.js';
@@ -7,6 +7,7 @@ import { COLORMAPS, isColormapName } from '../src/shared/colormaps';
 import { shortLayerNames } from '../src/shared/layerNames';
 import { h, replaceChildren } from './dom';
 import type { Layout } from './state';
+import { CLIP_CHOICES, GAMMA_RANGE } from './mapStore';
 
 const LAYOUT_LABELS: Record<Layout, string> = { single: 'One map', 'side-by-side': 'Side by side' };
 const AUTO_LAYER = '';
@@ -15,6 +16,9 @@ export interface ControlHandlers {
   layout(layout: Layout): void;
   colormap(name: ColormapChoice): void;
   opacity(value: number): void;
+  /** A display clip percentile; null = the full min–max range. */
+  clip(percentile: number | null): void;
+  gamma(value: number): void;
   /** undefined = the automatic layer */
   layer(name: string | undefined): void;
 }
@@ -23,6 +27,9 @@ export class Controls {
   readonly element: HTMLElement;
   private layoutButtons = new Map<Layout, HTMLButtonElement>();
   private colormapSelect: VscodeSingleSelect;
+  private clipSelect: VscodeSingleSelect;
+  private gammaInput: HTMLInputElement;
+  private gammaText: HTMLOutputElement;
   private opacityInput: HTMLInputElement;
   private opacityText: HTMLOutputElement;
   private layerSelect: VscodeSingleSelect;
@@ -48,6 +55,27 @@ export class Controls {
       if (isColormapName(v)) this.on.colormap(v);
     });
 
+    this.clipSelect = h('vscode-single-select', { 'data-testid': 'clip', label: 'Clip', class: 'select-clip' });
+    this.clipSelect.title = 'Values above this percentile draw at the top of the scale, so a few extreme pixels do not hide the rest';
+    for (const p of CLIP_CHOICES) this.clipSelect.append(h('vscode-option', { value: clipValue(p) }, p === null ? 'none' : `${p}th pct`));
+    this.clipSelect.addEventListener('change', () => {
+      const v = this.clipSelect.value;
+      const p = CLIP_CHOICES.find((c) => clipValue(c) === v);
+      if (p !== undefined) this.on.clip(p);
+    });
+
+    // Gamma on a log2 scale, so 1 sits in the middle and 0.25 and 4 at the ends.
+    this.gammaInput = h('input', {
+      type: 'range', min: Math.log2(GAMMA_RANGE.min), max: Math.log2(GAMMA_RANGE.max), step: 0.25, id: 'gamma', 'data-testid': 'gamma',
+      'aria-label': 'Gamma', class: 'slider', title: 'Normalized value v is drawn as v^gamma: below 1 lifts faint values, above 1 dims them',
+    });
+    this.gammaText = h('output', { class: 'slider-value', for: 'gamma' });
+    this.gammaInput.addEventListener('input', () => {
+      const g = 2 ** Number(this.gammaInput.value);
+      this.gammaText.value = formatGamma(g);
+      this.on.gamma(g);
+    });
+
     this.opacityInput = h('input', {
       type: 'range', min: 0, max: 100, step: 1, id: 'opacity', 'data-testid': 'opacity', 'aria-label': 'Heatmap opacity', class: 'slider',
     });
@@ -71,6 +99,8 @@ export class Controls {
       { class: 'toolbar', role: 'toolbar', 'aria-label': 'Display options' },
       modes,
       field('Colormap', this.colormapSelect),
+      field('Clip', this.clipSelect),
+      field('Gamma', h('div', { class: 'slider-wrap' }, this.gammaInput, this.gammaText)),
       field('Opacity', h('div', { class: 'slider-wrap' }, this.opacityInput, this.opacityText)),
       this.layerField,
     );
@@ -85,6 +115,15 @@ export class Controls {
 
   setColormap(name: ColormapChoice): void {
     this.colormapSelect.value = name;
+  }
+
+  setClip(p: number | null): void {
+    this.clipSelect.value = clipValue(p);
+  }
+
+  setGamma(g: number): void {
+    this.gammaInput.value = String(Math.log2(g));
+    this.gammaText.value = formatGamma(g);
   }
 
   setOpacity(v: number): void {
@@ -126,4 +165,13 @@ export class Controls {
 
 function field(label: string, control: HTMLElement): HTMLElement {
   return h('div', { class: 'field' }, h('span', { class: 'field-label', 'aria-hidden': 'true' }, label), control);
+}
+
+function clipValue(p: number | null): string {
+  return p === null ? 'none' : String(p);
+}
+
+/** "0.59", "1", "2.8": two significant digits. */
+export function formatGamma(g: number): string {
+  return String(Number(g.toPrecision(2)));
 }

@@ -18,7 +18,7 @@ import { post, loadState, saveState } from './vscodeApi';
 import {
   changedOptions, isViewMode, optionsOf, parseSavedState, resolveState, savedImagePath, shownMethods, withView, type PanelState,
 } from './state';
-import { cacheKey, MapCache, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
+import { cacheKey, MapCache, withDisplay, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
 import { paintHeatmap, valueAt } from './heatmap';
 import { Stage } from './stage';
 import { Controls } from './controls';
@@ -88,7 +88,7 @@ class ExplainPanel {
   private header = h('div', { class: 'header-title' });
   private modelInfo = h('div', { class: 'header-meta' });
   private hoverReadout = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout', 'aria-live': 'off' });
-  private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown (natural image size)' }, 'Export PNG');
+  private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown, same clip and gamma (natural image size)' }, 'Export PNG');
   private exportNpyButtons = h('span', { class: 'export-npy' });
   private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
   private compareMethodsButton = h('vscode-button', { 'data-testid': 'open-methods', secondary: true, title: 'One map per method for this image and class, with the time each took' }, 'Compare methods');
@@ -98,6 +98,8 @@ class ExplainPanel {
       layout: (layout) => this.update({ layout }),
       colormap: (colormap) => this.update({ colormap }),
       opacity: (opacity) => this.update({ opacity }),
+      clip: (clip) => this.update({ clip }),
+      gamma: (gamma) => this.update({ gamma }),
       layer: (layer) => this.update({ layer }),
     });
     this.slots = ['Method', 'Compare with'].map((label, i) => new MethodSlot(i, label, {
@@ -358,7 +360,7 @@ class ExplainPanel {
       this.postSelection();
       this.refresh();
     } else {
-      this.render(); // colormap / opacity: local only
+      this.render(); // colormap / clip / gamma / opacity: local only
     }
   }
 
@@ -387,6 +389,8 @@ class ExplainPanel {
 
   private applyStateToControls(): void {
     this.controls.setColormap(this.state.colormap);
+    this.controls.setClip(this.state.clip);
+    this.controls.setGamma(this.state.gamma);
     this.controls.setOpacity(this.state.opacity);
     this.picker.setSelected(this.effectiveClass());
   }
@@ -515,8 +519,13 @@ class ExplainPanel {
     return classIndex === undefined ? undefined : this.shownCache().get(call, classIndex, this.resolvedLayer());
   }
 
+  /** The map as drawn: normalized under the panel's clip and gamma. */
   private mapFor(call: MethodCall): DecodedMap | null | undefined {
-    return this.entryFor(call)?.map;
+    return this.drawn(this.entryFor(call)?.map);
+  }
+
+  private drawn<M extends DecodedMap | null | undefined>(map: M): M {
+    return (map ? withDisplay(map, { clip: this.state.clip, gamma: this.state.gamma }) : map) as M;
   }
 
   /** "Grad-CAM · conv2d_2": a CAM says its layer. */
@@ -537,7 +546,7 @@ class ExplainPanel {
       const call = { method, options: optionsOf(this.state, method) };
       const spec = methodSpec(method);
       const entry = this.entryFor(call);
-      const map = entry?.map;
+      const map = this.drawn(entry?.map);
       if (entry) notes.push(...entry.notes);
       const title = this.mapTitle(method, map);
       if (pane.caption) pane.caption.textContent = title;
@@ -546,7 +555,7 @@ class ExplainPanel {
         pane.canvas.hidden = false;
         pane.canvas.style.opacity = String(this.state.opacity);
         pane.message.hidden = true;
-        bars.push({ label: title, min: map.min, max: map.max, signed: map.signed, note: statsNote(map.stats) });
+        bars.push({ label: title, min: map.min, max: map.max, signed: map.signed, note: statsNote(map.stats), clip: map.display.clip, gamma: map.display.gamma });
         return;
       }
       pane.canvas.hidden = true;
@@ -680,7 +689,7 @@ class ExplainPanel {
       const label = methodSpec(method).label;
       const b = h('vscode-button', {
         'data-testid': slot === 0 ? 'export-npy' : `export-npy-${slot + 1}`, 'data-method': method, secondary: true,
-        title: `Save the raw ${label} map as .npy`,
+        title: `Save the raw ${label} map as .npy (raw values: no clip or gamma)`,
       }, shown.length > 1 ? `${method}.npy` : 'Export raw map');
       b.addEventListener('click', () => this.exportNpy(method));
       return b;

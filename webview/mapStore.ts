@@ -6,7 +6,24 @@
 import type { ExplanationMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
 import { base64ToFloat32 } from '../src/shared/protocol';
 import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { centredNormalize, minMaxNormalize } from '../src/shared/normalize';
+import { applyGamma, centredNormalize, minMaxNormalize } from '../src/shared/normalize';
+
+/**
+ * How maps are drawn: a percentile clip (null = the full min–max range) and a gamma on the normalized
+ * values. A few extreme pixels otherwise set the top of the scale and the rest of a map is barely
+ * visible; the 99th percentile is PAIR saliency's default display clip (Captum's outlier_perc=2 is the 98th).
+ */
+export interface DisplaySettings {
+  clip: number | null;
+  gamma: number;
+}
+
+/** The explain panel's default. */
+export const DEFAULT_DISPLAY: Readonly<DisplaySettings> = { clip: 99, gamma: 1 };
+/** The full range, linear: how maps decode (the compare and methods views draw them so). */
+export const FULL_RANGE: Readonly<DisplaySettings> = { clip: null, gamma: 1 };
+export const CLIP_CHOICES: readonly (number | null)[] = [null, 99.9, 99.5, 99, 98, 95];
+export const GAMMA_RANGE = { min: 0.25, max: 4 } as const;
 
 export interface DecodedMap {
   method: MethodName;
@@ -15,13 +32,15 @@ export interface DecodedMap {
   /** Raw values in the method's units, row-major, model-input space. */
   raw: Float32Array;
   /**
-   * Normalized to [0, 1] for colouring: min–max for unsigned maps; signed maps on a scale centred on 0
-   * (0 → 0.5, ±max|v| → 1 and 0), so the colormap's middle means "no evidence".
+   * Normalized to [0, 1] for colouring under `display`: unsigned maps from min to the clip percentile
+   * (or max); signed maps on a scale centred on 0 (0 → 0.5, ±bound → 1 and 0, bound = the clip
+   * percentile of |v| or max|v|), so the colormap's middle means "no evidence"; then the gamma.
    */
   normalized: Float32Array;
-  /** The colour bar's ends: the raw range, or ±max|v| for a signed map. */
+  /** The colour bar's ends, the range actually drawn: min to the clipped max, or ±bound for a signed map. */
   min: number;
   max: number;
+  display: Readonly<DisplaySettings>;
   signed: boolean;
   layer?: string;
   stats?: Record<string, number>;
@@ -43,26 +62,39 @@ export interface MethodCall {
   options: MethodOptions;
 }
 
-/** @param signed the sign the request implied; the map's own `signed` wins when it says. */
-export function decodeMap(msg: RawMapMsg, signed: boolean): DecodedMap {
+/**
+ * @param signed the sign the request implied; the map's own `signed` wins when it says.
+ * @param display how to normalize; the full range unless given (the panel redraws with `withDisplay`).
+ */
+export function decodeMap(msg: RawMapMsg, signed: boolean, display: Readonly<DisplaySettings> = FULL_RANGE): DecodedMap {
   const raw = base64ToFloat32(msg.data);
   if (raw.length !== msg.width * msg.height) {
     throw new RangeError(`${msg.method} map has ${raw.length} values, expected ${msg.width}x${msg.height}`);
   }
-  const isSignedMap = msg.signed ?? signed;
-  let normalized: Float32Array;
-  let min: number;
-  let max: number;
-  if (isSignedMap) {
-    const c = centredNormalize(raw);
-    normalized = c.normalized;
-    [min, max] = [-c.bound, c.bound];
-  } else {
-    const n = minMaxNormalize(raw);
-    normalized = n.normalized;
-    [min, max] = [n.stats.min, n.stats.max];
+  const base = { method: msg.method, width: msg.width, height: msg.height, raw, signed: msg.signed ?? signed, layer: msg.layer, stats: msg.stats };
+  return { ...base, ...displayed(raw, base.signed, display) };
+}
+
+function displayed(raw: Float32Array, signed: boolean, display: Readonly<DisplaySettings>): Pick<DecodedMap, 'normalized' | 'min' | 'max' | 'display'> {
+  const clip = display.clip === null ? undefined : { clipPercentile: display.clip };
+  if (signed) {
+    const c = centredNormalize(raw, clip);
+    return { normalized: applyGamma(c.normalized, display.gamma, true), min: -c.bound, max: c.bound, display };
   }
-  return { method: msg.method, width: msg.width, height: msg.height, raw, normalized, min, max, signed: isSignedMap, layer: msg.layer, stats: msg.stats };
+  const n = minMaxNormalize(raw, clip);
+  return { normalized: applyGamma(n.normalized, display.gamma, false), min: n.stats.min, max: n.stats.max, display };
+}
+
+const redrawn = new WeakMap<DecodedMap, DecodedMap>();
+
+/** The map normalized under other display settings (memoized per map for the last settings asked). */
+export function withDisplay(map: DecodedMap, display: Readonly<DisplaySettings>): DecodedMap {
+  if (map.display.clip === display.clip && map.display.gamma === display.gamma) return map;
+  const hit = redrawn.get(map);
+  if (hit && hit.display.clip === display.clip && hit.display.gamma === display.gamma) return hit;
+  const out = { ...map, ...displayed(map.raw, map.signed, display) };
+  redrawn.set(map, out);
+  return out;
 }
 
 /** `classIndex` 'top' = the model's top prediction, before the panel knows which class that is. */

@@ -103,7 +103,7 @@ export class MethodGrid {
     const below: HTMLElement[] = [];
     if (r) {
       const bar = new Colorbar();
-      bar.update([{ label: r.map.signed ? 'signed' : '', min: r.map.min, max: r.map.max, signed: r.map.signed, note: statsNote(r.map.stats) }], look.colormap);
+      bar.update([{ label: r.map.signed ? 'signed' : '', min: r.map.min, max: r.map.max, signed: r.map.signed, note: statsNote(r.map.stats), clip: r.map.display.clip }], look.colormap);
       below.push(bar.element);
       for (const note of r.notes) below.push(h('span', { class: 'tile-note' }, note));
     }

@@ -4,6 +4,7 @@ import { isColormapName } from '../src/shared/colormaps';
 import {
   DEFAULT_METHODS, isMethodName, methodSpec, resolveOptions, type MethodName, type MethodOptions, type MethodSpec,
 } from '../src/shared/methods';
+import { CLIP_CHOICES, DEFAULT_DISPLAY, GAMMA_RANGE } from './mapStore';
 
 /** One map, or two side by side (the image, then both maps). */
 export type Layout = 'single' | 'side-by-side';
@@ -19,6 +20,9 @@ export interface PanelState {
   colormap: ColormapChoice;
   /** 0..1 */
   opacity: number;
+  /** Display clip percentile (null = min–max) and gamma: how maps are coloured, local only. */
+  clip: number | null;
+  gamma: number;
   /** The CAMs' layer; undefined = the automatic choice. */
   layer?: string;
   /** Options the user changed, per method (valid values only; the others are the registry's defaults). */
@@ -91,6 +95,8 @@ export function parseSavedState(raw: unknown): Partial<PanelState> {
   if (out.layout === undefined && isViewMode(r.viewMode)) Object.assign(out, withView(out.methods ?? DEFAULT_PAIR, r.viewMode));
   if (isColormapName(r.colormap)) out.colormap = r.colormap;
   if (typeof r.opacity === 'number' && r.opacity >= 0 && r.opacity <= 1) out.opacity = r.opacity;
+  if (r.clip === null || (typeof r.clip === 'number' && CLIP_CHOICES.includes(r.clip))) out.clip = r.clip as number | null;
+  if (typeof r.gamma === 'number' && r.gamma >= GAMMA_RANGE.min && r.gamma <= GAMMA_RANGE.max) out.gamma = r.gamma;
   if (typeof r.layer === 'string' && r.layer) out.layer = r.layer;
   const options = parseOptions(r.options);
   if (r.signed === true && !options.saliency) options.saliency = { signed: true };
@@ -109,6 +115,8 @@ export function resolveState(saved: Partial<PanelState>, settings?: PanelSetting
     methods: saved.layout ? saved.methods ?? DEFAULT_PAIR : fromSettings.methods,
     colormap: saved.colormap ?? (settings && isColormapName(settings.colormap) ? settings.colormap : 'jet'),
     opacity: saved.opacity ?? opacity,
+    clip: saved.clip !== undefined ? saved.clip : DEFAULT_DISPLAY.clip,
+    gamma: saved.gamma ?? DEFAULT_DISPLAY.gamma,
     layer: saved.layer,
     options: saved.options ?? {},
   };

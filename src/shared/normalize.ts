@@ -146,14 +146,48 @@ export function normalizeShared(maps: Float32Array[], opts?: NormalizeOptions): 
 }
 
 /**
- * A signed map on a scale centred on 0: v → 0.5 + v / (2·max|v|), so 0 sits in the colormap's middle and
- * evidence for and against reach its two ends equally. `bound` is max|v| (the colour bar's ±end).
+ * A signed map on a scale centred on 0: v → 0.5 + v / (2·bound), so 0 sits in the colormap's middle and
+ * evidence for and against reach its two ends equally. `bound` (the colour bar's ±end) is max|v|, or with
+ * `clipPercentile` that percentile of |v| (values beyond ±bound saturate to 1 and 0).
  */
-export function centredNormalize(map: Float32Array): { normalized: Float32Array; bound: number } {
-  const { min, max } = mapRange(map);
-  const bound = Math.max(Math.abs(min), Math.abs(max));
+export function centredNormalize(map: Float32Array, opts?: NormalizeOptions): { normalized: Float32Array; bound: number } {
+  const p = opts?.clipPercentile;
+  let bound: number;
+  if (p !== undefined && p !== 100 && map.length > 0) {
+    checkPercentile(p);
+    const magnitudes = new Float64Array(map.length);
+    for (let i = 0; i < map.length; i++) magnitudes[i] = Math.abs(finiteOrZero(map[i]));
+    bound = sortedPercentile(magnitudes.sort(), p);
+  } else {
+    const { min, max } = mapRange(map);
+    bound = Math.max(Math.abs(min), Math.abs(max));
+  }
   const normalized = new Float32Array(map.length);
   const inv = bound > 0 ? 0.5 / bound : 0;
-  for (let i = 0; i < map.length; i++) normalized[i] = 0.5 + finiteOrZero(map[i]) * inv;
+  for (let i = 0; i < map.length; i++) {
+    const t = 0.5 + finiteOrZero(map[i]) * inv;
+    normalized[i] = t <= 0 ? 0 : t >= 1 ? 1 : t;
+  }
   return { normalized, bound };
+}
+
+/**
+ * Gamma on normalized values, for display: v → v^γ (γ < 1 lifts faint values, γ > 1 dims them). A signed
+ * map (0.5 = zero) keeps its sign: the distance from the middle, |v − 0.5|·2, is raised to γ.
+ * γ = 1 returns the input itself.
+ */
+export function applyGamma(normalized: Float32Array, gamma: number, signed: boolean): Float32Array {
+  if (!(gamma > 0) || !Number.isFinite(gamma)) throw new RangeError(`gamma must be a positive number, got ${gamma}`);
+  if (gamma === 1) return normalized;
+  const out = new Float32Array(normalized.length);
+  for (let i = 0; i < normalized.length; i++) {
+    const v = normalized[i] <= 0 ? 0 : normalized[i] >= 1 ? 1 : normalized[i] || 0;
+    if (signed) {
+      const d = v - 0.5;
+      out[i] = 0.5 + Math.sign(d) * 0.5 * Math.pow(Math.abs(d) * 2, gamma);
+    } else {
+      out[i] = Math.pow(v, gamma);
+    }
+  }
+  return out;
 }

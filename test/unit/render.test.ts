@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 
-import { centredNormalize, minMaxNormalize, normalizeShared, percentile } from '../../src/shared/normalize';
+import { applyGamma, centredNormalize, minMaxNormalize, normalizeShared, percentile } from '../../src/shared/normalize';
 import { bilinearResize } from '../../src/shared/resize';
 import { COLORMAPS, colormapLut, colorize, lutIndex } from '../../src/shared/colormaps';
 import { overlayHeatmap } from '../../src/shared/overlay';
@@ -373,5 +373,39 @@ describe('centredNormalize (signed maps, panel and CLI alike)', () => {
     assert.deepEqual(Array.from(normalized), [0, 0.5, 0.75, 0.5, 1]);
     const flat = centredNormalize(new Float32Array([0, 0]));
     assert.deepEqual([flat.bound, ...flat.normalized], [0, 0.5, 0.5]);
+  });
+});
+
+describe('display clip and gamma (panel)', () => {
+  test('centredNormalize with a clip: bound = that percentile of |v|, beyond ±bound saturates', () => {
+    // |v| sorted: 0 1 1 2 4; the 75th percentile (numpy linear): h = 4·0.75 = 3 → 2.
+    const { normalized, bound } = centredNormalize(new Float32Array([-4, -1, 0, 1, 2]), { clipPercentile: 75 });
+    assert.equal(bound, 2);
+    assert.deepEqual(Array.from(normalized), [0, 0.25, 0.5, 0.75, 1]);
+    // Between order statistics: h = 4·0.5 = 2 → 1; and no clip (or 100) keeps max|v|.
+    assert.equal(centredNormalize(new Float32Array([-4, -1, 0, 1, 2]), { clipPercentile: 50 }).bound, 1);
+    assert.equal(centredNormalize(new Float32Array([-4, -1, 0, 1, 2]), { clipPercentile: 100 }).bound, 4);
+    assert.throws(() => centredNormalize(new Float32Array([1]), { clipPercentile: 101 }), RangeError);
+  });
+
+  test('minMaxNormalize with a clip saturates the outlier: min → 0, the 99th percentile → 1', () => {
+    // 0 … 99 and one outlier 10000 (101 values): h = 100·0.99 = 99 → the value 99.
+    const map = new Float32Array(101);
+    for (let i = 0; i < 100; i++) map[i] = i;
+    map[100] = 10000;
+    const { normalized, stats } = minMaxNormalize(map, { clipPercentile: 99 });
+    assert.deepEqual(stats, { min: 0, max: 99 });
+    assert.ok(Math.abs(normalized[33] - 33 / 99) < 1e-7);
+    assert.equal(normalized[100], 1);
+  });
+
+  test('applyGamma: v^γ unsigned; signed maps raise |v−0.5|·2 and keep the side', () => {
+    assert.deepEqual(Array.from(applyGamma(new Float32Array([0, 0.25, 1]), 0.5, false)), [0, 0.5, 1]);
+    assert.deepEqual(Array.from(applyGamma(new Float32Array([0.5]), 2, false)), [0.25]);
+    // 0.375: distance 0.25 → √0.25 = 0.5 → 0.5 − 0.25 = 0.25 (still below the middle).
+    assert.deepEqual(Array.from(applyGamma(new Float32Array([0, 0.375, 0.5, 0.625, 1]), 0.5, true)), [0, 0.25, 0.5, 0.75, 1]);
+    const same = new Float32Array([0.3]);
+    assert.equal(applyGamma(same, 1, false), same, 'gamma 1 draws as before');
+    assert.throws(() => applyGamma(same, 0, false), RangeError);
   });
 });

@@ -922,3 +922,114 @@ webviewTest('webview panel: the class search list', 'webview.js', { timeout: 60_
     assert.deepEqual(harness.errors, []);
   });
 });
+
+// ---- display clip and gamma (issue 10, item 3) ---------------------------------------------------
+
+/** numpy.percentile(values, p), method 'linear', written out here independently of src/shared/normalize. */
+function numpyPercentile(values: Float32Array, p: number): number {
+  const s = Array.from(values).sort((a, b) => a - b);
+  const h = ((s.length - 1) * p) / 100;
+  const lo = Math.floor(h);
+  return lo >= s.length - 1 ? s[s.length - 1] : s[lo] + (h - lo) * (s[lo + 1] - s[lo]);
+}
+
+/** A faint ramp 0 … 0.1 over the columns with one pixel at 100, as a real saliency map's few extreme pixels. */
+function outlierMap(): Float32Array {
+  const data = new Float32Array(INPUT * INPUT);
+  for (let i = 0; i < data.length; i++) data[i] = (0.1 * (i % INPUT)) / (INPUT - 1);
+  data[5 * INPUT + 7] = 100;
+  return data;
+}
+
+/** Mean of the red channel over a canvas drawn with the gray colormap: the mean heat index, 0..255. */
+async function meanGray(page: Page, testid: string): Promise<number> {
+  return page.evaluate((id) => {
+    const c = document.querySelector(`[data-testid="${id}"]`) as HTMLCanvasElement;
+    const { data } = c.getContext('2d')!.getImageData(0, 0, c.width, c.height);
+    let sum = 0;
+    for (let i = 0; i < data.length; i += 4) sum += data[i];
+    return sum / (data.length / 4);
+  }, testid);
+}
+
+async function canvasRgba(page: Page, testid: string): Promise<number[]> {
+  return page.evaluate((id) => {
+    const c = document.querySelector(`[data-testid="${id}"]`) as HTMLCanvasElement;
+    return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data);
+  }, testid);
+}
+
+webviewTest('webview panel: display clip and gamma', 'webview.js', { timeout: 60_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
+  const { page } = harness;
+  const data = outlierMap();
+  const p99 = numpyPercentile(data, 99);
+  const barMax = async () => Number(await page.locator('.colorbar-row').first().getAttribute('data-max'));
+
+  await t.test('by default the scale is clipped at the 99th percentile and the colour bar says so', async () => {
+    await waitForPosted(page, 0, (m) => m.type === 'ready', 'ready');
+    await send(page, { type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model: MODEL, settings: { colormap: 'gray', opacity: 0.5, defaultView: 'saliency' } });
+    const explain = await waitForPosted(page, 0, (m) => m.type === 'explain', 'explain');
+    assert.ok(explain.type === 'explain');
+    const result: ExplanationMsg = {
+      imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, predictions: PREDS.slice(0, 5), target: PREDS[0],
+      maps: [rawMap('saliency', INPUT, data, { signed: false, options: explain.request.options?.saliency })], timings: {}, notes: [],
+    };
+    await send(page, { type: 'explanation', requestId: explain.requestId, result });
+    await canvasStats(page, 'heatmap-canvas');
+    await page.waitForSelector('.colorbar-row');
+    assert.ok(Math.abs((await barMax()) - p99) <= 1e-6 * p99, `bar max ${await barMax()} vs 99th percentile ${p99}`);
+    assert.equal(await page.getByTestId('colorbar-scale').textContent(), 'clipped at the 99th percentile');
+    // The ramp's mean is 0.05 of 0.1: about half the scale once clipped (p99 ≈ 0.1), 0.05 % of it under min–max.
+    const mean = await meanGray(page, 'heatmap-canvas');
+    assert.ok(mean > 100, `mean heat index ${mean.toFixed(1)} with the clip`);
+  });
+
+  let clipped = 0;
+  await t.test('Clip "none" restores min–max: the bar ends at the outlier and the map goes dark', async () => {
+    clipped = (await canvasStats(page, 'heatmap-canvas')).hash;
+    const n = (await posted(page)).length;
+    await page.getByTestId('clip').click();
+    await page.getByTestId('clip').getByRole('option', { name: 'none', exact: true }).click();
+    const unclipped = (await waitForHashChange(page, 'heatmap-canvas', clipped)).hash;
+    assert.equal(await barMax(), 100);
+    assert.equal(await page.getByTestId('colorbar-scale').count(), 0, 'no clip note');
+    const mean = await meanGray(page, 'heatmap-canvas');
+    assert.ok(mean < 5, `mean heat index ${mean.toFixed(1)} under min–max`);
+    assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0, 'no request for a clip change');
+    const state = await page.evaluate(() => (window as unknown as { __getState(): { clip: unknown } }).__getState());
+    assert.equal(state.clip, null);
+    await page.getByTestId('clip').click();
+    await page.getByTestId('clip').getByRole('option', { name: '99th pct', exact: true }).click();
+    assert.equal((await waitForHashChange(page, 'heatmap-canvas', unclipped)).hash, clipped, 'back to the clipped drawing');
+  });
+
+  await t.test('gamma re-colours locally, without a request, and the bar names it', async () => {
+    const n = (await posted(page)).length;
+    const before = await meanGray(page, 'heatmap-canvas');
+    await page.getByTestId('gamma').fill('-1'); // log2 scale: gamma 0.5
+    await waitForHashChange(page, 'heatmap-canvas', clipped);
+    const after = await meanGray(page, 'heatmap-canvas');
+    // v^0.5 ≥ v on [0, 1]: faint values lift.
+    assert.ok(after > before + 20, `mean ${before.toFixed(1)} → ${after.toFixed(1)} with gamma 0.5`);
+    assert.equal(await page.getByTestId('colorbar-scale').textContent(), 'clipped at the 99th percentile · gamma 0.5');
+    assert.equal((await posted(page)).slice(n).filter((m) => m.type === 'explain').length, 0, 'no request for a gamma change');
+    const state = await page.evaluate(() => (window as unknown as { __getState(): { gamma: unknown } }).__getState());
+    assert.equal(state.gamma, 0.5);
+  });
+
+  await t.test('the exported PNG is the canvas drawn (same clip and gamma), composed over the image', async () => {
+    // Opacity 1: the export's heatmap pixels are then the canvas's pixels, at the same (natural) size.
+    await page.getByTestId('opacity').fill('100');
+    const canvas = await canvasRgba(page, 'heatmap-canvas');
+    const n = (await posted(page)).length;
+    await page.getByTestId('export-png').click();
+    const msg = await waitForPosted(page, n, (m) => m.type === 'exportPng', 'exportPng');
+    assert.ok(msg.type === 'exportPng');
+    const png = PNG.sync.read(Buffer.from(msg.dataUrl.split(',')[1], 'base64'));
+    assert.equal(canvas.length, png.data.length, 'canvas at the natural size (64x48)');
+    let worst = 0;
+    for (let i = 0; i < canvas.length; i++) if (i % 4 !== 3) worst = Math.max(worst, Math.abs(canvas[i] - png.data[i]));
+    assert.ok(worst <= 1, `largest channel difference ${worst}`);
+    assert.match(await page.getByTestId('export-npy').getAttribute('title') ?? '', /no clip or gamma/);
+  });
+});
