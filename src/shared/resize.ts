@@ -5,7 +5,7 @@
  * Pure TypeScript, no imports: used by the webview (browser) and the CLI (node).
  */
 
-interface AxisTaps {
+export interface AxisTaps {
   i0: Int32Array;
   i1: Int32Array;
   /** Weight of i1; i0 gets 1 - w. */
@@ -14,16 +14,17 @@ interface AxisTaps {
 
 /**
  * Source sample positions for each destination index along one axis, half-pixel centers:
- * src = (dst + 0.5) * (srcSize / dstSize) - 0.5, clamped to [0, srcSize - 1].
+ * src = (dst + 0.5) * (srcSize / dstSize) - 0.5, clamped to [0, srcSize - 1]; with `alignCorners`
+ * (torch's align_corners=True) src = dst * (srcSize - 1) / (dstSize - 1).
  */
-function axisTaps(srcSize: number, dstSize: number): AxisTaps {
+export function axisTaps(srcSize: number, dstSize: number, opts: { alignCorners?: boolean } = {}): AxisTaps {
   const i0 = new Int32Array(dstSize);
   const i1 = new Int32Array(dstSize);
   const w = new Float32Array(dstSize);
-  const scale = srcSize / dstSize;
+  const scale = opts.alignCorners ? (dstSize > 1 ? (srcSize - 1) / (dstSize - 1) : 0) : srcSize / dstSize;
   const last = srcSize - 1;
   for (let d = 0; d < dstSize; d++) {
-    let s = (d + 0.5) * scale - 0.5;
+    let s = opts.alignCorners ? d * scale : (d + 0.5) * scale - 0.5;
     if (s < 0) s = 0;
     if (s > last) s = last;
     const lo = Math.floor(s);

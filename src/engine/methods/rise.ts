@@ -6,6 +6,7 @@
  * same masks however the batch runner chunks them, and they are made again for the sum instead of kept.
  */
 import { methodSpec } from '../../shared/methods';
+import { axisTaps } from '../../shared/resize';
 import { inputValues, scorePerturbed } from './perturbation';
 import { seededUniform } from './random';
 import type { AttributionMap, AttributionMethod, MethodContext } from './types';
@@ -25,18 +26,8 @@ export function riseMasks(spec: RiseMaskSpec): (i: number, out: Float32Array) =>
   const cellX = Math.ceil(width / g);
   // Bilinear upsampling g → (g+1)·cell with half-pixel centres (skimage's resize, order 1): for each
   // upsampled row/column the two grid cells it mixes and the weight of the second.
-  const taps = (up: number) => {
-    const lo = new Int32Array(up);
-    const t = new Float32Array(up);
-    for (let r = 0; r < up; r++) {
-      const src = Math.min(Math.max(((r + 0.5) * g) / up - 0.5, 0), g - 1);
-      lo[r] = Math.max(0, Math.min(Math.floor(src), g - 2)); // lo + 1 stays on the grid
-      t[r] = src - lo[r];
-    }
-    return { lo, t };
-  };
-  const ty = taps((g + 1) * cellY);
-  const tx = taps((g + 1) * cellX);
+  const ty = axisTaps(g, (g + 1) * cellY);
+  const tx = axisTaps(g, (g + 1) * cellX);
   const cells = new Float32Array(g * g);
   const rowsAlongX = new Float32Array(g * width);
   return (i, out) => {
@@ -47,15 +38,14 @@ export function riseMasks(spec: RiseMaskSpec): (i: number, out: Float32Array) =>
     // Separable: interpolate each grid row along x at the cropped columns, then mix two rows per output row.
     for (let a = 0; a < g; a++) {
       for (let x = 0; x < width; x++) {
-        const lo = tx.lo[x + dx];
-        const t = tx.t[x + dx];
-        rowsAlongX[a * width + x] = (1 - t) * cells[a * g + lo] + t * cells[a * g + Math.min(lo + 1, g - 1)];
+        const t = tx.w[x + dx];
+        rowsAlongX[a * width + x] = (1 - t) * cells[a * g + tx.i0[x + dx]] + t * cells[a * g + tx.i1[x + dx]];
       }
     }
     for (let y = 0; y < height; y++) {
-      const lo = ty.lo[y + dy];
-      const t = ty.t[y + dy];
-      const hi = Math.min(lo + 1, g - 1);
+      const lo = ty.i0[y + dy];
+      const hi = ty.i1[y + dy];
+      const t = ty.w[y + dy];
       for (let x = 0; x < width; x++) out[y * width + x] = (1 - t) * rowsAlongX[lo * width + x] + t * rowsAlongX[hi * width + x];
     }
   };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { methodSpec } from '../../shared/methods';
+import { axisTaps } from '../../shared/resize';
 import { camMap, weightedCam } from './camBase';
 import { probabilities } from './scores';
 import type { AttributionMethod, MethodContext } from './types';
@@ -31,21 +32,6 @@ export function scoredChannels(activation: Float32Array, k: number, maxChannels:
   return varying.sort((a, b) => mean[b] - mean[a] || a - b).slice(0, maxChannels).sort((a, b) => a - b);
 }
 
-/** For each output index along one axis, its two source indices and the weight of the second, corners aligned. */
-function alignedTaps(from: number, to: number): { i0: Int32Array; i1: Int32Array; f: Float64Array } {
-  const i0 = new Int32Array(to);
-  const i1 = new Int32Array(to);
-  const f = new Float64Array(to);
-  const scale = to > 1 ? (from - 1) / (to - 1) : 0;
-  for (let o = 0; o < to; o++) {
-    const s = o * scale;
-    i0[o] = Math.min(Math.floor(s), from - 1);
-    i1[o] = Math.min(i0[o] + 1, from - 1);
-    f[o] = s - i0[o];
-  }
-  return { i0, i1, f };
-}
-
 /**
  * The masked inputs of channels[start..end): each channel's activation resized to the image (bilinear,
  * corners aligned, as torch's UpsamplingBilinear2d), scaled to [0, 1] by its own min and max
@@ -57,8 +43,8 @@ function maskedInputs(ctx: MethodContext, a: { data: Float32Array; h: number; w:
   channels: number[], start: number, end: number): tf.Tensor {
   const { height: H, width: W, channels: C } = ctx.image;
   const { h, w, k } = a;
-  const rows = alignedTaps(h, H);
-  const cols = alignedTaps(w, W);
+  const rows = axisTaps(h, H, { alignCorners: true });
+  const cols = axisTaps(w, W, { alignCorners: true });
   const out = new Float32Array((end - start) * H * W * C);
   const across = new Float64Array(h * W); // each source row resized along x
   const up = new Float64Array(H * W);
@@ -68,7 +54,7 @@ function maskedInputs(ctx: MethodContext, a: { data: Float32Array; h: number; w:
       for (let x = 0; x < W; x++) {
         const v0 = a.data[(y * w + cols.i0[x]) * k + ch];
         const v1 = a.data[(y * w + cols.i1[x]) * k + ch];
-        across[y * W + x] = v0 + (v1 - v0) * cols.f[x];
+        across[y * W + x] = v0 + (v1 - v0) * cols.w[x];
       }
     }
     let min = Infinity;
@@ -76,7 +62,7 @@ function maskedInputs(ctx: MethodContext, a: { data: Float32Array; h: number; w:
     for (let y = 0; y < H; y++) {
       const r0 = rows.i0[y] * W;
       const r1 = rows.i1[y] * W;
-      const fy = rows.f[y];
+      const fy = rows.w[y];
       for (let x = 0; x < W; x++) {
         const v = across[r0 + x] + (across[r1 + x] - across[r0 + x]) * fy;
         up[y * W + x] = v;
