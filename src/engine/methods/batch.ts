@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { UserError } from '../errors';
 import type { GradientOptions, ModelRuntime } from '../runtimes/types';
 
 /** Builds inputs start … end−1 of a batch as one tensor [end − start, ...inputShape]. */
@@ -102,6 +101,8 @@ export function batchRunner(runtime: ModelRuntime, opts: BatchRunnerOptions = {}
 
   async function gradientChunk(x: tf.Tensor, seed: Float32Array, gopts: GradientOptions): Promise<{ logits: Float32Array; gradient: tf.Tensor }> {
     const n = x.shape[0];
+    // A runtime without the rule would return the plain gradient: the method refuses first, with its own sentence.
+    if (gopts.guided && !runtime.backwardRules?.includes('guided')) throw new Error('guided gradients asked of a runtime without the guided rule');
     if (runtime.gradientBatch) {
       const seeds = tf.tensor2d(repeatRows(seed, n), [n, classes]);
       try {
@@ -110,7 +111,6 @@ export function batchRunner(runtime: ModelRuntime, opts: BatchRunnerOptions = {}
         seeds.dispose();
       }
     }
-    if (gopts.guided) throw new UserError(`Guided Backpropagation needs a runtime that can change its backward rules (ONNX Runtime); this model runs on tfjs`);
     const logits = new Float32Array(n * classes);
     const parts: tf.Tensor[] = [];
     const seedTensor = tf.tensor2d(seed, [1, classes]);
