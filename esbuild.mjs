@@ -15,8 +15,11 @@ const nodeTargets = [
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
 // Integration tests run inside VS Code's extension host: bundled like the extension, `vscode` and mocha external.
+// Every suite/*.test.ts is one bundle; index.js runs them all.
+const suiteDir = 'test/integration/suite';
+const suiteFiles = fs.existsSync(suiteDir) ? fs.readdirSync(suiteDir).filter((f) => f.endsWith('.test.ts')).sort() : [];
 const testTargets = [
-  { entryPoints: { index: 'test/integration/suite/index.ts', 'extension.test': 'test/integration/suite/extension.test.ts' } },
+  { entryPoints: { index: `${suiteDir}/index.ts`, ...Object.fromEntries(suiteFiles.map((f) => [f.replace(/\.ts$/, ''), `${suiteDir}/${f}`])) } },
 ].filter((t) => Object.values(t.entryPoints).every((f) => fs.existsSync(f)));
 
 const browserTargets = [
@@ -68,8 +71,9 @@ const common = {
   outdir,
   sourcemap: true,
   logLevel: 'warning',
-  // Optional native backend: resolved at run time when installed, never bundled.
-  external: ['@tensorflow/tfjs-node'],
+  // Optional native backend: resolved at run time when installed, never bundled. sharp loads its per-platform
+  // binary and libvips by package name at run time: scripts/package.mjs ships them beside dist/.
+  external: ['@tensorflow/tfjs-node', 'sharp'],
   plugins: [ortBinding],
 };
 

@@ -8,7 +8,7 @@ import { methodOptionFlags, parseMethodOptions, methodsHelp } from './cliMethods
 import { DEFAULT_METHODS, METHOD_NAMES, METHODS, MethodSpec } from './shared/methods';
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
-import { IMAGE_FILE } from './shared/imageFiles';
+import { listInputImages } from './engine/io/folderImages';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
@@ -62,7 +62,7 @@ function collectImages(entries: string[]): string[] {
   for (const entry of entries) {
     if (!fs.existsSync(entry)) throw new UserError(`${entry}: file not found`);
     if (fs.statSync(entry).isDirectory()) {
-      const inside = fs.readdirSync(entry).filter((f) => IMAGE_FILE.test(f)).sort();
+      const inside = listInputImages(entry);
       if (inside.length === 0) throw new UserError(`${entry}: folder has no PNG, JPEG, BMP, GIF or WebP images`);
       files.push(...inside.map((f) => path.join(entry, f)));
     } else {

@@ -7,11 +7,14 @@ import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseEr
 import { initBackend } from './engine/backend';
 import { UserError } from './engine/errors';
 import { ExplainService } from './engine/service';
-import { ENGINE, ENGINE_PROGRESS, EngineProgressMsg, EngineRequest, USER_ERROR_CODE } from './shared/protocol';
+import { ENGINE, ENGINE_PARTIAL, ENGINE_PROGRESS, EnginePartialMsg, EngineProgressMsg, EngineRequest, USER_ERROR_CODE } from './shared/protocol';
 
 const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
-/** Long methods report progress; the host shows it on the request that is running. */
-const service = new ExplainService((p: EngineProgressMsg) => void connection.sendNotification(ENGINE_PROGRESS, p));
+/** Long methods report progress, and explain requests their results as they come; the host shows them on the request. */
+const service = new ExplainService(
+  (p: EngineProgressMsg) => void connection.sendNotification(ENGINE_PROGRESS, p),
+  (p: EnginePartialMsg) => void connection.sendNotification(ENGINE_PARTIAL, p),
+);
 
 /** User errors keep their one sentence; anything else is an internal error with its message. */
 function asResponseError(err: unknown): ResponseError<void> {
@@ -42,6 +45,7 @@ serve(ENGINE.explain, (p) => service.explain(p));
 serve(ENGINE.compare, (p) => service.compare(p));
 serve(ENGINE.modelInput, (p) => service.modelInput(p));
 serve(ENGINE.reportEntry, (p) => service.reportEntry(p));
+serve(ENGINE.displayImage, (p) => service.displayImage(p));
 connection.onClose(() => {
   service.dispose();
   process.exit(0);

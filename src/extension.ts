@@ -1,10 +1,11 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './host/commands';
 import { EngineClient } from './host/engineClient';
-import { ExplainPanel, PANEL_VIEW_TYPE, PanelHost } from './host/explainPanel';
-import { chooseModel } from './host/modelPicker';
-import { COMPARE_VIEW_ID, CompareViews } from './host/compareView';
-import { MethodsViews } from './host/methodsView';
+import { ExplainPanel, PANEL_VIEW_TYPE, PanelDisplay, PanelHost } from './host/explainPanel';
+import { ModelChooser } from './host/modelPicker';
+import { COMPARE_PANEL_TYPE, COMPARE_VIEW_ID, CompareViews } from './host/compareView';
+import { METHODS_PANEL_TYPE, MethodsViews } from './host/methodsView';
+import { ModelLoads } from './host/modelLoads';
 import { ModelNode, ModelTreeProvider, USE_IMAGENET_LABELS } from './host/modelTree';
 import { useImagenetLabels } from './host/imagenetLabels';
 import { ModelStatus } from './host/statusBar';
@@ -16,7 +17,13 @@ export interface SaliencyLensApi {
   modelTree: ModelTreeProvider;
   compare: CompareViews;
   methods: MethodsViews;
+  /** Model loads shared across panels (tests count loads and notifications). */
+  loads: ModelLoads;
+  status: ModelStatus;
 }
+
+/** Where the colormap and opacity last chosen in a panel are kept (per workspace; the settings stay the user's). */
+const DISPLAY_CHOICE = 'saliencyLens.display';
 
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
@@ -26,19 +33,41 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const status = new ModelStatus();
   const modelTree = new ModelTreeProvider();
   const treeView = vscode.window.createTreeView('saliencyLens.model', { treeDataProvider: modelTree, showCollapseAll: true });
-  // Panels restored together share one question instead of stacking model pickers.
-  let picking: Promise<string | undefined> | undefined;
+  const chooser = new ModelChooser(context.workspaceState);
+  const loads = new ModelLoads(engine);
   const host: PanelHost = {
     extensionUri: context.extensionUri,
     engine,
+    loads,
     log,
-    model: () => (picking ??= chooseModel(context.workspaceState).finally(() => (picking = undefined))),
+    model: (onAsk) => chooser.choose(onAsk),
     onModelInfo: (info) => {
       log.info(`${info.path}: ${info.backend.name} — ${info.backend.note}`);
       status.show(info);
       modelTree.show(info);
       treeView.title = modelTree.title;
     },
+    onModelFailed: (modelPath, message) => {
+      log.warn(`${modelPath}: not loaded: ${message}`);
+      status.fail(modelPath, message);
+      modelTree.fail(modelPath, message);
+      treeView.title = modelTree.title;
+    },
+    openModel: async (modelPath) => {
+      try {
+        const model = await loads.load({ modelPath });
+        host.onModelInfo(model);
+        return { model };
+      } catch (err) {
+        const message = (err as Error).message;
+        host.onModelFailed(modelPath, message);
+        // No action button: an error toast with one stays until dismissed; the status bar keeps saying it meanwhile.
+        void vscode.window.showErrorMessage(message);
+        return { error: message };
+      }
+    },
+    displayChoice: () => context.workspaceState.get<PanelDisplay>(DISPLAY_CHOICE),
+    rememberDisplay: (display) => void context.workspaceState.update(DISPLAY_CHOICE, display),
     chosenLayer: () => modelTree.chosenLayer,
     presetFor: (modelPath) => context.workspaceState.get<string>(`saliencyLens.preset:${modelPath}`),
     rememberPreset: (modelPath, preset) => context.workspaceState.update(`saliencyLens.preset:${modelPath}`, preset),
@@ -65,6 +94,10 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       void methods.controller?.refresh();
     }),
     vscode.workspace.onDidChangeConfiguration((e) => {
+      // The user set a new default: it applies from the next panel on, over a choice made in a panel.
+      if (e.affectsConfiguration('saliencyLens.colormap') || e.affectsConfiguration('saliencyLens.opacity')) {
+        void context.workspaceState.update(DISPLAY_CHOICE, undefined);
+      }
       if (!e.affectsConfiguration('saliencyLens.runtime')) return;
       log.info(`runtime setting changed to ${runtimeEnv().SALIENCY_LENS_RUNTIME}: restarting the engine`);
       engine.restart();
@@ -77,9 +110,12 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     vscode.window.registerWebviewPanelSerializer(PANEL_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel, state) => ExplainPanel.revive(host, panel, state as { imagePath?: string } | undefined),
     }),
+    // The views beside the panel come back too: they follow whichever explain panel is current once it is restored.
+    vscode.window.registerWebviewPanelSerializer(COMPARE_PANEL_TYPE, compare),
+    vscode.window.registerWebviewPanelSerializer(METHODS_PANEL_TYPE, methods),
   );
   log.info('Saliency Lens activated');
-  return { engine, panels: () => ExplainPanel.open, modelTree, compare, methods };
+  return { engine, panels: () => ExplainPanel.open, modelTree, compare, methods, loads, status };
 }
 
 export function deactivate(): void {

@@ -142,6 +142,9 @@ class ClassSearch {
   }
 }
 
+/** Keys for the ranking, shown in titles here and wired in keyboard.ts (one source for both). */
+export const CLASS_KEYS = { previous: '[', next: ']', ranks: ['1', '2', '3', '4', '5'] } as const;
+
 export class ClassPicker {
   readonly element: HTMLElement;
   private chips = h('div', { class: 'chips', role: 'group', 'aria-label': 'Top predictions' });
@@ -149,13 +152,25 @@ export class ClassPicker {
   private labels: string[] = [];
   private predictions: PredictionMsg[] = [];
   private selected: number | undefined;
+  private previousButton = h('button', {
+    type: 'button', class: 'step-button', 'data-testid': 'previous-class', 'aria-label': 'Previous class',
+    title: `Previous class in the ranking (${CLASS_KEYS.previous})`,
+  }, '‹');
+  private nextButton = h('button', {
+    type: 'button', class: 'step-button', 'data-testid': 'next-class', 'aria-label': 'Next class',
+    title: `Next class in the ranking (${CLASS_KEYS.next})`,
+  }, '›');
 
-  constructor(private readonly onSelect: (classIndex: number) => void) {
+  /** @param info what is known of any class (probability, logit), e.g. a class explained from outside the top 5. */
+  constructor(private readonly onSelect: (classIndex: number) => void, private readonly info: (classIndex: number) => PredictionMsg | undefined = () => undefined) {
     this.search = new ClassSearch((classIndex) => this.onSelect(classIndex));
+    this.previousButton.addEventListener('click', () => this.step(-1));
+    this.nextButton.addEventListener('click', () => this.step(1));
     this.element = h(
       'div',
       { class: 'class-picker' },
       h('span', { class: 'field-label' }, 'Class'),
+      h('span', { class: 'step-buttons' }, this.previousButton, this.nextButton),
       this.chips,
       h('div', { class: 'field class-search-field' }, h('span', { class: 'field-label', 'aria-hidden': 'true' }, 'All classes'), this.search.element),
     );
@@ -174,44 +189,75 @@ export class ClassPicker {
 
   setSelected(classIndex: number | undefined): void {
     this.selected = classIndex;
-    for (const chip of Array.from(this.chips.querySelectorAll<HTMLButtonElement>('.chip'))) {
-      const on = Number(chip.dataset.classIndex) === classIndex;
-      chip.classList.toggle('selected', on);
-      chip.setAttribute('aria-pressed', String(on));
-    }
+    this.renderChips();
     this.search.setChosen(classIndex);
   }
 
+  /** Picks the prediction of this rank (0 = the top one), if there is one. */
+  pickRank(rank: number): void {
+    const p = this.predictions[rank];
+    if (p && p.index !== this.selected) this.onSelect(p.index);
+  }
+
+  /**
+   * Moves through the ranking by `delta`, stopping at its ends. From a class outside it, the next is the top
+   * prediction and the previous the last one.
+   */
+  step(delta: number): void {
+    if (!this.predictions.length) return;
+    const at = this.predictions.findIndex((p) => p.index === this.selected);
+    const rank = at < 0 ? (delta > 0 ? 0 : this.predictions.length - 1) : Math.max(0, Math.min(this.predictions.length - 1, at + delta));
+    this.pickRank(rank);
+  }
+
   private renderChips(): void {
-    if (this.predictions.length === 0) {
+    const ranked = this.predictions.length > 0;
+    const at = this.predictions.findIndex((p) => p.index === this.selected);
+    this.previousButton.disabled = !ranked || at === 0;
+    this.nextButton.disabled = !ranked || at === this.predictions.length - 1;
+    if (!ranked) {
       replaceChildren(this.chips, h('span', { class: 'chips-empty' }, 'Predictions appear after the first run…'));
       return;
     }
-    replaceChildren(
-      this.chips,
-      ...this.predictions.map((p, rank) => {
-        const pct = formatPercent(p.probability);
-        const label = p.label || this.labels[p.index] || `class ${p.index}`;
-        const bar = h('span', { class: 'chip-bar', 'aria-hidden': 'true' });
-        bar.style.width = `${Math.max(0, Math.min(1, p.probability)) * 100}%`;
-        const chip = h(
-          'button',
-          {
-            type: 'button',
-            class: 'chip',
-            'data-testid': 'class-chip',
-            'data-class-index': p.index,
-            'aria-pressed': 'false',
-            title: `#${rank + 1}: ${label} (class ${p.index}), p = ${p.probability.toFixed(4)}, logit = ${p.logit.toFixed(3)}`,
-          },
-          h('span', { class: 'chip-label' }, label),
-          h('span', { class: 'chip-prob' }, pct),
-          bar,
-        );
-        chip.addEventListener('click', () => this.onSelect(p.index));
-        return chip;
-      }),
+    const chips = this.predictions.map((p, rank) => this.chip(p, `#${rank + 1}`, `key ${CLASS_KEYS.ranks[rank]}`));
+    // A class picked from "All classes" says its probability too, after the top 5.
+    if (this.selected !== undefined && at < 0) {
+      const p = this.info(this.selected) ?? { index: this.selected, label: this.labels[this.selected] ?? '', probability: NaN, logit: NaN };
+      const chip = this.chip(p, 'Outside the top 5', undefined);
+      chip.classList.add('chip-outside');
+      chip.dataset.testid = 'class-chip-picked';
+      chips.push(chip);
+    }
+    // Re-rendered on every selection: the chip that had the keyboard focus keeps it.
+    const focused = this.chips.contains(document.activeElement) ? (document.activeElement as HTMLElement).dataset.classIndex : undefined;
+    replaceChildren(this.chips, ...chips);
+    if (focused !== undefined) chips.find((c) => c.dataset.classIndex === focused)?.focus();
+  }
+
+  private chip(p: PredictionMsg, rankText: string, key: string | undefined): HTMLButtonElement {
+    const known = Number.isFinite(p.probability);
+    // Outside the top 5 a probability is often "<0.1%": the logit says more there.
+    const figure = !known ? '…' : key ? formatPercent(p.probability) : `${formatPercent(p.probability)} · logit ${p.logit.toFixed(2)}`;
+    const label = p.label || this.labels[p.index] || `class ${p.index}`;
+    const bar = h('span', { class: 'chip-bar', 'aria-hidden': 'true' });
+    bar.style.width = `${known ? Math.max(0, Math.min(1, p.probability)) * 100 : 0}%`;
+    const on = p.index === this.selected;
+    const figures = known ? `p = ${p.probability.toFixed(4)}, logit = ${p.logit.toFixed(3)}` : 'probability not known yet';
+    const chip = h(
+      'button',
+      {
+        type: 'button',
+        class: on ? 'chip selected' : 'chip',
+        'data-testid': 'class-chip',
+        'data-class-index': p.index,
+        'aria-pressed': String(on),
+        title: `${rankText}: ${label} (class ${p.index}), ${figures}${key ? ` (${key})` : ''}`,
+      },
+      h('span', { class: 'chip-label' }, label),
+      h('span', { class: 'chip-prob', 'data-testid': 'chip-prob' }, figure),
+      bar,
     );
-    this.setSelected(this.selected);
+    chip.addEventListener('click', () => this.onSelect(p.index));
+    return chip;
   }
 }

@@ -28,6 +28,13 @@ export function scaleNote(e: Pick<ColorbarEntry, 'clip' | 'gamma' | 'signed'>): 
   return parts.length ? parts.join(' · ') : undefined;
 }
 
+/** The ends of the drawn range as text; ends that are zero up to float noise relative to the range read as 0. */
+export function rangeEnds(e: Pick<ColorbarEntry, 'min' | 'max'>): { min: string; max: string } {
+  const span = Math.max(Math.abs(e.min), Math.abs(e.max));
+  const fmt = (v: number) => formatValue(Math.abs(v) < span * 1e-4 ? 0 : v);
+  return { min: fmt(e.min), max: fmt(e.max) };
+}
+
 export class Colorbar {
   readonly element = h('div', { class: 'colorbar', 'data-testid': 'colorbar', role: 'group', 'aria-label': 'Colour scale' });
 
@@ -60,11 +67,7 @@ export class Colorbar {
       tick.style.left = `${(100 * -e.min) / (e.max - e.min)}%`;
       track.append(tick);
     }
-    // Ends that are zero up to float noise relative to the range read as 0.
-    const span = Math.max(Math.abs(e.min), Math.abs(e.max));
-    const fmt = (v: number) => formatValue(Math.abs(v) < span * 1e-4 ? 0 : v);
-    const min = fmt(e.min);
-    const max = fmt(e.max);
+    const { min, max } = rangeEnds(e);
     const scale = scaleNote(e);
     return h(
       'div',

@@ -138,6 +138,10 @@ class CompareView {
         this.result = undefined;
         this.grid.clear();
         return this.setSubject(msg.subject);
+      case 'display':
+        // The explain panel's colormap or opacity changed: redrawn here, nothing recomputed.
+        this.applySettings(msg);
+        return this.render();
       case 'refresh':
         return this.setSubject(msg.subject);
       case 'current':
@@ -184,7 +188,7 @@ class CompareView {
     }
   }
 
-  private applySettings(settings: PanelSettings): void {
+  private applySettings(settings: Pick<PanelSettings, 'colormap' | 'opacity'>): void {
     if (isColormapName(settings.colormap)) this.colormap = settings.colormap;
     this.opacity = settings.opacity;
   }

@@ -27,17 +27,28 @@ export class InputInspector {
     replaceChildren(this.presetSelect, ...PRESETS.map((p) => h('vscode-option', { value: p }, p)));
     this.presetSelect.addEventListener('change', () => on.preset(this.presetSelect.value));
     this.figure.hidden = true;
-    this.element = h('div', { class: 'input-inspector' },
+    this.element = h('div', { class: 'input-inspector', 'data-testid': 'input-inspector' },
       h('div', { class: 'input-inspector-controls' }, this.toggle, h('span', { class: 'field-label' }, 'Preset'), this.presetSelect),
       this.figure);
+    // Nothing to inspect, and no preset in use, until a model is loaded.
+    this.element.hidden = true;
   }
 
   get visible(): boolean {
     return this.toggle.checked;
   }
 
-  /** The preset in use, read from the model's description ("unit (0..1) (…/saliency-lens.json)"). */
-  setPreprocessing(description: string): void {
+  /**
+   * The preset in use, read from the model's description ("unit (0..1) (…/saliency-lens.json)"); undefined when
+   * there is no model (none chosen yet, or it did not load): the inspector hides rather than show a preset not in use.
+   */
+  setPreprocessing(description: string | undefined): void {
+    this.element.hidden = description === undefined;
+    if (description === undefined) {
+      this.toggle.checked = false;
+      this.figure.hidden = true;
+      return;
+    }
     const preset = PRESETS.find((p) => description.startsWith(p));
     const value = preset ?? '';
     void this.presetSelect.updateComplete.then(() => (this.presetSelect.value = value));

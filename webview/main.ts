@@ -12,13 +12,14 @@ import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import { isMethodName, METHOD_NAMES, methodSpec, resolveOptions, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { unavailableReason } from '../src/shared/methodAvailability';
 import { float32ToBase64 } from '../src/shared/protocol';
-import type { ExplainRequest, ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
-import { formatValue, h, mountView, optionLabel, replaceChildren } from './dom';
+import { backendText, modelName } from '../src/shared/modelText';
+import type { ExplainPartial, ExplainRequest, ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
+import { formatPercent, formatValue, h, mountView, optionLabel, replaceChildren } from './dom';
 import { post, loadState, saveState } from './vscodeApi';
 import {
   changedOptions, isViewMode, optionsOf, parseSavedState, resolveState, savedImagePath, shownMethods, withView, type PanelState,
 } from './state';
-import { cacheKey, MapCache, withDisplay, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
+import { cacheKey, MapCache, withDisplay, type AnswerContext, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
 import { paintHeatmap, valueAt } from './heatmap';
 import { Stage } from './stage';
 import { Controls } from './controls';
@@ -26,8 +27,10 @@ import { ClassPicker } from './classPicker';
 import { Colorbar, statsNote, type ColorbarEntry } from './colorbar';
 import { StatusArea } from './status';
 import { exportName, renderExportPng } from './exporter';
+import type { LegendContent } from './legendStrip';
 import { InputInspector } from './inputInspector';
 import { MethodSlot } from './methodPicker';
+import { installClassKeys } from './keyboard';
 
 interface Pending {
   classIndex?: number;
@@ -35,6 +38,10 @@ interface Pending {
   calls: MethodCall[];
   /** The calls' cache keys with the class as asked (undefined = 'top'): what is in flight. */
   keys: string[];
+  /** Known once the predictions arrived, ahead of the maps. */
+  answer?: AnswerContext;
+  /** Methods whose maps arrived ahead of the answer (already stored and drawn). */
+  arrived: Set<MethodName>;
 }
 
 /** Why a map in view is not there: its request failed (until the user changes something) or was cancelled. */
@@ -89,6 +96,7 @@ class ExplainPanel {
   private modelInfo = h('div', { class: 'header-meta' });
   private hoverReadout = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout', 'aria-live': 'off' });
   private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown, same clip and gamma (natural image size)' }, 'Export PNG');
+  private exportLegendButton = h('vscode-button', { 'data-testid': 'export-png-legend', secondary: true, title: 'The overlay as shown with a legend under it: image, class, probability, method and colour bar' }, 'Export PNG with legend');
   private exportNpyButtons = h('span', { class: 'export-npy' });
   private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
   private compareMethodsButton = h('vscode-button', { 'data-testid': 'open-methods', secondary: true, title: 'One map per method for this image and class, with the time each took' }, 'Compare methods');
@@ -107,13 +115,20 @@ class ExplainPanel {
       options: (method, options) => this.setOptions(i, method, options),
     }));
     this.methodBar.append(...this.slots.map((s) => s.element));
-    this.picker = new ClassPicker((classIndex) => this.update({ classIndex }));
+    this.picker = new ClassPicker((classIndex) => this.update({ classIndex }), (classIndex) => this.classInfo.get(classIndex));
     this.status = new StatusArea((action) => this.send({ type: 'action', action }), () => this.cancel());
     this.stage.onHover = (pos) => {
       this.hoverPos = pos;
       this.renderHover();
     };
-    this.exportPngButton.addEventListener('click', () => this.exportPng());
+    // Zoom and pan only move the panes: remembered, nothing recomputed or repainted.
+    this.stage.onZoom = (zoom) => {
+      this.state = { ...this.state, zoom };
+      this.persist();
+    };
+    installClassKeys(document, { pickRank: (rank) => this.picker.pickRank(rank), step: (delta) => this.picker.step(delta) });
+    this.exportPngButton.addEventListener('click', () => this.exportPng(false));
+    this.exportLegendButton.addEventListener('click', () => this.exportPng(true));
     this.compareButton.addEventListener('click', () => this.send({ type: 'compare' }));
     this.compareMethodsButton.addEventListener('click', () => this.send({ type: 'compareMethods' }));
     this.updateBanner.hidden = true;
@@ -126,7 +141,7 @@ class ExplainPanel {
     replaceChildren(
       root,
       h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.modelInfo), this.status.busy,
-        h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.exportPngButton, this.exportNpyButtons)),
+        h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.exportPngButton, this.exportLegendButton, this.exportNpyButtons)),
       this.picker.element,
       this.methodBar,
       this.controls.element,
@@ -159,6 +174,9 @@ class ExplainPanel {
         this.hostBusy = msg.message || undefined;
         this.renderBusy();
         break;
+      case 'partial':
+        this.onPartial(msg.requestId, msg.partial);
+        break;
       case 'explanation':
         this.onExplanation(msg.requestId, msg.result);
         break;
@@ -176,13 +194,19 @@ class ExplainPanel {
         this.onCancelled(msg.requestId);
         break;
       case 'invalidate':
-        void this.onInvalidate(msg.reason, msg.imageUri);
+        void this.onInvalidate(msg.reason, msg.imageUri, realSizeOf(msg));
         break;
       case 'modelInput':
         this.inspector.show(msg.input);
         break;
       case 'modelUpdated':
         this.onModelUpdated(msg.time, msg.model);
+        break;
+      case 'labelsChanged':
+        this.onLabelsChanged(msg.model);
+        break;
+      case 'image':
+        void this.onImageOnly(msg.imageUri, msg.imageName, msg.imagePath, realSizeOf(msg));
         break;
       case 'setClass':
         if (this.model && msg.classIndex >= 0 && msg.classIndex < this.model.numClasses) this.update({ classIndex: msg.classIndex });
@@ -214,14 +238,18 @@ class ExplainPanel {
     this.status.clearError();
     this.hostBusy = undefined;
     this.renderHeader();
-    this.picker.setLabels(model.labels);
+    this.showLabels(model.labels);
     this.picker.setPredictions([]);
     this.controls.setLayers(model.spatialLayers, model.defaultSpatialLayer, this.state.layer);
     for (const slot of this.slots) slot.setModel(model);
     this.applyStateToControls();
     this.applyView();
     this.persist();
-    await this.loadImage(imageUri);
+    // A colormap or opacity this panel kept from before (its own choice) is what the views beside it draw with.
+    if (this.state.colormap !== settings.colormap || this.state.opacity !== settings.opacity) {
+      this.send({ type: 'display', colormap: this.state.colormap, opacity: this.state.opacity });
+    }
+    await this.loadImage(imageUri, realSizeOf(msg));
     this.refresh();
   }
 
@@ -233,7 +261,7 @@ class ExplainPanel {
     this.outcomes.clear();
     this.model = model;
     // New labels (e.g. "Use ImageNet Class Names") must reach the search list, not only the chips.
-    this.picker.setLabels(model.labels);
+    this.showLabels(model.labels);
     for (const slot of this.slots) slot.setModel(model);
     this.applyView();
     this.showingPrevious = false;
@@ -241,6 +269,41 @@ class ExplainPanel {
     this.updateBanner.hidden = false;
     this.renderUpdateBanner();
     this.refresh();
+  }
+
+  /** The same model with new class names: the search list, chips and captions rename; the maps stay. */
+  private onLabelsChanged(model: ModelInfoMsg): void {
+    if (!this.model) return;
+    this.model = model;
+    const renamed = (p: PredictionMsg): PredictionMsg => ({ ...p, label: model.labels[p.index] ?? p.label });
+    this.predictions = this.predictions.map(renamed);
+    for (const [i, p] of this.classInfo) this.classInfo.set(i, renamed(p));
+    this.showLabels(model.labels);
+    this.picker.setPredictions(this.predictions);
+    this.picker.setSelected(this.effectiveClass());
+    this.render();
+  }
+
+  /** Every class name into the search list, and the host told which (it logs them; tests read them). */
+  private showLabels(labels: string[]): void {
+    this.picker.setLabels(labels);
+    this.send({ type: 'labelsShown', count: labels.length, first: labels[0] ?? '', last: labels.at(-1) ?? '' });
+  }
+
+  /**
+   * The image without a model (none chosen yet, or the chosen one did not load): shown as it is, with no maps,
+   * preset or model info from a model that is not in use.
+   */
+  private async onImageOnly(imageUri: string, imageName: string, imagePath: string, realSize?: ImageSize): Promise<void> {
+    this.model = undefined;
+    this.resetResults();
+    this.inspector.setPreprocessing(undefined);
+    this.imageName = imageName;
+    this.imagePath = imagePath;
+    this.persist();
+    this.renderHeader();
+    this.render();
+    await this.loadImage(imageUri, realSize);
   }
 
   /** A Methods view tile: that method in the first pane, with its options (kept only where they are valid). */
@@ -280,13 +343,31 @@ class ExplainPanel {
     return this.showingPrevious && this.previous ? this.previous : this.cache;
   }
 
-  private async onInvalidate(reason: string, imageUri?: string): Promise<void> {
+  private async onInvalidate(reason: string, imageUri?: string, realSize?: ImageSize): Promise<void> {
     this.resetResults();
     this.status.clearError();
     if (reason) this.hostBusy = reason;
     this.renderBusy();
-    if (imageUri) await this.loadImage(imageUri);
+    if (imageUri) await this.loadImage(imageUri, realSize);
     this.refresh();
+  }
+
+  /** Ahead of the answer: the predictions (chips and class shown at once), then each map as it is ready. */
+  private onPartial(requestId: number, partial: ExplainPartial): void {
+    const req = this.pending.get(requestId);
+    if (!req || !partial || typeof partial !== 'object') return; // stale
+    if (partial.kind === 'predictions') {
+      req.answer = { target: partial.target, imageWidth: partial.imageWidth, imageHeight: partial.imageHeight };
+      this.showPredictions(partial.predictions, partial.target);
+    } else if (partial.kind === 'map' && req.answer) {
+      try {
+        this.cache.storeMap(partial.map, req.answer, req);
+        req.arrived.add(partial.map.method);
+      } catch (e) {
+        this.status.showError(`The ${partial.map.method} map could not be read: ${(e as Error).message}`);
+      }
+    }
+    this.render();
   }
 
   private onExplanation(requestId: number, result: ExplanationMsg): void {
@@ -295,20 +376,25 @@ class ExplainPanel {
     this.pending.delete(requestId);
     this.hostBusy = undefined;
     try {
-      this.cache.store(result, req);
+      this.cache.store(result, req, req.arrived);
     } catch (e) {
       this.status.showError(`The maps could not be read: ${(e as Error).message}`);
     }
-    this.predictions = result.predictions;
-    const topBefore = this.topIndex;
-    if (result.predictions.length) this.topIndex = result.predictions[0].index;
-    if (this.state.classIndex === undefined && this.topIndex !== topBefore) this.postSelection();
-    for (const p of result.predictions) this.classInfo.set(p.index, p);
-    this.classInfo.set(result.target.index, result.target);
-    this.picker.setPredictions(this.predictions);
-    this.picker.setSelected(this.effectiveClass());
+    this.showPredictions(result.predictions, result.target);
     this.status.clearError();
     this.refresh();
+  }
+
+  /** The chips, the class shown and what the panel tells the host about it. */
+  private showPredictions(predictions: PredictionMsg[], target: PredictionMsg): void {
+    this.predictions = predictions;
+    const topBefore = this.topIndex;
+    if (predictions.length) this.topIndex = predictions[0].index;
+    if (this.state.classIndex === undefined && this.topIndex !== topBefore) this.postSelection();
+    for (const p of predictions) this.classInfo.set(p.index, p);
+    this.classInfo.set(target.index, target);
+    this.picker.setPredictions(this.predictions);
+    this.picker.setSelected(this.effectiveClass());
   }
 
   private onError(requestId: number | undefined, message: string, actions?: string[]): void {
@@ -335,7 +421,8 @@ class ExplainPanel {
     const req = this.pending.get(requestId);
     if (!req) return;
     this.pending.delete(requestId);
-    for (const key of req.keys) this.outcomes.set(key, { kind: 'cancelled' });
+    // Maps that arrived before the cancel stay; the others wait for a click.
+    req.calls.forEach((call, i) => req.arrived.has(call.method) || this.outcomes.set(req.keys[i], { kind: 'cancelled' }));
     this.notice = 'Cancelled.';
     this.render();
   }
@@ -361,6 +448,10 @@ class ExplainPanel {
       this.refresh();
     } else {
       this.render(); // colormap / clip / gamma / opacity: local only
+    }
+    // The views beside the panel draw with its colormap, and the next panel starts with the choice.
+    if (('colormap' in change && change.colormap !== before.colormap) || ('opacity' in change && change.opacity !== before.opacity)) {
+      this.send({ type: 'display', colormap: this.state.colormap, opacity: this.state.opacity });
     }
   }
 
@@ -393,6 +484,7 @@ class ExplainPanel {
     this.controls.setGamma(this.state.gamma);
     this.controls.setOpacity(this.state.opacity);
     this.picker.setSelected(this.effectiveClass());
+    this.stage.setZoom(this.state.zoom);
   }
 
   /** The pickers, panes, layer field and export buttons for the methods in view. */
@@ -489,14 +581,20 @@ class ExplainPanel {
     if (this.state.classIndex !== undefined) request.classIndex = this.state.classIndex;
     if (this.state.layer !== undefined) request.layer = this.state.layer;
     const requestId = this.nextRequestId++;
-    this.pending.set(requestId, { classIndex: this.state.classIndex, layer: this.resolvedLayer(), calls, keys: calls.map((c) => this.requestKey(c)) });
+    this.pending.set(requestId, {
+      classIndex: this.state.classIndex, layer: this.resolvedLayer(), calls, keys: calls.map((c) => this.requestKey(c)), arrived: new Set(),
+    });
     this.notice = undefined;
     this.send({ type: 'explain', requestId, request });
   }
 
   // ---- rendering --------------------------------------------------------------------------------
 
-  private async loadImage(uri: string): Promise<void> {
+  /**
+   * `realSize`: the image's own size when `uri` is a smaller display copy of it. The stage measures in it (hover
+   * coordinates, the header's size, the maps' aspect); the picture is only drawn, scaled to the frame.
+   */
+  private async loadImage(uri: string, realSize?: ImageSize): Promise<void> {
     this.imageReady = false;
     const img = new Image();
     img.src = uri;
@@ -508,7 +606,7 @@ class ExplainPanel {
       this.send({ type: 'imageError', message });
       return;
     }
-    this.stage.setImage(uri, img.naturalWidth, img.naturalHeight);
+    this.stage.setImage(uri, realSize?.width ?? img.naturalWidth, realSize?.height ?? img.naturalHeight);
     this.imageReady = true;
     this.renderHeader();
   }
@@ -555,7 +653,7 @@ class ExplainPanel {
         pane.canvas.hidden = false;
         pane.canvas.style.opacity = String(this.state.opacity);
         pane.message.hidden = true;
-        bars.push({ label: title, min: map.min, max: map.max, signed: map.signed, note: statsNote(map.stats), clip: map.display.clip, gamma: map.display.gamma });
+        bars.push(barEntry(title, map));
         return;
       }
       pane.canvas.hidden = true;
@@ -616,7 +714,7 @@ class ExplainPanel {
         const text = `${methodSpec(p.method).label} ${p.done}/${p.total} inputs`;
         this.status.setActivity({ text, progress: p, cancellable: true });
       } else if (this.busyShown) {
-        const labels = [...new Set([...this.pending.values()].flatMap((r) => r.calls.map((c) => methodSpec(c.method).label)))];
+        const labels = [...new Set([...this.pending.values()].flatMap((r) => r.calls.filter((c) => !r.arrived.has(c.method)).map((c) => methodSpec(c.method).label)))];
         this.status.setActivity({ text: `Computing ${joinAnd(labels)} for ${this.classLabel(this.state.classIndex)}…`, cancellable: true });
       } else if (!this.busyTimer) {
         this.busyTimer = setTimeout(() => {
@@ -649,16 +747,16 @@ class ExplainPanel {
     const m = this.model;
     const { w, h: ht } = this.stage.naturalSize;
     this.header.textContent = this.imageName || 'Image';
+    this.header.title = this.imageName; // the full name where the header ellipsizes it
     if (w && ht) this.header.append(h('span', { class: 'header-dim' }, ` ${w}×${ht}`));
     if (!m) {
       replaceChildren(this.modelInfo, 'No model yet');
       return;
     }
-    const modelName = m.path.split(/[\\/]/).filter(Boolean).slice(-2).join('/');
-    const backend = `${m.backend.name}${m.backend.threads > 1 ? ` · ${m.backend.threads} threads` : ''}`;
+    const backend = backendText(m.backend);
     replaceChildren(
       this.modelInfo,
-      h('span', { class: 'meta-item', title: m.path }, modelName),
+      h('span', { class: 'meta-item', title: m.path }, modelName(m.path)),
       h('span', { class: 'meta-item' }, `${m.format} · ${m.numClasses} classes`),
       h('span', { class: 'meta-badge', title: 'Runtime backend' }, backend),
     );
@@ -669,6 +767,7 @@ class ExplainPanel {
     if (!pos) {
       this.hoverReadout.textContent = this.imageReady ? 'Hover the image to read map values' : '';
       this.hoverReadout.classList.add('hint');
+      this.stage.setTip(null);
       return;
     }
     this.hoverReadout.classList.remove('hint');
@@ -679,6 +778,7 @@ class ExplainPanel {
       if (map) parts.push(`${methodSpec(call.method).label} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
     }
     this.hoverReadout.textContent = parts.join('  ·  ');
+    this.stage.setTip(parts);
     this.hoverReadout.dataset.x = String(pos.x);
     this.hoverReadout.dataset.y = String(pos.y);
   }
@@ -690,7 +790,7 @@ class ExplainPanel {
       const b = h('vscode-button', {
         'data-testid': slot === 0 ? 'export-npy' : `export-npy-${slot + 1}`, 'data-method': method, secondary: true,
         title: `Save the raw ${label} map as .npy (raw values: no clip or gamma)`,
-      }, shown.length > 1 ? `${method}.npy` : 'Export raw map');
+      }, `${method}.npy`); // one label whatever the view: the file it writes
       b.addEventListener('click', () => this.exportNpy(method));
       return b;
     }));
@@ -698,7 +798,7 @@ class ExplainPanel {
 
   // ---- export -----------------------------------------------------------------------------------
 
-  private exportPng(): void {
+  private exportPng(withLegend: boolean): void {
     const img = this.stage.pane(0)?.image;
     if (!img || !this.imageReady) return;
     const shown = shownMethods(this.state);
@@ -709,11 +809,27 @@ class ExplainPanel {
       return;
     }
     try {
-      const dataUrl = renderExportPng(img, panels, this.state.colormap, this.state.opacity);
-      this.send({ type: 'exportPng', dataUrl, suggestedName: exportName(this.imageName, [...shown, this.classSlug()], 'png') });
+      const legend = withLegend ? this.exportLegend(shown, maps) : undefined;
+      const dataUrl = renderExportPng(img, panels, this.state.colormap, this.state.opacity, legend);
+      const parts = [...shown, this.classSlug(), withLegend ? 'legend' : ''];
+      this.send({ type: 'exportPng', dataUrl, suggestedName: exportName(this.imageName, parts, 'png') });
     } catch (e) {
       this.status.showError(`The PNG could not be rendered: ${(e as Error).message}`);
     }
+  }
+
+  /** What the export's legend states: the image, the class with its probability, and each map's colour bar entry. */
+  private exportLegend(shown: MethodName[], maps: (DecodedMap | null)[]): LegendContent {
+    const c = this.effectiveClass();
+    const info = c === undefined ? undefined : this.classInfo.get(c);
+    const label = info?.label ?? (c === undefined ? undefined : this.model?.labels[c]);
+    const classLine = c === undefined ? 'class unknown'
+      : `${optionLabel(c, label ?? '')}${info ? ` · probability ${formatPercent(info.probability)}` : ''}`;
+    const bars = shown.flatMap((method, i) => {
+      const map = maps[i];
+      return map ? [barEntry(this.mapTitle(method, map), map)] : [];
+    });
+    return { imageName: this.imageName, classLine, bars };
   }
 
   /** Sends the raw map shown (the host writes it at the image's size): nothing is computed again. */
@@ -751,3 +867,15 @@ mountView((root) => {
   root.classList.add('app');
   new ExplainPanel(root);
 });
+
+/** A map's colour bar entry, in the panel's legend and the exported one alike: the range drawn, clip and gamma. */
+function barEntry(label: string, map: DecodedMap): ColorbarEntry {
+  return { label, min: map.min, max: map.max, signed: map.signed, note: statsNote(map.stats), clip: map.display.clip, gamma: map.display.gamma };
+}
+
+type ImageSize = { width: number; height: number };
+
+/** The real image size a host message carries, if it carries one (a display copy of a large image). */
+function realSizeOf(msg: { imageWidth?: number; imageHeight?: number }): ImageSize | undefined {
+  return msg.imageWidth && msg.imageHeight ? { width: msg.imageWidth, height: msg.imageHeight } : undefined;
+}

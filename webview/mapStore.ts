@@ -6,20 +6,16 @@
 import type { ExplanationMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
 import { base64ToFloat32 } from '../src/shared/protocol';
 import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { applyGamma, centredNormalize, minMaxNormalize } from '../src/shared/normalize';
+import { applyGamma, centredNormalize, DEFAULT_CLIP_PERCENTILE, minMaxNormalize } from '../src/shared/normalize';
 
-/**
- * How maps are drawn: a percentile clip (null = the full min–max range) and a gamma on the normalized
- * values. A few extreme pixels otherwise set the top of the scale and the rest of a map is barely
- * visible; the 99th percentile is PAIR saliency's default display clip (Captum's outlier_perc=2 is the 98th).
- */
+/** How maps are drawn: a percentile clip (null = the full min–max range) and a gamma on the normalized values. */
 export interface DisplaySettings {
   clip: number | null;
   gamma: number;
 }
 
 /** The explain panel's default. */
-export const DEFAULT_DISPLAY: Readonly<DisplaySettings> = { clip: 99, gamma: 1 };
+export const DEFAULT_DISPLAY: Readonly<DisplaySettings> = { clip: DEFAULT_CLIP_PERCENTILE, gamma: 1 };
 /** The full range, linear: how maps decode (the compare and methods views draw them so). */
 export const FULL_RANGE: Readonly<DisplaySettings> = { clip: null, gamma: 1 };
 export const CLIP_CHOICES: readonly (number | null)[] = [null, 99.9, 99.5, 99, 98, 95];
@@ -52,6 +48,13 @@ export interface CacheEntry {
   notes: string[];
   target: PredictionMsg;
   /** The explained image's size (exports resize the map to it). */
+  imageWidth: number;
+  imageHeight: number;
+}
+
+/** What every map of one answer shares: the class explained and the image's size. */
+export interface AnswerContext {
+  target: PredictionMsg;
   imageWidth: number;
   imageHeight: number;
 }
@@ -111,23 +114,34 @@ export class MapCache {
   }
 
   /**
-   * Stores what an explanation brought for the request it answers. Methods that were asked for
-   * but came back without a map are remembered as absent (with the notes saying why).
+   * Stores one map of an answer as it arrives (the panel draws each map when it is ready). A map nobody
+   * asked for has no options to key it by and is dropped.
    */
-  store(result: ExplanationMsg, requested: { layer: string; calls: MethodCall[] }): void {
-    const classIndex = result.target.index;
-    const base = { notes: result.notes, target: result.target, imageWidth: result.imageWidth, imageHeight: result.imageHeight };
-    const decoded = result.maps.map((msg) => ({ msg, call: requested.calls.find((c) => c.method === msg.method) }));
-    for (const { msg, call } of decoded) {
-      if (!call) continue; // a map nobody asked for: no options to key it by
-      const map = decodeMap(msg, isSigned(methodSpec(call.method), call.options));
-      this.entries.set(cacheKey(call, classIndex, requested.layer), { ...base, map });
-      // The automatic layer resolves to a name: remember the answer under that name too.
-      if (msg.layer && msg.layer !== requested.layer) this.entries.set(cacheKey(call, classIndex, msg.layer), { ...base, map });
+  storeMap(msg: RawMapMsg, answer: AnswerContext, requested: { layer: string; calls: MethodCall[] }, answerNotes: string[] = []): void {
+    const call = requested.calls.find((c) => c.method === msg.method);
+    if (!call) return;
+    const notes = [...(msg.notes ?? []), ...answerNotes];
+    const entry: CacheEntry = { ...answer, notes, map: decodeMap(msg, isSigned(methodSpec(call.method), call.options)) };
+    this.entries.set(cacheKey(call, answer.target.index, requested.layer), entry);
+    // The automatic layer resolves to a name: remember the answer under that name too.
+    if (msg.layer && msg.layer !== requested.layer) this.entries.set(cacheKey(call, answer.target.index, msg.layer), entry);
+  }
+
+  /**
+   * Stores what an explanation brought for the request it answers (except the maps `stored` already holds,
+   * which arrived ahead of it, unless the answer has notes of its own to add). Notes no map carries are the
+   * whole answer's and go with every map. Methods that were asked for but came back without a map are
+   * remembered as absent, with the answer's notes saying why.
+   */
+  store(result: ExplanationMsg, requested: { layer: string; calls: MethodCall[] }, stored: ReadonlySet<MethodName> = new Set()): void {
+    const answer = { target: result.target, imageWidth: result.imageWidth, imageHeight: result.imageHeight };
+    const answerNotes = result.notes.filter((n) => !result.maps.some((m) => m.notes?.includes(n)));
+    for (const msg of result.maps) {
+      if (!stored.has(msg.method) || answerNotes.length) this.storeMap(msg, answer, requested, answerNotes);
     }
     for (const call of requested.calls) {
-      if (decoded.some((d) => d.call === call)) continue;
-      this.entries.set(cacheKey(call, classIndex, requested.layer), { ...base, map: null });
+      if (result.maps.some((m) => m.method === call.method)) continue;
+      this.entries.set(cacheKey(call, result.target.index, requested.layer), { ...answer, notes: result.notes, map: null });
     }
   }
 

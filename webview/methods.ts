@@ -93,6 +93,10 @@ class MethodsView {
       case 'subject':
         this.applySettings(msg.settings);
         return this.setSubject(msg.subject);
+      case 'display':
+        // The explain panel's colormap or opacity changed: redrawn here, nothing recomputed.
+        this.applySettings(msg);
+        return this.render();
       case 'refresh':
         return this.setSubject(msg.subject);
       case 'setMethods':
@@ -141,7 +145,7 @@ class MethodsView {
     this.next();
   }
 
-  private applySettings(settings: PanelSettings): void {
+  private applySettings(settings: Pick<PanelSettings, 'colormap' | 'opacity'>): void {
     if (isColormapName(settings.colormap)) this.colormap = settings.colormap;
     if (settings.opacity >= 0 && settings.opacity <= 1) this.opacity = settings.opacity;
   }

@@ -5,6 +5,7 @@ import {
   DEFAULT_METHODS, isMethodName, methodSpec, resolveOptions, type MethodName, type MethodOptions, type MethodSpec,
 } from '../src/shared/methods';
 import { CLIP_CHOICES, DEFAULT_DISPLAY, GAMMA_RANGE } from './mapStore';
+import { parseZoom, type ZoomView } from './zoom';
 
 /** One map, or two side by side (the image, then both maps). */
 export type Layout = 'single' | 'side-by-side';
@@ -27,6 +28,8 @@ export interface PanelState {
   layer?: string;
   /** Options the user changed, per method (valid values only; the others are the registry's defaults). */
   options: OptionsByMethod;
+  /** Zoom and pan of the image and maps (zoom.ts); undefined = fitted. */
+  zoom?: ZoomView;
 }
 
 export const DEFAULT_PAIR: [MethodName, MethodName] = [DEFAULT_METHODS[0], DEFAULT_METHODS[1]];
@@ -101,6 +104,8 @@ export function parseSavedState(raw: unknown): Partial<PanelState> {
   const options = parseOptions(r.options);
   if (r.signed === true && !options.saliency) options.saliency = { signed: true };
   out.options = options;
+  const zoom = parseZoom(r.zoom);
+  if (zoom) out.zoom = zoom;
   return out;
 }
 
@@ -119,6 +124,7 @@ export function resolveState(saved: Partial<PanelState>, settings?: PanelSetting
     gamma: saved.gamma ?? DEFAULT_DISPLAY.gamma,
     layer: saved.layer,
     options: saved.options ?? {},
+    zoom: saved.zoom,
   };
 }
 

@@ -8,8 +8,8 @@ import type { DecodedMap } from './mapStore';
 import { displaySize, heatPixels } from './heatmap';
 import { h, type Child } from './dom';
 
-/** Longest side a tile's heatmap is drawn at (tiles are small; CSS scales them). */
-const TILE_SIDE = 320;
+/** Longest side a tile's heatmap is drawn at: tiles grow with the view (about a quarter of it), CSS scales them. */
+const TILE_SIDE = 512;
 
 /** `raw` mapped linearly so that min → 0 and max → 1 (clamped; non-finite values count as 0). */
 function rescale(raw: Float32Array, min: number, max: number): Float32Array {

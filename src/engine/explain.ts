@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from './backend';
 import { fileError, firstLine, UserError } from './errors';
-import { DecodedImage, readImageFile } from './image/decode';
+import type { DecodedImage } from './image/decode';
+import { loadImageFile, realSize } from './image/load';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
 import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
 import { batchRunner } from './methods/batch';
@@ -39,7 +40,14 @@ export interface ExplainOptions {
   /** Keep the sign in every method that has a `signed` option (unless its options say otherwise). */
   signed?: boolean;
   topK?: number;
+  /**
+   * Hears results before the whole explanation is done, so a caller can show them at once: the predictions
+   * (top-K) and the explained class right after the forward pass, then each map as soon as it is computed.
+   */
+  partial?: PartialListener;
 }
+
+export type PartialListener = (p: { kind: 'predictions'; predictions: Prediction[]; target: Prediction } | { kind: 'map'; map: AttributionMap }) => void;
 
 export interface TensorExplanation {
   predictions: Prediction[];
@@ -55,6 +63,7 @@ export interface TensorExplanation {
 }
 
 export interface ImageExplanation extends TensorExplanation {
+  /** The file and its real size (also when `pixels` is a downscaled working copy). */
   image: { file: string; width: number; height: number; format: string };
   /** Image pixels (RGBA) for overlays. */
   pixels: DecodedImage;
@@ -249,6 +258,23 @@ export class Explainer {
     return index;
   }
 
+  private warmed?: Promise<void>;
+
+  /**
+   * Runs the model once on a blank input, so the first image's predictions come at the speed of a forward run
+   * (ONNX Runtime prepares a session on first use, which takes several forward runs' time). For interactive use.
+   */
+  warmPredictions(): Promise<void> {
+    return (this.warmed ??= this.guarded(async () => {
+      const x = tf.zeros([1, ...this.runtime.inputShape]);
+      try {
+        (await this.runtime.trace(x)).dispose();
+      } finally {
+        x.dispose();
+      }
+    }));
+  }
+
   /** Preprocesses an image file into the model's input tensor [1, ...inputShape]. */
   prepare(image: DecodedImage): tf.Tensor {
     return tf.tidy(() => tf.reshape(imageToTensor(image, this.imageSpec, this.preprocessing), [1, ...this.runtime.inputShape]));
@@ -414,11 +440,12 @@ export class Explainer {
    * activations and the class's gradients. Runtimes that can (ONNX Runtime) do it all in one run, with
    * the predicted class chosen inside it; the others trace once and differentiate per target.
    */
-  private async forwardPass(x: tf.Tensor, target: string | number | undefined, keep: string[], targets: string[]): Promise<Pass> {
+  private async forwardPass(x: tf.Tensor, target: string | number | undefined, keep: string[], targets: string[],
+    early?: (logits: Float32Array) => void): Promise<Pass> {
     const runtime = this.runtime;
     if (runtime.explainPass && targets.length) {
       const fixed = target === undefined || target === 'top' ? 'top' : this.resolveTarget(target, 0);
-      const pass = await runtime.explainPass(x, fixed, keep, targets);
+      const pass = await runtime.explainPass(x, fixed, keep, targets, early);
       return {
         fused: true,
         logits: pass.logits,
@@ -431,7 +458,7 @@ export class Explainer {
     }
     // A class given by index or label is checked before the trace, so a bad one leaves nothing behind.
     const fixed = target === undefined || target === 'top' ? undefined : this.resolveTarget(target, 0);
-    const trace = await runtime.trace(x, keep);
+    const trace = await runtime.trace(x, keep, early);
     const logits = trace.logits.dataSync() as Float32Array;
     const ranked = this.predictions(logits);
     const classIndex = fixed ?? ranked[0].index;
@@ -472,21 +499,37 @@ export class Explainer {
     const targets = unique(needs.flatMap((n) => n.gradients ?? []));
     const timings: Record<string, number> = {};
     const t0 = now();
-    const pass = await this.forwardPass(x, opts.target, keep, targets);
+    const topK = opts.topK ?? 5;
+    let told = false;
+    // The predictions as soon as there are logits: from a forward run ahead of a pass still being prepared.
+    const tell = (ranked: Prediction[], classIndex: number) => {
+      if (told || !opts.partial) return;
+      told = true;
+      opts.partial({ kind: 'predictions', predictions: ranked.slice(0, topK), target: ranked.find((p) => p.index === classIndex)! });
+    };
+    const early = opts.partial && ((logits: Float32Array) => {
+      const ranked = this.predictions(logits);
+      tell(ranked, opts.target === undefined || opts.target === 'top' ? ranked[0].index : this.resolveTarget(opts.target, 0));
+    });
+    const pass = await this.forwardPass(x, opts.target, keep, targets, early);
     try {
       const { ranked, classIndex } = pass;
       // A fused pass is forward and backward in one run: timed as `pass`, the maps after it only reduce.
       timings[pass.fused ? 'pass' : 'forward'] = now() - t0;
       const target = ranked.find((p) => p.index === classIndex)!;
+      const predictions = ranked.slice(0, topK);
+      tell(ranked, classIndex);
       const maps: AttributionMap[] = [];
       for (const p of planned) {
         const t1 = now();
-        maps.push(await this.attribute(p, x, { classIndex, seed: classSeed(this.runtime.numClasses, classIndex) }, pass, opts.progress));
+        const map = await this.attribute(p, x, { classIndex, seed: classSeed(this.runtime.numClasses, classIndex) }, pass, opts.progress);
         timings[p.impl.spec.name] = now() - t1;
+        maps.push(map);
+        opts.partial?.({ kind: 'map', map });
       }
       timings.total = now() - t0;
       const notes = maps.flatMap((m) => m.notes ?? []);
-      return { predictions: ranked.slice(0, opts.topK ?? 5), target, maps, timings, notes };
+      return { predictions, target, maps, timings, notes };
     } finally {
       pass.dispose();
     }
@@ -498,7 +541,7 @@ export class Explainer {
       const result = await this.explainTensor(x, opts);
       return {
         ...result,
-        image: { file, width: pixels.width, height: pixels.height, format: pixels.format },
+        image: { file, ...realSize(pixels), format: pixels.format },
         pixels,
         modelInput: this.imageSpec,
         preprocessing: describePreprocessing(this.preprocessing),
@@ -508,8 +551,8 @@ export class Explainer {
     }
   }
 
-  explainFile(file: string, opts: ExplainOptions = {}): Promise<ImageExplanation> {
-    return this.explainImage(readImageFile(file), file, opts);
+  async explainFile(file: string, opts: ExplainOptions = {}): Promise<ImageExplanation> {
+    return this.explainImage(await loadImageFile(file), file, opts);
   }
 
   summary(): ModelSummary {

@@ -1,25 +1,28 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Explainer, ProgressListener } from './explain';
-import { readImageFile, DecodedImage } from './image/decode';
+import { readImageBytes, type DecodedImage } from './image/decode';
+import { loadImageFile, realSize } from './image/load';
+import { displayCopyOf } from './image/display';
 import { isKerasFile } from './model/keras';
 import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
 import { SIDECAR_FILES } from './model/sidecar';
 import { describePreprocessing } from './image/preprocess';
 import {
-  ComparisonMsg, EngineCompareParams, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
+  ComparisonMsg, DisplayImageMsg, EngineCompareParams, EnginePartialMsg, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
 } from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
 import { mapRange } from '../shared/normalize';
 import { UserError } from './errors';
 import { reportEntryFor } from './report/reportEntry';
 import type { AttributionMap } from './methods/types';
+import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 /** A map as it travels: raw float32 values with their range. */
 function rawMapMsg(m: AttributionMap): RawMapMsg {
   return {
     method: m.method, width: m.width, height: m.height, data: float32ToBase64(m.data), ...mapRange(m.data),
-    layer: m.layer, signed: m.signed, options: m.options, stats: m.stats,
+    layer: m.layer, signed: m.signed, options: m.options, stats: m.stats, ...(m.notes?.length ? { notes: m.notes } : {}),
   };
 }
 
@@ -47,6 +50,34 @@ function filesVersion(files: string[]): string {
   }).join('');
 }
 
+/**
+ * The version of what a model's maps depend on: its files, except the label files (class names change no map;
+ * saliency-lens.json's settings are compared by their effect, the preprocessing and input size).
+ */
+function mapsVersion(modelJson: string, dataFiles: string[] = []): string {
+  const dir = path.dirname(modelJson);
+  const labelFiles = new Set([...SIDECAR_FILES].map((f) => path.join(dir, f)));
+  if (!isOnnxFile(modelJson) && !isKerasFile(modelJson)) {
+    return filesVersion(fs.readdirSync(dir).sort().map((f) => path.join(dir, f)).filter((f) => !labelFiles.has(f)));
+  }
+  return filesVersion([modelJson, ...dataFiles]);
+}
+
+/** Where the preprocessing came from: as the caller says (the extension names its setting or the panel), else the engine's. */
+function preprocessingSource(explainer: Explainer, params: { preprocessing?: string; preprocessingSource?: string }): string {
+  return (params.preprocessing && params.preprocessingSource) || explainer.preprocessingSource;
+}
+
+/** The model's own input tensor: ONNX Runtime feeds the model's layout (NCHW for PyTorch exports); tfjs takes [1, ...inputShape]. */
+function modelInputOf(explainer: Explainer): NonNullable<ModelInfoMsg['modelInput']> {
+  const rt = explainer.runtime;
+  if (rt.kind === 'onnx') {
+    const { dims, layout } = (rt as OnnxRuntime).model.input;
+    return { shape: [...dims], ...(layout === 'asis' ? {} : { layout }) };
+  }
+  return { shape: [1, ...rt.inputShape], ...(rt.inputShape.length === 3 ? { layout: 'NHWC' as const } : {}) };
+}
+
 function fileVersion(file: string): string {
   const st = fs.statSync(file);
   return `${st.size}:${st.mtimeMs}`;
@@ -67,10 +98,15 @@ interface OpenModel {
  */
 export class ExplainService {
   private model?: OpenModel;
-  private image?: { file: string; version: string; pixels: DecodedImage };
+  /** The last image's working copy, in flight or done: concurrent requests (explain, display) share one decode. */
+  private image?: { file: string; version: string; pixels: Promise<DecodedImage> };
 
-  /** @param progress hears long methods' progress, with the request's progressId (the engine process forwards it to the host) */
-  constructor(private readonly progress?: (p: Parameters<ProgressListener>[0] & { progressId?: number }) => void) {}
+  /**
+   * @param progress hears long methods' progress, with the request's progressId (the engine process forwards it to the host)
+   * @param partial hears explain requests' partial results (predictions, then each map), tagged the same way
+   */
+  constructor(private readonly progress?: (p: Parameters<ProgressListener>[0] & { progressId?: number }) => void,
+    private readonly partial?: (p: EnginePartialMsg) => void) {}
 
   /** Progress of one request, tagged with its id. */
   private progressOf(params: { progressId?: number }): ProgressListener | undefined {
@@ -80,15 +116,21 @@ export class ExplainService {
 
   async open(params: EngineOpenParams): Promise<ModelInfoMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    // An opened model answers its first predictions fast, whatever the maps asked for next cost.
+    await explainer.warmPredictions();
     const s = explainer.summary();
+    const preprocessing = `${s.preprocessing.spec} (${preprocessingSource(explainer, params)})`;
     return {
       path: s.path,
       format: s.format,
       numClasses: s.numClasses,
       labels: Array.from({ length: s.numClasses }, (_, i) => explainer.labelOf(i)),
+      ...(s.labels ? { labelsSource: s.labels } : {}),
       outputActivation: s.outputActivation,
       inputShape: s.inputShape,
-      preprocessing: `${s.preprocessing.spec} (${s.preprocessing.source})`,
+      modelInput: modelInputOf(explainer),
+      imageSize: { ...s.imageSpec },
+      preprocessing,
       spatialLayers: s.spatialLayers,
       defaultSpatialLayer: s.defaultSpatialLayer,
       backend: { name: explainer.compute.name, threads: explainer.compute.threads, note: explainer.compute.note },
@@ -96,17 +138,24 @@ export class ExplainService {
       layers: s.layers,
       totalParams: s.totalParams,
       outputName: s.outputName,
-      version: this.model?.version,
+      // What the maps depend on: new class names alone (a labels file, "labels": "imagenet") are not a new version.
+      version: `${mapsVersion(s.path, explainer.model.files.dataFiles)}|${s.preprocessing.spec}|${s.inputShape.join('x')}`,
     };
   }
 
   async explain(params: EngineExplainParams): Promise<ExplanationMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    const pixels = this.pixelsOf(params.imagePath);
+    const pixels = await this.pixelsOf(params.imagePath);
+    const real = realSize(pixels);
+    const send = this.partial;
+    const progressId = params.progressId;
     const result = await explainer.explainImage(pixels, params.imagePath, {
       methods: params.methods,
       options: params.options,
       progress: this.progressOf(params),
+      partial: send && ((p) => send(p.kind === 'map'
+        ? { progressId, kind: 'map', map: rawMapMsg(p.map) }
+        : { progressId, kind: 'predictions', predictions: p.predictions, target: p.target, imageWidth: real.width, imageHeight: real.height })),
       target: params.classIndex,
       layer: params.layer,
       signed: params.signed,
@@ -114,8 +163,8 @@ export class ExplainService {
     });
     return {
       imagePath: params.imagePath,
-      imageWidth: pixels.width,
-      imageHeight: pixels.height,
+      imageWidth: real.width,
+      imageHeight: real.height,
       predictions: result.predictions,
       target: result.target,
       maps: result.maps.map(rawMapMsg),
@@ -126,7 +175,7 @@ export class ExplainService {
 
   async compare(params: EngineCompareParams): Promise<ComparisonMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    const pixels = this.pixelsOf(params.imagePath);
+    const pixels = await this.pixelsOf(params.imagePath);
     const x = explainer.prepare(pixels);
     try {
       const result = await explainer.compareTensor(x, {
@@ -135,8 +184,8 @@ export class ExplainService {
       });
       return {
         imagePath: params.imagePath,
-        imageWidth: pixels.width,
-        imageHeight: pixels.height,
+        imageWidth: realSize(pixels).width,
+        imageHeight: realSize(pixels).height,
         method: params.method,
         predictions: result.predictions,
         ranked: result.ranked,
@@ -154,7 +203,7 @@ export class ExplainService {
   async modelInput(params: EngineExplainParams): Promise<ModelInputMsg> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     const { height: h, width: w, channels: c } = explainer.imageSpec;
-    const x = explainer.prepare(this.pixelsOf(params.imagePath));
+    const x = explainer.prepare(await this.pixelsOf(params.imagePath));
     const values = x.dataSync() as Float32Array;
     x.dispose();
     const min = new Array<number>(c).fill(Infinity);
@@ -175,7 +224,7 @@ export class ExplainService {
     }
     return {
       width: w, height: h, channels: c, rgba: Buffer.from(rgba).toString('base64'), min, max,
-      preprocessing: `${describePreprocessing(explainer.preprocessing)} (${explainer.preprocessingSource})`,
+      preprocessing: `${describePreprocessing(explainer.preprocessing)} (${preprocessingSource(explainer, params)})`,
     };
   }
 
@@ -183,10 +232,10 @@ export class ExplainService {
   async reportEntry(params: EngineReportEntryParams): Promise<ReportEntry> {
     const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
     try {
-      const result = await explainer.explainImage(this.pixelsOf(params.imagePath), params.imagePath, {
+      const result = await explainer.explainImage(await this.pixelsOf(params.imagePath), params.imagePath, {
         topK: 5, methods: params.methods, options: params.options, progress: this.progressOf(params),
       });
-      return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity });
+      return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity, clipPercentile: params.clipPercentile });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       return { name: path.basename(params.imagePath), overlays: [], predictions: [], timings: {}, notes: [], error: err.message };
@@ -222,11 +271,22 @@ export class ExplainService {
     }
   }
 
-  private pixelsOf(file: string): DecodedImage {
+  /** The picture the panel shows for an image: the file, or a display-sized copy of a large one. */
+  async displayImage(params: { imagePath: string }): Promise<DisplayImageMsg> {
+    return displayCopyOf(readImageBytes(params.imagePath), params.imagePath, () => this.pixelsOf(params.imagePath));
+  }
+
+  /** The working image of a file (downscaled when large), decoded once per file version. */
+  private pixelsOf(file: string): Promise<DecodedImage> {
     const version = fs.existsSync(file) ? fileVersion(file) : '';
     if (this.image && this.image.file === file && this.image.version === version) return this.image.pixels;
-    const pixels = readImageFile(file);
-    this.image = { file, version, pixels };
+    const pixels = loadImageFile(file);
+    const entry = { file, version, pixels };
+    this.image = entry;
+    // A failed decode is not kept: the next request tries again (the file may be fixed by then).
+    pixels.catch(() => {
+      if (this.image === entry) this.image = undefined;
+    });
     return pixels;
   }
 

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { IMAGE_FILE } from '../shared/imageFiles';
 import { DEFAULT_METHODS, methodSpec } from '../shared/methods';
 import { methodsByFamily, unavailableReason } from '../shared/methodAvailability';
-import { ENGINE, ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
+import { ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
 import { explainFolder } from './folderReport';
 import { chooseModel } from './modelPicker';
@@ -74,13 +74,7 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       }
       // Open panels follow the chosen model; with none open, the Model view still shows it.
       if (ExplainPanel.open.length) await Promise.all(ExplainPanel.open.map((p) => p.sendInit()));
-      else {
-        try {
-          host.onModelInfo(await host.engine.request(ENGINE.open, { modelPath: chosen }));
-        } catch (err) {
-          void vscode.window.showErrorMessage((err as Error).message, 'Open Log').then((a) => a && host.log.show());
-        }
-      }
+      else await host.openModel(chosen);
       return chosen;
     }),
 
@@ -89,14 +83,9 @@ export function registerCommands(host: PanelHost, state: vscode.Memento, storage
       const modelPath = image && (await host.model());
       if (!image || !modelPath) return undefined;
       // The model first: which methods it can run decides what the pick offers.
-      let model: ModelInfoMsg;
-      try {
-        model = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Saliency Lens: loading model', cancellable: true },
-          (_, token) => host.engine.request(ENGINE.open, { modelPath }, token));
-      } catch (err) {
-        void vscode.window.showErrorMessage((err as Error).message, 'Select Model…').then((a) => a && vscode.commands.executeCommand('saliencyLens.selectModel'));
-        return { ok: false, error: (err as Error).message };
-      }
+      // Shown in the status bar and the Model view on failure (a toast with an action button would stay up for good).
+      const { model, error } = await host.openModel(modelPath);
+      if (!model) return { ok: false, error };
       const view = await vscode.window.showQuickPick(viewItems(model), { title: `Explain ${path.basename(image.fsPath)} with…`, matchOnDetail: true });
       if (!view) return undefined;
       if (!view.view) {

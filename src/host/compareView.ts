@@ -3,10 +3,10 @@ import * as vscode from 'vscode';
 import { isMethodName } from '../shared/methods';
 import { CompareRequest, CompareToHost, ComparisonMsg, ENGINE, EngineCompareParams, HostToCompare } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
-import { FollowerView, PanelFollower, panelBesideExplain } from './panelFollower';
+import { FollowerView, followerPanel, PanelFollower, panelBesideExplain } from './panelFollower';
 
 export const COMPARE_VIEW_ID = 'saliencyLens.compare';
-const COMPARE_PANEL_TYPE = 'saliencyLens.comparePanel';
+export const COMPARE_PANEL_TYPE = 'saliencyLens.comparePanel';
 
 /** What a compare webview drew last (tests wait for it). */
 export interface CompareRendered {
@@ -83,8 +83,11 @@ export class CompareController extends PanelFollower<HostToCompare> {
   }
 }
 
-/** The side bar's "Compare Classes" view, and the same view opened as a panel beside the explain panel. */
-export class CompareViews implements vscode.WebviewViewProvider, vscode.Disposable {
+/**
+ * The side bar's "Compare Classes" view, and the same view opened as a panel beside the explain panel (restored
+ * after a window reload: its webview keeps its own choices with setState).
+ */
+export class CompareViews implements vscode.WebviewViewProvider, vscode.WebviewPanelSerializer, vscode.Disposable {
   private readonly live = new Set<CompareController>();
   private panel?: { panel: vscode.WebviewPanel; controller: CompareController };
 
@@ -111,7 +114,20 @@ export class CompareViews implements vscode.WebviewViewProvider, vscode.Disposab
       existing.panel.reveal(existing.panel.viewColumn, true);
       return existing.controller;
     }
-    const { panel, view, release } = panelBesideExplain(this.host, COMPARE_PANEL_TYPE, 'Compare classes');
+    return this.adopt(panelBesideExplain(this.host, COMPARE_PANEL_TYPE, 'Compare classes'));
+  }
+
+  /**
+   * VS Code restored the compare panel after a window reload: it follows the current explain panel again. Its
+   * state is the webview's own (it reads it back with getState).
+   */
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, _state?: unknown): Promise<void> {
+    // One compare panel at a time: a second restored one (it cannot happen through our commands) is closed.
+    if (this.panel) return panel.dispose();
+    this.adopt(followerPanel(this.host, panel));
+  }
+
+  private adopt({ panel, view, release }: ReturnType<typeof followerPanel>): CompareController {
     const controller = new CompareController(this.host, view, 'Compare classes');
     this.panel = { panel, controller };
     this.track(controller, panel.onDidDispose, () => {

@@ -1,7 +1,7 @@
 import * as cp from 'node:child_process';
 import * as vscode from 'vscode';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
-import { ENGINE_PROGRESS, EngineProgressMsg, EngineRequest, USER_ERROR_CODE } from '../shared/protocol';
+import { ENGINE_PARTIAL, ENGINE_PROGRESS, EnginePartialMsg, EngineProgressMsg, EngineRequest, ExplainPartial, USER_ERROR_CODE } from '../shared/protocol';
 
 /** A failure the user can act on, reported by the engine as one sentence. */
 export class EngineUserError extends Error {
@@ -31,10 +31,16 @@ interface Running {
   /** Resolves when the process has ended. */
   ended: Promise<void>;
   /**
-   * The progress listeners of the requests running on it, by the progressId each request carries. One
-   * notification handler routes them all (the connection keeps one handler per notification name).
+   * The listeners of the requests running on it, by the progressId each request carries. One notification
+   * handler per kind routes them all (the connection keeps one handler per notification name).
    */
-  progress: Map<number, (p: EngineProgressMsg) => void>;
+  listeners: Map<number, RequestListeners>;
+}
+
+/** What a request hears while it runs: progress of long methods, and results ready before the answer. */
+export interface RequestListeners {
+  progress?: (p: EngineProgressMsg) => void;
+  partial?: (p: ExplainPartial) => void;
 }
 
 /** The engine was stopped for someone else's cancel: the request was fine and is sent again. */
@@ -80,9 +86,12 @@ export class EngineClient implements vscode.Disposable {
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
     connection.listen();
     let resolveEnded!: () => void;
-    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)), progress: new Map() };
+    const running: Running = { child, connection, stopping: false, ended: new Promise((r) => (resolveEnded = r)), listeners: new Map() };
     connection.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => {
-      if (p.progressId !== undefined) running.progress.get(p.progressId)?.(p);
+      if (p.progressId !== undefined) running.listeners.get(p.progressId)?.progress?.(p);
+    });
+    connection.onNotification(ENGINE_PARTIAL, ({ progressId, ...partial }: EnginePartialMsg) => {
+      if (progressId !== undefined) running.listeners.get(progressId)?.partial?.(partial as ExplainPartial);
     });
     const ended = (reason: string) => {
       if (running.exitReason) return;
@@ -105,20 +114,23 @@ export class EngineClient implements vscode.Disposable {
 
   /**
    * Sends a request; the token cancels it by stopping the engine. Retried once if another request's cancel
-   * stopped it. `progress` hears the engine's progress while this request runs.
+   * stopped it. `listen` hears the engine's progress (a function), or progress and partial results, while
+   * this request runs.
    */
-  async request<P, R>(request: EngineRequest<P, R>, params: P, token?: vscode.CancellationToken, progress?: (p: EngineProgressMsg) => void): Promise<R> {
+  async request<P, R>(request: EngineRequest<P, R>, params: P, token?: vscode.CancellationToken,
+    listen?: RequestListeners | ((p: EngineProgressMsg) => void)): Promise<R> {
     const method = request.method;
+    const listeners = typeof listen === 'function' ? { progress: listen } : listen;
     try {
-      return await this.attempt<R>(method, params, token, progress);
+      return await this.attempt<R>(method, params, token, listeners);
     } catch (err) {
       if (!(err instanceof StoppedByOther)) throw err;
       this.log.info(`${method}: engine was stopped for another request; sending again`);
-      return this.attempt<R>(method, params, token, progress);
+      return this.attempt<R>(method, params, token, listeners);
     }
   }
 
-  private async attempt<R>(method: string, params: unknown, token?: vscode.CancellationToken, progress?: (p: EngineProgressMsg) => void): Promise<R> {
+  private async attempt<R>(method: string, params: unknown, token?: vscode.CancellationToken, listeners?: RequestListeners): Promise<R> {
     if (token?.isCancellationRequested || this.disposed) throw new EngineCancelled();
     const running = this.running ?? (this.running = this.start());
     let cancelledHere = false;
@@ -132,9 +144,9 @@ export class EngineClient implements vscode.Disposable {
       this.stop(running);
       rejectCancelled(new EngineCancelled());
     });
-    // A request that listens to progress carries an id the engine's progress notifications echo.
-    const progressId = progress && typeof params === 'object' && params !== null ? ++this.progressIds : undefined;
-    if (progressId !== undefined) running.progress.set(progressId, progress!);
+    // A request that listens carries an id the engine's progress and partial notifications echo.
+    const progressId = listeners && typeof params === 'object' && params !== null ? ++this.progressIds : undefined;
+    if (progressId !== undefined) running.listeners.set(progressId, listeners!);
     const sent = progressId !== undefined ? { ...(params as object), progressId } : params;
     const t0 = Date.now();
     try {
@@ -157,7 +169,7 @@ export class EngineClient implements vscode.Disposable {
       throw err;
     } finally {
       subscription?.dispose();
-      if (progressId !== undefined) running.progress.delete(progressId);
+      if (progressId !== undefined) running.listeners.delete(progressId);
     }
   }
 

@@ -4,13 +4,18 @@ import * as vscode from 'vscode';
 import { encodeNpyFloat32 } from '../engine/io/npy';
 import { SIDECAR_FILES } from '../engine/model/sidecar';
 import { bilinearResize } from '../shared/resize';
+import { EXPORTS_FOLDER } from '../shared/imageFiles';
 import { isMethodName, MethodOptions } from '../shared/methods';
 import {
-  base64ToFloat32, ENGINE, EngineProgressMsg, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  base64ToFloat32, DisplayImageMsg, ENGINE, EngineProgressMsg, ExplainPartial, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
   MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
+import { ModelLoads } from './modelLoads';
+import { isColormapName } from '../shared/colormaps';
+import { modelName } from '../shared/modelText';
 import { panelHtml } from './panelHtml';
+import { imageDisplay } from './imageDisplay';
 
 export const PANEL_VIEW_TYPE = 'saliencyLens.explain';
 
@@ -18,10 +23,22 @@ export const PANEL_VIEW_TYPE = 'saliencyLens.explain';
 export interface PanelHost {
   extensionUri: vscode.Uri;
   engine: EngineClient;
+  /** Model loads shared across panels (one engine request and one notification per model). */
+  loads: ModelLoads;
   log: vscode.LogOutputChannel;
-  /** The model panels use; asks the user when there is none yet. */
-  model(): Promise<string | undefined>;
+  /** The model panels use; asks the user when there is none yet (calling `onAsk` first). */
+  model(onAsk?: () => void): Promise<string | undefined>;
   onModelInfo(info: ModelInfoMsg): void;
+  /** A model did not load: nothing may go on claiming the previous one. */
+  onModelFailed(modelPath: string, message: string): void;
+  /**
+   * Opens a model for the Model view and the status bar when no panel shows it; a failure is shown there and in
+   * a toast that goes away by itself. Resolves with the model, or the sentence saying why it did not load.
+   */
+  openModel(modelPath: string): Promise<{ model?: ModelInfoMsg; error?: string }>;
+  /** The colormap and opacity last chosen in a panel (this workspace), which the next panel starts with. */
+  displayChoice(): PanelDisplay | undefined;
+  rememberDisplay(display: PanelDisplay): void;
   /** Preset chosen in a panel for this model (remembered per model), if any. */
   presetFor(modelPath: string): string | undefined;
   rememberPreset(modelPath: string, preset: string): Thenable<void>;
@@ -32,15 +49,11 @@ export interface PanelHost {
 /** Largest side of a map or image an export accepts (an image this large is 1 GB of float32 already). */
 const MAX_EXPORT_SIDE = 16384;
 
-const IMAGE_MIME: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
-};
-
 /**
  * What changed in a panel: which one is current, its model (loaded or updated on disk), its image, what it
  * shows ('class'; 'layer': what maps are computed with — the CAM layer, signed saliency, a method's options).
  */
-export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'image' | 'class' | 'layer' | 'closed';
+export type PanelChange = 'current' | 'model' | 'modelUpdated' | 'image' | 'class' | 'layer' | 'display' | 'closed';
 
 /** What the panel shows: its class, its CAM layer (undefined = automatic), signed saliency, its methods and their options. */
 export interface PanelSelection {
@@ -57,13 +70,24 @@ const SELECT_MODEL = 'Select Model…';
 const OPEN_LOG = 'Open Log';
 const RETRY = 'Retry';
 
-/** The display settings every webview starts from (colormap, opacity, view). */
-export function panelSettings(): PanelSettings {
+/** How maps are drawn: what a panel's user chose, which the views beside it and the next panel follow. */
+export type PanelDisplay = Pick<PanelSettings, 'colormap' | 'opacity'>;
+
+/** A display choice as the webview sent it, if it is one. */
+function validDisplay(colormap: unknown, opacity: unknown): PanelDisplay | undefined {
+  return isColormapName(colormap) && typeof opacity === 'number' && opacity >= 0 && opacity <= 1 ? { colormap, opacity } : undefined;
+}
+
+/**
+ * The display settings every webview starts from (colormap, opacity, view): the colormap and opacity last
+ * chosen in a panel, else the settings (the user's defaults, never rewritten by a choice made in a panel).
+ */
+export function panelSettings(chosen?: PanelDisplay): PanelSettings {
   const c = vscode.workspace.getConfiguration('saliencyLens');
   const view = c.get<string>('defaultView', 'side-by-side');
   return {
-    colormap: c.get('colormap', 'jet'),
-    opacity: c.get('opacity', 0.5),
+    colormap: chosen?.colormap ?? c.get('colormap', 'jet'),
+    opacity: chosen?.opacity ?? c.get('opacity', 0.5),
     // 'side-by-side' or a registry method; anything else (a method since removed) falls back to the default.
     defaultView: view === 'side-by-side' || isMethodName(view) ? view : 'side-by-side',
   };
@@ -77,11 +101,10 @@ function configuredPreprocessing(): string | undefined {
   return vscode.workspace.getConfiguration('saliencyLens').get<string>('preprocessing')?.trim() || undefined;
 }
 
-/** The image as a data: URL, so the webview can read its pixels for exports without tainting canvases. */
-async function imageDataUrl(file: string): Promise<string> {
-  const mime = IMAGE_MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-  return `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
-}
+/** Where a preprocessing the host gives the engine comes from, as the panel and the Model view say it. */
+const PICKED_IN_PANEL = 'picked in the panel for this model';
+const FROM_SETTING = 'the saliencyLens.preprocessing setting';
+
 
 /**
  * The files of a model folder whose change means a new model version: TF.js model.json and shards, ONNX
@@ -89,31 +112,13 @@ async function imageDataUrl(file: string): Promise<string> {
  */
 const MODEL_FILES = `{model.json,*.bin,*.onnx,*.onnx.data,*.data,*.keras,*.h5,*.hdf5,${SIDECAR_FILES.join(',')}}`;
 
-function modelDir(modelPath: string): string {
-  return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
+/** The same class names from the same source. */
+function sameLabels(a: ModelInfoMsg, b: ModelInfoMsg): boolean {
+  return a.labelsSource === b.labelsSource && a.labels.length === b.labels.length && a.labels.every((l, i) => l === b.labels[i]);
 }
 
-/** Runs `work`, showing a cancellable notification only if it takes longer than a moment. */
-async function withDelayedProgress<T>(title: string, work: (token: vscode.CancellationToken) => Promise<T>, outer?: vscode.CancellationToken): Promise<T> {
-  const source = new vscode.CancellationTokenSource();
-  const outerSub = outer?.onCancellationRequested(() => source.cancel());
-  const task = work(source.token);
-  let done = false;
-  const timer = setTimeout(() => {
-    if (done) return;
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (_, token) => {
-      token.onCancellationRequested(() => source.cancel());
-      return task.catch(() => undefined);
-    });
-  }, 400);
-  try {
-    return await task;
-  } finally {
-    done = true;
-    clearTimeout(timer);
-    outerSub?.dispose();
-    source.dispose();
-  }
+function modelDir(modelPath: string): string {
+  return fs.existsSync(modelPath) && fs.statSync(modelPath).isDirectory() ? modelPath : path.dirname(modelPath);
 }
 
 /** One explain panel per image: shows its maps, answers the webview's requests through the engine. */
@@ -218,8 +223,14 @@ export class ExplainPanel implements vscode.Disposable {
     this.post({ type: 'setClass', classIndex });
   }
 
+  /** The image as a data: URL (a display-sized copy of a large one), so webviews can read its pixels without tainting canvases. */
   imageDataUrl(): Promise<string> {
-    return imageDataUrl(this.image.fsPath);
+    return this.imageDisplay().then((d) => d.dataUrl);
+  }
+
+  /** The picture the webview shows and the image's real size (the webview draws on the one, measures in the other). */
+  private imageDisplay(): Promise<DisplayImageMsg> {
+    return imageDisplay(this.image.fsPath, this.host.engine);
   }
 
   private constructor(private readonly host: PanelHost, readonly panel: vscode.WebviewPanel, readonly image: vscode.Uri,
@@ -235,9 +246,9 @@ export class ExplainPanel implements vscode.Disposable {
       panel.onDidChangeViewState((e) => e.webviewPanel.active && this.setCurrent()),
       panel.webview.onDidReceiveMessage((m: WebviewToHost) => this.onMessage(m)),
       this.watch(new vscode.RelativePattern(vscode.Uri.file(path.dirname(image.fsPath)), path.basename(image.fsPath)), () => {
-        imageDataUrl(image.fsPath).then(
-          (imageUri) => {
-            this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri });
+        this.imageDisplay().then(
+          (d) => {
+            this.post({ type: 'invalidate', reason: 'The image changed on disk.', imageUri: d.dataUrl, imageWidth: d.width, imageHeight: d.height });
             ExplainPanel.changed.fire({ panel: this, what: 'image' });
           },
           (err) => this.host.log.warn(`${image.fsPath}: ${(err as Error).message}`));
@@ -260,6 +271,19 @@ export class ExplainPanel implements vscode.Disposable {
     return this.host.presetFor(modelPath) ?? configuredPreprocessing();
   }
 
+  /** The preprocessing the host gives the engine and where it comes from (absent: the model's own, which the engine names). */
+  private preprocessingParams(modelPath: string): { preprocessing?: string; preprocessingSource?: string } {
+    const picked = this.host.presetFor(modelPath);
+    if (picked) return { preprocessing: picked, preprocessingSource: PICKED_IN_PANEL };
+    const configured = configuredPreprocessing();
+    return configured ? { preprocessing: configured, preprocessingSource: FROM_SETTING } : {};
+  }
+
+  /** The colormap and opacity chosen in this panel, once the user has chosen. */
+  display?: PanelDisplay;
+  /** The class names the webview's search list holds, as it last said (tests read it). */
+  labelsShown?: { count: number; first: string; last: string };
+
   /** The panel's preset picker: remember the preset for this model, reload with it. */
   async usePreprocessing(preset: string): Promise<void> {
     if (!this.modelPath || !(PRESETS as readonly string[]).includes(preset)) return;
@@ -271,7 +295,7 @@ export class ExplainPanel implements vscode.Disposable {
     if (!this.modelPath) return;
     try {
       const input = await this.host.engine.request(ENGINE.modelInput, {
-        modelPath: this.modelPath, imagePath: this.image.fsPath, preprocessing: this.preprocessing(this.modelPath),
+        modelPath: this.modelPath, imagePath: this.image.fsPath, ...this.preprocessingParams(this.modelPath),
       }, this.pending.token);
       this.post({ type: 'modelInput', input });
     } catch (err) {
@@ -320,29 +344,76 @@ export class ExplainPanel implements vscode.Disposable {
   async sendInit(initial = this.initial): Promise<void> {
     this.initial = undefined;
     const generation = ++this.initGeneration;
-    const modelPath = await this.host.model();
-    if (generation !== this.initGeneration) return;
-    if (!modelPath) return this.fail('No model selected: choose a TF.js model.json, a Keras .keras/.h5 file or an .onnx model to explain this image with.', [SELECT_MODEL]);
-    this.post({ type: 'busy', message: `Loading ${path.basename(modelDir(modelPath))}…` });
-    try {
-      const model = await withDelayedProgress('Saliency Lens: loading model', (token) =>
-        this.host.engine.request(ENGINE.open, { modelPath, preprocessing: this.preprocessing(modelPath) }, token), this.pending.token);
-      const imageUri = await imageDataUrl(this.image.fsPath);
-      if (generation !== this.initGeneration) return;
-      this.modelPath = modelPath;
-      this.modelInfo = model;
-      this.host.onModelInfo(model);
-      this.mark('model open');
-      this.watchModel(modelPath);
-      this.post({
-        type: 'init', imageUri, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: panelSettings(), initial,
-      });
-      const chosen = this.host.chosenLayer();
-      if (chosen) this.showLayer(chosen);
-      ExplainPanel.changed.fire({ panel: this, what: 'model' });
-    } catch (err) {
-      if (generation === this.initGeneration) this.report(err, undefined, modelPath);
+    const current = () => generation === this.initGeneration && !this.disposed;
+    // The image first, so the panel shows it (and no model it does not have) while a model is chosen or loads.
+    let image = this.modelInfo ? undefined : await this.sendImage();
+    if (!current()) return;
+    const modelPath = await this.host.model(() => current() && this.post({ type: 'busy', message: 'Choose a model…' }));
+    if (!current()) return;
+    if (!modelPath) {
+      if (this.modelInfo) await this.dropModel();
+      return this.fail('No model selected: choose a TF.js model.json, a Keras .keras/.h5 file or an .onnx model to explain this image with.', [SELECT_MODEL]);
     }
+    this.post({ type: 'busy', message: `Loading ${modelName(modelPath)}…` });
+    let model: ModelInfoMsg;
+    try {
+      model = await this.host.loads.load({ modelPath, ...this.preprocessingParams(modelPath) }, this.pending.token);
+    } catch (err) {
+      if (current()) await this.modelFailed(err, modelPath);
+      return;
+    }
+    try {
+      image ??= await this.imageDisplay();
+    } catch (err) {
+      if (current()) this.report(err);
+      return;
+    }
+    if (!current()) return;
+    this.modelPath = modelPath;
+    this.modelInfo = model;
+    this.host.onModelInfo(model);
+    this.mark('model open');
+    this.watchModel(modelPath);
+    this.post({
+      type: 'init', imageUri: image.dataUrl, imageWidth: image.width, imageHeight: image.height,
+      imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath, model, settings: panelSettings(this.host.displayChoice()), initial,
+    });
+    const chosen = this.host.chosenLayer();
+    if (chosen) this.showLayer(chosen);
+    ExplainPanel.changed.fire({ panel: this, what: 'model' });
+  }
+
+  /** Shows the image alone (no model yet); resolves with what was sent, or undefined when the image cannot be read (reported). */
+  private async sendImage(): Promise<DisplayImageMsg | undefined> {
+    try {
+      const image = await this.imageDisplay();
+      this.post({ type: 'image', imageUri: image.dataUrl, imageWidth: image.width, imageHeight: image.height, imageName: path.basename(this.image.fsPath), imagePath: this.image.fsPath });
+      return image;
+    } catch (err) {
+      this.report(err);
+      return undefined;
+    }
+  }
+
+  /** The panel no longer has a model: the webview drops its maps and preset, and the views beside it follow. */
+  private async dropModel(): Promise<void> {
+    this.modelPath = undefined;
+    this.modelInfo = undefined;
+    this.modelWatcher?.dispose();
+    this.modelWatcher = undefined;
+    await this.sendImage();
+    ExplainPanel.changed.fire({ panel: this, what: 'model' });
+  }
+
+  /**
+   * The chosen model did not load: the panel keeps the image and says why, and nothing claims the previous model.
+   * A load the user cancelled leaves the panel as it was (its model still loaded), with Retry.
+   */
+  private async modelFailed(err: unknown, modelPath: string): Promise<void> {
+    if (err instanceof EngineCancelled) return this.disposed ? undefined : this.report(err);
+    this.host.onModelFailed(modelPath, err instanceof Error ? err.message : String(err));
+    if (this.modelInfo) await this.dropModel();
+    this.report(err, undefined, modelPath);
   }
 
   private watchModel(modelPath: string): void {
@@ -363,18 +434,27 @@ export class ExplainPanel implements vscode.Disposable {
       if (wait) await new Promise((r) => setTimeout(r, wait));
       if (generation !== this.initGeneration || this.disposed) return;
       try {
-        const model = await this.host.engine.request(ENGINE.open, { modelPath, preprocessing: this.preprocessing(modelPath) }, this.pending.token);
+        const model = await this.host.loads.load({ modelPath, ...this.preprocessingParams(modelPath) }, this.pending.token, false);
         if (generation !== this.initGeneration) return;
         // A late or repeated event of a write already loaded (an in-place rewrite is several writes): not a new
-        // version, and announcing it would make "Show previous" show the current maps.
+        // version, and announcing it would make "Show previous" show the current maps. New class names alone
+        // (a labels file, "labels": "imagenet") change no map: the panel renames, and keeps its maps.
         if (model.version !== undefined && model.version === this.modelInfo?.version) {
-          this.host.log.info(`${path.basename(modelDir(modelPath))}: files unchanged since the last load, not reloaded`);
+          if (sameLabels(model, this.modelInfo)) {
+            this.host.log.info(`${modelName(modelPath)}: files unchanged since the last load, not reloaded`);
+            return;
+          }
+          this.modelInfo = model;
+          this.host.onModelInfo(model);
+          this.host.log.info(`${modelName(modelPath)}: class names from ${model.labelsSource ?? 'no labels file'}`);
+          this.post({ type: 'labelsChanged', model });
+          ExplainPanel.changed.fire({ panel: this, what: 'model' });
           return;
         }
         this.host.onModelInfo(model);
         this.modelUpdates++;
         const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-        this.host.log.info(`${path.basename(modelDir(modelPath))} changed on disk: reloaded at ${time}`);
+        this.host.log.info(`${modelName(modelPath)} changed on disk: reloaded at ${time}`);
         this.modelInfo = model;
         this.post({ type: 'modelUpdated', time, model });
         ExplainPanel.changed.fire({ panel: this, what: 'modelUpdated' });
@@ -384,7 +464,14 @@ export class ExplainPanel implements vscode.Disposable {
         lastError = err;
       }
     }
+    // The panel keeps the last version's maps (what the files held before), and says why the new one did not load.
+    this.host.onModelFailed(modelPath, (lastError as Error).message);
     this.report(lastError, undefined, modelPath);
+  }
+
+  /** The model's files changed (e.g. its class names were written beside it): load them now rather than on the file event. */
+  modelFilesChanged(): Promise<void> {
+    return this.modelPath ? this.reloadModel(this.modelPath) : Promise.resolve();
   }
 
   /**
@@ -409,7 +496,12 @@ export class ExplainPanel implements vscode.Disposable {
       this.post({ type: 'progress', requestId, method: p.method, done: p.done, total: p.total });
     };
     try {
-      const result = await this.host.engine.request(ENGINE.explain, params, source.token, progress);
+      // Predictions and each map go to the webview as they are ready, ahead of the answer.
+      const partial = (p: ExplainPartial) => {
+        if (p.kind === 'predictions' && !this.milestones.some((m) => m.startsWith('first predictions'))) this.mark('first predictions sent');
+        this.post({ type: 'partial', requestId, partial: p });
+      };
+      const result = await this.host.engine.request(ENGINE.explain, params, source.token, { progress, partial });
       const classBefore = this.selection.classIndex;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
@@ -459,6 +551,18 @@ export class ExplainPanel implements vscode.Disposable {
         return this.usePreprocessing(message.preset);
       case 'imageError':
         return this.fail(message.message, [OPEN_LOG]);
+      case 'labelsShown':
+        this.labelsShown = { count: message.count, first: message.first, last: message.last };
+        this.host.log.debug(`${path.basename(this.image.fsPath)}: ${message.count} class names in the search list (${message.first} … ${message.last})`);
+        return;
+      case 'display': {
+        const display = validDisplay(message.colormap, message.opacity);
+        if (!display) return;
+        this.display = display;
+        this.host.rememberDisplay(display);
+        ExplainPanel.changed.fire({ panel: this, what: 'display' });
+        return;
+      }
       case 'selection':
         return this.onSelection({
           classIndex: message.classIndex, layer: message.layer, signed: message.signed, methods: message.methods, options: message.options,
@@ -506,13 +610,18 @@ export class ExplainPanel implements vscode.Disposable {
     else if (action === RETRY) await this.sendInit();
   }
 
+  /**
+   * Asks where to save, proposing the exports folder beside the image (a folder run never reads it back as an
+   * input); the dialog confirms any overwrite, and the folder is made only once the user has accepted.
+   */
   private async save(suggestedName: string, filters: Record<string, string[]>, bytes: () => Uint8Array): Promise<void> {
     const target = await vscode.window.showSaveDialog({
-      defaultUri: vscode.Uri.file(path.join(path.dirname(this.image.fsPath), suggestedName)),
+      defaultUri: vscode.Uri.file(path.join(path.dirname(this.image.fsPath), EXPORTS_FOLDER, suggestedName)),
       filters,
     });
     if (!target) return;
     try {
+      await vscode.workspace.fs.createDirectory(target.with({ path: path.posix.dirname(target.path) }));
       await vscode.workspace.fs.writeFile(target, bytes());
       this.host.log.info(`saved ${target.fsPath}`);
     } catch (err) {

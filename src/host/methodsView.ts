@@ -5,9 +5,9 @@ import {
   ENGINE, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToMethods, MethodsToHost, MethodTileMsg,
 } from '../shared/protocol';
 import { ExplainPanel, PanelHost } from './explainPanel';
-import { FollowerView, PanelFollower, panelBesideExplain } from './panelFollower';
+import { FollowerView, followerPanel, PanelFollower, panelBesideExplain } from './panelFollower';
 
-const METHODS_PANEL_TYPE = 'saliencyLens.methodsPanel';
+export const METHODS_PANEL_TYPE = 'saliencyLens.methodsPanel';
 const TITLE = 'Compare methods';
 
 /**
@@ -76,8 +76,11 @@ export class MethodsController extends PanelFollower<HostToMethods> {
   }
 }
 
-/** The methods view, opened as a panel beside the explain panel (one at a time). */
-export class MethodsViews implements vscode.Disposable {
+/**
+ * The methods view, opened as a panel beside the explain panel (one at a time), and restored after a window
+ * reload (its webview keeps its chosen methods with setState).
+ */
+export class MethodsViews implements vscode.WebviewPanelSerializer, vscode.Disposable {
   private open?: { panel: vscode.WebviewPanel; controller: MethodsController };
 
   constructor(private readonly host: PanelHost) {}
@@ -94,7 +97,19 @@ export class MethodsViews implements vscode.Disposable {
       existing.panel.reveal(existing.panel.viewColumn, true);
       return existing.controller;
     }
-    const { panel, view, release } = panelBesideExplain(this.host, METHODS_PANEL_TYPE, TITLE);
+    return this.adopt(panelBesideExplain(this.host, METHODS_PANEL_TYPE, TITLE));
+  }
+
+  /**
+   * VS Code restored the methods panel after a window reload: it follows the current explain panel again. Its
+   * state is the webview's own (it reads it back with getState).
+   */
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, _state?: unknown): Promise<void> {
+    if (this.open) return panel.dispose();
+    this.adopt(followerPanel(this.host, panel));
+  }
+
+  private adopt({ panel, view, release }: ReturnType<typeof followerPanel>): MethodsController {
     const controller = new MethodsController(this.host, view);
     this.open = { panel, controller };
     const sub = panel.onDidDispose(() => {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { modelChoices } from '../shared/modelText';
 
 const REMEMBERED = 'saliencyLens.model';
 
@@ -19,40 +20,39 @@ async function findModels(): Promise<vscode.Uri[]> {
   return found.sort((a, b) => a.fsPath.localeCompare(b.fsPath));
 }
 
-/** How a model is named in the list: its folder for TF.js, its file name for ONNX. */
-function modelLabel(uri: vscode.Uri): string {
-  return /\.(onnx|keras|h5|hdf5)$/i.test(uri.fsPath) ? path.basename(uri.fsPath) : path.basename(path.dirname(uri.fsPath));
+/** The model in use: the setting, else the one remembered for this workspace. */
+export function currentModel(state: vscode.Memento): string | undefined {
+  const configured = configuredModel();
+  if (configured) return configured;
+  const remembered = state.get<string>(REMEMBERED);
+  return remembered && fs.existsSync(remembered) ? remembered : undefined;
 }
 
 /**
  * The model to use: the setting, else the one remembered for this workspace, else the only one in
- * the workspace, else the user's pick. `pick` always asks.
+ * the workspace, else the user's pick (`onAsk` is called just before asking). `pick` always asks.
  */
-export async function chooseModel(state: vscode.Memento, pick = false): Promise<string | undefined> {
-  if (!pick) {
-    const configured = configuredModel();
-    if (configured) return configured;
-    const remembered = state.get<string>(REMEMBERED);
-    if (remembered && fs.existsSync(remembered)) return remembered;
-  }
+export async function chooseModel(state: vscode.Memento, pick = false, onAsk?: () => void): Promise<string | undefined> {
+  const current = currentModel(state);
+  if (!pick && current) return current;
   const found = await findModels();
   if (!pick && found.length === 1) {
     await state.update(REMEMBERED, found[0].fsPath);
     return found[0].fsPath;
   }
-  type Item = vscode.QuickPickItem & { uri?: vscode.Uri };
-  const items: Item[] = found.map((uri) => ({
-    label: modelLabel(uri),
-    description: vscode.workspace.asRelativePath(uri),
-    uri,
-  }));
+  onAsk?.();
+  type Item = vscode.QuickPickItem & { path?: string };
+  // The model in use is marked, and listed first.
+  const choices = modelChoices(found.map((u) => u.fsPath), current, (p) => vscode.workspace.asRelativePath(p));
+  const items: Item[] = [...choices.filter((c) => c.current), ...choices.filter((c) => !c.current)]
+    .map((c) => ({ label: c.label, description: c.description, path: c.path }));
   items.push({ label: '$(folder-opened) Browse…', description: 'a model.json, a TF.js model folder, an .onnx file or a Keras .keras/.h5 file elsewhere' });
   const choice = await vscode.window.showQuickPick(items, {
     title: 'Saliency Lens: Select Model',
     placeHolder: found.length ? 'Models found in this workspace (TF.js, Keras and ONNX)' : 'No model.json, .onnx, .keras or .h5 file found in this workspace',
   });
   if (!choice) return undefined;
-  let chosen = choice.uri?.fsPath;
+  let chosen = choice.path;
   if (!chosen) {
     const picked = await vscode.window.showOpenDialog({
       title: 'Select a model (TF.js model.json or its folder, an .onnx file, or a Keras .keras/.h5 file)',
@@ -64,4 +64,32 @@ export async function chooseModel(state: vscode.Memento, pick = false): Promise<
   }
   if (chosen) await state.update(REMEMBERED, chosen);
   return chosen;
+}
+
+/**
+ * The model panels use, asked for once however many panels want it at the same moment (panels restored
+ * together share one question instead of stacking pickers). Each caller's `onAsk` hears when the user is asked.
+ */
+export class ModelChooser {
+  private picking?: Promise<string | undefined>;
+  private asking = false;
+  private readonly askers = new Set<() => void>();
+
+  constructor(private readonly state: vscode.Memento) {}
+
+  choose(onAsk?: () => void): Promise<string | undefined> {
+    if (onAsk) {
+      if (this.asking) onAsk();
+      else this.askers.add(onAsk);
+    }
+    this.picking ??= chooseModel(this.state, false, () => {
+      this.asking = true;
+      this.askers.forEach((f) => f());
+    }).finally(() => {
+      this.picking = undefined;
+      this.asking = false;
+      this.askers.clear();
+    });
+    return this.picking;
+  }
 }

@@ -1,6 +1,6 @@
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { scopeParts } from '../shared/layerNames';
+import { imageSizeText, inputTensorText, modelName } from '../shared/modelText';
 import type { LayerRowMsg, ModelInfoMsg } from '../shared/protocol';
 
 /** A row of the Model view: a section, a fact, a nested model, or a layer. */
@@ -66,6 +66,8 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private info?: ModelInfoMsg;
+  /** The model that did not load, and why: shown instead of the previous model. */
+  private failure?: { modelPath: string; message: string };
   /** The layer chosen with "Use for Grad-CAM"; undefined = the automatic choice. */
   chosenLayer?: string;
 
@@ -73,6 +75,14 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
   show(info: ModelInfoMsg): void {
     if (this.chosenLayer && !info.spatialLayers.some((l) => l.name === this.chosenLayer)) this.chosenLayer = undefined;
     this.info = info;
+    this.failure = undefined;
+    this.changed.fire();
+  }
+
+  /** The model at `modelPath` did not load: the view says so, not what the previous model was. */
+  fail(modelPath: string, message: string): void {
+    this.info = undefined;
+    this.failure = { modelPath, message };
     this.changed.fire();
   }
 
@@ -88,13 +98,18 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
 
   roots(): ModelNode[] {
     const info = this.info;
-    if (!info) return [];
-    const [h, w, c] = info.inputShape.length === 3 ? info.inputShape : [undefined, undefined, undefined];
+    if (!info) {
+      const failed = this.failure;
+      return failed ? [{ label: 'Not loaded', icon: 'error', description: failed.message, tooltip: `${failed.modelPath}\n${failed.message}` }] : [];
+    }
+    // The model's own tensor (NCHW for PyTorch exports) and the image it is made from, each as it is.
+    const tensor = info.modelInput ? inputTensorText(info.modelInput) : shape(info.inputShape);
     return [
       {
-        label: 'Input', icon: 'arrow-right', description: shape(info.inputShape),
+        label: 'Input', icon: 'arrow-right', description: tensor,
         children: [
-          { label: 'shape', description: `${shape(info.inputShape)}${h ? ` (${h}×${w} image, ${c} channel${c === 1 ? '' : 's'})` : ''}` },
+          { label: 'tensor', description: tensor },
+          ...(info.imageSize ? [{ label: 'image', description: imageSizeText(info.imageSize) }] : []),
           { label: 'dtype', description: 'float32' },
           { label: 'preprocessing', description: info.preprocessing },
         ],
@@ -103,8 +118,9 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
         label: 'Output', icon: 'arrow-left', description: `${info.numClasses} classes`,
         children: [
           { label: 'output', description: info.outputName },
-          { label: 'classes', description: `${info.numClasses}${info.labels.some((l, i) => l !== `class ${i}`) ? ' (labelled)' : ''}` },
-          ...(info.numClasses === 1000 && info.labels.every((l, i) => l === `class ${i}`)
+          { label: 'classes', description: `${info.numClasses}${info.labelsSource ? ' (labelled)' : ''}` },
+          ...(info.labelsSource ? [{ label: 'labels', icon: 'tag', description: info.labelsSource }] : []),
+          ...(info.numClasses === 1000 && !info.labelsSource
             ? [{
               label: 'labels', icon: 'tag', description: 'none: click to use the ImageNet class names',
               tooltip: 'Writes "labels": "imagenet" into saliency-lens.json beside the model',
@@ -143,8 +159,8 @@ export class ModelTreeProvider implements vscode.TreeDataProvider<ModelNode>, vs
 
   /** Title of the view: which model it shows. */
   get title(): string {
-    if (!this.info) return 'Model';
-    return `Model: ${path.basename(this.info.path) === 'model.json' ? path.basename(path.dirname(this.info.path)) : path.basename(this.info.path)}`;
+    const shown = this.info?.path ?? this.failure?.modelPath;
+    return shown ? `Model: ${modelName(shown)}` : 'Model';
   }
 
   dispose(): void {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CompareSubject, EngineProgressMsg, PanelSettings } from '../shared/protocol';
+import type { CompareSubject, DisplayMsg, EngineProgressMsg, PanelSettings } from '../shared/protocol';
 import { EngineCancelled, EngineUserError } from './engineClient';
 import { ExplainPanel, PanelChange, PanelHost, panelSettings } from './explainPanel';
 import { panelHtml } from './panelHtml';
@@ -20,7 +20,8 @@ export type FollowerMessage =
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
   | { type: 'error'; requestId?: number; message: string }
-  | { type: 'progress'; requestId: number; progress: EngineProgressMsg };
+  | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
+  | DisplayMsg;
 
 /** Changes after which the maps must be computed again (the rest resend the whole subject). */
 const RECOMPUTE: readonly PanelChange[] = ['modelUpdated', 'image', 'layer', 'class'];
@@ -81,6 +82,11 @@ export abstract class PanelFollower<ToWebview extends { type: string }> implemen
   private onPanelChange(panel: ExplainPanel, what: PanelChange): void {
     if (what !== 'closed' && panel !== ExplainPanel.current) return;
     if (what === 'class' && this.onClass(panel)) return;
+    // Drawn locally: hidden views get it too.
+    if (what === 'display') {
+      const { colormap, opacity } = this.settingsOf(panel);
+      return this.post({ type: 'display', colormap, opacity });
+    }
     const refreshOnly = RECOMPUTE.includes(what);
     if (!this.view.visible()) {
       this.stale = this.stale === 'subject' || !refreshOnly ? 'subject' : 'refresh';
@@ -142,7 +148,12 @@ export abstract class PanelFollower<ToWebview extends { type: string }> implemen
     const key = `${subject.imagePath}\u0000${subject.model.path}`;
     if (refreshOnly && key === this.subjectKey) return this.post({ type: 'refresh', subject });
     this.subjectKey = key;
-    this.post({ type: 'subject', subject, settings: panelSettings() });
+    this.post({ type: 'subject', subject, settings: this.settingsOf(panel) });
+  }
+
+  /** The settings the view draws with: the panel's colormap and opacity as its user chose them. */
+  private settingsOf(panel: ExplainPanel): PanelSettings {
+    return { ...panelSettings(this.host.displayChoice()), ...panel.display };
   }
 
   /** The current panel, if it still shows what the webview's request was made for. */
@@ -197,6 +208,11 @@ export function panelBesideExplain(host: PanelHost, viewType: string, title: str
     enableScripts: true,
     retainContextWhenHidden: true,
   });
+  return followerPanel(host, panel);
+}
+
+/** The follower view over a webview panel (a new one, or one VS Code restored after a window reload). */
+export function followerPanel(host: PanelHost, panel: vscode.WebviewPanel): { panel: vscode.WebviewPanel; view: FollowerView; release(): void } {
   panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'icon.svg');
   const visible = new vscode.EventEmitter<void>();
   const sub = panel.onDidChangeViewState((e) => e.webviewPanel.visible && visible.fire());

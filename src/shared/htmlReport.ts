@@ -8,16 +8,21 @@ import type { PredictionMsg } from './protocol';
 
 export interface ReportEntry {
   name: string;
-  /** The image itself, base64, with its MIME type. */
-  image?: { mime: string; base64: string };
-  /** Overlays as drawn (PNG, base64), one per method (its registry name). */
-  overlays: { method: string; layer?: string; png: string }[];
+  /** The image, sized for viewing: base64 with its MIME type. */
+  image?: EmbeddedImage;
+  /** Overlays as drawn, sized like the image, one per method (its registry name). */
+  overlays: { method: string; layer?: string; picture: EmbeddedImage }[];
   predictions: PredictionMsg[];
   target?: PredictionMsg;
   timings: Record<string, number>;
   notes: string[];
   /** Set when this image could not be explained: the one-sentence reason. */
   error?: string;
+}
+
+export interface EmbeddedImage {
+  mime: string;
+  base64: string;
 }
 
 export interface ReportHeader {
@@ -41,7 +46,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } .meta { color: #8b949e; margin-bottom: 
 figure { margin: 0; text-align: center; } figure img { width: 224px; height: auto; image-rendering: pixelated; border-radius: 3px; }
 figcaption { font-size: 12px; color: #8b949e; } table { border-collapse: collapse; font-size: 13px; }
 th, td { border-bottom: 1px solid #d0d7de; padding: 2px 10px 2px 0; text-align: left; } .error { color: #cf222e; }
-.notes { font-size: 12px; color: #9a6700; }`;
+.notes { font-size: 12px; color: #9a6700; } .summary { margin: 0 0 20px; } .summary a { color: inherit; }`;
 
 /** A method's label, with the layer a CAM used. */
 function methodCaption(method: string, layer?: string): string {
@@ -54,12 +59,48 @@ function methodCaption(method: string, layer?: string): string {
   return layer ? `${label} (${shortLayerName(layer)})` : label;
 }
 
-function entryHtml(e: ReportEntry): string {
-  const id = `img-${escape(e.name).replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+/** Only the image types a report embeds: a MIME type from elsewhere cannot break out of the attribute. */
+const dataUrl = (p: EmbeddedImage) => `data:${/^image\/[a-z+.-]+$/.test(p.mime) ? p.mime : 'application/octet-stream'};base64,${p.base64.replace(/[^A-Za-z0-9+/=]/g, '')}`;
+
+/** Each entry's anchor, unique even when two names differ only in characters an id cannot hold. */
+function entryIds(entries: ReportEntry[]): string[] {
+  const used = new Set<string>();
+  return entries.map((e) => {
+    const base = `img-${e.name.replace(/[^a-zA-Z0-9_-]/g, '_')}`;
+    let id = base;
+    for (let n = 2; used.has(id); n++) id = `${base}-${n}`;
+    used.add(id);
+    return id;
+  });
+}
+
+/** Compute time of one image: the shared pass (or forward) and every map. */
+const totalMs = (e: ReportEntry) => Object.values(e.timings).reduce((a, b) => a + b, 0);
+
+/** The table at the top: per image its top class, the class explained, the time, or why it failed; each row links to its entry. */
+function summaryHtml(entries: ReportEntry[], ids: string[]): string {
+  const rows = entries.map((e, i) => {
+    const top = e.predictions[0];
+    const cells = [
+      `<a href="#${ids[i]}">${escape(e.name)}</a>`,
+      escape(top?.label ?? '–'),
+      top ? pct(top.probability) : '–',
+      escape(e.target?.label ?? '–'),
+      ms(Object.keys(e.timings).length ? totalMs(e) : undefined),
+      e.error ? escape(e.error) : '',
+    ];
+    const classes = ['', 'top', '', '', '', 'error'];
+    return `<tr${e.error ? ' class="failed"' : ''}>${cells.map((c, k) => `<td${classes[k] ? ` class="${classes[k]}"` : ''}>${c}</td>`).join('')}</tr>`;
+  }).join('');
+  return `<table class="summary"><thead><tr><th>image</th><th>top class</th><th>probability</th><th>explained</th><th>time</th><th>error</th></tr></thead>` +
+    `<tbody>${rows}</tbody></table>`;
+}
+
+function entryHtml(e: ReportEntry, id: string): string {
   if (e.error) return `<section class="card" id="${id}"><h2>${escape(e.name)}</h2><p class="error">${escape(e.error)}</p></section>`;
   const figures = [
-    e.image ? `<figure><img alt="${escape(e.name)}" src="data:${e.image.mime};base64,${e.image.base64}"><figcaption>image</figcaption></figure>` : '',
-    ...e.overlays.map((o) => `<figure><img alt="${escape(o.method)} of ${escape(e.name)}" src="data:image/png;base64,${o.png}">` +
+    e.image ? `<figure><img alt="${escape(e.name)}" src="${dataUrl(e.image)}"><figcaption>image</figcaption></figure>` : '',
+    ...e.overlays.map((o) => `<figure><img alt="${escape(o.method)} of ${escape(e.name)}" src="${dataUrl(o.picture)}">` +
       `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(methodCaption(o.method, o.layer))}</figcaption></figure>`),
   ].join('');
   const rows = e.predictions.map((p) => `<tr><td>${escape(p.label)}</td><td>${pct(p.probability)}</td><td>${p.logit.toFixed(3)}</td></tr>`).join('');
@@ -75,6 +116,7 @@ function entryHtml(e: ReportEntry): string {
 
 export function buildHtmlReport(header: ReportHeader, entries: ReportEntry[]): string {
   const failed = entries.filter((e) => e.error).length;
+  const ids = entryIds(entries);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -82,7 +124,8 @@ export function buildHtmlReport(header: ReportHeader, entries: ReportEntry[]): s
 <h1>${escape(header.title)}</h1>
 <p class="meta">${entries.length} image${entries.length === 1 ? '' : 's'}${failed ? `, ${failed} failed` : ''} · model ${escape(header.model)} · ` +
     `${escape(header.backend)} · preprocessing ${escape(header.preprocessing)} · ${escape(header.created)}</p>
-${entries.map(entryHtml).join('\n')}
+${summaryHtml(entries, ids)}
+${entries.map((e, i) => entryHtml(e, ids[i])).join('\n')}
 </body></html>
 `;
 }

@@ -19,6 +19,13 @@ export interface MapStats {
   max: number;
 }
 
+/**
+ * How maps are drawn unless the user says otherwise (panel, folder report): saturated above the 99th percentile,
+ * PAIR saliency's default display clip (Captum's outlier_perc=2 is the 98th). A few extreme pixels otherwise set
+ * the top of the scale and the rest of a saliency map is barely visible.
+ */
+export const DEFAULT_CLIP_PERCENTILE = 99;
+
 export interface NormalizeOptions {
   /**
    * Percentile in [0, 100], e.g. 99: values above the 99th percentile saturate to 1.

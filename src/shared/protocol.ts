@@ -31,6 +31,8 @@ export interface RawMapMsg {
   options?: MethodOptions;
   /** What the method measured about its map, e.g. Integrated Gradients' completeness residual. */
   stats?: Record<string, number>;
+  /** Things worth telling the user about this map (e.g. a Grad-CAM with no positive evidence). */
+  notes?: string[];
 }
 
 export interface SpatialLayerMsg {
@@ -54,8 +56,16 @@ export interface ModelInfoMsg {
   numClasses: number;
   /** One per class: the label file's names, or "class N". */
   labels: string[];
+  /** Where the names come from (a labels file, or the built-in ImageNet names and who asked for them); absent = none. */
+  labelsSource?: string;
   outputActivation: string;
+  /** The input as the engine handles it: [H, W, C] for images, whatever the model's layout. */
   inputShape: number[];
+  /** The model's own input tensor as it is fed (batch 1), and its layout when 4-D: [1, 3, 224, 224] NCHW. */
+  modelInput?: { shape: number[]; layout?: 'NCHW' | 'NHWC' };
+  /** The image the model sees. */
+  imageSize?: { height: number; width: number; channels: number };
+  /** The preset in use and where it came from: "unit (0..1) (picked in the panel for this model)". */
   preprocessing: string;
   spatialLayers: SpatialLayerMsg[];
   defaultSpatialLayer?: string;
@@ -68,8 +78,9 @@ export interface ModelInfoMsg {
   /** Name of the output attributed. */
   outputName: string;
   /**
-   * The engine's fingerprint of the model's files (names, sizes, mtimes) as loaded: the same value means the same
-   * model, so a late or repeated file event does not count as a new version.
+   * The engine's fingerprint of what the maps depend on (the model's files but not its label files, sizes and
+   * mtimes, and the preprocessing): the same value means the same maps, so a late or repeated file event, or new
+   * class names alone, is not a new version.
    */
   version?: string;
 }
@@ -124,6 +135,19 @@ export interface EngineProgressMsg {
   total: number;
 }
 
+/**
+ * What an explain request has ready before its answer: the predictions right after the forward pass, then
+ * each map as soon as it is computed (a slow method's map does not hold back the fast ones).
+ */
+export type ExplainPartial =
+  | { kind: 'predictions'; predictions: PredictionMsg[]; target: PredictionMsg; imageWidth: number; imageHeight: number }
+  | { kind: 'map'; map: RawMapMsg };
+
+/** Partial results of a request, sent by the engine while it works on it; tagged like progress. */
+export const ENGINE_PARTIAL = 'saliencyLens/partial';
+
+export type EnginePartialMsg = ExplainPartial & { progressId?: number };
+
 /** Requests whose long methods report progress carry an id (set by the host's engine client) that progress echoes. */
 export interface ProgressParams {
   progressId?: number;
@@ -135,17 +159,24 @@ export interface EngineReportEntryParams extends ProgressParams {
   preprocessing?: string;
   colormap: ColormapChoice;
   opacity: number;
+  /** Percentile above which maps saturate (the panel's default clip); none = min–max. */
+  clipPercentile?: number;
   /** Methods for every image (default saliency and Grad-CAM) and their options. */
   methods?: MethodName[];
   options?: Partial<Record<MethodName, MethodOptions>>;
 }
 
-export interface EngineOpenParams {
+/** Where a preprocessing given with a request came from, as the user would say it ("the saliencyLens.preprocessing setting"). */
+export interface PreprocessingSourceParam {
+  preprocessingSource?: string;
+}
+
+export interface EngineOpenParams extends PreprocessingSourceParam {
   modelPath: string;
   preprocessing?: string;
 }
 
-export interface EngineExplainParams extends ExplainRequest, ProgressParams {
+export interface EngineExplainParams extends ExplainRequest, ProgressParams, PreprocessingSourceParam {
   modelPath: string;
   imagePath: string;
   preprocessing?: string;
@@ -196,6 +227,18 @@ export interface ModelInputMsg {
   preprocessing: string;
 }
 
+/** The picture the panel shows for an image: the file itself, or a copy at most DISPLAY_LONG_SIDE long. */
+export interface DisplayImageMsg {
+  /** data: URL of the picture to draw. */
+  dataUrl: string;
+  /** The image's real size: what hover coordinates, the header and exports mean. */
+  width: number;
+  height: number;
+  /** The picture's own size (the real size, or smaller): for drawing only. */
+  displayWidth: number;
+  displayHeight: number;
+}
+
 /** Every engine request, each with its params and result. */
 export const ENGINE = {
   info: engineRequest<Record<string, never>, EngineInfoMsg>('saliencyLens/info'),
@@ -207,6 +250,8 @@ export const ENGINE = {
   modelInput: engineRequest<EngineExplainParams, ModelInputMsg>('saliencyLens/modelInput'),
   /** One image of a batch report (never rejects for a bad image: the entry carries the error). */
   reportEntry: engineRequest<EngineReportEntryParams, ReportEntry>('saliencyLens/reportEntry'),
+  /** The picture to show for an image (a display-sized copy of a large one) and its real size. */
+  displayImage: engineRequest<{ imagePath: string }, DisplayImageMsg>('saliencyLens/displayImage'),
 } as const;
 
 /** Preprocessing presets the panel offers. */
@@ -232,6 +277,9 @@ export type HostToWebview =
   | {
       type: 'init';
       imageUri: string;
+      /** The image's real size when `imageUri` is a smaller display copy; absent: the picture's own size. */
+      imageWidth?: number;
+      imageHeight?: number;
       imageName: string;
       /** Kept in the webview's state so a reloaded window can restore the panel. */
       imagePath: string;
@@ -240,7 +288,16 @@ export type HostToWebview =
       /** What "Explain with…" asked for; overrides the remembered class and view once. */
       initial?: { classIndex?: number; view?: ViewMode };
     }
+  /**
+   * The image alone, with no model: none chosen yet, or the chosen one did not load. The panel shows the image
+   * and drops the model it had (its maps and preset), so nothing claims a model that is not in use.
+   */
+  | { type: 'image'; imageUri: string; imageWidth?: number; imageHeight?: number; imageName: string; imagePath: string }
+  /** The same model with other class names (a labels file or "labels": "imagenet"): the maps stay, the names change. */
+  | { type: 'labelsChanged'; model: ModelInfoMsg }
   | { type: 'busy'; message: string }
+  /** Part of the answer to `explain`, ahead of it: predictions first, then each map when it is ready. */
+  | { type: 'partial'; requestId: number; partial: ExplainPartial }
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   /** One sentence; `actions` are button labels the webview sends back as `action`. */
   | { type: 'error'; requestId?: number; message: string; actions?: string[] }
@@ -255,7 +312,7 @@ export type HostToWebview =
   /** A tile clicked in the compare view: show this class. */
   | { type: 'setClass'; classIndex: number }
   /** The image or model changed on disk: the webview re-requests what it shows. */
-  | { type: 'invalidate'; reason: string; imageUri?: string }
+  | { type: 'invalidate'; reason: string; imageUri?: string; imageWidth?: number; imageHeight?: number }
   /** Progress of a long method working on an `explain` request: model inputs run so far, out of all. */
   | { type: 'progress'; requestId: number; method: MethodName; done: number; total: number }
   /** The request was cancelled (the panel's Cancel, or the host's): no map, and no error either. */
@@ -291,6 +348,10 @@ export type WebviewToHost =
   | { type: 'selection'; classIndex?: number; layer?: string; signed: boolean; methods?: MethodName[]; options?: Partial<Record<MethodName, MethodOptions>> }
   /** The browser could not display the image: the panel cannot show maps over it. */
   | { type: 'imageError'; message: string }
+  /** The class names the panel's search list now holds: how many, the first and the last (the host logs it; tests read it). */
+  | { type: 'labelsShown'; count: number; first: string; last: string }
+  /** The user chose a colormap or opacity: the views beside the panel follow, and the next panel starts with it. */
+  | { type: 'display'; colormap: ColormapChoice; opacity: number }
   /** Persisted UI state changed (also kept with setState for reloads). */
   | { type: 'log'; message: string };
 
@@ -311,6 +372,13 @@ export function base64ToFloat32(text: string): Float32Array {
 }
 
 // ---- compare view (host ↔ its webview) ------------------------------------------------------------
+
+/** The explain panel's colormap and opacity changed: the views that follow it draw with them. */
+export interface DisplayMsg {
+  type: 'display';
+  colormap: ColormapChoice;
+  opacity: number;
+}
 
 /** The image and model the compare view works on. */
 export interface CompareSubject {
@@ -344,7 +412,8 @@ export type HostToCompare =
   /** The panel shows another class: mark its tile (nothing to recompute). */
   | { type: 'current'; classIndex?: number }
   /** Tests and commands: compare exactly these classes. */
-  | { type: 'setClasses'; classes: number[] };
+  | { type: 'setClasses'; classes: number[] }
+  | DisplayMsg;
 
 export type CompareToHost =
   | { type: 'ready' }
@@ -379,12 +448,15 @@ export type HostToMethods =
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
   /** The answer to `explain`: one method's map. */
+  /** Part of the answer to `explain`, ahead of it: predictions first, then each map when it is ready. */
+  | { type: 'partial'; requestId: number; partial: ExplainPartial }
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
   /** A failed request (with its id: that method's tile shows it), or a failure of the view. */
   | { type: 'error'; requestId?: number; message: string }
   /** Tests and commands: show exactly these methods. */
-  | { type: 'setMethods'; methods: MethodName[] };
+  | { type: 'setMethods'; methods: MethodName[] }
+  | DisplayMsg;
 
 export type MethodsToHost =
   | { type: 'ready' }

@@ -130,6 +130,31 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       assert.ok(switched.distinct > 20);
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       await screenshot(wb.page, path.join(ARTIFACTS, 'e2e-explain-panel.png'));
+
+      // Look closer, with the real mouse through VS Code's webview frames: Ctrl+wheel zooms about the pointer, the
+      // readout follows it; the README's screenshot shows the clip/gamma controls and the zoomed view.
+      const shownBefore = await canvasPixels(frame, 'saliency-canvas');
+      await chips.first().click();
+      await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash !== shownBefore.hash);
+      const pane = frame.locator('[data-pane="saliency"] [data-testid="saliency-canvas"]');
+      const box = await pane.boundingBox();
+      assert.ok(box, 'the saliency pane is on screen');
+      const badge = frame.locator('[data-testid="zoom-fit"]');
+      const badgeBefore = await badge.textContent();
+      await wb.page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+      await wb.page.keyboard.down('Control');
+      await wb.page.mouse.wheel(0, -120);
+      await wb.page.keyboard.up('Control');
+      const zoomed = async () => (await badge.isVisible()) && /^\d+(\.\d+)?×/.test((await badge.textContent()) ?? '') && (await badge.textContent()) !== badgeBefore;
+      const deadline = Date.now() + 10_000;
+      while (!(await zoomed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await zoomed(), `Ctrl+wheel zoomed in VS Code (badge "${await badge.textContent()}", was "${badgeBefore}")`);
+      await wb.page.mouse.move(box.x + box.width * 0.55, box.y + box.height * 0.35);
+      const tip = frame.locator('[data-testid="cursor-readout"]');
+      await tip.waitFor({ state: 'visible', timeout: 10_000 });
+      assert.match((await tip.textContent()) ?? '', /Saliency/);
+      await screenshot(wb.page, path.join(REPO_ROOT, 'media', 'screenshots', 'explain-panel.png'));
+      await frame.locator('[data-testid="stage"]').dblclick();
       // Warm engine: another image with the same model.
       const warm = await explainDigit(wb.page, 'digit-2-5.png', false);
       console.log(`E2E timings (not asserted): Explain Image → first heatmap ${ms} ms (cold engine), ${warm.ms} ms (warm); ` +
@@ -261,7 +286,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
     const wb = await openWorkbench(server.url, workspace, { extensionDevelopmentPath: REPO_ROOT, viewport: { width: 1500, height: 950 } });
     try {
       // Picked in Explain Image's model list, where the .keras file is listed by its name.
-      const { frame } = await explainDigit(wb.page, 'digit-7-29.png', true, 'model.keras');
+      const { frame } = await explainDigit(wb.page, 'digit-7-29.png', true, 'mnist-cnn-keras/model.keras');
       const meta = frame.locator('.meta-item', { hasText: 'mnist-cnn-keras/model.keras' });
       await meta.waitFor({ timeout: 30_000 });
       assert.match(await frame.locator('.meta-badge').innerText(), /^onnxruntime/, 'the Keras model runs on ONNX Runtime');
@@ -302,7 +327,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       fs.mkdirSync(ARTIFACTS, { recursive: true });
       await screenshot(wb.page, path.join(ARTIFACTS, 'e2e-keras-updated.png'));
       const log = hostLog(server.userDataDir);
-      const reloads = (log.match(/mnist-cnn-keras changed on disk: reloaded at/g) ?? []).length;
+      const reloads = (log.match(/mnist-cnn-keras\/model\.keras changed on disk: reloaded at/g) ?? []).length;
       assert.equal(reloads, 2, `one reload per checkpoint:\n${log}`);
       // The half-written file was waited out: the panel never reported a failure (fail() logs "<image>: <sentence>").
       const failures = log.split('\n').filter((l) => l.includes('digit-7-29.png: ') && !l.includes('timing '));
@@ -310,13 +335,13 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
 
       // 3. Another model file in the same folder (the .h5 twin, or another epoch's checkpoint) is written: the watcher
       // sees it, but the .keras model is unchanged, so no "Model updated" and no new maps.
-      const skipped = () => (hostLog(server.userDataDir).match(/mnist-cnn-keras: files unchanged since the last load, not reloaded/g) ?? []).length;
+      const skipped = () => (hostLog(server.userDataDir).match(/mnist-cnn-keras\/model\.keras: files unchanged since the last load, not reloaded/g) ?? []).length;
       const skippedBefore = skipped();
       const twin = path.join(workspace, 'mnist-cnn-keras', 'model.h5');
       fs.writeFileSync(twin, fs.readFileSync(twin));
       await untilTrue(async () => skipped() > skippedBefore, 'the watcher to see model.h5 and keep model.keras', 20_000);
       const after = hostLog(server.userDataDir);
-      assert.equal((after.match(/mnist-cnn-keras changed on disk: reloaded at/g) ?? []).length, reloads, 'no reload for model.h5');
+      assert.equal((after.match(/mnist-cnn-keras\/model\.keras changed on disk: reloaded at/g) ?? []).length, reloads, 'no reload for model.h5');
       after.split('\n').filter((l) => /changed on disk|not reloaded/.test(l)).forEach((l) => console.log(`host log: ${l.replace(/^\S+ \S+ /, '')}`));
     } finally {
       await wb.close();
@@ -342,7 +367,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       // The package's own ONNX Runtime binary (dist/ort) runs the ONNX example: Select Model…, pick model.onnx.
       const before = await canvasPixels(frame, 'saliency-canvas');
       await runCommand(wb.page, 'Saliency Lens: Select Model…');
-      const row = wb.page.locator('.quick-input-list .monaco-list-row', { has: wb.page.locator('.label-name', { hasText: /^\s*model\.onnx\s*$/ }) }).first();
+      const row = wb.page.locator('.quick-input-list .monaco-list-row', { has: wb.page.locator('.label-name', { hasText: /^\s*mnist-cnn-onnx\/model\.onnx\s*$/ }) }).first();
       await row.waitFor({ state: 'visible', timeout: 30_000 });
       await row.click();
       const badge = frame.locator('.meta-badge', { hasText: 'onnxruntime' });

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, ResponseError } from 'vscode-jsonrpc/node';
 import {
-  base64ToFloat32, ENGINE, ENGINE_PROGRESS, EngineProgressMsg, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
+  base64ToFloat32, ENGINE, ENGINE_PARTIAL, ENGINE_PROGRESS, EnginePartialMsg, EngineProgressMsg, ExplanationMsg, ModelInfoMsg, ModelInputMsg, USER_ERROR_CODE,
 } from '../../src/shared/protocol';
 import { PNG } from 'pngjs';
 import { cleanupTempDirs, tempDir } from './helpers';
@@ -72,6 +72,36 @@ describe('engine process over JSON-RPC', () => {
       assert.equal(heard.at(-1)!.done, 40);
     } finally {
       listening.dispose();
+    }
+  });
+
+  it('sends the predictions first, then each map as it is done, all before the answer and equal to it', async () => {
+    const heard: string[] = [];
+    const partials: EnginePartialMsg[] = [];
+    const listening = [
+      rpc.onNotification(ENGINE_PROGRESS, (p: EngineProgressMsg) => p.progressId === 23 && heard.push(`progress ${p.method}`)),
+      rpc.onNotification(ENGINE_PARTIAL, (p: EnginePartialMsg) => {
+        if (p.progressId !== 23) return;
+        partials.push(p);
+        heard.push(p.kind === 'map' ? `map ${p.map.method}` : 'predictions');
+      }),
+    ];
+    try {
+      const result = await rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, {
+        modelPath: example, imagePath: digit, methods: ['gradcam', 'smoothgrad'], options: { smoothgrad: { samples: 24 } }, progressId: 23,
+      });
+      // The notifications were all sent before the answer, and arrive in order on the one channel.
+      const order = [...new Set(heard)];
+      assert.deepEqual(order, ['predictions', 'map gradcam', 'progress smoothgrad', 'map smoothgrad'], heard.join(', '));
+      const first = partials[0];
+      assert.ok(first.kind === 'predictions');
+      assert.deepEqual(first.predictions, result.predictions);
+      assert.deepEqual(first.target, result.target);
+      assert.deepEqual([first.imageWidth, first.imageHeight], [result.imageWidth, result.imageHeight]);
+      const maps = partials.flatMap((p) => (p.kind === 'map' ? [p.map] : []));
+      assert.deepEqual(maps, result.maps, 'the streamed maps are the answer\'s maps');
+    } finally {
+      listening.forEach((l) => l.dispose());
     }
   });
 

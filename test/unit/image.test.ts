@@ -11,7 +11,8 @@ import * as bmp from 'bmp-js';
 import { GifWriter } from 'omggif';
 import { initBackend } from '../../src/engine/backend';
 import { UserError } from '../../src/engine/errors';
-import { decodeImage, readImageFile, MAX_PIXELS, type DecodedImage } from '../../src/engine/image/decode';
+import { decodeImage, readImageFile, type DecodedImage } from '../../src/engine/image/decode';
+import { MEMORY_BOUND_BYTES } from '../../src/engine/image/budget';
 import {
   describePreprocessing,
   imageToTensor,
@@ -470,19 +471,19 @@ describe('decodeImage: bad input', () => {
     assertUserError(() => decodeImage(gifBytes.subarray(0, gifBytes.length - 12), 'cut.gif'), 'cut.gif', 'the GIF data is truncated or corrupt (');
   });
 
-  it('refuses a PNG whose header claims 10000×6000 before decoding any pixels', () => {
+  it('refuses a PNG whose header claims 20000×15000 before decoding any pixels', () => {
     // Signature + IHDR only: if the decoder ran, it would fail on the missing image data instead.
-    const bytes = Buffer.concat([PNG_SIGNATURE, ihdr(10000, 6000, 8, 6)]);
+    const bytes = Buffer.concat([PNG_SIGNATURE, ihdr(20000, 15000, 8, 6)]);
     const file = writeFixture('huge.png', bytes);
-    assert.ok(10000 * 6000 > MAX_PIXELS);
-    assertUserError(() => readImageFile(file), file, 'image is 10000×6000 (60.0 megapixels); the limit is 50 megapixels');
+    assert.ok(20000 * 15000 * 4 > MEMORY_BOUND_BYTES, 'its RGBA alone exceeds the bound');
+    assertUserError(() => readImageFile(file), file, 'the image is 20000×15000 (300.0 megapixels); decoding it needs about ', 'more than the 1024 MB memory bound');
   });
 
   it('refuses an oversized BMP and GIF from their headers too', () => {
     const bmpHeader = handBmp({ width: 1, height: 1, bpp: 24, rgba: new Uint8Array(4), pack: () => 0 });
-    bmpHeader.writeInt32LE(9000, 18);
+    bmpHeader.writeInt32LE(19000, 18);
     bmpHeader.writeInt32LE(-8000, 22);
-    assertUserError(() => decodeImage(bmpHeader, 'big.bmp'), 'big.bmp', 'image is 9000×8000 (72.0 megapixels)');
+    assertUserError(() => decodeImage(bmpHeader, 'big.bmp'), 'big.bmp', 'image is 19000×8000 (152.0 megapixels)', 'memory bound');
     const gifHeader = Buffer.from([...Buffer.from('GIF89a'), 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0x3b]);
     assertUserError(() => decodeImage(gifHeader, 'big.gif'), 'big.gif', 'image is 65535×65535');
   });

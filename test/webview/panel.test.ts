@@ -1033,3 +1033,74 @@ webviewTest('webview panel: display clip and gamma', 'webview.js', { timeout: 60
     assert.match(await page.getByTestId('export-npy').getAttribute('title') ?? '', /no clip or gamma/);
   });
 });
+
+/** The parts of an answer a host sends ahead of it: the predictions, then one map. */
+function predictionsPartial(requestId: number, cls: number): HostToWebview {
+  return {
+    type: 'partial', requestId,
+    partial: { kind: 'predictions', predictions: PREDS.slice(0, 5), target: PREDS.find((p) => p.index === cls)!, imageWidth: IMG_W, imageHeight: IMG_H },
+  };
+}
+
+function mapPartial(msg: Extract<WebviewToHost, { type: 'explain' }>, method: MethodName): HostToWebview {
+  const cls = msg.request.classIndex ?? TOP;
+  const map = fakeMap(method, cls, msg.request.layer ?? MODEL.defaultSpatialLayer!, msg.request.options?.[method]);
+  return { type: 'partial', requestId: msg.requestId, partial: { kind: 'map', map } };
+}
+
+webviewTest('webview panel: results as they come', 'webview.js', { timeout: 60_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
+  const { page } = harness;
+  const chips = () => page.getByTestId('class-chip').allTextContents();
+  const paneText = (method: MethodName) => page.locator(`[data-pane="${method}"]`).getByTestId('pane-message').textContent();
+  const canvasShown = (method: MethodName) => page.getByTestId(`${method}-canvas`).evaluate((c) => !(c as HTMLCanvasElement).hidden);
+
+  await t.test('predictions are drawn before any map arrives, and each map draws on arrival', async () => {
+    await waitForPosted(page, 0, (m) => m.type === 'ready', 'ready');
+    await send(page, init('side-by-side'));
+    const explain = await waitForPosted(page, 0, (m) => m.type === 'explain', 'explain');
+    assert.ok(explain.type === 'explain');
+    assert.deepEqual(explain.request.methods, ['saliency', 'gradcam']);
+    assert.deepEqual(await chips(), [], 'no chips before the predictions');
+    await send(page, predictionsPartial(explain.requestId, TOP));
+    await untilTrue(async () => (await chips()).length === 5, 'five chips from the predictions alone');
+    assert.match((await chips())[0], new RegExp(PREDS[0].label));
+    assert.match((await paneText('saliency')) ?? '', /^Computing Saliency/);
+    assert.match((await paneText('gradcam')) ?? '', /^Computing Grad-CAM/);
+    assert.equal(await canvasShown('gradcam'), false);
+
+    await send(page, mapPartial(explain, 'gradcam'));
+    await untilTrue(() => canvasShown('gradcam'), 'the Grad-CAM map drawn on arrival');
+    const gradcam = await canvasStats(page, 'gradcam-canvas');
+    assert.ok(gradcam.distinct > 10, 'a real heatmap, not a blank canvas');
+    assert.equal(await canvasShown('saliency'), false, 'saliency still computing');
+    assert.match((await paneText('saliency')) ?? '', /^Computing Saliency/);
+
+    const n = (await posted(page)).length;
+    await send(page, explanationFor(explain));
+    await untilTrue(() => canvasShown('saliency'), 'saliency drawn with the answer');
+    assert.equal((await canvasStats(page, 'gradcam-canvas')).hash, gradcam.hash, 'the streamed Grad-CAM map is the one kept');
+    assert.equal((await explainsAfter(page, n)).length, 0, 'nothing asked again');
+  });
+
+  await t.test('Cancel keeps the predictions and the maps that arrived, and says so neutrally', async () => {
+    const other = PREDS[3].index;
+    let n = (await posted(page)).length;
+    await page.getByTestId('class-chip').nth(3).click();
+    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for the fourth class');
+    assert.ok(explain.type === 'explain' && explain.request.classIndex === other);
+    await send(page, predictionsPartial(explain.requestId, other));
+    await send(page, mapPartial(explain, 'gradcam'));
+    const drawn = (await waitForHashChange(page, 'gradcam-canvas', 0)).hash;
+    n = (await posted(page)).length;
+    await page.getByTestId('status').getByTestId('cancel').click();
+    const cancel = await waitForPosted(page, n, (m) => m.type === 'cancel', 'cancel');
+    assert.ok(cancel.type === 'cancel' && cancel.requestId === explain.requestId);
+    await send(page, { type: 'cancelled', requestId: explain.requestId });
+    await untilTrue(async () => (await page.getByTestId('status').textContent())?.trim() === 'Cancelled.', 'Cancelled. in the status');
+    assert.equal(await page.getByTestId('error').isVisible(), false, 'not an error');
+    assert.equal((await chips()).length, 5, 'the predictions stay');
+    assert.equal((await canvasStats(page, 'gradcam-canvas')).hash, drawn, 'the Grad-CAM map that arrived stays');
+    assert.match((await paneText('saliency')) ?? '', /Saliency: cancelled/);
+    assert.equal((await explainsAfter(page, n)).length, 0, 'not asked again by itself');
+  });
+});

@@ -2,8 +2,9 @@
  * Image decoding: file bytes -> 8-bit RGBA, whatever the source format.
  *
  * The format is sniffed from magic bytes (never the extension), the dimensions are read from the header
- * and checked against MAX_PIXELS before any pixel is decoded, and every library failure becomes a
- * UserError of the form "FILE: what is wrong" (no stack traces reach the user).
+ * and the decoder's peak memory checked against MEMORY_BOUND_BYTES before any pixel is decoded, and every
+ * library failure becomes a UserError of the form "FILE: what is wrong" (no stack traces reach the user).
+ * This decodes at full size; load.ts decides when to decode downscaled instead.
  *
  * Library facts this file relies on (checked against the installed versions):
  * - pngjs 7: `PNG.sync.read` always yields 8-bit RGBA (16-bit is rescaled unless skipRescale; palette,
@@ -27,9 +28,8 @@ import * as bmp from 'bmp-js';
 import { GifReader } from 'omggif';
 import { imageSize } from 'image-size';
 import { fileError, UserError } from '../errors';
-
-/** Images with more pixels than this are refused before their pixels are decoded. */
-export const MAX_PIXELS = 50_000_000;
+import { checkMemory, MEMORY_BOUND_BYTES, type Size } from './budget';
+import { jpegLayout, jsDecodePeak, pngLayout } from './peakMemory';
 
 export type ImageFormat = 'png' | 'jpeg' | 'bmp' | 'gif' | 'webp';
 
@@ -39,9 +39,11 @@ export interface DecodedImage {
   /** RGBA, 4 bytes per pixel, row-major, top row first. */
   data: Uint8Array;
   format: ImageFormat;
+  /** The file's own size when `data` is a downscaled working copy (see load.ts); absent when it is full size. */
+  original?: Size;
 }
 
-const FORMAT_NAME: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', bmp: 'BMP', gif: 'GIF', webp: 'WebP' };
+export const FORMAT_NAME: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', bmp: 'BMP', gif: 'GIF', webp: 'WebP' };
 
 /** Identifies the format from the first bytes of the file, or undefined when it is none we know. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
@@ -61,8 +63,13 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   return undefined;
 }
 
-/** Reads and decodes an image file. */
+/** Reads and decodes an image file at full size. */
 export function readImageFile(file: string): DecodedImage {
+  return decodeImage(readImageBytes(file), file);
+}
+
+/** An image file's bytes, or one sentence saying why they cannot be read. */
+export function readImageBytes(file: string): Uint8Array {
   let bytes: Buffer;
   try {
     bytes = fs.readFileSync(file);
@@ -73,15 +80,21 @@ export function readImageFile(file: string): DecodedImage {
     if (code === 'EACCES' || code === 'EPERM') throw fileError(file, 'permission denied; the file cannot be read');
     throw fileError(file, `the file cannot be read (${code ?? describe(err)})`);
   }
-  return decodeImage(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), file);
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
-/** Decodes PNG, JPEG, BMP or GIF bytes to RGBA. `file` is only used in error messages. */
-export function decodeImage(bytes: Uint8Array, file: string): DecodedImage {
+/** The format of an image we can decode, or the one-sentence reason we cannot. */
+export function decodableFormat(bytes: Uint8Array, file: string): Exclude<ImageFormat, 'webp'> {
   if (bytes.length === 0) throw fileError(file, 'the file is empty; not a PNG, JPEG, BMP, GIF or WebP image');
   const format = sniffFormat(bytes);
   if (!format) throw fileError(file, 'not a PNG, JPEG, BMP, GIF or WebP image');
   if (format === 'webp') throw fileError(file, 'WebP images are not supported yet; convert it to PNG');
+  return format;
+}
+
+/** Decodes PNG, JPEG, BMP or GIF bytes to RGBA at full size. `file` is only used in error messages. */
+export function decodeImage(bytes: Uint8Array, file: string): DecodedImage {
+  const format = decodableFormat(bytes, file);
   try {
     switch (format) {
       case 'png':
@@ -120,32 +133,41 @@ function corrupt(file: string, format: ImageFormat, reason: string): UserError {
   return fileError(file, `the ${FORMAT_NAME[format]} data is truncated or corrupt (${reason})`);
 }
 
-/** Throws the "too many pixels" error; call with header dimensions, before decoding pixels. */
-function checkDimensions(file: string, format: ImageFormat, width: number, height: number): void {
+/** Checks header dimensions: a valid size whose full decode fits the memory bound; call before decoding pixels. */
+function checkDimensions(file: string, format: ImageFormat, width: number, height: number, bytes: Uint8Array): void {
+  checkValidSize(file, format, width, height);
+  const layout = format === 'png' ? pngLayout(bytes) : format === 'jpeg' ? jpegLayout(bytes) : undefined;
+  checkMemory(file, { width, height }, jsDecodePeak(format, { width, height }, bytes.length, layout));
+}
+
+function checkValidSize(file: string, format: ImageFormat, width: number, height: number): void {
   if (!Number.isFinite(width) || !Number.isFinite(height) || width <= 0 || height <= 0) {
     throw corrupt(file, format, `the header gives an invalid size of ${width}×${height}`);
   }
-  const pixels = width * height;
-  if (pixels > MAX_PIXELS) {
-    throw fileError(
-      file,
-      `image is ${width}×${height} (${(pixels / 1e6).toFixed(1)} megapixels); the limit is ${MAX_PIXELS / 1e6} megapixels`,
-    );
-  }
 }
 
-/** Header dimensions through image-size (reads only headers). */
-function headerSize(bytes: Uint8Array, file: string, format: ImageFormat): { width: number; height: number } {
+/** Header dimensions (reads only headers; GIF's logical screen, BMP's absolute height), checked to be valid. */
+export function imageHeaderSize(bytes: Uint8Array, file: string, format: Exclude<ImageFormat, 'webp'>): Size {
+  if (format === 'gif' && bytes.length >= 10) {
+    const size = { width: bytes[6] | (bytes[7] << 8), height: bytes[8] | (bytes[9] << 8) };
+    checkValidSize(file, format, size.width, size.height);
+    return size;
+  }
   let size: { width?: number; height?: number };
   try {
     size = imageSize(bytes);
   } catch (err) {
     throw corrupt(file, format, `cannot read the image size from the header: ${reasonOf(err)}`);
   }
-  const width = size.width ?? 0;
-  const height = size.height ?? 0;
-  checkDimensions(file, format, width, height);
-  return { width, height };
+  checkValidSize(file, format, size.width ?? 0, size.height ?? 0);
+  return { width: size.width ?? 0, height: size.height ?? 0 };
+}
+
+/** Header dimensions (reads only headers), checked against the memory bound of a full decode. */
+function headerSize(bytes: Uint8Array, file: string, format: 'png' | 'jpeg'): Size {
+  const size = imageHeaderSize(bytes, file, format);
+  checkDimensions(file, format, size.width, size.height, bytes);
+  return size;
 }
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -183,7 +205,7 @@ function decodePng(bytes: Uint8Array, file: string): DecodedImage {
  * SOS so that an EOI inside an EXIF thumbnail does not count; inside entropy-coded data FF is always followed
  * by 00 or a restart marker, so any FF D9 after SOS is a real end-of-image marker.
  */
-function jpegHasEnd(bytes: Uint8Array): boolean {
+export function jpegHasEnd(bytes: Uint8Array): boolean {
   let i = 2;
   const n = bytes.length;
   while (i + 3 < n) {
@@ -215,9 +237,9 @@ function decodeJpeg(bytes: Uint8Array, file: string): DecodedImage {
       useTArray: true,
       formatAsRGBA: true,
       tolerantDecoding: false,
-      // Our own limit was checked above; these keep jpeg-js from allocating more than that implies.
-      maxResolutionInMP: Math.ceil(MAX_PIXELS / 1e6),
-      maxMemoryUsageInMB: 1024,
+      // Our own bound was checked above from the header; these keep jpeg-js from allocating more than it implies.
+      maxResolutionInMP: Math.ceil((dims.width * dims.height) / 1e6),
+      maxMemoryUsageInMB: Math.ceil(MEMORY_BOUND_BYTES / 2 ** 20),
     });
   } catch (err) {
     const msg = describe(err);
@@ -238,7 +260,7 @@ function decodeGif(bytes: Uint8Array, file: string): DecodedImage {
   if (bytes.length < 13) throw corrupt(file, 'gif', 'the file ends early');
   let width = bytes[6] | (bytes[7] << 8);
   let height = bytes[8] | (bytes[9] << 8);
-  checkDimensions(file, 'gif', width, height);
+  checkDimensions(file, 'gif', width, height, bytes);
   // The constructor only walks the block structure (no LZW decoding).
   let reader = new GifReader(bytes);
   if (reader.numFrames() < 1) throw corrupt(file, 'gif', 'it contains no image');
@@ -250,7 +272,7 @@ function decodeGif(bytes: Uint8Array, file: string): DecodedImage {
     // A frame larger than the logical screen: grow the screen (as browsers do) by patching a copy's header.
     width = Math.max(width, right);
     height = Math.max(height, bottom);
-    checkDimensions(file, 'gif', width, height);
+    checkDimensions(file, 'gif', width, height, bytes);
     if (width > 0xffff || height > 0xffff) throw corrupt(file, 'gif', 'the first frame lies outside the image');
     const patched = bytes.slice();
     patched[6] = width & 0xff;
@@ -307,7 +329,7 @@ function readBmpHeader(bytes: Uint8Array, file: string): BmpHeader {
   const bpp = view.getUint16(28, true);
   const compression = view.getUint32(30, true);
   const colorsUsed = view.getUint32(46, true);
-  checkDimensions(file, 'bmp', width, Math.abs(rawHeight));
+  checkDimensions(file, 'bmp', width, Math.abs(rawHeight), bytes);
   if (compression === 4 || compression === 5) {
     throw fileError(file, 'BMP files with embedded JPEG or PNG data are not supported; convert it to PNG');
   }

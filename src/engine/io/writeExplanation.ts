@@ -21,15 +21,21 @@ export function mapAtImageSize(map: AttributionMap, width: number, height: numbe
   return bilinearResize(map.data, map.width, map.height, width, height);
 }
 
-/** The overlay as the user sees it: image, heatmap coloured and alpha-blended on top. */
+/** The overlay's RGBA over `pixels` (any size: the map is resized to it): heatmap coloured and alpha-blended on top. */
+export function overlayRgba(pixels: { width: number; height: number; data: Uint8Array | Uint8ClampedArray }, map: AttributionMap, opts: RenderOptions): Uint8ClampedArray {
+  const { width, height } = pixels;
+  const values = mapAtImageSize(map, width, height);
+  // As the panel draws it: a signed map centred on 0 (the colormap's middle is "no evidence"), either clipped alike.
+  const clip = { clipPercentile: opts.clipPercentile };
+  const { normalized } = map.signed ? centredNormalize(values, clip) : minMaxNormalize(values, clip);
+  const heat = colorize(normalized, opts.colormap);
+  return overlayHeatmap(pixels.data, heat, normalized, opts.opacity, width, height);
+}
+
+/** The overlay as the user sees it, at the image's size, as PNG. */
 export function renderOverlay(result: ImageExplanation, map: AttributionMap, opts: RenderOptions): Buffer {
   const { width, height } = result.pixels;
-  const values = mapAtImageSize(map, width, height);
-  // As the panel draws it: a signed map centred on 0 (the colormap's middle is "no evidence").
-  const { normalized } = map.signed ? centredNormalize(values) : minMaxNormalize(values, { clipPercentile: opts.clipPercentile });
-  const heat = colorize(normalized, opts.colormap);
-  const blended = overlayHeatmap(result.pixels.data, heat, normalized, opts.opacity, width, height);
-  return encodePngRgba(blended, width, height);
+  return encodePngRgba(overlayRgba(result.pixels, map, opts), width, height);
 }
 
 export interface WrittenFiles {
@@ -71,7 +77,8 @@ export function writeExplanation(result: ImageExplanation, outDir: string, opts:
   fs.mkdirSync(outDir, { recursive: true });
   const stem = path.join(outDir, name);
   const written: WrittenFiles = { report: `${stem}.json`, overlays: [], arrays: [] };
-  const { width, height } = result.pixels;
+  // Raw maps at the image's real size, also when a large image was explained through a downscaled copy.
+  const { width, height } = result.image;
   for (const map of result.maps) {
     const png = `${stem}.${map.method}.png`;
     fs.writeFileSync(png, renderOverlay(result, map, opts));

@@ -48,8 +48,8 @@ export interface LoadedModel {
   /** Things the user should know that did not stop loading (e.g. a label count mismatch). */
   warnings: string[];
   /**
-   * Preprocessing the format suggests when no saliency-lens.json says: ONNX models with a 3-channel
-   * NCHW input (PyTorch exports) get ImageNet statistics.
+   * Preprocessing when no saliency-lens.json says, and why: ONNX models with a 3-channel NCHW input
+   * (PyTorch exports) get ImageNet statistics, the others 0..1.
    */
   defaultPreprocessing?: { spec: string; reason: string };
   /**
@@ -148,6 +148,11 @@ async function loadOnnx(file: string, opts: LoadOptions): Promise<{ files: Model
   return { files, runtime };
 }
 
+/** Why the default preprocessing applies, true whether or not a saliency-lens.json exists (it may hold only labels). */
+function noPreprocessingGiven(settings: ModelSettings | undefined): string {
+  return settings ? `${settings.source} gives no "preprocessing"` : 'no saliency-lens.json beside the model';
+}
+
 /**
  * Loads a model with its labels and settings: a TF.js model folder (or its model.json), or an .onnx
  * file (or a folder holding one). Every failure names the file.
@@ -166,7 +171,7 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
     const onnx = await loadOnnx(target, opts);
     ({ files, runtime } = onnx);
     const spec = onnx.runtime.defaultPreprocessing;
-    if (spec) defaultPreprocessing = { spec, reason: 'default for ONNX models with a 3-channel NCHW input (PyTorch); no saliency-lens.json beside the model' };
+    if (spec) defaultPreprocessing = { spec, reason: `default for ONNX models with a 3-channel NCHW input (PyTorch); ${noPreprocessingGiven(settings)}` };
   } else if (isKerasFile(target)) {
     // Keras files become the TF.js Layers artifacts they describe (never code: see keras/), then load as such.
     const keras = await readKerasFile(target);
@@ -180,7 +185,8 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
   try {
     const warnings: string[] = [...kerasWarnings];
     // Asked for by the caller, they win; asked for by saliency-lens.json, a labels file beside the model wins.
-    let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? imagenetLabels() : undefined);
+    const fromSettings = () => ({ ...imagenetLabels(), source: `ImageNet-1k class names (built in), as ${settings!.source} asks` });
+    let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? fromSettings() : undefined);
     if (labels && labels.names.length !== runtime.numClasses) {
       warnings.push(`${labels.source} has ${labels.names.length} labels but the model has ${runtime.numClasses} classes; labels ignored`);
       labels = undefined;
@@ -189,6 +195,7 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
       warnings.push('the model has 1000 classes and no labels file: if it was trained on ImageNet, use its class names with ' +
         '"labels": "imagenet" in saliency-lens.json beside the model (or --labels imagenet)');
     }
+    defaultPreprocessing ??= { spec: 'unit', reason: `default; ${noPreprocessingGiven(settings)}` };
     return { runtime, files, labels, settings, warnings, defaultPreprocessing, conversion };
   } catch (err) {
     runtime.dispose();

@@ -1,17 +1,35 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageExplanation } from '../explain';
-import { renderOverlay, RenderOptions } from '../io/writeExplanation';
+import { overlayRgba, RenderOptions } from '../io/writeExplanation';
 import type { ReportEntry } from '../../shared/htmlReport';
+import { embedPicture, EmbeddedPicture, thumbnailPixels } from './thumbnail';
 
 const MIME: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp' };
 
-/** One image of a batch report: the file itself, its overlays as drawn, predictions and timings. */
+/** The file's own bytes, when it is shown at its own size and a browser draws its format. */
+function originalFile(result: ImageExplanation): (EmbeddedPicture & { bytes: number }) | undefined {
+  const mime = MIME[result.image.format];
+  if (!mime) return undefined;
+  try {
+    const bytes = fs.readFileSync(result.image.file);
+    return { mime, base64: bytes.toString('base64'), bytes: bytes.length };
+  } catch {
+    return undefined; // gone since it was decoded: the re-encoded pixels serve
+  }
+}
+
+/**
+ * One image of a batch report: the image and its overlays as drawn, as thumbnails sized for viewing (the
+ * smaller of PNG and JPEG each), with predictions and timings.
+ */
 export function reportEntryFor(result: ImageExplanation, render: RenderOptions): ReportEntry {
+  const thumb = thumbnailPixels(result.pixels);
+  const sameSize = thumb === result.pixels;
   return {
     name: path.basename(result.image.file),
-    image: { mime: MIME[result.image.format] ?? 'application/octet-stream', base64: fs.readFileSync(result.image.file).toString('base64') },
-    overlays: result.maps.map((m) => ({ method: m.method, layer: m.layer, png: renderOverlay(result, m, render).toString('base64') })),
+    image: embedPicture(thumb, sameSize ? originalFile(result) : undefined),
+    overlays: result.maps.map((m) => ({ method: m.method, layer: m.layer, picture: embedPicture({ width: thumb.width, height: thumb.height, data: overlayRgba(thumb, m, render) }) })),
     predictions: result.predictions,
     target: result.target,
     timings: result.timings,

@@ -70,14 +70,19 @@ export interface ModelRuntime {
    * ONNX tensor name for its producing node; undefined when the runtime knows no other names.
    */
   canonicalLayerName?(name: string): string | undefined;
-  /** Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously. */
-  trace(x: tf.Tensor, keep?: string[]): Promise<Trace>;
+  /**
+   * Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously.
+   * `early`: as in explainPass, the logits first when keeping these layers needs a run to be prepared.
+   */
+  trace(x: tf.Tensor, keep?: string[], early?: (logits: Float32Array) => void): Promise<Trace>;
   /**
    * Optional: predictions, kept activations and the class's gradients at `targets` from one pass, for
    * runtimes where a trace and each gradient cost a forward pass of their own (ONNX Runtime). `target`
    * is a class index, or 'top' for the predicted class, chosen inside the pass. The tensors belong to the caller.
+   * `early` hears the logits first when the pass must be prepared (a new gradient graph takes far longer than a
+   * forward run), so a caller can show the predictions while it is.
    */
-  explainPass?(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[]): Promise<ExplainPass>;
+  explainPass?(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[], early?: (logits: Float32Array) => void): Promise<ExplainPass>;
   /**
    * Optional: logits of a batch x [n, ...inputShape] in one run, n·classes values row by row. Runtimes
    * without it are run one row at a time (methods/batch.ts).

@@ -8,21 +8,8 @@ import { onnx } from 'onnx-proto';
 import type { SaliencyLensApi } from '../../../src/extension';
 import type { ExplainOutcome } from '../../../src/host/commands';
 import { base64ToFloat32, ENGINE, ExplanationMsg } from '../../../src/shared/protocol';
+import { api, workspacePath } from './workbench';
 
-const EXTENSION_ID = 'saliency-lens.saliency-lens';
-
-/** The opened workspace is the repository's examples/ folder. */
-function workspacePath(...parts: string[]): string {
-  const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  assert.ok(root, 'a workspace folder is open');
-  return path.join(root, ...parts);
-}
-
-async function api(): Promise<SaliencyLensApi> {
-  const ext = vscode.extensions.getExtension<SaliencyLensApi>(EXTENSION_ID);
-  assert.ok(ext, `${EXTENSION_ID} is installed`);
-  return ext.activate();
-}
 
 async function enginePid(a: SaliencyLensApi): Promise<number> {
   return (await a.engine.request(ENGINE.info, {})).pid;
@@ -137,7 +124,7 @@ describe('Saliency Lens in a real VS Code', function () {
     const tree = (await api()).modelTree;
     const roots = tree.getChildren();
     assert.deepEqual(roots.map((r) => r.label), ['Input', 'Output', 'Layers']);
-    assert.match(roots[0].description ?? '', /\[28, 28, 1\]/);
+    assert.match(roots[0].description ?? '', /^\[1, 28, 28, 1\] NHWC$/);
     assert.ok(tree.getChildren(roots[0]).some((n) => n.label === 'preprocessing' && /unit/.test(n.description ?? '')));
     assert.ok(tree.getChildren(roots[1]).some((n) => /its softmax is removed/.test(n.description ?? '')));
     assert.equal(roots[2].description, '6 · 5,258 parameters');
@@ -262,7 +249,8 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.equal(direct.maps.find((m) => m.method === 'saliency')!.data, saliency.data);
     // The Model view lists the ONNX nodes with shapes and parameters.
     const roots = a.modelTree.getChildren();
-    assert.match(roots[0].description ?? '', /\[28, 28, 1\]/);
+    // The model's own NCHW tensor (the engine reads a 28×28×1 image into it).
+    assert.match(roots[0].description ?? '', /^\[1, 1, 28, 28\] NCHW$/);
     // PyTorch's node names carry the module path: conv1 groups its Conv node.
     const modules = a.modelTree.getChildren(roots[2]);
     const conv1 = modules.find((n) => n.label === 'conv1');

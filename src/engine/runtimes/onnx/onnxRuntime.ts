@@ -246,11 +246,13 @@ export class OnnxRuntime implements ModelRuntime {
     return float32Of(x);
   }
 
-  async trace(x: tf.Tensor, keep: string[] = []): Promise<Trace> {
+  async trace(x: tf.Tensor, keep: string[] = [], early?: (logits: Float32Array) => void): Promise<Trace> {
     const tensors = keep.map((k) => this.resolveTensor(k));
     const data = this.feedOf(x);
     const unique = [...new Set(tensors)];
-    const { model, out } = await this.run(`forward|${unique.join('|')}`, { logits: true, keep: unique },
+    const key = `forward|${unique.join('|')}`;
+    if (early && unique.length) await this.tellEarly(x, key, early);
+    const { model, out } = await this.run(key, { logits: true, keep: unique },
       (m) => ({ [m.feed]: new ort.Tensor('float32', data, m.feedDims) }));
     const logits = tf.tensor2d(out[model.logits!].data as Float32Array, [1, this.numClasses]);
     const activations = new Map<string, tf.Tensor>();
@@ -275,8 +277,19 @@ export class OnnxRuntime implements ModelRuntime {
     };
   }
 
+  /** The logits from the plain forward session, when the session `key` is still to be prepared. */
+  private async tellEarly(x: tf.Tensor, key: string, early: (logits: Float32Array) => void): Promise<void> {
+    if (this.sessions.has(key)) return;
+    const trace = await this.trace(x);
+    try {
+      early(trace.logits.dataSync() as Float32Array);
+    } finally {
+      trace.dispose();
+    }
+  }
+
   /** Predictions, activations and one class's gradients in one run (see ModelRuntime.explainPass). */
-  async explainPass(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[]): Promise<ExplainPass> {
+  async explainPass(x: tf.Tensor, target: number | 'top', keep: string[], targets: string[], early?: (logits: Float32Array) => void): Promise<ExplainPass> {
     const data = this.feedOf(x);
     const keptTensors = keep.map((k) => this.resolveTensor(k));
     const gradTensors = targets.map((t) => this.resolveTensor(t));
@@ -285,6 +298,7 @@ export class OnnxRuntime implements ModelRuntime {
     const top = target === 'top';
     if (!top && !(Number.isInteger(target) && target >= 0 && target < this.numClasses)) throw new Error(`class ${target} out of range`);
     const key = `pass|${top ? 'top' : 'seed'}|${uniqueKept.join('|')}|${uniqueGrads.join('|')}`;
+    if (early) await this.tellEarly(x, key, early);
     const { model, out } = await this.run(key, { logits: true, keep: uniqueKept, grads: { targets: uniqueGrads, seeds: 1, top } }, (m) => {
       const feeds: Record<string, ort.Tensor> = { [m.feed]: new ort.Tensor('float32', data, m.feedDims) };
       if (m.seed) {
