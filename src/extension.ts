@@ -9,6 +9,7 @@ import { ModelLoads } from './host/modelLoads';
 import { ModelNode, ModelTreeProvider, USE_IMAGENET_LABELS } from './host/modelTree';
 import { useImagenetLabels } from './host/imagenetLabels';
 import { ModelStatus } from './host/statusBar';
+import { preprocessingChoice } from './host/preprocessingChoice';
 
 /** What the extension exports: the integration tests drive the engine through it. */
 export interface SaliencyLensApi {
@@ -55,7 +56,7 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
     },
     openModel: async (modelPath) => {
       try {
-        const model = await loads.load({ modelPath });
+        const model = await loads.load({ modelPath, ...preprocessingChoice(host.presetFor(modelPath)) });
         host.onModelInfo(model);
         return { model };
       } catch (err) {

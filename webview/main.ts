@@ -9,7 +9,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 // The input inspector's toggle.
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
-import { isMethodName, METHOD_NAMES, methodSpec, resolveOptions, type MethodName, type MethodOptions } from '../src/shared/methods';
+import { isMethodName, isSinglePass, METHOD_NAMES, methodSpec, resolveOptions, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { unavailableReason } from '../src/shared/methodAvailability';
 import { float32ToBase64 } from '../src/shared/protocol';
 import { backendText, modelName } from '../src/shared/modelText';
@@ -84,6 +84,8 @@ class ExplainPanel {
   /** A neutral word shown where progress was ("Cancelled."), until the next request. */
   private notice?: string;
   private hoverPos: { x: number; y: number } | null = null;
+  /** Pictures asked to load so far: only the latest is shown. */
+  private imageLoads = 0;
 
   private stage = new Stage();
   private controls: Controls;
@@ -95,7 +97,7 @@ class ExplainPanel {
   private header = h('div', { class: 'header-title' });
   private modelInfo = h('div', { class: 'header-meta' });
   private hoverReadout = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout', 'aria-live': 'off' });
-  private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown, same clip and gamma (natural image size)' }, 'Export PNG');
+  private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown, same clip and gamma (at the image\'s size; a large image at its 2048 px display copy)' }, 'Export PNG');
   private exportLegendButton = h('vscode-button', { 'data-testid': 'export-png-legend', secondary: true, title: 'The overlay as shown with a legend under it: image, class, probability, method and colour bar' }, 'Export PNG with legend');
   private exportNpyButtons = h('span', { class: 'export-npy' });
   private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
@@ -565,7 +567,9 @@ class ExplainPanel {
       const key = this.requestKey(call);
       return !inFlight.has(key) && !this.outcomes.has(key);
     });
-    const together = calls.filter((c) => !this.solo.has(this.requestKey(c)));
+    // Single-pass maps share one request (one pass serves them all); a method that runs many inputs goes alone,
+    // so it holds back no other map; a call whose shared request failed is asked for alone too.
+    const together = calls.filter((c) => !this.solo.has(this.requestKey(c)) && isSinglePass(methodSpec(c.method), c.options));
     for (const group of [together, ...calls.filter((c) => !together.includes(c)).map((c) => [c])]) {
       if (group.length) this.request(group);
     }
@@ -596,16 +600,20 @@ class ExplainPanel {
    */
   private async loadImage(uri: string, realSize?: ImageSize): Promise<void> {
     this.imageReady = false;
+    const load = ++this.imageLoads;
     const img = new Image();
     img.src = uri;
     try {
       await img.decode();
     } catch {
+      if (load !== this.imageLoads) return;
       const message = `The image ${this.imageName || ''} could not be displayed.`.replace('  ', ' ');
       this.status.showError(message);
       this.send({ type: 'imageError', message });
       return;
     }
+    // A later picture (init, invalidate, image) may have come while this one decoded: it wins.
+    if (load !== this.imageLoads) return;
     this.stage.setImage(uri, realSize?.width ?? img.naturalWidth, realSize?.height ?? img.naturalHeight);
     this.imageReady = true;
     this.renderHeader();

@@ -26,7 +26,9 @@ function clamp(v: number, lo: number, hi: number): number {
 
 /** The view with its scale in range and its centre kept so that no part outside the image shows. */
 export function clampView(v: ZoomView): ZoomView {
-  const scale = clamp(Number.isFinite(v.scale) ? v.scale : 1, MIN_ZOOM, MAX_ZOOM);
+  const raw = clamp(Number.isFinite(v.scale) ? v.scale : 1, MIN_ZOOM, MAX_ZOOM);
+  // Zooming in and out by the same steps lands a rounding error away from 1: that is the fitted view.
+  const scale = Math.abs(raw - 1) < 1e-6 ? 1 : raw;
   const half = 0.5 / scale;
   return {
     scale,

@@ -265,14 +265,22 @@ export class Explainer {
    * (ONNX Runtime prepares a session on first use, which takes several forward runs' time). For interactive use.
    */
   warmPredictions(): Promise<void> {
-    return (this.warmed ??= this.guarded(async () => {
-      const x = tf.zeros([1, ...this.runtime.inputShape]);
-      try {
-        (await this.runtime.trace(x)).dispose();
-      } finally {
-        x.dispose();
-      }
-    }));
+    if (!this.warmed) {
+      const warming = this.guarded(async () => {
+        const x = tf.zeros([1, ...this.runtime.inputShape]);
+        try {
+          (await this.runtime.trace(x)).dispose();
+        } finally {
+          x.dispose();
+        }
+      });
+      this.warmed = warming;
+      // A failure is told once and not kept: the next open tries again.
+      warming.catch(() => {
+        if (this.warmed === warming) this.warmed = undefined;
+      });
+    }
+    return this.warmed;
   }
 
   /** Preprocesses an image file into the model's input tensor [1, ...inputShape]. */

@@ -27,20 +27,34 @@ function rawMapMsg(m: AttributionMap): RawMapMsg {
 }
 
 /**
- * mtimes and sizes of the model's files: changes when training writes a new checkpoint. A TF.js model
- * is its whole folder; an ONNX model is its .onnx file, the external-data files it read when loaded
- * (`dataFiles`) and the label/settings files beside it, not every file that shares its folder.
+ * The files a model is made of: a TF.js model.json and the weight shards its manifest lists (read again each
+ * time: training may write other shards), or a single .onnx/.keras/.h5 file and the external-data files it read
+ * when loaded (`dataFiles`); with `sidecars`, the label and settings files beside it too. Never other files that
+ * share the folder (images, exports, other checkpoints).
  */
-export function modelVersion(modelJson: string, dataFiles: string[] = []): string {
+function modelFiles(modelJson: string, dataFiles: string[], sidecars: boolean): string[] {
   const dir = path.dirname(modelJson);
-  // A TF.js folder is all its files; a single-file model (ONNX, Keras) is that file and its sidecars.
-  if (!isOnnxFile(modelJson) && !isKerasFile(modelJson)) {
-    return fs.readdirSync(dir).sort().map((f) => {
-      const st = fs.statSync(path.join(dir, f));
-      return `${f}:${st.size}:${st.mtimeMs}`;
-    }).join('|');
+  const files = isOnnxFile(modelJson) || isKerasFile(modelJson) ? [modelJson, ...dataFiles] : [modelJson, ...tfjsShards(modelJson)];
+  return sidecars ? [...files, ...SIDECAR_FILES.map((f) => path.join(dir, f))] : files;
+}
+
+/** The shard files a TF.js model.json names (inside its folder); while it is unreadable (half written), every .bin beside it. */
+function tfjsShards(modelJson: string): string[] {
+  const dir = path.dirname(modelJson);
+  try {
+    const manifest = (JSON.parse(fs.readFileSync(modelJson, 'utf8')) as { weightsManifest?: { paths?: unknown[] }[] }).weightsManifest ?? [];
+    const names = manifest.flatMap((g) => (Array.isArray(g?.paths) ? g.paths : [])).filter((p): p is string => typeof p === 'string');
+    // Only paths inside the folder (as the loader accepts them): a path the file makes up is never followed.
+    const inside = names.map((p) => path.resolve(dir, p)).filter((p) => !path.relative(dir, p).startsWith('..') && !path.isAbsolute(path.relative(dir, p)));
+    return [...new Set(inside)].sort();
+  } catch {
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.bin')).sort().map((f) => path.join(dir, f));
   }
-  return filesVersion([modelJson, ...SIDECAR_FILES.map((f) => path.join(dir, f))]) + filesVersion(dataFiles);
+}
+
+/** mtimes and sizes of the model's files, sidecars included: changes when training writes a new checkpoint. */
+export function modelVersion(modelJson: string, dataFiles: string[] = []): string {
+  return filesVersion(modelFiles(modelJson, dataFiles, true));
 }
 
 function filesVersion(files: string[]): string {
@@ -51,16 +65,11 @@ function filesVersion(files: string[]): string {
 }
 
 /**
- * The version of what a model's maps depend on: its files, except the label files (class names change no map;
+ * The version of what a model's maps depend on: its files without the sidecars (class names change no map;
  * saliency-lens.json's settings are compared by their effect, the preprocessing and input size).
  */
 function mapsVersion(modelJson: string, dataFiles: string[] = []): string {
-  const dir = path.dirname(modelJson);
-  const labelFiles = new Set([...SIDECAR_FILES].map((f) => path.join(dir, f)));
-  if (!isOnnxFile(modelJson) && !isKerasFile(modelJson)) {
-    return filesVersion(fs.readdirSync(dir).sort().map((f) => path.join(dir, f)).filter((f) => !labelFiles.has(f)));
-  }
-  return filesVersion([modelJson, ...dataFiles]);
+  return filesVersion(modelFiles(modelJson, dataFiles, false));
 }
 
 /** Where the preprocessing came from: as the caller says (the extension names its setting or the panel), else the engine's. */

@@ -15,6 +15,7 @@ import { ModelLoads } from './modelLoads';
 import { isColormapName } from '../shared/colormaps';
 import { modelName } from '../shared/modelText';
 import { panelHtml } from './panelHtml';
+import { preprocessingChoice, type PreprocessingChoice } from './preprocessingChoice';
 import { imageDisplay } from './imageDisplay';
 
 export const PANEL_VIEW_TYPE = 'saliencyLens.explain';
@@ -46,8 +47,10 @@ export interface PanelHost {
   chosenLayer(): string | undefined;
 }
 
-/** Largest side of a map or image an export accepts (an image this large is 1 GB of float32 already). */
+/** Largest side of a map an export accepts (a map this large is 1 GB of float32 already). */
 const MAX_EXPORT_SIDE = 16384;
+/** Largest image a raw map is exported at from the panel: 50 megapixels is 200 MB of float32, resized on the host. */
+const MAX_EXPORT_PIXELS = 50_000_000;
 
 /**
  * What changed in a panel: which one is current, its model (loaded or updated on disk), its image, what it
@@ -96,14 +99,6 @@ export function panelSettings(chosen?: PanelDisplay): PanelSettings {
 /** Engine progress reaches the webview at most this often (and always at the end). */
 const PROGRESS_INTERVAL_MS = 100;
 
-/** The setting: empty means "what the model folder declares". */
-function configuredPreprocessing(): string | undefined {
-  return vscode.workspace.getConfiguration('saliencyLens').get<string>('preprocessing')?.trim() || undefined;
-}
-
-/** Where a preprocessing the host gives the engine comes from, as the panel and the Model view say it. */
-const PICKED_IN_PANEL = 'picked in the panel for this model';
-const FROM_SETTING = 'the saliencyLens.preprocessing setting';
 
 
 /**
@@ -268,15 +263,12 @@ export class ExplainPanel implements vscode.Disposable {
 
   /** Preprocessing for a model: the preset picked for it in a panel, else the setting, else the model's own. */
   private preprocessing(modelPath: string): string | undefined {
-    return this.host.presetFor(modelPath) ?? configuredPreprocessing();
+    return this.preprocessingParams(modelPath).preprocessing;
   }
 
   /** The preprocessing the host gives the engine and where it comes from (absent: the model's own, which the engine names). */
-  private preprocessingParams(modelPath: string): { preprocessing?: string; preprocessingSource?: string } {
-    const picked = this.host.presetFor(modelPath);
-    if (picked) return { preprocessing: picked, preprocessingSource: PICKED_IN_PANEL };
-    const configured = configuredPreprocessing();
-    return configured ? { preprocessing: configured, preprocessingSource: FROM_SETTING } : {};
+  private preprocessingParams(modelPath: string): PreprocessingChoice {
+    return preprocessingChoice(this.host.presetFor(modelPath));
   }
 
   /** The colormap and opacity chosen in this panel, once the user has chosen. */
@@ -429,12 +421,14 @@ export class ExplainPanel implements vscode.Disposable {
    */
   private async reloadModel(modelPath: string): Promise<void> {
     const generation = ++this.initGeneration;
+    const changedAt = Date.now();
     let lastError: unknown;
     for (const wait of [0, 250, 500, 1000, 2000]) {
       if (wait) await new Promise((r) => setTimeout(r, wait));
       if (generation !== this.initGeneration || this.disposed) return;
       try {
-        const model = await this.host.loads.load({ modelPath, ...this.preprocessingParams(modelPath) }, this.pending.token, false);
+        // Not a load sent before the files changed: it may have read the old version.
+        const model = await this.host.loads.load({ modelPath, ...this.preprocessingParams(modelPath) }, this.pending.token, false, changedAt);
         if (generation !== this.initGeneration) return;
         // A late or repeated event of a write already loaded (an in-place rewrite is several writes): not a new
         // version, and announcing it would make "Show previous" show the current maps. New class names alone
@@ -488,8 +482,6 @@ export class ExplainPanel implements vscode.Disposable {
     this.running.set(requestId, source);
     let sentAt = 0;
     const progress = (p: EngineProgressMsg) => {
-      // Another request's progress (the engine's progress names the method, not the request).
-      if (request.methods && !request.methods.includes(p.method)) return;
       const now = Date.now();
       if (p.done < p.total && now - sentAt < PROGRESS_INTERVAL_MS) return;
       sentAt = now;
@@ -501,7 +493,10 @@ export class ExplainPanel implements vscode.Disposable {
         if (p.kind === 'predictions' && !this.milestones.some((m) => m.startsWith('first predictions'))) this.mark('first predictions sent');
         this.post({ type: 'partial', requestId, partial: p });
       };
+      const generation = this.initGeneration;
       const result = await this.host.engine.request(ENGINE.explain, params, source.token, { progress, partial });
+      // An answer about a model the panel has since left (switched, or a new version) is the webview's to drop.
+      if (generation !== this.initGeneration) return this.post({ type: 'explanation', requestId, result });
       const classBefore = this.selection.classIndex;
       this.lastResult = result;
       this.post({ type: 'explanation', requestId, result });
@@ -593,8 +588,14 @@ export class ExplainPanel implements vscode.Disposable {
     } catch {
       values = undefined;
     }
-    if (!isMethodName(method) || !side(map.width) || !side(map.height) || !side(w) || !side(h) || values?.length !== map.width * map.height) {
+    const count = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
+    if (!isMethodName(method) || !side(map.width) || !side(map.height) || !count(w) || !count(h) || values?.length !== map.width * map.height) {
       return this.fail(`The ${method} map to export is malformed.`, [OPEN_LOG]);
+    }
+    // The map is resized here, on the extension host: an image of many megapixels would hold it for seconds.
+    if (w * h > MAX_EXPORT_PIXELS) {
+      return this.fail(`${path.basename(this.image.fsPath)} is ${w}×${h}: a raw map at that size (${Math.ceil((w * h * 4) / 2 ** 20)} MB) is more than ` +
+        `the panel exports (${MAX_EXPORT_PIXELS / 1e6} megapixels); the CLI writes it: saliency-lens explain --model … --image ${path.basename(this.image.fsPath)}`, [OPEN_LOG]);
     }
     const raw = values;
     try {

@@ -7,6 +7,7 @@ import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, MethodName } from '../shar
 import { ENGINE, EngineReportEntryParams } from '../shared/protocol';
 import { panelSettings, type PanelHost } from './explainPanel';
 import { DEFAULT_CLIP_PERCENTILE } from '../shared/normalize';
+import { preprocessingChoice } from './preprocessingChoice';
 
 
 export interface FolderReportOutcome {
@@ -48,12 +49,13 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
     void vscode.window.showErrorMessage(error);
     return { ok: false, error };
   }
-  const preprocessing = host.presetFor(modelPath) ?? (config.get<string>('preprocessing')?.trim() || undefined);
+  const choice = preprocessingChoice(host.presetFor(modelPath));
+  const { preprocessing } = choice;
   try {
     return await vscode.window.withProgress({
       location: vscode.ProgressLocation.Notification, title: `Saliency Lens: explaining ${path.basename(folder.fsPath)}`, cancellable: true,
     }, async (progress, token) => {
-      const model = await host.engine.request(ENGINE.open, { modelPath, preprocessing }, token);
+      const model = await host.engine.request(ENGINE.open, { modelPath, ...choice }, token);
       host.onModelInfo(model);
       const entries: ReportEntry[] = [];
       const display = panelSettings(host.displayChoice());

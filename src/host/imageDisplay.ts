@@ -4,41 +4,42 @@
  * display-sized copy, so a 36-megapixel file is never base64-encoded into the webview.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { imageSize } from 'image-size';
-import { DISPLAY_LONG_SIDE } from '../engine/image/budget';
+import { showsAsIs } from '../engine/image/budget';
 import { DisplayImageMsg, ENGINE } from '../shared/protocol';
 import type { EngineClient } from './engineClient';
 
+/** The MIME type of a format as image-size names it (what the bytes are, whatever the file is called). */
 const IMAGE_MIME: Record<string, string> = {
-  '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.bmp': 'image/bmp', '.gif': 'image/gif', '.webp': 'image/webp',
+  png: 'image/png', jpg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp',
 };
 
 /** Enough of a file for its header (a JPEG's frame header can follow up to ~64 KB of EXIF per segment). */
 const HEADER_BYTES = 512 * 1024;
 
 export async function imageDisplay(file: string, engine: EngineClient): Promise<DisplayImageMsg> {
-  const size = await headerSizeOf(file);
-  if (size && Math.max(size.width, size.height) <= DISPLAY_LONG_SIDE) {
-    const mime = IMAGE_MIME[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
+  const header = await headerOf(file);
+  const mime = header && IMAGE_MIME[header.type];
+  if (header && mime && showsAsIs(header)) {
     const dataUrl = `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
-    return { dataUrl, ...size, displayWidth: size.width, displayHeight: size.height };
+    return { dataUrl, width: header.width, height: header.height, displayWidth: header.width, displayHeight: header.height };
   }
-  // Large, or a header we cannot read here: the engine decodes it (and says in one sentence what is wrong).
+  // Large, rotated (see showsAsIs), or a header we cannot read here: the engine decodes it (and says in one sentence what is wrong).
   return engine.request(ENGINE.displayImage, { imagePath: file });
 }
 
-/** The size from the file's header, or undefined when the first bytes do not tell it. */
-async function headerSizeOf(file: string): Promise<{ width: number; height: number } | undefined> {
-  const handle = await fs.promises.open(file, 'r');
+/** The size, format and EXIF orientation from the file's header, or undefined when the first bytes do not tell them. */
+async function headerOf(file: string): Promise<{ width: number; height: number; type: string; orientation?: number } | undefined> {
+  let handle: fs.promises.FileHandle | undefined;
   try {
+    handle = await fs.promises.open(file, 'r');
     const buffer = Buffer.alloc(HEADER_BYTES);
     const { bytesRead } = await handle.read(buffer, 0, HEADER_BYTES, 0);
-    const { width, height } = imageSize(buffer.subarray(0, bytesRead));
-    return width > 0 && height > 0 ? { width, height } : undefined;
+    const { width, height, type, orientation } = imageSize(buffer.subarray(0, bytesRead));
+    return width > 0 && height > 0 && type ? { width, height, type, orientation } : undefined;
   } catch {
     return undefined;
   } finally {
-    await handle.close();
+    await handle?.close();
   }
 }

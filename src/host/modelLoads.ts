@@ -11,6 +11,8 @@ interface SharedLoad {
   waiting: number;
   cancel: vscode.CancellationTokenSource;
   notified: boolean;
+  /** When the engine request was sent (Date.now()). */
+  startedAt: number;
 }
 
 /** Loads that have ended (their token source disposed: not to be cancelled again). */
@@ -33,14 +35,18 @@ export class ModelLoads {
 
   /**
    * The model, loaded once for every caller asking for it meanwhile. `token` cancels this caller's wait (and the
-   * load, once nobody waits for it); `notify` shows the cancellable notification if the load is slow.
+   * load, once nobody waits for it); `notify` shows the cancellable notification if the load is slow. With
+   * `notBefore` (a time), a load sent earlier is not joined: it may have read the files before they changed.
    */
-  load(params: EngineOpenParams, token?: vscode.CancellationToken, notify = true): Promise<ModelInfoMsg> {
+  load(params: EngineOpenParams, token?: vscode.CancellationToken, notify = true, notBefore?: number): Promise<ModelInfoMsg> {
     const key = JSON.stringify([params.modelPath, params.preprocessing ?? '', params.preprocessingSource ?? '']);
     let shared = this.inFlight.get(key);
+    if (shared && notBefore !== undefined && shared.startedAt < notBefore) shared = undefined;
     if (!shared) {
       const cancel = new vscode.CancellationTokenSource();
-      const entry: SharedLoad = { key, result: this.engine.request(ENGINE.open, params, cancel.token), waiting: 0, cancel, notified: false };
+      const entry: SharedLoad = {
+        key, result: this.engine.request(ENGINE.open, params, cancel.token), waiting: 0, cancel, notified: false, startedAt: Date.now(),
+      };
       this.started++;
       // Registered before any waiter's callbacks, so it runs first: a finished load is never cancelled.
       const done = () => {

@@ -18,23 +18,32 @@ const EXPORT_EXTENSIONS = ['png', 'npy'] as const;
  * registry name, then any qualifiers): "photo.saliency.npy", "photo.gradcam++.281-tabby_cat.png".
  */
 export function exportName(imageName: string, parts: string[], ext: (typeof EXPORT_EXTENSIONS)[number]): string {
-  const stem = imageName.replace(/\.[^./\\]+$/, '');
-  const clean = [stem, ...parts].map((p) => p.replace(/[^\w.+-]+/g, '_').replace(/^_+|_+$/g, '')).filter(Boolean);
+  const clean = [stemOf(imageName), ...parts].map(safePart).filter(Boolean);
   return `${clean.join('.')}.${ext}`;
 }
 
+const stemOf = (name: string) => name.replace(/\.[^./\\]+$/, '');
+const safePart = (p: string) => p.replace(/[^\w.+-]+/g, '_').replace(/^_+|_+$/g, '');
+
 /**
- * The inverse of `exportName`: `<stem>.<method>[.…].png|npy`, a registry method name among the dotted parts
- * after the stem. A user's "photo.v2.png" is an input; "photo.gradcam.png" is one of our exports.
+ * The inverse of `exportName`: for `<stem>.<method>[.…].png|npy` (a registry method name among the dotted parts
+ * after the stem), the stems it could come from (a stem may hold a method's name itself: "img.lime.jpg"); none for
+ * other names. "photo.v2.png" has none; "photo.gradcam.png" has "photo".
  */
-export function isExportedFile(name: string): boolean {
+export function exportedStems(name: string): string[] {
   const parts = name.split('.');
   const ext = parts.pop()?.toLowerCase();
-  if (!EXPORT_EXTENSIONS.some((e) => e === ext) || parts.length < 2) return false;
-  return parts.slice(1).some((p) => isMethodName(p.toLowerCase()));
+  if (!EXPORT_EXTENSIONS.some((e) => e === ext) || parts.length < 2) return [];
+  return parts.flatMap((p, i) => (i > 0 && isMethodName(p.toLowerCase()) ? [parts.slice(0, i).join('.')] : []));
 }
 
-/** The images of a folder listing to explain: image files, not folders, not our exports; sorted by name. */
+/**
+ * The images of a folder listing to explain, sorted by name: image files, not folders, and not our exports. A
+ * name shaped like an export ("sunset.rise.png") counts as ours only when the image it would come from is beside
+ * it ("sunset.jpg"): a user's file is never passed over for its name alone.
+ */
 export function inputImages(entries: { name: string; isFile: boolean }[]): string[] {
-  return entries.filter((e) => e.isFile && IMAGE_FILE.test(e.name) && !isExportedFile(e.name)).map((e) => e.name).sort();
+  const images = entries.filter((e) => e.isFile && IMAGE_FILE.test(e.name)).map((e) => e.name);
+  const inputStems = new Set(images.filter((n) => exportedStems(n).length === 0).map((n) => safePart(stemOf(n))));
+  return images.filter((n) => !exportedStems(n).some((stem) => inputStems.has(stem))).sort();
 }

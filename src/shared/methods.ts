@@ -352,6 +352,14 @@ export function findMethod(name: string): MethodSpec {
 }
 
 /** Whether a method's map, with these options, is signed. */
+/**
+ * Whether a map costs one forward pass (and backward passes from it), as its `cost` says: such maps come from the
+ * shared pass at once, and the panel asks for them apart from methods that run many inputs, which would hold them back.
+ */
+export function isSinglePass(spec: MethodSpec, options: Readonly<MethodOptions>): boolean {
+  return /^1 forward( \+ \d+ backward)?$/.test(spec.cost(options));
+}
+
 export function isSigned(spec: MethodSpec, options: Readonly<MethodOptions>): boolean {
   return spec.signed === 'option' ? options.signed === true : spec.signed;
 }

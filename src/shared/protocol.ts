@@ -137,7 +137,8 @@ export interface EngineProgressMsg {
 
 /**
  * What an explain request has ready before its answer: the predictions right after the forward pass, then
- * each map as soon as it is computed (a slow method's map does not hold back the fast ones).
+ * each map as soon as it is computed. (The panel asks for a method that runs many inputs in a request of its own,
+ * which the engine serves beside the others, so it holds back no other map.)
  */
 export type ExplainPartial =
   | { kind: 'predictions'; predictions: PredictionMsg[]; target: PredictionMsg; imageWidth: number; imageHeight: number }
@@ -448,8 +449,6 @@ export type HostToMethods =
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
   /** The answer to `explain`: one method's map. */
-  /** Part of the answer to `explain`, ahead of it: predictions first, then each map when it is ready. */
-  | { type: 'partial'; requestId: number; partial: ExplainPartial }
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
   /** A failed request (with its id: that method's tile shows it), or a failure of the view. */

@@ -171,26 +171,52 @@ describe('the same picture at its normal size and 160× larger explains the same
   });
 });
 
+/** A PNG of a signature and an IHDR only (no pixel data): any decoder that ran on it would fail on that instead. */
+function headerOnlyPng(name: string, width: number, height: number, o: { depth: number; colorType: number; interlaced: boolean }): string {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([o.depth, o.colorType, 0, 0, o.interlaced ? 1 : 0], 8);
+  const chunk = Buffer.concat([Buffer.from('IHDR'), ihdr]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(chunk) >>> 0);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(13);
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, chunk, crc]));
+  return file;
+}
+
 describe('an image beyond the memory bound', () => {
   it('is refused from its header, in one sentence naming the file, its size and the bound', async () => {
     // Signature and an interlaced IHDR only: an interlaced PNG is decoded whole, 60000×40000 RGBA 16-bit is far
     // beyond the bound. There is no pixel data, so any decoder that ran would fail on that instead.
-    const ihdr = Buffer.alloc(13);
-    ihdr.writeUInt32BE(60000, 0);
-    ihdr.writeUInt32BE(40000, 4);
-    ihdr.set([16, 6, 0, 0, 1], 8);
-    const chunk = Buffer.concat([Buffer.from('IHDR'), ihdr]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(zlib.crc32(chunk) >>> 0);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(13);
-    const file = path.join(dir, 'enormous.png');
-    fs.writeFileSync(file, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), len, chunk, crc]));
+    const file = headerOnlyPng('enormous.png', 60000, 40000, { depth: 16, colorType: 6, interlaced: true });
     const err = await loadImageFile(file).then(() => undefined, (e: unknown) => e);
     assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
     const bound = `${MEMORY_BOUND_BYTES / 2 ** 20} MB`;
     assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the image is 60000×40000 \\(2400\\.0 megapixels\\); decoding it needs about \\d+ MB, more than the ${bound} memory bound$`));
     assert.doesNotMatch(err.message, /\n/);
+  });
+
+  it('an image within the memory bound but beyond the pixel limit is refused from its header (decode time grows with pixels)', async () => {
+    // 30000×30000 8-bit RGB, not interlaced: sharp would stream it in little memory, but 900 megapixels take long.
+    const file = headerOnlyPng('wide-but-light.png', 30000, 30000, { depth: 8, colorType: 2, interlaced: false });
+    const err = await loadImageFile(file).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+    assert.equal(err.message, `${file}: the image is 30000×30000 (900.0 megapixels), more than the 500-megapixel limit for decoding`);
+  });
+
+  it('a file larger than the bound is refused unread (a sparse file: reading it would allocate over 1 GiB)', async () => {
+    const file = path.join(dir, 'huge-file.png');
+    const fd = fs.openSync(file, 'w');
+    fs.ftruncateSync(fd, MEMORY_BOUND_BYTES + 2 ** 20);
+    fs.closeSync(fd);
+    const before = process.memoryUsage().arrayBuffers;
+    const err = await loadImageFile(file).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+    assert.equal(err.message, `${file}: the file is 1025 MB, more than the 1024 MB memory bound for an image`);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 2 ** 26, 'nothing like the file was allocated');
   });
 });
 
@@ -219,5 +245,25 @@ describe('the display copy', () => {
     assert.equal(decoded, false, 'no decode needed');
     assert.equal(copy.dataUrl, `data:image/png;base64,${bytes.toString('base64')}`);
     assert.deepEqual([copy.width, copy.height, copy.displayWidth, copy.displayHeight], [300, 100, 300, 100]);
+  });
+
+  it('of a small JPEG with an EXIF rotation: re-encoded as stored (no EXIF), so the browser does not turn it away from the maps', async () => {
+    const [w, h] = [60, 20];
+    const plain = Buffer.from(jpeg.encode({ width: w, height: h, data: squarePicture(w, h, { x0: 2, x1: 8, y0: 2, y1: 8 }) }, 95).data);
+    // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112, SHORT) = 6 (rotate 90° clockwise).
+    const tiff = Buffer.from([0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]);
+    const payload = Buffer.concat([Buffer.from('Exif\0\0', 'latin1'), tiff]);
+    const app1 = Buffer.concat([Buffer.from([0xff, 0xe1, (payload.length + 2) >> 8, (payload.length + 2) & 0xff]), payload]);
+    const bytes = Buffer.concat([plain.subarray(0, 2), app1, plain.subarray(2)]);
+    const copy = await displayCopyOf(bytes, 'phone.jpg', () => loadImage(bytes, 'phone.jpg'));
+    const m = /^data:image\/(png|jpeg);base64,(.*)$/.exec(copy.dataUrl);
+    assert.ok(m, 'a PNG or JPEG data URL');
+    const pic = Buffer.from(m[2], 'base64');
+    assert.ok(!pic.equals(bytes), 'not the file itself');
+    assert.equal(pic.indexOf(Buffer.from('Exif\0\0', 'latin1')), -1, 'no EXIF left to rotate it');
+    assert.deepEqual([copy.width, copy.height, copy.displayWidth, copy.displayHeight], [w, h, w, h], 'the stored size, wide as stored');
+    // Without the rotation the same pixels go as the file.
+    const upright = await displayCopyOf(plain, 'plain.jpg', () => loadImage(plain, 'plain.jpg'));
+    assert.equal(upright.dataUrl, `data:image/jpeg;base64,${plain.toString('base64')}`);
   });
 });

@@ -105,6 +105,19 @@ describe('engine process over JSON-RPC', () => {
     }
   });
 
+  it('serves requests side by side: a single-pass map asked for after a slow method is answered first', async () => {
+    const order: string[] = [];
+    const slow = rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, {
+      modelPath: example, imagePath: digit, methods: ['smoothgrad'], options: { smoothgrad: { samples: 400 } }, progressId: 31,
+    }).then((r) => (order.push('smoothgrad'), r));
+    const fast = rpc.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, methods: ['gradcam'] })
+      .then((r) => (order.push('gradcam'), r));
+    const [s, f] = await Promise.all([slow, fast]);
+    assert.deepEqual(order, ['gradcam', 'smoothgrad']);
+    assert.equal(s.maps[0].method, 'smoothgrad');
+    assert.equal(f.maps[0].method, 'gradcam');
+  });
+
   it('answers bad input with a user error naming the file, and keeps serving', async () => {
     const broken = tempDir();
     fs.writeFileSync(path.join(broken, 'model.json'), 'not json');

@@ -3,7 +3,7 @@
  * passes a request runs are counted on both runtimes (ONNX Runtime's fused pass and tfjs's trace), and the
  * partial results come in the order they are ready.
  */
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { Explainer, PartialListener } from '../../src/engine/explain';
@@ -40,11 +40,13 @@ function countBackward(runtime: ModelRuntime): string[][] {
 for (const runtime of ['onnx', 'tfjs'] as const) {
   describe(`explain computes only what is asked (${runtime})`, () => {
     let ex: Explainer;
-    const opened = Explainer.open(example, { runtime }).then((e) => (ex = e));
-    after(async () => (await opened).dispose());
+    // Opened in turn (not at describe time, when both runtimes' describes would initialise the backend at once).
+    before(async () => {
+      ex = await Explainer.open(example, { runtime });
+    });
+    after(() => ex.dispose());
 
     const run = async (methods: MethodName[], partial?: PartialListener) => {
-      await opened;
       const passes = countBackward(ex.runtime);
       const x = ex.prepare(readImageFile(digit));
       try {

@@ -37,4 +37,25 @@ describe('the model version the engine reports (watch mode tells a new checkpoin
       service.dispose();
     }
   });
+
+  it('a TF.js model is its model.json and the shards it lists: images, exports and stray files beside it are not', async () => {
+    const dir = tempDir('saliency-version-tfjs-');
+    for (const f of fs.readdirSync('examples/mnist-cnn')) fs.copyFileSync(path.join('examples/mnist-cnn', f), path.join(dir, f));
+    const service = new ExplainService();
+    try {
+      const v1 = (await service.open({ modelPath: dir })).version;
+      assert.ok(v1);
+      fs.mkdirSync(path.join(dir, 'saliency-lens-exports'));
+      fs.copyFileSync('examples/digits/digit-7-29.png', path.join(dir, 'saliency-lens-exports', 'digit.saliency.png'));
+      fs.copyFileSync('examples/digits/digit-7-29.png', path.join(dir, 'sample.png'));
+      fs.writeFileSync(path.join(dir, 'notes.txt'), 'epoch 3');
+      assert.equal((await service.open({ modelPath: dir })).version, v1, 'files beside the model: same version');
+      const shard = path.join(dir, 'group1-shard1of1.bin');
+      const later = new Date(Date.now() + 5000);
+      fs.utimesSync(shard, later, later);
+      assert.notEqual((await service.open({ modelPath: dir })).version, v1, 'a rewritten shard: a new version');
+    } finally {
+      service.dispose();
+    }
+  });
 });

@@ -13,7 +13,7 @@ import { writeExplanation } from '../../src/engine/io/writeExplanation';
 import { reportEntryFor } from '../../src/engine/report/reportEntry';
 import { embedPicture, THUMBNAIL_SIDE, thumbnailPixels } from '../../src/engine/report/thumbnail';
 import { buildHtmlReport, ReportEntry } from '../../src/shared/htmlReport';
-import { EXPORTS_FOLDER, exportName, isExportedFile } from '../../src/shared/imageFiles';
+import { EXPORTS_FOLDER, exportedStems, exportName, inputImages } from '../../src/shared/imageFiles';
 import { METHOD_NAMES } from '../../src/shared/methods';
 import { embeddedImages } from './embeddedImages';
 import { cleanupTempDirs, tempDir } from './helpers';
@@ -72,16 +72,24 @@ describe('a folder run lists its inputs, not our exports', () => {
     assert.deepEqual(listInputImages(dir), ['digit-0-0.png', 'digit-7-29.png', 'holiday.v2.png', 'saliency.png']);
   });
 
-  it('every name the panel gives an export is recognised, and only those', () => {
+  it('every name the panel gives an export is recognised with its image, and only those', () => {
     for (const method of METHOD_NAMES) {
       for (const ext of ['png', 'npy'] as const) {
-        const name = exportName('my.photo.jpeg', [method, '7-seven'], ext);
-        assert.ok(isExportedFile(name), name);
+        for (const image of ['my.photo.jpeg', 'img.lime.jpg', 'cat photo.png']) {
+          const name = exportName(image, [method, '7-seven'], ext);
+          assert.deepEqual(inputImages([{ name: image, isFile: true }, { name, isFile: true }]), [image], `${name} is ${image}'s export`);
+        }
       }
     }
     for (const name of ['photo.png', 'photo.v2.png', 'gradcam.png', 'photo.gradcam.jpg', 'photo.gradcamish.png']) {
-      assert.equal(isExportedFile(name), false, name);
+      assert.deepEqual(exportedStems(name), [], name);
     }
+  });
+
+  it('a user\'s image named like an export is explained unless the image it would come from is beside it', () => {
+    const files = (...names: string[]) => names.map((name) => ({ name, isFile: true }));
+    assert.deepEqual(inputImages(files('sunset.rise.png', 'citrus.lime.png', 'v2.occlusion.png')), ['citrus.lime.png', 'sunset.rise.png', 'v2.occlusion.png']);
+    assert.deepEqual(inputImages(files('sunset.rise.png', 'sunset.jpg')), ['sunset.jpg']);
   });
 });
 

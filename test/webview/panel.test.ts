@@ -750,22 +750,16 @@ webviewTest('webview panel: every registry method, its options, progress and can
     assert.equal((await explainsAfter(page, n)).length, 0, 'Integrated Gradients with Gauss–Legendre is cached');
   });
 
-  await t.test('a method that fails hides no other map: a failed request for two is asked again one method at a time', async () => {
+  await t.test('a method that fails hides no other map: methods that run many inputs go in requests of their own', async () => {
     let n = (await posted(page)).length;
     await page.locator(`[data-testid="class-chip"][data-class-index="${PREDS[1].index}"]`).click();
-    const both = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for another class');
-    assert.ok(both.type === 'explain');
-    assert.deepEqual(both.request.methods, ['smoothgrad', 'ig']);
-    answered.add(both.requestId);
-    n = (await posted(page)).length;
-    const failure = 'The model could not be run on wasm (method "ig" has no implementation).';
-    await send(page, { type: 'error', requestId: both.requestId, message: failure, actions: ['Open Log'] });
     await untilTrue(async () => (await explainsAfter(page, n)).length === 2, 'two requests, one per method');
     const [a, b] = await explainsAfter(page, n);
     assert.ok(a.type === 'explain' && b.type === 'explain');
     assert.deepEqual([a.request.methods, b.request.methods].sort(), [['ig'], ['smoothgrad']]);
     const ig = a.request.methods?.[0] === 'ig' ? a : b;
     answered.add(ig.requestId);
+    const failure = 'The model could not be run on wasm (method "ig" has no implementation).';
     await send(page, { type: 'error', requestId: ig.requestId, message: failure, actions: ['Open Log'] });
     await answerExplains(page, answered);
     await canvasStats(page, 'smoothgrad-canvas');
@@ -776,6 +770,41 @@ webviewTest('webview panel: every registry method, its options, progress and can
     await page.locator(`[data-testid="class-chip"][data-class-index="${TOP}"]`).click();
     await canvasStats(page, 'ig-canvas');
     assert.equal((await explainsAfter(page, n)).length, 0);
+  });
+
+  await t.test('a failed request for two single-pass maps is asked again one method at a time', async () => {
+    await slot0.getByTestId('method-picker').selectOption('gradxinput');
+    await slot1.getByTestId('method-picker').selectOption('gradcam');
+    await untilTrue(async () => {
+      await answerExplains(page, answered);
+      return (await page.getByTestId('gradcam-canvas').isVisible()) && (await page.getByTestId('gradxinput-canvas').isVisible());
+    }, 'both maps of the top class drawn');
+    // Another class: both maps are needed, in one request; it fails.
+    let n = (await posted(page)).length;
+    await page.locator(`[data-testid="class-chip"][data-class-index="${PREDS[2].index}"]`).click();
+    const both = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for another class');
+    assert.ok(both.type === 'explain');
+    assert.deepEqual(both.request.methods, ['gradxinput', 'gradcam']);
+    answered.add(both.requestId);
+    n = (await posted(page)).length;
+    const failure = 'The model could not be run on wasm (operator "Foo" is not supported for gradients yet).';
+    await send(page, { type: 'error', requestId: both.requestId, message: failure, actions: ['Open Log'] });
+    await untilTrue(async () => (await explainsAfter(page, n)).length === 2, 'two requests, one per method');
+    const [a, b] = await explainsAfter(page, n);
+    assert.ok(a.type === 'explain' && b.type === 'explain');
+    assert.deepEqual([a.request.methods, b.request.methods].sort(), [['gradcam'], ['gradxinput']]);
+    const gx = a.request.methods?.[0] === 'gradxinput' ? a : b;
+    answered.add(gx.requestId);
+    await send(page, { type: 'error', requestId: gx.requestId, message: failure, actions: ['Open Log'] });
+    await answerExplains(page, answered);
+    await canvasStats(page, 'gradcam-canvas');
+    assert.equal(await page.locator('[data-pane="gradxinput"]').getByTestId('pane-message').textContent(), `Gradient × Input could not be computed: ${failure}`);
+    // The panes as the tests after this one expect them.
+    n = (await posted(page)).length;
+    await page.locator(`[data-testid="class-chip"][data-class-index="${TOP}"]`).click();
+    await slot0.getByTestId('method-picker').selectOption('smoothgrad');
+    await slot1.getByTestId('method-picker').selectOption('ig');
+    await answerExplains(page, answered);
   });
 
   await t.test('a model without spatial layers: CAMs are disabled with the reason and not asked for', async () => {
@@ -1050,57 +1079,82 @@ function mapPartial(msg: Extract<WebviewToHost, { type: 'explain' }>, method: Me
 
 webviewTest('webview panel: results as they come', 'webview.js', { timeout: 60_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
   const { page } = harness;
-  const chips = () => page.getByTestId('class-chip').allTextContents();
-  const paneText = (method: MethodName) => page.locator(`[data-pane="${method}"]`).getByTestId('pane-message').textContent();
-  const canvasShown = (method: MethodName) => page.getByTestId(`${method}-canvas`).evaluate((c) => !(c as HTMLCanvasElement).hidden);
+  const chipsOf = (p: Page) => p.getByTestId('class-chip').allTextContents();
+  const paneText = (p: Page, method: MethodName) => p.locator(`[data-pane="${method}"]`).getByTestId('pane-message').textContent();
+  const canvasShown = (p: Page, method: MethodName) => p.getByTestId(`${method}-canvas`).evaluate((c) => !(c as HTMLCanvasElement).hidden);
 
   await t.test('predictions are drawn before any map arrives, and each map draws on arrival', async () => {
     await waitForPosted(page, 0, (m) => m.type === 'ready', 'ready');
     await send(page, init('side-by-side'));
     const explain = await waitForPosted(page, 0, (m) => m.type === 'explain', 'explain');
     assert.ok(explain.type === 'explain');
-    assert.deepEqual(explain.request.methods, ['saliency', 'gradcam']);
-    assert.deepEqual(await chips(), [], 'no chips before the predictions');
+    assert.deepEqual(explain.request.methods, ['saliency', 'gradcam'], 'two single-pass maps: one request');
+    assert.deepEqual(await chipsOf(page), [], 'no chips before the predictions');
     await send(page, predictionsPartial(explain.requestId, TOP));
-    await untilTrue(async () => (await chips()).length === 5, 'five chips from the predictions alone');
-    assert.match((await chips())[0], new RegExp(PREDS[0].label));
-    assert.match((await paneText('saliency')) ?? '', /^Computing Saliency/);
-    assert.match((await paneText('gradcam')) ?? '', /^Computing Grad-CAM/);
-    assert.equal(await canvasShown('gradcam'), false);
+    await untilTrue(async () => (await chipsOf(page)).length === 5, 'five chips from the predictions alone');
+    assert.match((await chipsOf(page))[0], new RegExp(PREDS[0].label));
+    assert.match((await paneText(page, 'saliency')) ?? '', /^Computing Saliency/);
+    assert.match((await paneText(page, 'gradcam')) ?? '', /^Computing Grad-CAM/);
 
-    await send(page, mapPartial(explain, 'gradcam'));
-    await untilTrue(() => canvasShown('gradcam'), 'the Grad-CAM map drawn on arrival');
-    const gradcam = await canvasStats(page, 'gradcam-canvas');
-    assert.ok(gradcam.distinct > 10, 'a real heatmap, not a blank canvas');
-    assert.equal(await canvasShown('saliency'), false, 'saliency still computing');
-    assert.match((await paneText('saliency')) ?? '', /^Computing Saliency/);
+    // The engine computes in the order asked: saliency first.
+    await send(page, mapPartial(explain, 'saliency'));
+    await untilTrue(() => canvasShown(page, 'saliency'), 'the saliency map drawn on arrival');
+    const saliency = await canvasStats(page, 'saliency-canvas');
+    assert.ok(saliency.distinct > 10, 'a real heatmap, not a blank canvas');
+    assert.equal(await canvasShown(page, 'gradcam'), false, 'Grad-CAM still computing');
+    assert.match((await paneText(page, 'gradcam')) ?? '', /^Computing Grad-CAM/);
 
     const n = (await posted(page)).length;
     await send(page, explanationFor(explain));
-    await untilTrue(() => canvasShown('saliency'), 'saliency drawn with the answer');
-    assert.equal((await canvasStats(page, 'gradcam-canvas')).hash, gradcam.hash, 'the streamed Grad-CAM map is the one kept');
+    await untilTrue(() => canvasShown(page, 'gradcam'), 'Grad-CAM drawn with the answer');
+    assert.equal((await canvasStats(page, 'saliency-canvas')).hash, saliency.hash, 'the streamed saliency map is the one kept');
     assert.equal((await explainsAfter(page, n)).length, 0, 'nothing asked again');
   });
 
-  await t.test('Cancel keeps the predictions and the maps that arrived, and says so neutrally', async () => {
-    const other = PREDS[3].index;
+  await t.test('a method that runs many inputs is asked for alone: the single-pass map beside it does not wait for it', async () => {
     let n = (await posted(page)).length;
-    await page.getByTestId('class-chip').nth(3).click();
-    const explain = await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for the fourth class');
-    assert.ok(explain.type === 'explain' && explain.request.classIndex === other);
-    await send(page, predictionsPartial(explain.requestId, other));
-    await send(page, mapPartial(explain, 'gradcam'));
-    const drawn = (await waitForHashChange(page, 'gradcam-canvas', 0)).hash;
+    await page.getByTestId('method-slot-0').getByTestId('method-picker').selectOption('smoothgrad');
+    await waitForPosted(page, n, (m) => m.type === 'explain', 'explain for SmoothGrad');
+    const [smooth] = await explainsAfter(page, n);
+    assert.ok(smooth.type === 'explain');
+    assert.deepEqual(smooth.request.methods, ['smoothgrad'], 'Grad-CAM is cached');
+    await send(page, explanationFor(smooth));
+    await canvasStats(page, 'smoothgrad-canvas');
+    // Another class: SmoothGrad and Grad-CAM are both needed, in two requests.
     n = (await posted(page)).length;
-    await page.getByTestId('status').getByTestId('cancel').click();
-    const cancel = await waitForPosted(page, n, (m) => m.type === 'cancel', 'cancel');
+    await page.getByTestId('class-chip').nth(1).click();
+    await untilTrue(async () => (await explainsAfter(page, n)).length === 2, 'two explain requests');
+    const requests = (await explainsAfter(page, n)).flatMap((m) => (m.type === 'explain' ? [m] : []));
+    assert.deepEqual(requests.map((r) => r.request.methods), [['gradcam'], ['smoothgrad']]);
+    const [cam, slow] = requests;
+    await send(page, explanationFor(cam));
+    await untilTrue(() => canvasShown(page, 'gradcam'), 'Grad-CAM drawn while SmoothGrad runs');
+    assert.match((await paneText(page, 'smoothgrad')) ?? '', /^Computing SmoothGrad/);
+    await send(page, explanationFor(slow));
+    await untilTrue(() => canvasShown(page, 'smoothgrad'), 'SmoothGrad drawn when it comes');
+  });
+
+  await t.test('Cancel keeps the predictions and the maps that arrived, and says so neutrally', async () => {
+    // A fresh panel, so that the predictions on screen can only have come ahead of the answer.
+    const fresh = await harness.newPage('webview', {}, { width: 1100, height: 760 });
+    await waitForPosted(fresh, 0, (m) => m.type === 'ready', 'ready');
+    await send(fresh, init('side-by-side'));
+    const explain = await waitForPosted(fresh, 0, (m) => m.type === 'explain', 'explain');
+    assert.ok(explain.type === 'explain');
+    await send(fresh, predictionsPartial(explain.requestId, TOP));
+    await send(fresh, mapPartial(explain, 'saliency'));
+    const drawn = (await waitForHashChange(fresh, 'saliency-canvas', 0)).hash;
+    const n = (await posted(fresh)).length;
+    await fresh.getByTestId('status').getByTestId('cancel').click();
+    const cancel = await waitForPosted(fresh, n, (m) => m.type === 'cancel', 'cancel');
     assert.ok(cancel.type === 'cancel' && cancel.requestId === explain.requestId);
-    await send(page, { type: 'cancelled', requestId: explain.requestId });
-    await untilTrue(async () => (await page.getByTestId('status').textContent())?.trim() === 'Cancelled.', 'Cancelled. in the status');
-    assert.equal(await page.getByTestId('error').isVisible(), false, 'not an error');
-    assert.equal((await chips()).length, 5, 'the predictions stay');
-    assert.equal((await canvasStats(page, 'gradcam-canvas')).hash, drawn, 'the Grad-CAM map that arrived stays');
-    assert.match((await paneText('saliency')) ?? '', /Saliency: cancelled/);
-    assert.equal((await explainsAfter(page, n)).length, 0, 'not asked again by itself');
+    await send(fresh, { type: 'cancelled', requestId: explain.requestId });
+    await untilTrue(async () => (await fresh.getByTestId('status').textContent())?.trim() === 'Cancelled.', 'Cancelled. in the status');
+    assert.equal(await fresh.getByTestId('error').isVisible(), false, 'not an error');
+    assert.equal((await chipsOf(fresh)).length, 5, 'the predictions stay');
+    assert.equal((await canvasStats(fresh, 'saliency-canvas')).hash, drawn, 'the saliency map that arrived stays');
+    assert.match((await paneText(fresh, 'gradcam')) ?? '', /Grad-CAM: cancelled/);
+    assert.equal((await explainsAfter(fresh, n)).length, 0, 'not asked again by itself');
+    await fresh.close();
   });
 });

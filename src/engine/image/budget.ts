@@ -16,6 +16,11 @@ export const WORKING_LONG_SIDE = 4096;
 export const DISPLAY_LONG_SIDE = 2048;
 /** A decoder may use at most this much memory (estimated from the header) for one image. */
 export const MEMORY_BOUND_BYTES = 1024 * 2 ** 20;
+/**
+ * At most this many pixels are decoded, whatever the memory: a streaming decoder (sharp's) stays small on any
+ * size, but its time grows with the pixels (a PNG inflates every row). 500 megapixels is beyond any camera.
+ */
+export const MAX_DECODE_PIXELS = 500_000_000;
 
 export interface Size {
   width: number;
@@ -38,15 +43,28 @@ export function fitLongSide(size: Size, longSide: number): Size {
  * `neededBytes` is the decoder's estimated peak for it.
  */
 export function checkMemory(file: string, size: Size, neededBytes: number): void {
-  if (neededBytes <= MEMORY_BOUND_BYTES) return;
-  throw tooLarge(file, size, neededBytes);
+  if (neededBytes > MEMORY_BOUND_BYTES) throw tooLarge(file, size, neededBytes);
+  if (size.width * size.height > MAX_DECODE_PIXELS) {
+    throw fileError(file, `the image is ${size.width}×${size.height} (${megapixels(size)} megapixels), more than the ${MAX_DECODE_PIXELS / 1e6}-megapixel limit for decoding`);
+  }
 }
 
+const megapixels = (size: Size) => ((size.width * size.height) / 1e6).toFixed(1);
+
 export function tooLarge(file: string, size: Size, neededBytes: number): UserError {
-  const mp = ((size.width * size.height) / 1e6).toFixed(1);
+  const mp = megapixels(size);
   const mb = (b: number) => Math.ceil(b / 2 ** 20);
   return fileError(
     file,
     `the image is ${size.width}×${size.height} (${mp} megapixels); decoding it needs about ${mb(neededBytes)} MB, more than the ${mb(MEMORY_BOUND_BYTES)} MB memory bound`,
   );
+}
+
+/**
+ * True when the file itself can be shown: no longer than the display bound, and upright. A file with an EXIF
+ * rotation is re-encoded as stored: a browser would turn it while the engine (like PIL and TensorFlow) reads the
+ * pixels as stored, and the maps would no longer lie over it.
+ */
+export function showsAsIs(header: Size & { orientation?: number }): boolean {
+  return Math.max(header.width, header.height) <= DISPLAY_LONG_SIDE && (!header.orientation || header.orientation === 1);
 }

@@ -72,8 +72,14 @@ export function readImageFile(file: string): DecodedImage {
 export function readImageBytes(file: string): Uint8Array {
   let bytes: Buffer;
   try {
+    // The file itself is held in memory while it decodes: one larger than the bound is refused unread.
+    const { size } = fs.statSync(file);
+    if (size > MEMORY_BOUND_BYTES) {
+      throw fileError(file, `the file is ${Math.round(size / 2 ** 20)} MB, more than the ${MEMORY_BOUND_BYTES / 2 ** 20} MB memory bound for an image`);
+    }
     bytes = fs.readFileSync(file);
   } catch (err) {
+    if (err instanceof UserError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') throw fileError(file, 'file not found');
     if (code === 'EISDIR') throw fileError(file, 'is a folder, not an image file');

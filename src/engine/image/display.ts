@@ -4,8 +4,8 @@
  * PNG when it has transparency), so a 36-megapixel file never travels to the webview.
  */
 import * as jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
-import { DISPLAY_LONG_SIDE, fitLongSide, type Size } from './budget';
+import { encodePng, isOpaque } from './encode';
+import { DISPLAY_LONG_SIDE, fitLongSide, showsAsIs, type Size } from './budget';
 import { imageSize } from 'image-size';
 import { fileError } from '../errors';
 import { decodableFormat, imageHeaderSize, sniffFormat, type DecodedImage, type ImageFormat } from './decode';
@@ -18,9 +18,13 @@ const MIME: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg'
 
 export type DisplayCopy = DisplayImageMsg;
 
-/** True when the file itself can be shown: it is no longer than the display bound. */
-export function showsAsIs(size: Size): boolean {
-  return Math.max(size.width, size.height) <= DISPLAY_LONG_SIDE;
+/** A JPEG's EXIF orientation (1–8), if its header states one. */
+function orientationOf(bytes: Uint8Array): number | undefined {
+  try {
+    return imageSize(bytes).orientation;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The file's own bytes as the display copy (call when `showsAsIs(size)`). */
@@ -36,7 +40,9 @@ export function displayOriginal(bytes: Uint8Array, format: ImageFormat, size: Si
 export async function displayCopyOf(bytes: Uint8Array, file: string, working: () => Promise<DecodedImage>): Promise<DisplayCopy> {
   const format = sniffFormat(bytes) === 'webp' ? 'webp' : decodableFormat(bytes, file);
   const size = format === 'webp' ? webpSize(bytes, file) : imageHeaderSize(bytes, file, format);
-  if (showsAsIs(size) || format === 'webp') return displayOriginal(bytes, format, size);
+  if (format === 'webp' || showsAsIs({ ...size, orientation: format === 'jpeg' ? orientationOf(bytes) : undefined })) {
+    return displayOriginal(bytes, format, size);
+  }
   return displayReencoded(await working());
 }
 
@@ -64,19 +70,8 @@ export async function displayReencoded(img: DecodedImage): Promise<DisplayCopy> 
   } else {
     const small = fits && (out.width !== img.width || out.height !== img.height) ? { ...out, data: areaDownscale(img, out) } : img;
     mime = opaque ? 'image/jpeg' : 'image/png';
-    bytes = opaque ? jpeg.encode({ width: small.width, height: small.height, data: small.data }, 90).data : pngBytes(small);
+    bytes = opaque ? jpeg.encode({ width: small.width, height: small.height, data: small.data }, 90).data : encodePng(small);
   }
   const dataUrl = `data:${mime};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
   return { dataUrl, width: real.width, height: real.height, displayWidth: out.width, displayHeight: out.height };
-}
-
-function isOpaque(rgba: Uint8Array): boolean {
-  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return false;
-  return true;
-}
-
-function pngBytes(img: { width: number; height: number; data: Uint8Array }): Uint8Array {
-  const png = new PNG({ width: img.width, height: img.height });
-  png.data = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  return PNG.sync.write(png);
 }

@@ -8,7 +8,7 @@
  */
 import type SharpModule from 'sharp';
 import { fileError, firstLine } from '../errors';
-import type { Size } from './budget';
+import { MAX_DECODE_PIXELS, type Size } from './budget';
 
 type Sharp = typeof SharpModule;
 
@@ -44,7 +44,7 @@ export function sharpLoadFailure(): string {
  */
 export async function decodeToSize(sharp: Sharp, bytes: Uint8Array, file: string, formatName: string, out: Size): Promise<Uint8Array> {
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: false, sequentialRead: true, failOn: 'error' })
+    const { data, info } = await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS, sequentialRead: true, failOn: 'error' })
       .resize(out.width, out.height, { fit: 'fill', kernel: 'linear' })
       .toColourspace('srgb')
       .ensureAlpha()
