@@ -388,6 +388,7 @@ function main(): void {
     torchPeer: 'torchvision resnet18 / mobilenet_v2 (closest peer to the TF.js fixtures\' architectures)', runs: RUNS, graphRuns: Math.min(RUNS, GRAPH_RUNS),
     slowBudgetMs: SLOW_BUDGET_MS, rows, ratios, methodRows }, null, 2));
   console.log(`\nwritten ${out}`);
+  if (configs.some(([b]) => b === 'onnx')) void import('./metricsBench').then((m) => m.runMetricsBench(path.join(ONNX_MODELS, 'resnet18.onnx'), RUNS));
 }
 
 const exit = (p: Promise<void>) => p.then(() => process.exit(0), (err) => {

@@ -11,7 +11,7 @@ import { implementationOf } from './methods/registry';
 import { probabilities } from './methods/scores';
 import { AttributionMap, AttributionMethod, AttributionTarget, classSeed, SharedPass } from './methods/types';
 import { LoadedModel, loadModel, LoadOptions } from './model/loadModel';
-import type { LayerRow, SpatialLayer } from './runtimes/types';
+import type { LayerRow, ModelRuntime, SpatialLayer } from './runtimes/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 export type { MethodName } from '../shared/methods';
@@ -187,7 +187,7 @@ export class Explainer {
   readonly preprocessing: Preprocessing;
   readonly preprocessingSource: string;
 
-  private constructor(readonly model: LoadedModel, readonly backend: BackendInfo, opts: OpenOptions) {
+  private constructor(readonly model: LoadedModel, readonly backend: BackendInfo, private readonly opts: OpenOptions) {
     const runtime = model.runtime;
     this.imageSpec = imageSpecForInput(runtime.inputShape, opts.imageShape);
     const [spec, source] = opts.preprocessing
@@ -214,6 +214,14 @@ export class Explainer {
 
   get runtime() {
     return this.model.runtime;
+  }
+
+  /**
+   * This model's explainer over another runtime of it (a copy with other weights, as the randomization check
+   * makes): the same input, preprocessing, labels and method planning. The runtime stays the caller's to dispose.
+   */
+  onRuntime(runtime: ModelRuntime): Explainer {
+    return new Explainer({ ...this.model, runtime }, this.backend, this.opts);
   }
 
   /**

@@ -5,6 +5,7 @@ import { onnx } from 'onnx-proto';
 import { fileError, firstLine, UserError } from '../../errors';
 import type { ExplainPass, GradientOptions, SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
+import { OnnxGraph } from './graph';
 import { Emitter } from './emitter';
 import { BATCH, NotBatchable } from './gradRules';
 import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
@@ -12,6 +13,7 @@ import type { ConvertedModel } from '../../convert/types';
 import { fullLayerName } from '../../../shared/layerNames';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
+import { weightLayers, WeightLayer, withReplacedInitializers } from './weights';
 
 /** Sessions kept at most, however small the model. */
 const MAX_SESSIONS = 6;
@@ -125,6 +127,37 @@ export class OnnxRuntime implements ModelRuntime {
     this.outputName = model.output.name;
     if (layout === 'NCHW' && dims[1] === 3) this.defaultPreprocessing = 'imagenet';
     this.weightBytes = [...model.graph.initializers.values()].reduce((n, t) => n + tensorBytes(t), 0);
+  }
+
+  /** The layers with weights, from the output back (weights.ts). */
+  weightLayers(): WeightLayer[] {
+    const sourceLayers = this.source?.layers.map((l) => ({ name: l.name, type: l.type, params: l.params, tensor: l.tensor }));
+    return weightLayers({ model: this.model, sourceLayers });
+  }
+
+  /**
+   * A new runtime over a copy of this model whose named float initializers hold other values (same
+   * sizes): for sanity checks on randomized weights. This runtime, its model and the user's file are
+   * untouched; the copy has its own sessions, so dispose it when done.
+   */
+  async withInitializers(replaced: ReadonlyMap<string, Float32Array>): Promise<OnnxRuntime> {
+    const proto = withReplacedInitializers(this.model.graph.model, replaced);
+    const graph = new OnnxGraph(proto, this.model.graph.opset, this.file);
+    // Shapes stay; the probe's values (constants the backward rules read) stay unless computed from a replaced weight.
+    const changed = graph.descendants(replaced.keys(), undefined, false);
+    if (![...this.model.facts.values.keys()].some((t) => changed.has(t))) {
+      return new OnnxRuntime({ ...this.model, graph }, this.threads, this.source);
+    }
+    const { dims, layout } = this.model.input;
+    if (this.source) {
+      const facts = { outputs: [this.source.output], layouts: this.source.layouts };
+      const model = await analyzeModel(this.file, proto, [], { layout, output: 0 }, this.threads, facts);
+      return new OnnxRuntime(model, this.threads, this.source);
+    }
+    // The size this model was loaded at, in the [height, width, channels] order analyzeModel reads for free dimensions.
+    const inputShape = dims.length === 4 ? (layout === 'NHWC' ? dims.slice(1) : [dims[2], dims[3], dims[1]]) : dims.slice(1);
+    const model = await analyzeModel(this.file, proto, this.model.externalFiles, { layout, inputShape, output: this.outputName }, this.threads);
+    return new OnnxRuntime(model, this.threads);
   }
 
   /** Sessions kept at once: as many as fit in the weight budget, at least one, at most MAX_SESSIONS. */
