@@ -13,9 +13,14 @@ import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
+import { DEFAULT_MEASURES, evaluateImage, ImageEvaluation, isMeasure, Measure, MEASURES, summarize } from './engine/metrics/evaluate';
+import { FAITHFULNESS_BASELINES, FaithfulnessBaseline, MAX_STEPS } from './engine/metrics/faithfulness';
+import { buildEvaluationReport } from './engine/report/evaluationReport';
+import { loadImageFile } from './engine/image/load';
 
 const usage = () => `Usage:
   saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
+  saliency-lens evaluate --model PATH --image FILE|DIR [--image …] [options]
   saliency-lens inspect --model PATH [--json]
 
 explain options:
@@ -36,6 +41,15 @@ explain options:
   --runtime auto|onnx|tfjs    what runs TF.js models: ONNX Runtime on the converted graph (onnx), tfjs,
                               or ONNX Runtime whenever the model converts (auto, default)
   --backend wasm|cpu|tensorflow, --threads N
+
+evaluate options (also --method, --class, --layer, --preset, --out, --runtime and the model options above):
+  --measure M[,M…]            ${MEASURES.join(', ')} (default ${DEFAULT_MEASURES.join(',')}; randomization
+                              randomizes the model's weights layer by layer, ONNX Runtime only)
+  --curve-steps N             deletion/insertion intervals (default 10)
+  --curve-baseline black|blur|mean
+                              what a removed pixel becomes (default black)
+  --measure-seed N            seed of every random order and noise (default 0)
+  Writes evaluation.json and evaluation.html (curves, per-method means and spreads over the images).
 
 ${methodsHelp()}`;
 
@@ -135,16 +149,24 @@ async function startBackend(values: { backend?: string; threads?: string }) {
   return initBackend({ prefer, threads: parseNumber(values.threads, '--threads', 1, 64) });
 }
 
+/** The flags `explain` and `evaluate` share: the model and how to open it, the images, the methods and their options. */
+function imageCommandOptions() {
+  return {
+    model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string' },
+    class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
+    output: { type: 'string' }, 'input-size': { type: 'string' }, 'image-shape': { type: 'string' }, backend: { type: 'string' },
+    threads: { type: 'string' }, labels: { type: 'string' }, runtime: { type: 'string' }, option: { type: 'string', multiple: true },
+    ...methodOptionFlags(),
+  } as const;
+}
+
 async function explainCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string' },
-      class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
+      ...imageCommandOptions(),
       colormap: { type: 'string' }, opacity: { type: 'string' }, clip: { type: 'string' }, signed: { type: 'boolean' },
-      'top-k': { type: 'string' }, output: { type: 'string' }, 'input-size': { type: 'string' },
-      'image-shape': { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' }, labels: { type: 'string' },
-      runtime: { type: 'string' }, option: { type: 'string', multiple: true }, ...methodOptionFlags(),
+      'top-k': { type: 'string' },
     },
   });
   if (!values.model) throw new UserError('explain needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
@@ -215,6 +237,70 @@ async function explainCommand(argv: string[]): Promise<void> {
   }
 }
 
+async function evaluateCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...imageCommandOptions(),
+      measure: { type: 'string' }, 'curve-steps': { type: 'string' }, 'curve-baseline': { type: 'string' }, 'measure-seed': { type: 'string' },
+    },
+  });
+  if (!values.model) throw new UserError('evaluate needs --model PATH (a TF.js model folder or its model.json, or an .onnx file)');
+  if (!values.image?.length) throw new UserError('evaluate needs at least one --image FILE or folder');
+  const methods = parseMethods(values.method);
+  const options = parseMethodOptions(methods, values as Record<string, unknown>);
+  const measures = (values.measure ?? DEFAULT_MEASURES.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
+  const unknown = measures.filter((m) => !isMeasure(m));
+  if (unknown.length || !measures.length) throw new UserError(`--measure: ${unknown.length ? `unknown ${unknown.map((m) => `"${m}"`).join(', ')}` : 'none given'}; choose from ${MEASURES.join(', ')}`);
+  const baseline = values['curve-baseline'];
+  if (baseline !== undefined && !(FAITHFULNESS_BASELINES as readonly string[]).includes(baseline)) {
+    throw new UserError(`--curve-baseline: unknown "${baseline}"; choose from ${FAITHFULNESS_BASELINES.join(', ')}`);
+  }
+  const steps = parseNumber(values['curve-steps'], '--curve-steps', 1, MAX_STEPS);
+  const seed = parseNumber(values['measure-seed'], '--measure-seed', 0, 2 ** 31 - 1);
+  if ((steps !== undefined && !Number.isInteger(steps)) || (seed !== undefined && !Number.isInteger(seed))) throw new UserError('--curve-steps and --measure-seed take whole numbers');
+  const images = collectImages(values.image);
+  const outDir = path.resolve(values.out ?? 'saliency-lens-out');
+  await startBackend(values);
+  const explainer = await Explainer.open(values.model, openOptions(values));
+  try {
+    const evaluations: ImageEvaluation[] = [];
+    const failures: string[] = [];
+    for (const file of images) {
+      try {
+        const evaluation = await evaluateImage(explainer, await loadImageFile(file), file, {
+          methods, options, target: values.class, layer: values.layer, measures: measures as Measure[], steps,
+          baseline: baseline as FaithfulnessBaseline | undefined, seed,
+          progress: ({ method, measure }) => process.stderr.isTTY && process.stderr.write(`\r${path.basename(file)}: ${method} ${measure}…\x1b[K`),
+        });
+        if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
+        evaluations.push(evaluation);
+        console.log(`${path.basename(file)}: "${evaluation.label}" (${pct(evaluation.probability)})` + evaluation.methods.map((m) =>
+          ` · ${m.method}: deletion ${fixed(m.deletion?.auc)} insertion ${fixed(m.insertion?.auc)} ROAD ${fixed(m.road?.combined)}` +
+          ` stability ${fixed(m.stability?.spearman)}${m.randomization ? ` randomized ${fixed(m.randomization.fullyRandomized)}${m.randomization.insensitive ? ' (insensitive to the weights!)' : ''}` : ''}` +
+          Object.entries(m.errors ?? {}).map(([measure, why]) => ` (${measure}: ${why})`).join('')).join(''));
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        failures.push(err.message);
+      }
+    }
+    if (!evaluations.length) throw new UserError(failures.length === 1 ? failures[0] : `no image could be evaluated: ${failures.join('; ')}`);
+    const summary = summarize(evaluations);
+    fs.mkdirSync(outDir, { recursive: true });
+    const created = new Date().toISOString();
+    const json = path.join(outDir, 'evaluation.json');
+    fs.writeFileSync(json, JSON.stringify({ model: explainer.summary().path, created, measures, summary, images: evaluations }, null, 1));
+    const html = path.join(outDir, 'evaluation.html');
+    fs.writeFileSync(html, buildEvaluationReport({ model: explainer.summary().path, created, measures }, evaluations, summary));
+    console.log(`→ ${path.relative(process.cwd(), json)}, ${path.relative(process.cwd(), html)}`);
+    if (failures.length) throw new UserError(failures.length === 1 ? failures[0] : `${failures.length} images could not be evaluated: ${failures.join('; ')}`);
+  } finally {
+    explainer.dispose();
+  }
+}
+
+const fixed = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(3));
+
 function printSummary(s: ModelSummary): void {
   // Long graph scopes shown by their last scopes (--json keeps the full names; both are accepted by --layer).
   const short = shortLayerNames(s.layers.map((l) => l.name));
@@ -278,6 +364,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'explain') await explainCommand(rest);
     else if (command === 'inspect') await inspectCommand(rest);
+    else if (command === 'evaluate') await evaluateCommand(rest);
     else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
       console.log(usage());
       return command === undefined ? 2 : 0;

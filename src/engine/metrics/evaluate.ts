@@ -1,0 +1,181 @@
+/**
+ * Every trust measure of every chosen method for one image, in one call: what `saliency-lens evaluate` writes
+ * (and what the panel's methods table will show). The maps come from one explanation; each measure then runs on
+ * each map with its own defaults (see the measure's module), and the time each took is kept beside it.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { UserError } from '../errors';
+import type { Explainer } from '../explain';
+import type { DecodedImage } from '../image/decode';
+import { methodSpec, type MethodName, type MethodOptions } from '../../shared/methods';
+import { evaluateFaithfulness, type FaithfulnessBaseline } from './faithfulness';
+import { road } from './road';
+import { stability } from './stability';
+import { modelRandomization } from './randomization';
+import { methodMapOf } from './randomizationMaps';
+
+/** The measures, in the order they run and are reported; 'curves' is deletion and insertion together. */
+export const MEASURES = ['curves', 'road', 'stability', 'randomization'] as const;
+export type Measure = (typeof MEASURES)[number];
+/**
+ * Run unless asked otherwise. Randomization is left out by default: it builds one randomized copy of the model per
+ * layer and step (ONNX Runtime only), which costs seconds per layer on a real network.
+ */
+export const DEFAULT_MEASURES: readonly Measure[] = ['curves', 'road', 'stability'];
+
+export function isMeasure(name: string): name is Measure {
+  return (MEASURES as readonly string[]).includes(name);
+}
+
+export interface EvaluateOptions {
+  methods: readonly MethodName[];
+  options?: Partial<Record<MethodName, MethodOptions>>;
+  /** Class to explain: index, label or 'top' (default). */
+  target?: string | number;
+  layer?: string;
+  measures?: readonly Measure[];
+  /** Deletion/insertion intervals (faithfulness.ts's default when absent). */
+  steps?: number;
+  baseline?: FaithfulnessBaseline;
+  seed?: number;
+  /** Which method and measure is running. */
+  progress?: (p: { method: MethodName; measure: Measure }) => void;
+}
+
+export interface CurveSummary {
+  /** Area under the class probability curve, normalized to [0, 1]. */
+  auc: number;
+  /** The same for the seeded random order: the chance level to compare with. */
+  randomAuc: number;
+  fractions: number[];
+  probability: number[];
+  randomProbability: number[];
+}
+
+export interface MethodEvaluation {
+  method: MethodName;
+  label: string;
+  options: MethodOptions;
+  /** Milliseconds the map took, then each measure. */
+  ms: Partial<Record<'map' | Measure, number>>;
+  deletion?: CurveSummary;
+  insertion?: CurveSummary;
+  road?: { combined: number; percentiles: number[]; morf: number[]; lerf: number[] };
+  stability?: { spearman: number; ssim: number | null; samples: number };
+  randomization?: { fullyRandomized: number; insensitive: boolean; note?: string; cascading: { layer: string; similarity: number }[] };
+  /** Measures that could not apply to this map, each with its one sentence (e.g. a constant map has no ranking). */
+  errors?: Partial<Record<Measure, string>>;
+}
+
+export interface ImageEvaluation {
+  image: string;
+  classIndex: number;
+  label: string;
+  probability: number;
+  methods: MethodEvaluation[];
+}
+
+const now = () => performance.now();
+
+function curveSummary(score: { auc: number; curve: { fractions: number[]; probability: number[] } }, random: { auc: number; curve: { probability: number[] } } | undefined): CurveSummary {
+  return {
+    auc: score.auc, randomAuc: random?.auc ?? NaN, fractions: score.curve.fractions,
+    probability: score.curve.probability, randomProbability: random?.curve.probability ?? [],
+  };
+}
+
+/** Evaluates each method's map of one decoded image with the chosen measures. */
+export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: string, opts: EvaluateOptions): Promise<ImageEvaluation> {
+  const measures = opts.measures ?? DEFAULT_MEASURES;
+  const unknown = measures.filter((m) => !isMeasure(m));
+  if (unknown.length || measures.length === 0) {
+    throw new UserError(`measures: ${unknown.length ? `unknown ${unknown.map((m) => `"${m}"`).join(', ')}` : 'none chosen'}; choose from ${MEASURES.join(', ')}`);
+  }
+  const x = ex.prepare(pixels);
+  try {
+    const t0 = now();
+    const explained = await ex.explainTensor(x, { methods: opts.methods, options: opts.options, target: opts.target, layer: opts.layer, topK: 1 });
+    const mapMs = (now() - t0) / Math.max(1, explained.maps.length);
+    const classIndex = explained.target.index;
+    const methods: MethodEvaluation[] = [];
+    for (const map of explained.maps) {
+      const method = map.method as MethodName;
+      const result: MethodEvaluation = { method, label: methodSpec(method).label, options: map.options ?? {}, ms: { map: explained.timings[method] ?? mapMs } };
+      for (const measure of measures) {
+        opts.progress?.({ method, measure });
+        const t = now();
+        try {
+          await runMeasure(measure);
+        } catch (err) {
+          // One measure that cannot apply to this map leaves the others standing.
+          if (!(err instanceof UserError)) throw err;
+          (result.errors ??= {})[measure] = err.message;
+        }
+        result.ms[measure] = now() - t;
+      }
+      methods.push(result);
+
+      async function runMeasure(measure: Measure): Promise<void> {
+        if (measure === 'curves') {
+          const f = await evaluateFaithfulness(ex, x, map, classIndex, { steps: opts.steps, baseline: opts.baseline, seed: opts.seed });
+          result.deletion = curveSummary(f.deletion, f.random?.deletion);
+          result.insertion = curveSummary(f.insertion, f.random?.insertion);
+        } else if (measure === 'road') {
+          const r = await road({ runtime: ex.runtime, x, image: ex.imageSpec, map, classIndex }, { seed: opts.seed });
+          result.road = { combined: r.combined, percentiles: r.percentiles, morf: r.morf, lerf: r.lerf };
+        } else if (measure === 'stability') {
+          const s = await stability(ex, x, method, { options: map.options, target: classIndex, layer: map.layer ?? opts.layer, seed: opts.seed });
+          result.stability = { spearman: s.spearman, ssim: s.ssim, samples: s.samples.length };
+        } else {
+          const mapOf = methodMapOf(ex, x, { method, options: map.options, classIndex, layer: map.layer ?? opts.layer });
+          const r = await modelRandomization(ex.runtime, { mapOf, modes: ['cascading'], seed: opts.seed, keepMaps: false });
+          result.randomization = {
+            fullyRandomized: r.fullyRandomized, insensitive: r.insensitive, note: r.note,
+            cascading: r.cascading.map((s) => ({ layer: s.layer, similarity: s.similarity })),
+          };
+        }
+      }
+    }
+    return { image: file, classIndex, label: explained.target.label, probability: explained.target.probability, methods };
+  } finally {
+    x.dispose();
+  }
+}
+
+/** The scalars a folder's summary averages, per method: name → value of one image's evaluation. */
+export const SCALARS: Record<string, (m: MethodEvaluation) => number | null | undefined> = {
+  deletionAuc: (m) => m.deletion?.auc,
+  insertionAuc: (m) => m.insertion?.auc,
+  road: (m) => m.road?.combined,
+  stability: (m) => m.stability?.spearman,
+  randomization: (m) => m.randomization?.fullyRandomized,
+};
+
+export interface Spread {
+  mean: number;
+  /** Sample standard deviation (n − 1); 0 for one image. */
+  std: number;
+  n: number;
+}
+
+/** Per method, the mean and spread of each scalar over the images that have it (NaN values left out). */
+export function summarize(images: readonly ImageEvaluation[]): Record<string, Record<string, Spread>> {
+  const out: Record<string, Record<string, Spread>> = {};
+  for (const image of images) {
+    for (const m of image.methods) {
+      const row = (out[m.method] ??= {});
+      for (const [name, get] of Object.entries(SCALARS)) {
+        const v = get(m);
+        if (v === null || v === undefined || Number.isNaN(v)) continue;
+        const s = (row[name] ??= { mean: 0, std: 0, n: 0 });
+        // Welford: the running mean and the sum of squared deviations (kept in std until the end).
+        s.n++;
+        const d = v - s.mean;
+        s.mean += d / s.n;
+        s.std += d * (v - s.mean);
+      }
+    }
+  }
+  for (const row of Object.values(out)) for (const s of Object.values(row)) s.std = s.n > 1 ? Math.sqrt(s.std / (s.n - 1)) : 0;
+  return out;
+}
