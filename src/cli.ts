@@ -13,7 +13,7 @@ import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
-import { DEFAULT_MEASURES, evaluateImage, ImageEvaluation, isMeasure, Measure, MEASURES, summarize } from './engine/metrics/evaluate';
+import { checkMeasures, DEFAULT_MEASURES, evaluateImage, ImageEvaluation, MEASURES, summarize } from './engine/metrics/evaluate';
 import { FAITHFULNESS_BASELINES, FaithfulnessBaseline, MAX_STEPS } from './engine/metrics/faithfulness';
 import { buildEvaluationReport } from './engine/report/evaluationReport';
 import { loadImageFile } from './engine/image/load';
@@ -249,9 +249,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
   if (!values.image?.length) throw new UserError('evaluate needs at least one --image FILE or folder');
   const methods = parseMethods(values.method);
   const options = parseMethodOptions(methods, values as Record<string, unknown>);
-  const measures = (values.measure ?? DEFAULT_MEASURES.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
-  const unknown = measures.filter((m) => !isMeasure(m));
-  if (unknown.length || !measures.length) throw new UserError(`--measure: ${unknown.length ? `unknown ${unknown.map((m) => `"${m}"`).join(', ')}` : 'none given'}; choose from ${MEASURES.join(', ')}`);
+  const measures = checkMeasures((values.measure ?? DEFAULT_MEASURES.join(',')).split(',').map((m) => m.trim()).filter(Boolean), '--measure');
   const baseline = values['curve-baseline'];
   if (baseline !== undefined && !(FAITHFULNESS_BASELINES as readonly string[]).includes(baseline)) {
     throw new UserError(`--curve-baseline: unknown "${baseline}"; choose from ${FAITHFULNESS_BASELINES.join(', ')}`);
@@ -269,7 +267,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
     for (const file of images) {
       try {
         const evaluation = await evaluateImage(explainer, await loadImageFile(file), file, {
-          methods, options, target: values.class, layer: values.layer, measures: measures as Measure[], steps,
+          methods, options, target: values.class, layer: values.layer, measures, steps,
           baseline: baseline as FaithfulnessBaseline | undefined, seed,
           progress: ({ method, measure }) => process.stderr.isTTY && process.stderr.write(`\r${path.basename(file)}: ${method} ${measure}…\x1b[K`),
         });

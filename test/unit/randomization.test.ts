@@ -244,6 +244,11 @@ describe('model-parameter randomization: the check', () => {
         assert.equal(r.insensitive, false);
         assert.equal(r.note, undefined);
         assert.equal(last, r.cascading[r.cascading.length - 1].similarity);
+        // Every learned parameter was randomized by the end of the cascade: the layers hold as many as the model's
+        // layer table counts (an independent count: the Model view's totals).
+        assert.equal(r.layers.reduce((n, l) => n + l.size, 0), e.summary().totalParams);
+        assert.equal(r.coverage, 1);
+        assert.equal(r.coverageNote, undefined);
       }
     } finally {
       [x, onnx.x].forEach((t) => t.dispose());
@@ -290,6 +295,7 @@ describe('model-parameter randomization: the check', () => {
       const conv1 = await modelRandomization(ex.runtime, { mapOf: gradcam, layers: ['/conv1/Conv'], modes: ['cascading'] });
       assert.deepEqual(conv1.cascading.map((s) => s.randomized), [['/conv1/Conv']]);
       assert.ok(Object.is(conv1.fullyRandomized, both.independent[2].similarity));
+      assert.ok(conv1.coverage < 0.5 && conv1.coverageNote === undefined, 'a chosen subset covers part of the model, by choice: no note');
     } finally {
       x.dispose();
       ex.dispose();

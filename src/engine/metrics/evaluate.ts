@@ -27,6 +27,15 @@ export function isMeasure(name: string): name is Measure {
   return (MEASURES as readonly string[]).includes(name);
 }
 
+/** The measures asked for, checked: one sentence naming what is unknown (`what` names where they came from). */
+export function checkMeasures(names: readonly string[], what = 'measures'): Measure[] {
+  const unknown = names.filter((m) => !isMeasure(m));
+  if (unknown.length || names.length === 0) {
+    throw new UserError(`${what}: ${unknown.length ? `unknown ${unknown.map((m) => `"${m}"`).join(', ')}` : 'none chosen'}; choose from ${MEASURES.join(', ')}`);
+  }
+  return names as Measure[];
+}
+
 export interface EvaluateOptions {
   methods: readonly MethodName[];
   options?: Partial<Record<MethodName, MethodOptions>>;
@@ -62,7 +71,10 @@ export interface MethodEvaluation {
   insertion?: CurveSummary;
   road?: { combined: number; percentiles: number[]; morf: number[]; lerf: number[] };
   stability?: { spearman: number; ssim: number | null; samples: number };
-  randomization?: { fullyRandomized: number; insensitive: boolean; note?: string; cascading: { layer: string; similarity: number }[] };
+  randomization?: {
+    fullyRandomized: number; insensitive: boolean; note?: string; coverage: number; coverageNote?: string;
+    cascading: { layer: string; similarity: number }[];
+  };
   /** Measures that could not apply to this map, each with its one sentence (e.g. a constant map has no ranking). */
   errors?: Partial<Record<Measure, string>>;
 }
@@ -77,7 +89,21 @@ export interface ImageEvaluation {
 
 const now = () => performance.now();
 
-function curveSummary(score: { auc: number; curve: { fractions: number[]; probability: number[] } }, random: { auc: number; curve: { probability: number[] } } | undefined): CurveSummary {
+type CurveScoreLike = { auc: number; curve: { probability: number[] } };
+
+/** A seed for one purpose from the user's seed (FNV-1a over both): independent streams from one number. */
+function subSeed(seed: number, purpose: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (const c of purpose) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return (h >>> 0) % 2 ** 31;
+}
+
+function isConstant(values: ArrayLike<number>): boolean {
+  for (let i = 1; i < values.length; i++) if (values[i] !== values[0]) return false;
+  return true;
+}
+
+function curveSummary(score: { auc: number; curve: { fractions: number[]; probability: number[] } }, random: CurveScoreLike | undefined): CurveSummary {
   return {
     auc: score.auc, randomAuc: random?.auc ?? NaN, fractions: score.curve.fractions,
     probability: score.curve.probability, randomProbability: random?.curve.probability ?? [],
@@ -86,12 +112,13 @@ function curveSummary(score: { auc: number; curve: { fractions: number[]; probab
 
 /** Evaluates each method's map of one decoded image with the chosen measures. */
 export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: string, opts: EvaluateOptions): Promise<ImageEvaluation> {
-  const measures = opts.measures ?? DEFAULT_MEASURES;
-  const unknown = measures.filter((m) => !isMeasure(m));
-  if (unknown.length || measures.length === 0) {
-    throw new UserError(`measures: ${unknown.length ? `unknown ${unknown.map((m) => `"${m}"`).join(', ')}` : 'none chosen'}; choose from ${MEASURES.join(', ')}`);
-  }
+  const measures = checkMeasures(opts.measures ?? DEFAULT_MEASURES);
+  const seed = opts.seed ?? 0;
+  // One stream per measure: the same seed must not make ROAD's first noise the stability check's first copy.
+  const seeds = { curves: subSeed(seed, 'curves'), road: subSeed(seed, 'road'), stability: subSeed(seed, 'stability'), randomization: subSeed(seed, 'randomization') };
   const x = ex.prepare(pixels);
+  // The random-order curves depend on the image, class, baseline and seed, not on the method: computed once.
+  let reference: { deletion: CurveScoreLike; insertion: CurveScoreLike } | undefined;
   try {
     const t0 = now();
     const explained = await ex.explainTensor(x, { methods: opts.methods, options: opts.options, target: opts.target, layer: opts.layer, topK: 1 });
@@ -116,21 +143,25 @@ export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: s
       methods.push(result);
 
       async function runMeasure(measure: Measure): Promise<void> {
+        if ((measure === 'curves' || measure === 'road') && isConstant(map.data)) {
+          throw new UserError('the map is constant: its pixel order is a random order by construction, so the curves and ROAD say nothing about it');
+        }
         if (measure === 'curves') {
-          const f = await evaluateFaithfulness(ex, x, map, classIndex, { steps: opts.steps, baseline: opts.baseline, seed: opts.seed });
-          result.deletion = curveSummary(f.deletion, f.random?.deletion);
-          result.insertion = curveSummary(f.insertion, f.random?.insertion);
+          const f = await evaluateFaithfulness(ex, x, map, classIndex, { steps: opts.steps, baseline: opts.baseline, seed: seeds.curves, reference: !reference });
+          reference ??= f.random;
+          result.deletion = curveSummary(f.deletion, reference?.deletion);
+          result.insertion = curveSummary(f.insertion, reference?.insertion);
         } else if (measure === 'road') {
-          const r = await road({ runtime: ex.runtime, x, image: ex.imageSpec, map, classIndex }, { seed: opts.seed });
+          const r = await road({ runtime: ex.runtime, x, image: ex.imageSpec, map, classIndex }, { seed: seeds.road });
           result.road = { combined: r.combined, percentiles: r.percentiles, morf: r.morf, lerf: r.lerf };
         } else if (measure === 'stability') {
-          const s = await stability(ex, x, method, { options: map.options, target: classIndex, layer: map.layer ?? opts.layer, seed: opts.seed });
+          const s = await stability(ex, x, method, { options: map.options, target: classIndex, layer: map.layer ?? opts.layer, seed: seeds.stability });
           result.stability = { spearman: s.spearman, ssim: s.ssim, samples: s.samples.length };
         } else {
           const mapOf = methodMapOf(ex, x, { method, options: map.options, classIndex, layer: map.layer ?? opts.layer });
-          const r = await modelRandomization(ex.runtime, { mapOf, modes: ['cascading'], seed: opts.seed, keepMaps: false });
+          const r = await modelRandomization(ex.runtime, { mapOf, modes: ['cascading'], seed: seeds.randomization, keepMaps: false });
           result.randomization = {
-            fullyRandomized: r.fullyRandomized, insensitive: r.insensitive, note: r.note,
+            fullyRandomized: r.fullyRandomized, insensitive: r.insensitive, note: r.note, coverage: r.coverage, coverageNote: r.coverageNote,
             cascading: r.cascading.map((s) => ({ layer: s.layer, similarity: s.similarity })),
           };
         }

@@ -29,6 +29,7 @@ import { probabilities } from '../methods/scores';
 import type { ModelRuntime } from '../runtimes/types';
 import { bilinearResize } from '../../shared/resize';
 import { pixelOrder, randomOrder } from './pixelOrder';
+import type { MapLike } from './similarity';
 
 export const FAITHFULNESS_BASELINES = ['black', 'blur', 'mean'] as const;
 export type FaithfulnessBaseline = (typeof FAITHFULNESS_BASELINES)[number];
@@ -71,12 +72,8 @@ export interface FaithfulnessModel {
   preprocessing?: Preprocessing;
 }
 
-/** A map at any resolution (an AttributionMap, or a CAM at its layer's size): brought to the input's H×W. */
-export interface MapLike {
-  width: number;
-  height: number;
-  data: ArrayLike<number>;
-}
+/** A map at any resolution (an AttributionMap, or a CAM at its layer's size) is brought to the input's H×W. */
+export type { MapLike } from './similarity';
 
 export interface Curve {
   /** k/steps for k = 0 … steps: the x axis of the AUC. */

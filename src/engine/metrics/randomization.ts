@@ -50,6 +50,9 @@ export const DEFAULT_SEED = 42;
  */
 export const INSENSITIVE_THRESHOLD = 0.5;
 
+/** A cascade covering this share of the learned parameters counts as every layer random (scalars and tiny constants aside). */
+export const COMPLETE_COVERAGE = 0.99;
+
 export const INSENSITIVE_NOTE = 'insensitive to the model\'s weights: this map may show the image, not the model';
 
 export interface RandomizationOptions {
@@ -93,6 +96,13 @@ export interface RandomizationResult {
   insensitive: boolean;
   /** INSENSITIVE_NOTE when flagged. */
   note?: string;
+  /**
+   * Share of the model's learned parameters the chosen layers hold (1 = every weight randomized at the end of the
+   * cascade). Below COMPLETE_COVERAGE the result says so: "every layer random" would not be true.
+   */
+  coverage: number;
+  /** Why the coverage is short, when it is. */
+  coverageNote?: string;
 }
 
 /** FNV-1a of the seed and a tensor's name: each tensor its own stream, the same in every step. */
@@ -208,7 +218,13 @@ export async function modelRandomization(runtime: ModelRuntime, opts: Randomizat
   const fullyRandomized = (extra ? steps[steps.length - 1] : cascading[cascading.length - 1]).similarity;
   // NaN (a constant randomized map) kept none of the original's ranking: not flagged.
   const insensitive = fullyRandomized > threshold;
+  const learned = rt.learnedParameterCount();
+  const coverage = learned > 0 ? Math.min(1, layers.reduce((n, l) => n + l.size, 0) / learned) : 1;
+  const coverageNote = coverage < COMPLETE_COVERAGE && !opts.layers
+    ? `only ${(coverage * 100).toFixed(1)} % of the model's weights could be randomized (the others are held where the check cannot reach them, e.g. behind Constant or Cast nodes, or shared with BatchNorm statistics)`
+    : undefined;
   return {
+    coverage, ...(coverageNote ? { coverageNote } : {}),
     seed, threshold,
     layers: layers.map((l) => ({ name: l.name, type: l.type, size: l.size })),
     original, cascading, independent, fullyRandomized, insensitive,

@@ -97,14 +97,13 @@ export interface SpearmanOptions {
  * NaN when a map is constant (no ranking to compare).
  */
 export function spearman(a: MapLike, b: MapLike, opts: SpearmanOptions = {}): number {
-  const m = sameSize(a, b);
-  if (opts.absolute) {
-    for (let i = 0; i < m.a.length; i++) {
-      m.a[i] = Math.abs(m.a[i]);
-      m.b[i] = Math.abs(m.b[i]);
-    }
-  }
+  // |v| before any resizing (Adebayo et al. compare absolute maps): a resize would average + and − into 0.
+  const m = opts.absolute ? sameSize(absolute(a), absolute(b)) : sameSize(a, b);
   return pearson(averageRanks(m.a), averageRanks(m.b));
+}
+
+function absolute(map: MapLike): MapLike {
+  return { width: map.width, height: map.height, data: Float64Array.from(map.data, Math.abs) };
 }
 
 export interface SsimOptions {

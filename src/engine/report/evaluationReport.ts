@@ -48,7 +48,8 @@ export function buildEvaluationReport(header: EvaluationReportHeader, images: re
     const rows = img.methods.map((m) => `<section><h3>${esc(m.label)}</h3>` +
       `<div class="curves">${m.deletion ? curveSvg('Deletion', m.deletion) : ''}${m.insertion ? curveSvg('Insertion', m.insertion) : ''}</div>` +
       `<p>${m.road ? `ROAD ${num(m.road.combined)} · ` : ''}${m.stability ? `stability ${num(m.stability.spearman)} (SSIM ${num(m.stability.ssim)}) · ` : ''}` +
-      `${m.randomization ? `after randomization ${num(m.randomization.fullyRandomized)}${m.randomization.note ? ` — <strong>${esc(m.randomization.note)}</strong>` : ''} · ` : ''}` +
+      `${m.randomization ? `after randomization ${num(m.randomization.fullyRandomized)}${m.randomization.note ? ` — <strong>${esc(m.randomization.note)}</strong>` : ''}` +
+        `${m.randomization.coverageNote ? ` (${esc(m.randomization.coverageNote)})` : ''} · ` : ''}` +
       `map ${num(m.ms.map, 0)} ms</p>` +
       Object.entries(m.errors ?? {}).map(([measure, why]) => `<p><small>${esc(measure)}: ${esc(why)}</small></p>`).join('') + '</section>').join('');
     return `<article><h2>${esc(path.basename(img.image))} — ${esc(img.label)} (${(img.probability * 100).toFixed(1)} %)</h2>${rows}</article>`;

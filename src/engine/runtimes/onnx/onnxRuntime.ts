@@ -13,7 +13,7 @@ import type { ConvertedModel } from '../../convert/types';
 import { fullLayerName } from '../../../shared/layerNames';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
-import { weightLayers, WeightLayer, withReplacedInitializers } from './weights';
+import { weightLayers, WeightLayer, withReplacedInitializers, learnedParameterCount } from './weights';
 
 /** Sessions kept at most, however small the model. */
 const MAX_SESSIONS = 6;
@@ -130,6 +130,11 @@ export class OnnxRuntime implements ModelRuntime {
   }
 
   /** The layers with weights, from the output back (weights.ts). */
+  /** The learned parameters the logits depend on (weights.ts `learnedParameterCount`): what randomized layers cover. */
+  learnedParameterCount(): number {
+    return learnedParameterCount(this.model);
+  }
+
   weightLayers(): WeightLayer[] {
     const sourceLayers = this.source?.layers.map((l) => ({ name: l.name, type: l.type, params: l.params, tensor: l.tensor }));
     return weightLayers({ model: this.model, sourceLayers });

@@ -85,6 +85,24 @@ export function weightLayers(source: WeightSource): WeightLayer[] {
   return layers;
 }
 
+/**
+ * The learned parameters the logits are computed from: elements of every float initializer they depend on, except
+ * BatchNormalization's statistics (kept by design). What the randomized layers cover is measured against it: weights
+ * the grouping cannot reach (behind Constant, Identity or Cast nodes; float16; a tensor shared with a statistic) show.
+ */
+export function learnedParameterCount(model: OnnxModel): number {
+  const { graph, output } = model;
+  const needed = graph.ancestors([output.logits]);
+  let count = 0;
+  for (const [name, t] of graph.initializers) {
+    // Size 1: scalars (epsilons, exponents, scale factors), not weights.
+    if (!needed.has(name) || (t.dataType !== DataType.FLOAT && t.dataType !== DataType.FLOAT16) || tensorSize(t) < 2) continue;
+    const statistic = (graph.consumers.get(name) ?? []).some((c) => (KEPT_INPUTS[c.op] ?? []).some((i) => c.inputs[i] === name));
+    if (!statistic) count += tensorSize(t);
+  }
+  return count;
+}
+
 interface Anchor {
   name: string;
   type: string;
