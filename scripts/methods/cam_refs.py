@@ -49,7 +49,7 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'scripts', 'onnx'))
 import onnx_helpers as H  # noqa: E402
-from export_fixtures import BasicBlock, init_weights, kink_margin  # noqa: E402
+from export_fixtures import draw_input, get_module, seeded_model, SmallResNet  # noqa: E402
 
 OUT_DIR = os.path.join(ROOT, 'test', 'fixtures', 'methods')
 NUM_CLASSES = 10
@@ -57,22 +57,9 @@ MIN_KINK_MARGIN = 2e-5
 MAX_ONNX_BYTES = 120 * 1024
 
 
-class CamResNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)   # 48 -> 24
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1)                  # 24 -> 12
-        self.layer1 = nn.Sequential(BasicBlock(16, 16, 1))    # 12x12x16
-        self.layer2 = nn.Sequential(BasicBlock(16, 24, 2))    # 6x6x24
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(24, NUM_CLASSES)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer2(self.layer1(x))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+def CamResNet():
+    """48 -> 24 (stem) -> 12 (pool, layer1: 12x12x16) -> 6 (layer2: 6x6x24)."""
+    return SmallResNet(width=16, out_width=24)
 
 
 class CamVGG(nn.Module):
@@ -98,12 +85,6 @@ MODELS = [
     ('cam_resnet', CamResNet, 201, (1, 3, 48, 48), ['layer1', 'layer2'], [['layer1', 'layer2']]),
     ('cam_vgg', CamVGG, 203, (1, 3, 32, 32), ['block3', 'block2'], [['block3', 'block2']]),
 ]
-
-
-def get_module(model, path):
-    for part in path.split('.'):
-        model = getattr(model, part)
-    return model
 
 
 def activations_and_grads(model, modules, x, seeds):
@@ -213,19 +194,9 @@ def flat(m):
 
 
 def export_one(name, cls, seed, shape, layer_paths, fusions):
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = cls()
-    init_weights(model, gen)
-    model.eval()
-    for attempt in range(50):
-        # Three decimals: short in the JSON, and still a generic input.
-        x = torch.round(torch.randn(shape, generator=gen) * 1000) / 1000
-        margin = kink_margin(model, x)
-        if margin >= MIN_KINK_MARGIN:
-            break
-    else:
-        raise RuntimeError(f'{name}: no input keeps activations {MIN_KINK_MARGIN} away from kinks')
+    model, gen = seeded_model(cls, seed)
+    # Three decimals: short in the JSON, and still a generic input.
+    x, margin, draws = draw_input(name, model, gen, shape, MIN_KINK_MARGIN, decimals=3)
 
     onnx_path = os.path.join(OUT_DIR, name + '.onnx')
     H.export_onnx(model, x, onnx_path)
@@ -300,7 +271,7 @@ def export_one(name, cls, seed, shape, layer_paths, fusions):
     described = ', '.join('%s %s (%s)' % (k, v['shape'], v['node']) for k, v in layers.items())
     print(f'{name}: {size / 1024:.1f} KB onnx, {ref_size / 1024:.0f} KB json; classes {top}, {other}; '
           f'layers {described}; '
-          f'{len(cases)} cases; kink margin {margin:.2e}, input draw {attempt + 1}')
+          f'{len(cases)} cases; kink margin {margin:.2e}, input draw {draws}')
 
 
 def main():

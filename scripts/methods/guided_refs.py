@@ -37,7 +37,7 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, 'scripts', 'onnx'))
 import onnx_helpers as H  # noqa: E402
-from export_fixtures import BasicBlock, init_weights, kink_margin  # noqa: E402
+from export_fixtures import draw_input, get_module, seeded_model, SmallResNet  # noqa: E402
 
 OUT_DIR = os.path.join(ROOT, 'test', 'fixtures', 'methods')
 SHAPE = (1, 3, 24, 24)
@@ -45,22 +45,9 @@ NUM_CLASSES = 10
 MIN_KINK_MARGIN = 1e-4
 
 
-class GuidedResNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1)                     # overlapping: 24 -> 12
-        self.layer1 = nn.Sequential(BasicBlock(8, 8, 1))         # residual add, reused ReLU
-        self.layer2 = nn.Sequential(BasicBlock(8, 16, 2))        # 12 -> 6
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(16, NUM_CLASSES)
-
-    def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer2(self.layer1(x))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+def GuidedResNet():
+    """24 -> 24 (3x3 stride-1 stem) -> 12 (overlapping pool; layer1's residual add reuses its ReLU) -> 6 (layer2)."""
+    return SmallResNet(width=8, out_width=16, stem_kernel=3, stem_stride=1)
 
 
 class GuidedVGG(nn.Module):
@@ -112,12 +99,6 @@ def guided_gradient(model, x, c):
     return g
 
 
-def get_module(model, path):
-    for part in path.split('.'):
-        model = model[int(part)] if part.isdigit() else getattr(model, part)
-    return model
-
-
 def reference(model, module, x):
     store = {}
     handle = module.register_forward_hook(lambda _m, _i, out: store.__setitem__('act', out))
@@ -138,18 +119,8 @@ def reference(model, module, x):
 
 
 def export_one(name, cls, seed, cam_path):
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    model = cls()
-    init_weights(model, gen)
-    model.eval()
-    for attempt in range(50):
-        x = torch.randn(SHAPE, generator=gen)
-        margin = kink_margin(model, x)
-        if margin >= MIN_KINK_MARGIN:
-            break
-    else:
-        raise RuntimeError(f'{name}: no input keeps activations {MIN_KINK_MARGIN} away from kinks')
+    model, gen = seeded_model(cls, seed)
+    x, margin, draws = draw_input(name, model, gen, SHAPE, MIN_KINK_MARGIN)
     onnx_path = os.path.join(OUT_DIR, name + '.onnx')
     H.export_onnx(model, x, onnx_path)
     exported = onnx.load(onnx_path)
@@ -174,7 +145,7 @@ def export_one(name, cls, seed, cam_path):
             'gradcam': H.f32_list(cam),
         'guidedGradcam': H.f32_list(product),
     })
-    print(f'{name}: class {c}, layer {tensor} {cam_shape} [{op_type}], kink margin {margin:.2e} (draw {attempt + 1}), '
+    print(f'{name}: class {c}, layer {tensor} {cam_shape} [{op_type}], kink margin {margin:.2e} (draw {draws}), '
           f'ops {" ".join(H.op_types(exported))}')
 
 

@@ -203,25 +203,31 @@ class DenseLayer(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # The fixture models. Each has `features` (or, for the ResNet, layer2) ending in the Grad-CAM layer.
 
-class TinyResNet(nn.Module):
-    """layer1's two BNs share their parameters (see init_weights), which makes torch's export put
-    an Identity on a deduplicated initializer, like real torchvision exports with untrained BN."""
+class SmallResNet(nn.Module):
+    """ResNet-18 in miniature: a conv-BN-ReLU stem, an overlapping padded max pool, one basic block, one strided
+    basic block with its 1x1 downsample, global average pooling, a linear head. The method reference scripts
+    (scripts/methods) build it at other widths and stems."""
 
-    def __init__(self):
+    def __init__(self, width=16, out_width=32, stem_kernel=7, stem_stride=2):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 7, 2, 3, bias=False)       # 32 -> 16
-        self.bn1 = nn.BatchNorm2d(16)
+        self.conv1 = nn.Conv2d(3, width, stem_kernel, stem_stride, stem_kernel // 2, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU()
-        self.maxpool = nn.MaxPool2d(3, 2, 1)                      # overlapping, padded: 16 -> 8
-        self.layer1 = nn.Sequential(BasicBlock(16, 16, 1))
-        self.layer2 = nn.Sequential(BasicBlock(16, 32, 2))        # 1x1 stride-2 downsample: 8 -> 4
+        self.maxpool = nn.MaxPool2d(3, 2, 1)                          # overlapping, padded: halves the side
+        self.layer1 = nn.Sequential(BasicBlock(width, width, 1))
+        self.layer2 = nn.Sequential(BasicBlock(width, out_width, 2))  # 1x1 stride-2 downsample: halves the side
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(32, NUM_CLASSES)
+        self.fc = nn.Linear(out_width, NUM_CLASSES)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer2(self.layer1(x))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+class TinyResNet(SmallResNet):
+    """32 -> 16 (stem) -> 8 (pool) -> 4 (layer2). layer1's two BNs share their parameters (see init_weights), which
+    makes torch's export put an Identity on a deduplicated initializer, like real torchvision exports with untrained BN."""
 
 
 class TinyMobileNetV2(nn.Module):
@@ -479,19 +485,34 @@ def reference(model, module, x):
     return logits, act, (top, other), saliency, {'a': top, 'b': other, 'grad': H.f32_list(gdiff)}, cam_grads
 
 
-def export_one(name, cls, seed, shape, layout, training, cam_path):
+def seeded_model(make, seed):
+    """The model `make()` builds, with the seeded weights of init_weights, in eval mode, and the generator that
+    drew them (inputs are drawn from it next)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = cls()
+    model = make()
     init_weights(model, gen)
     model.eval()
-    for _attempt in range(50):
+    return model, gen
+
+
+def draw_input(name, model, gen, shape, min_margin, decimals=None):
+    """A random input (rounded to `decimals` if given) whose activations all stay `min_margin` away from the
+    kinks of ReLUs and max pools, so that finite differences and float32 runtimes agree with autograd; the
+    number of draws it took."""
+    for attempt in range(50):
         x = torch.randn(shape, generator=gen)
+        if decimals is not None:
+            x = torch.round(x * 10 ** decimals) / 10 ** decimals
         margin = kink_margin(model, x)
-        if margin >= MIN_KINK_MARGIN:
-            break
-    else:
-        raise RuntimeError(f'{name}: no input keeps activations {MIN_KINK_MARGIN} away from kinks')
+        if margin >= min_margin:
+            return x, margin, attempt + 1
+    raise RuntimeError(f'{name}: no input keeps activations {min_margin} away from kinks')
+
+
+def export_one(name, cls, seed, shape, layout, training, cam_path):
+    model, gen = seeded_model(cls, seed)
+    x, margin, draws = draw_input(name, model, gen, shape, MIN_KINK_MARGIN)
 
     onnx_path = os.path.join(OUT_DIR, name + '.onnx')
     H.export_onnx(model, x, onnx_path, training)
@@ -537,7 +558,7 @@ def export_one(name, cls, seed, shape, layout, training, cam_path):
     assert ref_size < 1024 * 1024, f'{name}.ref.json is {ref_size} bytes'
     print(f'{name}: {size / 1024:.1f} KB onnx, {ref_size / 1024:.0f} KB ref; classes {classes} '
           f'(logits {logits[0, classes[0]].item():.4f}, {logits[0, classes[1]].item():.4f}); '
-          f'Grad-CAM {tensor} {cam_shape} [{op_type}]; kink margin {margin:.2e}, input draw {_attempt + 1}')
+          f'Grad-CAM {tensor} {cam_shape} [{op_type}]; kink margin {margin:.2e}, input draw {draws}')
     print(f'  ops: {" ".join(ops)}')
 
 
