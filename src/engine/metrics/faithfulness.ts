@@ -27,9 +27,8 @@ import { baselineFor, ImageShape } from '../methods/baselines';
 import { batchRunner } from '../methods/batch';
 import { probabilities } from '../methods/scores';
 import type { ModelRuntime } from '../runtimes/types';
-import { bilinearResize } from '../../shared/resize';
 import { pixelOrder, randomOrder } from './pixelOrder';
-import type { MapLike } from './similarity';
+import { mapAtSize, type MapLike } from './similarity';
 
 export const FAITHFULNESS_BASELINES = ['black', 'blur', 'mean'] as const;
 export type FaithfulnessBaseline = (typeof FAITHFULNESS_BASELINES)[number];
@@ -163,8 +162,7 @@ function mapAtInputSize(map: MapLike, image: ImageShape): ArrayLike<number> {
   for (let i = 0; i < map.data.length; i++) {
     if (!Number.isFinite(map.data[i])) throw new UserError(`the map has a non-finite value at pixel ${i}; it cannot order the pixels`);
   }
-  if (map.width === image.width && map.height === image.height) return map.data;
-  return bilinearResize(Float32Array.from(map.data), map.width, map.height, image.width, image.height);
+  return mapAtSize(map, image.width, image.height);
 }
 
 /** One curve to compute: its direction and its pixel order. */

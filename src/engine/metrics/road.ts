@@ -19,13 +19,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
-import { bilinearResize } from '../../shared/resize';
 import { batchRunner, BatchRunner } from '../methods/batch';
 import { seededNormal, seededUniform } from '../methods/random';
 import { probabilities } from '../methods/scores';
 import type { ModelRuntime } from '../runtimes/types';
 import { pixelOrder } from './pixelOrder';
-import type { MapLike } from './similarity';
+import { mapAtSize, type MapLike } from './similarity';
 import { ImputationStats, noisyLinearImputation, SolverOptions } from './roadImputation';
 
 export const DEFAULT_ROAD_PERCENTILES: readonly number[] = [10, 20, 30, 40, 50, 60, 70, 80, 90];
@@ -110,9 +109,7 @@ export async function road(input: RoadInput, opts: RoadOptions = {}): Promise<Ro
   const { runtime, image } = input;
   const { width, height, channels } = image;
   const pixels = width * height;
-  const mapValues = input.map.width === width && input.map.height === height
-    ? input.map.data
-    : bilinearResize(Float32Array.from(input.map.data), input.map.width, input.map.height, width, height);
+  const mapValues = mapAtSize(input.map, width, height);
   const order = pixelOrder(mapValues, seed);
   const values = Float32Array.from(input.x.dataSync() as Float32Array);
   const solver: ImputationStats = { iterations: 0, relativeResidual: 0 };

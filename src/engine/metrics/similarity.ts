@@ -34,6 +34,12 @@ function checkMap(name: string, m: MapLike): void {
   }
 }
 
+/** A map's values at width×height: as they are when it has that size, else resized (bilinear, half-pixel centres). */
+export function mapAtSize(map: MapLike, width: number, height: number): ArrayLike<number> {
+  if (map.width === width && map.height === height) return map.data;
+  return bilinearResize(Float32Array.from(map.data), map.width, map.height, width, height);
+}
+
 /** Both maps' values at one size: the smaller (by pixel count; the first on a tie) is resized to the other's size. */
 export function sameSize(a: MapLike, b: MapLike): { width: number; height: number; a: Float64Array; b: Float64Array } {
   checkMap('first', a);
@@ -42,7 +48,7 @@ export function sameSize(a: MapLike, b: MapLike): { width: number; height: numbe
     return { width: a.width, height: a.height, a: Float64Array.from(a.data), b: Float64Array.from(b.data) };
   }
   const [big, small, smallIsA] = a.width * a.height > b.width * b.height ? [a, b, false] : [b, a, true];
-  const resized = Float64Array.from(bilinearResize(Float32Array.from(small.data), small.width, small.height, big.width, big.height));
+  const resized = Float64Array.from(mapAtSize(small, big.width, big.height));
   const other = Float64Array.from(big.data);
   return { width: big.width, height: big.height, a: smallIsA ? resized : other, b: smallIsA ? other : resized };
 }
