@@ -117,7 +117,8 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
     try {
       const { frame, ms } = await explainDigit(wb.page, 'digit-7-29.png');
       const first = await canvasPixels(frame, 'saliency-canvas');
-      const gradcam = await canvasPixels(frame, 'gradcam-canvas');
+      // Each map is drawn as it arrives: Grad-CAM may come a moment after saliency.
+      const gradcam = await waitForCanvas(frame, 'gradcam-canvas', (p) => p.distinct > 20);
       assert.ok(first.distinct > 20, `saliency overlay has ${first.distinct} colours`);
       assert.ok(gradcam.distinct > 20, `Grad-CAM overlay has ${gradcam.distinct} colours`);
       const chips = frame.locator('[data-testid="class-chip"]');
@@ -292,7 +293,7 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       assert.match(await frame.locator('.meta-badge').innerText(), /^onnxruntime/, 'the Keras model runs on ONNX Runtime');
       assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '7');
       const v1 = await waitForCanvas(frame, 'saliency-canvas', (p) => p.distinct > 20);
-      const g1 = await canvasPixels(frame, 'gradcam-canvas');
+      const g1 = await waitForCanvas(frame, 'gradcam-canvas', (p) => p.distinct > 20);
       assert.ok(g1.distinct > 20, `Grad-CAM overlay has ${g1.distinct} colours`);
 
       // 1. Atomic: the checkpoint is written beside the model under a name the watcher ignores, then renamed over it.
