@@ -9,6 +9,7 @@ import { DEFAULT_METHODS, METHOD_NAMES, METHODS, MethodSpec } from './shared/met
 import { reportEntryFor } from './engine/report/reportEntry';
 import { buildHtmlReport, ReportEntry } from './shared/htmlReport';
 import { listInputImages } from './engine/io/folderImages';
+import { IMAGE_FORMATS_TEXT } from './shared/imageFiles';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
@@ -16,7 +17,7 @@ import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/
 import { checkMeasures, DEFAULT_MEASURES, evaluateImage, ImageEvaluation, MEASURES, summarize } from './engine/metrics/evaluate';
 import { FAITHFULNESS_BASELINES, FaithfulnessBaseline, MAX_STEPS } from './engine/metrics/faithfulness';
 import { buildEvaluationReport } from './engine/report/evaluationReport';
-import { loadImageFile } from './engine/image/load';
+import { loadImageFile, LoadOptions } from './engine/image/load';
 
 const usage = () => `Usage:
   saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
@@ -38,11 +39,14 @@ explain options:
   --input-size HxW            size for models whose input size is free
   --labels imagenet           the built-in ImageNet-1k class names (1000-class models without a labels file)
   --image-shape HxWxC         image a flat input encodes (default: inferred when square)
+  --no-exif-orientation       read photos as stored, ignoring their EXIF orientation (default: turned upright,
+                              as browsers show them)
   --runtime auto|onnx|tfjs    what runs TF.js models: ONNX Runtime on the converted graph (onnx), tfjs,
                               or ONNX Runtime whenever the model converts (auto, default)
   --backend wasm|cpu|tensorflow, --threads N
 
-evaluate options (also --method, --class, --layer, --preset, --out, --runtime and the model options above):
+evaluate options (also --method, --class, --layer, --preset, --out, --runtime, --no-exif-orientation and the
+model options above):
   --measure M[,M…]            ${MEASURES.join(', ')} (default ${DEFAULT_MEASURES.join(',')}; randomization
                               randomizes the model's weights layer by layer, ONNX Runtime only)
   --curve-steps N             deletion/insertion intervals (default 10)
@@ -77,7 +81,7 @@ function collectImages(entries: string[]): string[] {
     if (!fs.existsSync(entry)) throw new UserError(`${entry}: file not found`);
     if (fs.statSync(entry).isDirectory()) {
       const inside = listInputImages(entry);
-      if (inside.length === 0) throw new UserError(`${entry}: folder has no PNG, JPEG, BMP, GIF or WebP images`);
+      if (inside.length === 0) throw new UserError(`${entry}: folder has no ${IMAGE_FORMATS_TEXT} images`);
       files.push(...inside.map((f) => path.join(entry, f)));
     } else {
       files.push(entry);
@@ -129,6 +133,11 @@ function openOptions(values: { preset?: string; output?: string; 'input-size'?: 
   };
 }
 
+/** How images are read: --no-exif-orientation keeps a photo's pixels as stored. */
+function loadOptions(values: { 'no-exif-orientation'?: boolean }): LoadOptions {
+  return { exifOrientation: !values['no-exif-orientation'] };
+}
+
 /** The methods with a `signed` option, from the registry. */
 const signedMethods = () => (METHODS as readonly MethodSpec[]).filter((m) => m.options.some((o) => o.name === 'signed')).map((m) => m.name).join(', ');
 
@@ -156,6 +165,7 @@ function imageCommandOptions() {
     class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
     output: { type: 'string' }, 'input-size': { type: 'string' }, 'image-shape': { type: 'string' }, backend: { type: 'string' },
     threads: { type: 'string' }, labels: { type: 'string' }, runtime: { type: 'string' }, option: { type: 'string', multiple: true },
+    'no-exif-orientation': { type: 'boolean' },
     ...methodOptionFlags(),
   } as const;
 }
@@ -183,6 +193,7 @@ async function explainCommand(argv: string[]): Promise<void> {
   const topK = parseNumber(values['top-k'], '--top-k', 1, 100000) ?? 5;
   const images = collectImages(values.image);
   const outDir = path.resolve(values.out ?? 'saliency-lens-out');
+  const load = loadOptions(values);
   await startBackend(values);
   const explainer = await Explainer.open(values.model, openOptions(values));
   const backend = explainer.compute;
@@ -197,7 +208,7 @@ async function explainCommand(argv: string[]): Promise<void> {
     for (const [i, file] of images.entries()) {
       let result: ImageExplanation;
       try {
-        result = await explainer.explainFile(file, {
+        result = await explainer.explainImage(await loadImageFile(file, load), file, {
           methods, options: methodOptions, target: values.class, layer: values.layer, signed: values.signed, topK, progress: progressLine(),
         });
       } catch (err) {
@@ -259,6 +270,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
   if ((steps !== undefined && !Number.isInteger(steps)) || (seed !== undefined && !Number.isInteger(seed))) throw new UserError('--curve-steps and --measure-seed take whole numbers');
   const images = collectImages(values.image);
   const outDir = path.resolve(values.out ?? 'saliency-lens-out');
+  const load = loadOptions(values);
   await startBackend(values);
   const explainer = await Explainer.open(values.model, openOptions(values));
   try {
@@ -266,7 +278,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
     const failures: string[] = [];
     for (const file of images) {
       try {
-        const evaluation = await evaluateImage(explainer, await loadImageFile(file), file, {
+        const evaluation = await evaluateImage(explainer, await loadImageFile(file, load), file, {
           methods, options, target: values.class, layer: values.layer, measures, steps,
           baseline: baseline as FaithfulnessBaseline | undefined, seed,
           progress: ({ method, measure }) => process.stderr.isTTY && process.stderr.write(`\r${path.basename(file)}: ${method} ${measure}…\x1b[K`),

@@ -14,6 +14,8 @@ const connection = createMessageConnection(new IPCMessageReader(process), new IP
 const service = new ExplainService(
   (p: EngineProgressMsg) => void connection.sendNotification(ENGINE_PROGRESS, p),
   (p: EnginePartialMsg) => void connection.sendNotification(ENGINE_PARTIAL, p),
+  // The extension passes its saliencyLens.exifOrientation setting (and restarts this process when it changes).
+  { exifOrientation: process.env.SALIENCY_LENS_EXIF_ORIENTATION !== 'off' },
 );
 
 /** User errors keep their one sentence; anything else is an internal error with its message. */
@@ -46,6 +48,7 @@ serve(ENGINE.compare, (p) => service.compare(p));
 serve(ENGINE.modelInput, (p) => service.modelInput(p));
 serve(ENGINE.reportEntry, (p) => service.reportEntry(p));
 serve(ENGINE.displayImage, (p) => service.displayImage(p));
+serve(ENGINE.evaluate, (p) => service.evaluate(p));
 connection.onClose(() => {
   service.dispose();
   process.exit(0);

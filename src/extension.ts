@@ -29,8 +29,15 @@ const DISPLAY_CHOICE = 'saliencyLens.display';
 export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   const log = vscode.window.createOutputChannel('Saliency Lens', { log: true });
   // The engine reads the runtime choice once, at start: a changed setting restarts it (the next request loads anew).
-  const runtimeEnv = () => ({ SALIENCY_LENS_RUNTIME: vscode.workspace.getConfiguration('saliencyLens').get<string>('runtime') || 'auto' });
-  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log, runtimeEnv);
+  // Settings the engine process reads once, at start: a change restarts it.
+  const engineEnv = () => {
+    const config = vscode.workspace.getConfiguration('saliencyLens');
+    return {
+      SALIENCY_LENS_RUNTIME: config.get<string>('runtime') || 'auto',
+      SALIENCY_LENS_EXIF_ORIENTATION: config.get<boolean>('exifOrientation', true) ? 'on' : 'off',
+    };
+  };
+  const engine = new EngineClient(vscode.Uri.joinPath(context.extensionUri, 'dist', 'engineProcess.js').fsPath, log, engineEnv);
   const status = new ModelStatus();
   const modelTree = new ModelTreeProvider();
   const treeView = vscode.window.createTreeView('saliencyLens.model', { treeDataProvider: modelTree, showCollapseAll: true });
@@ -84,7 +91,8 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       await vscode.commands.executeCommand(`${COMPARE_VIEW_ID}.focus`);
     }),
     // Without an explain panel the view opens anyway and says how to start.
-    vscode.commands.registerCommand('saliencyLens.compareMethods', () => void methods.openBeside()),
+    vscode.commands.registerCommand('saliencyLens.compareMethods', () => methods.openBeside().showTab('maps')),
+    vscode.commands.registerCommand('saliencyLens.measureTrust', () => methods.openBeside().showTab('trust')),
     vscode.commands.registerCommand(USE_IMAGENET_LABELS, (modelFile?: string) => modelFile && useImagenetLabels(host, modelFile)),
     vscode.commands.registerCommand('saliencyLens.useLayerForGradcam', (node?: ModelNode) => {
       if (!node?.gradcamLayer) return;
@@ -99,8 +107,9 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
       if (e.affectsConfiguration('saliencyLens.colormap') || e.affectsConfiguration('saliencyLens.opacity')) {
         void context.workspaceState.update(DISPLAY_CHOICE, undefined);
       }
-      if (!e.affectsConfiguration('saliencyLens.runtime')) return;
-      log.info(`runtime setting changed to ${runtimeEnv().SALIENCY_LENS_RUNTIME}: restarting the engine`);
+      const changed = ENGINE_SETTINGS.filter((name) => e.affectsConfiguration(`saliencyLens.${name}`));
+      if (!changed.length) return;
+      log.info(`${changed.join(', ')} setting changed (${JSON.stringify(engineEnv())}): restarting the engine`);
       engine.restart();
       for (const panel of ExplainPanel.open) void panel.sendInit();
     }),
@@ -118,6 +127,9 @@ export function activate(context: vscode.ExtensionContext): SaliencyLensApi {
   log.info('Saliency Lens activated');
   return { engine, panels: () => ExplainPanel.open, modelTree, compare, methods, loads, status };
 }
+
+/** The settings the engine process starts with (engineEnv): changing one restarts it and reopens the panels. */
+const ENGINE_SETTINGS = ['runtime', 'exifOrientation'] as const;
 
 export function deactivate(): void {
   // Disposables registered on the context stop the engine process.

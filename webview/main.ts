@@ -102,6 +102,7 @@ class ExplainPanel {
   private exportNpyButtons = h('span', { class: 'export-npy' });
   private compareButton = h('vscode-button', { 'data-testid': 'open-compare', secondary: true, title: 'Maps of several classes side by side, and the contrast of two' }, 'Compare classes');
   private compareMethodsButton = h('vscode-button', { 'data-testid': 'open-methods', secondary: true, title: 'One map per method for this image and class, with the time each took' }, 'Compare methods');
+  private trustButton = h('vscode-button', { 'data-testid': 'open-trust', secondary: true, title: 'Which map to trust: deletion and insertion curves, ROAD and stability of each method\'s map, in a sortable table' }, 'Trust measures');
 
   constructor(root: HTMLElement) {
     this.controls = new Controls({
@@ -133,6 +134,7 @@ class ExplainPanel {
     this.exportLegendButton.addEventListener('click', () => this.exportPng(true));
     this.compareButton.addEventListener('click', () => this.send({ type: 'compare' }));
     this.compareMethodsButton.addEventListener('click', () => this.send({ type: 'compareMethods' }));
+    this.trustButton.addEventListener('click', () => this.send({ type: 'measureTrust' }));
     this.updateBanner.hidden = true;
     this.previousButton.addEventListener('click', () => {
       this.showingPrevious = !this.showingPrevious;
@@ -143,7 +145,7 @@ class ExplainPanel {
     replaceChildren(
       root,
       h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.modelInfo), this.status.busy,
-        h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.exportPngButton, this.exportLegendButton, this.exportNpyButtons)),
+        h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.trustButton, this.exportPngButton, this.exportLegendButton, this.exportNpyButtons)),
       this.picker.element,
       this.methodBar,
       this.controls.element,

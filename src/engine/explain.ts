@@ -4,6 +4,7 @@ import { fileError, firstLine, UserError } from './errors';
 import type { DecodedImage } from './image/decode';
 import { loadImageFile, realSize } from './image/load';
 import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
+import type { Measure } from '../shared/measures';
 import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
 import { batchRunner } from './methods/batch';
 import { resolveSpatialLayer } from './methods/layers';
@@ -16,8 +17,8 @@ import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
 
 export type { MethodName } from '../shared/methods';
 
-/** Progress of a long method: rows (model inputs) done out of all. */
-export type ProgressListener = (p: { method: MethodName; done: number; total: number }) => void;
+/** Progress of a long method: rows (model inputs) done out of all; of an evaluation, measures done out of all. */
+export type ProgressListener = (p: { method: MethodName; done: number; total: number; measure?: Measure; step?: { done: number; total: number } }) => void;
 
 export interface Prediction {
   index: number;

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Explainer, ProgressListener } from './explain';
+import { Explainer, ProgressListener, type TensorExplanation } from './explain';
+import { methodSpec } from '../shared/methods';
 import { readImageBytes, type DecodedImage } from './image/decode';
 import { loadImageFile, realSize } from './image/load';
 import { displayCopyOf } from './image/display';
@@ -9,14 +10,23 @@ import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
 import { SIDECAR_FILES } from './model/sidecar';
 import { describePreprocessing } from './image/preprocess';
 import {
-  ComparisonMsg, DisplayImageMsg, EngineCompareParams, EnginePartialMsg, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
+  ComparisonMsg, DisplayImageMsg, EngineCompareParams, EngineEvaluateParams, EvaluationMsg, EnginePartialMsg, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
 } from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
 import { mapRange } from '../shared/normalize';
 import { UserError } from './errors';
 import { reportEntryFor } from './report/reportEntry';
+import { checkMeasures, evaluateImage } from './metrics/evaluate';
 import type { AttributionMap } from './methods/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
+
+/** An explanation as it travels to the host. */
+function explanationMsg(imagePath: string, real: { width: number; height: number }, e: TensorExplanation): ExplanationMsg {
+  return {
+    imagePath, imageWidth: real.width, imageHeight: real.height, predictions: e.predictions, target: e.target,
+    maps: e.maps.map(rawMapMsg), timings: e.timings, notes: e.notes,
+  };
+}
 
 /** A map as it travels: raw float32 values with their range. */
 function rawMapMsg(m: AttributionMap): RawMapMsg {
@@ -99,6 +109,16 @@ interface OpenModel {
   dataFiles: string[];
   /** In flight or done: concurrent requests for the same model share one load. */
   explainer: Promise<Explainer>;
+  /** Requests running on it now. */
+  users: number;
+  /** Replaced by another model or version: disposed once no request uses it. */
+  retired: boolean;
+}
+
+/** How the engine reads image files (the extension's settings, fixed for the life of the engine process). */
+export interface ImageReading {
+  /** Turn images upright by their EXIF orientation (default true, as browsers draw them). */
+  exifOrientation?: boolean;
 }
 
 /**
@@ -115,7 +135,8 @@ export class ExplainService {
    * @param partial hears explain requests' partial results (predictions, then each map), tagged the same way
    */
   constructor(private readonly progress?: (p: Parameters<ProgressListener>[0] & { progressId?: number }) => void,
-    private readonly partial?: (p: EnginePartialMsg) => void) {}
+    private readonly partial?: (p: EnginePartialMsg) => void,
+    private readonly images: ImageReading = {}) {}
 
   /** Progress of one request, tagged with its id. */
   private progressOf(params: { progressId?: number }): ProgressListener | undefined {
@@ -124,160 +145,205 @@ export class ExplainService {
   }
 
   async open(params: EngineOpenParams): Promise<ModelInfoMsg> {
-    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    // An opened model answers its first predictions fast, whatever the maps asked for next cost.
-    await explainer.warmPredictions();
-    const s = explainer.summary();
-    const preprocessing = `${s.preprocessing.spec} (${preprocessingSource(explainer, params)})`;
-    return {
-      path: s.path,
-      format: s.format,
-      numClasses: s.numClasses,
-      labels: Array.from({ length: s.numClasses }, (_, i) => explainer.labelOf(i)),
-      ...(s.labels ? { labelsSource: s.labels } : {}),
-      outputActivation: s.outputActivation,
-      inputShape: s.inputShape,
-      modelInput: modelInputOf(explainer),
-      imageSize: { ...s.imageSpec },
-      preprocessing,
-      spatialLayers: s.spatialLayers,
-      defaultSpatialLayer: s.defaultSpatialLayer,
-      backend: { name: explainer.compute.name, threads: explainer.compute.threads, note: explainer.compute.note },
-      warnings: s.warnings,
-      layers: s.layers,
-      totalParams: s.totalParams,
-      outputName: s.outputName,
-      // What the maps depend on: new class names alone (a labels file, "labels": "imagenet") are not a new version.
-      version: `${mapsVersion(s.path, explainer.model.files.dataFiles)}|${s.preprocessing.spec}|${s.inputShape.join('x')}`,
-    };
+    return this.using(params, async (explainer) => {
+      // An opened model answers its first predictions fast, whatever the maps asked for next cost.
+      await explainer.warmPredictions();
+      const s = explainer.summary();
+      const preprocessing = `${s.preprocessing.spec} (${preprocessingSource(explainer, params)})`;
+      return {
+        path: s.path,
+        format: s.format,
+        numClasses: s.numClasses,
+        labels: Array.from({ length: s.numClasses }, (_, i) => explainer.labelOf(i)),
+        ...(s.labels ? { labelsSource: s.labels } : {}),
+        outputActivation: s.outputActivation,
+        inputShape: s.inputShape,
+        modelInput: modelInputOf(explainer),
+        imageSize: { ...s.imageSpec },
+        preprocessing,
+        spatialLayers: s.spatialLayers,
+        defaultSpatialLayer: s.defaultSpatialLayer,
+        backend: { name: explainer.compute.name, threads: explainer.compute.threads, note: explainer.compute.note },
+        warnings: s.warnings,
+        layers: s.layers,
+        totalParams: s.totalParams,
+        outputName: s.outputName,
+        // What the maps depend on: new class names alone (a labels file, "labels": "imagenet") are not a new version.
+        version: `${mapsVersion(s.path, explainer.model.files.dataFiles)}|${s.preprocessing.spec}|${s.inputShape.join('x')}`,
+      };
+    });
   }
 
   async explain(params: EngineExplainParams): Promise<ExplanationMsg> {
-    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    const pixels = await this.pixelsOf(params.imagePath);
-    const real = realSize(pixels);
-    const send = this.partial;
-    const progressId = params.progressId;
-    const result = await explainer.explainImage(pixels, params.imagePath, {
-      methods: params.methods,
-      options: params.options,
-      progress: this.progressOf(params),
-      partial: send && ((p) => send(p.kind === 'map'
-        ? { progressId, kind: 'map', map: rawMapMsg(p.map) }
-        : { progressId, kind: 'predictions', predictions: p.predictions, target: p.target, imageWidth: real.width, imageHeight: real.height })),
-      target: params.classIndex,
-      layer: params.layer,
-      signed: params.signed,
-      topK: params.topK ?? 5,
+    return this.using(params, async (explainer) => {
+      const pixels = await this.pixelsOf(params.imagePath);
+      const real = realSize(pixels);
+      const send = this.partial;
+      const progressId = params.progressId;
+      const result = await explainer.explainImage(pixels, params.imagePath, {
+        methods: params.methods,
+        options: params.options,
+        progress: this.progressOf(params),
+        partial: send && ((p) => send(p.kind === 'map'
+          ? { progressId, kind: 'map', map: rawMapMsg(p.map) }
+          : { progressId, kind: 'predictions', predictions: p.predictions, target: p.target, imageWidth: real.width, imageHeight: real.height })),
+        target: params.classIndex,
+        layer: params.layer,
+        signed: params.signed,
+        topK: params.topK ?? 5,
+      });
+      return explanationMsg(params.imagePath, real, result);
     });
-    return {
-      imagePath: params.imagePath,
-      imageWidth: real.width,
-      imageHeight: real.height,
-      predictions: result.predictions,
-      target: result.target,
-      maps: result.maps.map(rawMapMsg),
-      timings: result.timings,
-      notes: result.notes,
-    };
   }
 
   async compare(params: EngineCompareParams): Promise<ComparisonMsg> {
-    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    const pixels = await this.pixelsOf(params.imagePath);
-    const x = explainer.prepare(pixels);
-    try {
-      const result = await explainer.compareTensor(x, {
-        classes: params.classes, method: params.method, options: params.options, layer: params.layer, signed: params.signed,
-        contrast: params.contrast, progress: this.progressOf(params),
+    return this.using(params, async (explainer) => {
+      const pixels = await this.pixelsOf(params.imagePath);
+      const x = explainer.prepare(pixels);
+      try {
+        const result = await explainer.compareTensor(x, {
+          classes: params.classes, method: params.method, options: params.options, layer: params.layer, signed: params.signed,
+          contrast: params.contrast, progress: this.progressOf(params),
+        });
+        return {
+          imagePath: params.imagePath,
+          imageWidth: realSize(pixels).width,
+          imageHeight: realSize(pixels).height,
+          method: params.method,
+          predictions: result.predictions,
+          ranked: result.ranked,
+          maps: result.maps.map(rawMapMsg),
+          contrast: result.contrast && { classes: result.contrast.classes, map: rawMapMsg(result.contrast.map) },
+          layer: result.layer,
+          timings: result.timings,
+        };
+      } finally {
+        x.dispose();
+      }
+    });
+  }
+
+  /** The trust measures of one method's map of an image (a row of the methods table). */
+  async evaluate(params: EngineEvaluateParams): Promise<EvaluationMsg> {
+    return this.using(params, async (explainer) => {
+      const pixels = await this.pixelsOf(params.imagePath);
+      const measures = checkMeasures(params.measures ?? [], 'The trust measures asked for');
+      const listener = this.progress;
+      let explained: TensorExplanation | undefined;
+      const result = await evaluateImage(explainer, pixels, params.imagePath, {
+        methods: [params.method],
+        options: params.options ? { [params.method]: params.options } : undefined,
+        target: params.classIndex,
+        layer: params.layer,
+        measures,
+        seed: params.seed,
+        topK: 5,
+        onExplained: (e) => (explained = e),
+        progress: listener && (({ method, measure, step }) =>
+          listener({ progressId: params.progressId, method, measure, step, done: measures.indexOf(measure), total: measures.length })),
       });
+      const evaluation = result.methods[0];
+      if (!evaluation || !explained) {
+        throw new UserError(`${path.basename(params.imagePath)}: ${methodSpec(params.method).label} gave no map to measure${explained?.notes[0] ? ` (${explained.notes[0]})` : ''}.`);
+      }
       return {
-        imagePath: params.imagePath,
-        imageWidth: realSize(pixels).width,
-        imageHeight: realSize(pixels).height,
-        method: params.method,
-        predictions: result.predictions,
-        ranked: result.ranked,
-        maps: result.maps.map(rawMapMsg),
-        contrast: result.contrast && { classes: result.contrast.classes, map: rawMapMsg(result.contrast.map) },
-        layer: result.layer,
-        timings: result.timings,
+        imagePath: params.imagePath, classIndex: result.classIndex, label: result.label, probability: result.probability, evaluation,
+        explanation: explanationMsg(params.imagePath, realSize(pixels), explained),
       };
-    } finally {
-      x.dispose();
-    }
+    });
   }
 
   /** The tensor the model receives for an image, and an 8-bit picture of it (preprocessing inspector). */
   async modelInput(params: EngineExplainParams): Promise<ModelInputMsg> {
-    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
-    const { height: h, width: w, channels: c } = explainer.imageSpec;
-    const x = explainer.prepare(await this.pixelsOf(params.imagePath));
-    const values = x.dataSync() as Float32Array;
-    x.dispose();
-    const min = new Array<number>(c).fill(Infinity);
-    const max = new Array<number>(c).fill(-Infinity);
-    values.forEach((v, i) => {
-      min[i % c] = Math.min(min[i % c], v);
-      max[i % c] = Math.max(max[i % c], v);
+    return this.using(params, async (explainer) => {
+      const { height: h, width: w, channels: c } = explainer.imageSpec;
+      const x = explainer.prepare(await this.pixelsOf(params.imagePath));
+      const values = x.dataSync() as Float32Array;
+      x.dispose();
+      const min = new Array<number>(c).fill(Infinity);
+      const max = new Array<number>(c).fill(-Infinity);
+      values.forEach((v, i) => {
+        min[i % c] = Math.min(min[i % c], v);
+        max[i % c] = Math.max(max[i % c], v);
+      });
+      const lo = Math.min(...min);
+      const span = Math.max(...max) - lo || 1;
+      // caffe feeds BGR: show it as RGB so the picture looks like the image.
+      const bgr = explainer.preprocessing.preset === 'caffe' && c >= 3;
+      const rgba = new Uint8Array(w * h * 4);
+      for (let p = 0; p < w * h; p++) {
+        const at = (ch: number) => Math.round(((values[p * c + ch] - lo) / span) * 255);
+        const [r, g, b] = c === 1 ? [at(0), at(0), at(0)] : bgr ? [at(2), at(1), at(0)] : [at(0), at(1), at(2)];
+        rgba.set([r, g, b, 255], p * 4);
+      }
+      return {
+        width: w, height: h, channels: c, rgba: Buffer.from(rgba).toString('base64'), min, max,
+        preprocessing: `${describePreprocessing(explainer.preprocessing)} (${preprocessingSource(explainer, params)})`,
+      };
     });
-    const lo = Math.min(...min);
-    const span = Math.max(...max) - lo || 1;
-    // caffe feeds BGR: show it as RGB so the picture looks like the image.
-    const bgr = explainer.preprocessing.preset === 'caffe' && c >= 3;
-    const rgba = new Uint8Array(w * h * 4);
-    for (let p = 0; p < w * h; p++) {
-      const at = (ch: number) => Math.round(((values[p * c + ch] - lo) / span) * 255);
-      const [r, g, b] = c === 1 ? [at(0), at(0), at(0)] : bgr ? [at(2), at(1), at(0)] : [at(0), at(1), at(2)];
-      rgba.set([r, g, b, 255], p * 4);
-    }
-    return {
-      width: w, height: h, channels: c, rgba: Buffer.from(rgba).toString('base64'), min, max,
-      preprocessing: `${describePreprocessing(explainer.preprocessing)} (${preprocessingSource(explainer, params)})`,
-    };
   }
 
   /** One image of a batch report; a bad image becomes an entry with its error, so the batch goes on. */
   async reportEntry(params: EngineReportEntryParams): Promise<ReportEntry> {
-    const explainer = await this.explainerFor(params.modelPath, params.preprocessing);
+    return this.using(params, async (explainer) => {
+      try {
+        const result = await explainer.explainImage(await this.pixelsOf(params.imagePath), params.imagePath, {
+          topK: 5, methods: params.methods, options: params.options, progress: this.progressOf(params),
+        });
+        return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity, clipPercentile: params.clipPercentile });
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        return { name: path.basename(params.imagePath), overlays: [], predictions: [], timings: {}, notes: [], error: err.message };
+      }
+    });
+  }
+
+  /**
+   * Runs `work` with the explainer of a model and preprocessing, opened once and kept while its files are unchanged.
+   * One model is kept at a time (the engine's memory goes to the model being looked at): the one it replaces is
+   * disposed once the requests using it are done, never under them (the panel and the methods view may ask with
+   * different preprocessings at once).
+   */
+  private async using<T>(params: { modelPath: string; preprocessing?: string }, work: (explainer: Explainer) => Promise<T>): Promise<T> {
+    const open = this.openModel(params.modelPath, params.preprocessing);
+    open.users++;
     try {
-      const result = await explainer.explainImage(await this.pixelsOf(params.imagePath), params.imagePath, {
-        topK: 5, methods: params.methods, options: params.options, progress: this.progressOf(params),
-      });
-      return reportEntryFor(result, { colormap: params.colormap, opacity: params.opacity, clipPercentile: params.clipPercentile });
-    } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      return { name: path.basename(params.imagePath), overlays: [], predictions: [], timings: {}, notes: [], error: err.message };
+      return await work(await open.explainer);
+    } finally {
+      open.users--;
+      this.disposeIfUnused(open);
     }
   }
 
-  private async explainerFor(modelPath: string, preprocessing?: string): Promise<Explainer> {
+  private openModel(modelPath: string, preprocessing?: string): OpenModel {
     const modelJson = resolveModelJson(modelPath);
     const key = `${modelJson}\u0000${preprocessing ?? ''}`;
     const same = this.model?.key === key ? this.model : undefined;
-    const version = modelVersion(modelJson, same?.dataFiles);
-    if (same && same.version === version) return same.explainer;
-    // One model at a time: the engine's memory goes to the model being looked at.
+    if (same && same.version === modelVersion(modelJson, same.dataFiles)) return same;
     const previous = this.model;
     const explainer = Explainer.open(modelJson, { preprocessing });
     const base = modelVersion(modelJson);
-    const open: OpenModel = { key, version: base, dataFiles: [], explainer };
+    const open: OpenModel = { key, version: base, dataFiles: [], explainer, users: 0, retired: false };
     this.model = open;
-    // Once loaded, an ONNX model's version also covers the external-data files it read.
+    // Once loaded, an ONNX model's version also covers the external-data files it read; a failed load is not kept.
     explainer.then((e) => {
       const dataFiles = e.model.files.dataFiles ?? [];
       if (dataFiles.length) {
         open.dataFiles = dataFiles;
         open.version = base + filesVersion(dataFiles);
       }
-    }, () => undefined);
-    previous?.explainer.then((e) => e.dispose(), () => undefined);
-    try {
-      return await explainer;
-    } catch (err) {
-      if (this.model?.explainer === explainer) this.model = undefined;
-      throw err;
+    }, () => {
+      if (this.model === open) this.model = undefined;
+    });
+    if (previous) {
+      previous.retired = true;
+      this.disposeIfUnused(previous);
     }
+    return open;
+  }
+
+  private disposeIfUnused(open: OpenModel): void {
+    if (open.retired && open.users === 0) open.explainer.then((e) => e.dispose(), () => undefined);
   }
 
   /** The picture the panel shows for an image: the file, or a display-sized copy of a large one. */
@@ -289,7 +355,7 @@ export class ExplainService {
   private pixelsOf(file: string): Promise<DecodedImage> {
     const version = fs.existsSync(file) ? fileVersion(file) : '';
     if (this.image && this.image.file === file && this.image.version === version) return this.image.pixels;
-    const pixels = loadImageFile(file);
+    const pixels = loadImageFile(file, { exifOrientation: this.images.exifOrientation ?? true });
     const entry = { file, version, pixels };
     this.image = entry;
     // A failed decode is not kept: the next request tries again (the file may be fixed by then).
@@ -300,7 +366,10 @@ export class ExplainService {
   }
 
   dispose(): void {
-    this.model?.explainer.then((e) => e.dispose(), () => undefined);
+    if (this.model) {
+      this.model.retired = true;
+      this.disposeIfUnused(this.model);
+    }
     this.model = undefined;
   }
 }

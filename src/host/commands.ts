@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { IMAGE_FILE } from '../shared/imageFiles';
+import { IMAGE_EXTENSIONS, IMAGE_FILE } from '../shared/imageFiles';
 import { DEFAULT_METHODS, methodSpec } from '../shared/methods';
 import { methodsByFamily, unavailableReason } from '../shared/methodAvailability';
 import { ExplanationMsg, ModelInfoMsg, ViewMode } from '../shared/protocol';
@@ -8,7 +8,7 @@ import { ExplainPanel, PanelHost } from './explainPanel';
 import { explainFolder } from './folderReport';
 import { chooseModel } from './modelPicker';
 
-const IMAGE_FILTER = { Images: ['png', 'jpg', 'jpeg', 'bmp', 'gif', 'webp'] };
+const IMAGE_FILTER = { Images: [...IMAGE_EXTENSIONS] };
 
 /** The image a command applies to: its argument (Explorer, editor title), the active image preview, or a pick. */
 async function targetImage(arg: unknown): Promise<vscode.Uri | undefined> {

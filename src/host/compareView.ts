@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isMethodName } from '../shared/methods';
 import { CompareRequest, CompareToHost, ComparisonMsg, ENGINE, EngineCompareParams, HostToCompare } from '../shared/protocol';
@@ -47,11 +46,8 @@ export class CompareController extends PanelFollower<HostToCompare> {
   }
 
   private async compare(requestId: number, request: CompareRequest, imagePath: string, modelPath: string): Promise<void> {
-    const context = this.panelFor(imagePath, modelPath)?.engineContext;
-    if (!context) {
-      this.post({ type: 'error', requestId, message: `The explain panel of ${path.basename(imagePath)} has closed or changed.` });
-      return void this.sendSubject();
-    }
+    const context = this.contextFor(requestId, imagePath, modelPath);
+    if (!context) return;
     if (!isMethodName(request.method)) return this.post({ type: 'error', requestId, message: `There is no method "${request.method}".` });
     const params: EngineCompareParams = { ...request, modelPath: context.modelPath, imagePath: context.imagePath, preprocessing: context.preprocessing };
     const result = await this.run(requestId, 'compare', (token, progress) => this.host.engine.request(ENGINE.compare, params, token, progress));

@@ -570,6 +570,10 @@ export class ExplainPanel implements vscode.Disposable {
         this.setCurrent();
         await vscode.commands.executeCommand('saliencyLens.compareMethods');
         return;
+      case 'measureTrust':
+        this.setCurrent();
+        await vscode.commands.executeCommand('saliencyLens.measureTrust');
+        return;
       case 'log':
         this.host.log.info(`[webview] ${message.message}`);
     }

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { buildHtmlReport, ReportEntry } from '../shared/htmlReport';
-import { EXPORTS_FOLDER } from '../shared/imageFiles';
+import { EXPORTS_FOLDER, IMAGE_FORMATS_TEXT } from '../shared/imageFiles';
 import { listInputImages } from '../engine/io/folderImages';
 import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, MethodName } from '../shared/methods';
 import { ENGINE, EngineReportEntryParams } from '../shared/protocol';
@@ -34,7 +34,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
     return { ok: false, error };
   }
   if (images.length === 0) {
-    const error = `${folder.fsPath}: folder has no PNG, JPEG, BMP, GIF or WebP images`;
+    const error = `${folder.fsPath}: folder has no ${IMAGE_FORMATS_TEXT} images`;
     void vscode.window.showWarningMessage(error);
     return { ok: false, error };
   }

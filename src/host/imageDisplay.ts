@@ -6,25 +6,30 @@
 import * as fs from 'node:fs';
 import { imageSize } from 'image-size';
 import { showsAsIs } from '../engine/image/budget';
+import { sniffFormat } from '../engine/image/decode';
+import { exifOrientation } from '../engine/image/orientation';
+import { BROWSER_MIME } from '../engine/image/browserMime';
 import { DisplayImageMsg, ENGINE } from '../shared/protocol';
 import type { EngineClient } from './engineClient';
-
-/** The MIME type of a format as image-size names it (what the bytes are, whatever the file is called). */
-const IMAGE_MIME: Record<string, string> = {
-  png: 'image/png', jpg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp',
-};
 
 /** Enough of a file for its header (a JPEG's frame header can follow up to ~64 KB of EXIF per segment). */
 const HEADER_BYTES = 512 * 1024;
 
 export async function imageDisplay(file: string, engine: EngineClient): Promise<DisplayImageMsg> {
   const header = await headerOf(file);
-  const mime = header && IMAGE_MIME[header.type];
-  if (header && mime && showsAsIs(header)) {
-    const dataUrl = `data:${mime};base64,${(await fs.promises.readFile(file)).toString('base64')}`;
-    return { dataUrl, width: header.width, height: header.height, displayWidth: header.width, displayHeight: header.height };
+  if (header && showsAsIs(header)) {
+    const bytes = await fs.promises.readFile(file);
+    // What the bytes are (whatever the file is called), and the whole file for an orientation image-size does not read
+    // (a PNG's eXIf, a WebP's EXIF chunk at its end): the engine turns those.
+    const format = sniffFormat(bytes);
+    const mime = format && BROWSER_MIME[format];
+    if (format && mime && (exifOrientation(bytes, format) ?? 1) === 1) {
+      const dataUrl = `data:${mime};base64,${bytes.toString('base64')}`;
+      return { dataUrl, width: header.width, height: header.height, displayWidth: header.width, displayHeight: header.height };
+    }
   }
-  // Large, rotated (see showsAsIs), or a header we cannot read here: the engine decodes it (and says in one sentence what is wrong).
+  // Large, rotated (see showsAsIs), TIFF (no browser draws it), or a header we cannot read here: the engine decodes it
+  // (and says in one sentence what is wrong).
   return engine.request(ENGINE.displayImage, { imagePath: file });
 }
 

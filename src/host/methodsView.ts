@@ -1,19 +1,24 @@
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isMethodName, type MethodName, type MethodOptions } from '../shared/methods';
+import type { Measure } from '../shared/measures';
 import {
-  ENGINE, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToMethods, MethodsToHost, MethodTileMsg,
+  ENGINE, EngineEvaluateParams, EngineExplainParams, EvaluateRequest, EvaluationMsg, ExplainRequest, ExplanationMsg, HostToMethods,
+  MethodsTab, MethodsToHost, MethodTileMsg,
 } from '../shared/protocol';
-import { ExplainPanel, PanelHost } from './explainPanel';
+import type { PanelHost } from './explainPanel';
 import { FollowerView, followerPanel, PanelFollower, panelBesideExplain } from './panelFollower';
+
+/** The trust table as the webview drew it. */
+export type TrustRowsRendered = Extract<MethodsToHost, { type: 'renderedTrust' }>;
 
 export const METHODS_PANEL_TYPE = 'saliencyLens.methodsPanel';
 const TITLE = 'Compare methods';
 
 /**
- * The methods view: for the explain panel's current image, class and layer, one tile per chosen method.
- * Its webview asks for one method per request, in order; this controller runs them on the engine with
- * progress and a cancel, and hands a clicked tile's method to the explain panel.
+ * The methods view: for the explain panel's current image, class and layer, one tile per chosen method
+ * (Maps tab), or one row of trust measures per method with their curves (Trust tab). Its webview asks for one
+ * method per request, in order; this controller runs them on the engine with progress and a cancel, and hands a
+ * clicked tile's or row's method to the explain panel.
  */
 export class MethodsController extends PanelFollower<HostToMethods> {
   protected readonly emptyMessage = 'Explain an image to compare attribution methods on it here.';
@@ -24,10 +29,25 @@ export class MethodsController extends PanelFollower<HostToMethods> {
   lastRendered?: MethodTileMsg[];
   /** Every map the engine answered with, by method (tests compare them with the explain panel's). */
   readonly results = new Map<MethodName, ExplanationMsg>();
+  private readonly trustEmitter = new vscode.EventEmitter<TrustRowsRendered>();
+  /** Fires each time the webview has drawn its trust table. */
+  readonly onDidRenderTrust = this.trustEmitter.event;
+  /** The trust table as the webview last drew it (tests read it). */
+  lastTrust?: TrustRowsRendered;
+  /** Every evaluation the engine answered with, by method (tests compare them with the CLI's). */
+  readonly evaluations = new Map<MethodName, EvaluationMsg>();
+  /** A tab asked for before the webview said it was ready: sent again on `ready`, until the webview shows it. */
+  private wantedTab?: { type: 'setTab'; tab: MethodsTab; measures?: Measure[] };
 
   constructor(host: PanelHost, view: FollowerView) {
     super(host, view, TITLE, 'methods.js');
-    this.disposables.push(this.renderedEmitter);
+    this.disposables.push(this.renderedEmitter, this.trustEmitter);
+  }
+
+  /** Shows a tab (commands and tests); for the trust table, with these measures ticked. */
+  showTab(tab: MethodsTab, measures?: Measure[]): void {
+    this.wantedTab = { type: 'setTab', tab, ...(measures ? { measures } : {}) };
+    this.post(this.wantedTab);
   }
 
   /** Show exactly these methods (commands and tests). */
@@ -36,11 +56,8 @@ export class MethodsController extends PanelFollower<HostToMethods> {
   }
 
   private async explain(requestId: number, request: ExplainRequest, imagePath: string, modelPath: string): Promise<void> {
-    const context = this.panelFor(imagePath, modelPath)?.engineContext;
-    if (!context) {
-      this.post({ type: 'error', requestId, message: `The explain panel of ${path.basename(imagePath)} has closed or changed.` });
-      return void this.sendSubject();
-    }
+    const context = this.contextFor(requestId, imagePath, modelPath);
+    if (!context) return;
     const method = request.methods?.[0];
     if (request.methods?.length !== 1 || !method || !isMethodName(method)) {
       return this.post({ type: 'error', requestId, message: 'The methods view asks for one registry method per request.' });
@@ -52,6 +69,17 @@ export class MethodsController extends PanelFollower<HostToMethods> {
     this.post({ type: 'explanation', requestId, result });
   }
 
+  private async evaluate(requestId: number, request: EvaluateRequest, imagePath: string, modelPath: string): Promise<void> {
+    const context = this.contextFor(requestId, imagePath, modelPath);
+    if (!context) return;
+    if (!isMethodName(request.method)) return this.post({ type: 'error', requestId, message: `"${String(request.method)}" is not a method of the registry.` });
+    const params: EngineEvaluateParams = { ...request, modelPath: context.modelPath, imagePath: context.imagePath, preprocessing: context.preprocessing };
+    const result = await this.run(requestId, `trust measures of ${request.method}`, (token, progress) => this.host.engine.request(ENGINE.evaluate, params, token, progress));
+    if (!result) return;
+    this.evaluations.set(request.method, result);
+    this.post({ type: 'evaluation', requestId, result });
+  }
+
   private selectMethod(method: MethodName, options: MethodOptions, imagePath: string): void {
     const panel = this.panelFor(imagePath);
     if (panel && isMethodName(method)) panel.showMethod(method, options);
@@ -60,9 +88,12 @@ export class MethodsController extends PanelFollower<HostToMethods> {
   protected onMessage(message: MethodsToHost): void {
     switch (message.type) {
       case 'ready':
+        if (this.wantedTab) this.post(this.wantedTab);
         return void this.sendSubject();
       case 'explain':
         return void this.explain(message.requestId, message.request, message.imagePath, message.modelPath);
+      case 'evaluate':
+        return void this.evaluate(message.requestId, message.request, message.imagePath, message.modelPath);
       case 'cancel':
         return this.cancel(message.requestId);
       case 'selectMethod':
@@ -70,6 +101,10 @@ export class MethodsController extends PanelFollower<HostToMethods> {
       case 'rendered':
         this.lastRendered = message.tiles;
         return this.renderedEmitter.fire(message.tiles);
+      case 'renderedTrust':
+        if (this.wantedTab?.tab === message.tab) this.wantedTab = undefined;
+        this.lastTrust = message;
+        return this.trustEmitter.fire(message);
       case 'log':
         return this.host.log.info(`[methods] ${message.message}`);
     }

@@ -19,17 +19,18 @@ export type FollowerMessage =
   | { type: 'refresh'; subject: CompareSubject }
   | { type: 'empty'; message: string }
   | { type: 'busy'; message: string }
-  | { type: 'error'; requestId?: number; message: string }
+  | { type: 'error'; requestId?: number; message: string; stale?: boolean }
   | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
   | DisplayMsg;
 
 /** Changes after which the maps must be computed again (the rest resend the whole subject). */
 const RECOMPUTE: readonly PanelChange[] = ['modelUpdated', 'image', 'layer', 'class'];
 
-/** The image file's size and mtime: a new value means new pixels. */
+/** The image file's size and mtime, and whether it is read upright: a new value means new pixels. */
 async function imageVersion(file: string): Promise<string> {
   const st = await fs.promises.stat(file);
-  return `${st.size}:${st.mtimeMs}`;
+  const upright = vscode.workspace.getConfiguration('saliencyLens').get<boolean>('exifOrientation', true);
+  return `${st.size}:${st.mtimeMs}${upright ? '' : ':as-stored'}`;
 }
 
 /**
@@ -154,6 +155,19 @@ export abstract class PanelFollower<ToWebview extends { type: string }> implemen
   /** The settings the view draws with: the panel's colormap and opacity as its user chose them. */
   private settingsOf(panel: ExplainPanel): PanelSettings {
     return { ...panelSettings(this.host.displayChoice()), ...panel.display };
+  }
+
+  /**
+   * The engine context of the current panel if it still shows what a request was made for; otherwise the request is
+   * answered as stale (not a failure of its method) and the webview is told the current subject.
+   */
+  protected contextFor(requestId: number, imagePath: string, modelPath: string): ExplainPanel['engineContext'] {
+    const context = this.panelFor(imagePath, modelPath)?.engineContext;
+    if (!context) {
+      this.post({ type: 'error', requestId, message: `The explain panel of ${path.basename(imagePath)} has closed or changed.`, stale: true });
+      void this.sendSubject();
+    }
+    return context;
   }
 
   /** The current panel, if it still shows what the webview's request was made for. */

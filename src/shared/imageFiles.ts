@@ -4,8 +4,14 @@
  */
 import { isMethodName } from './methods';
 
+/** The extensions of the files Saliency Lens explains (the engine reads the format from the bytes, not from these). */
+export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp', 'tif', 'tiff', 'bmp', 'gif'] as const;
+
 /** File names Saliency Lens explains: what the Explorer menu offers and what a folder run picks up. */
-export const IMAGE_FILE = /\.(png|jpe?g|bmp|gif|webp)$/i;
+export const IMAGE_FILE = new RegExp(`\\.(${IMAGE_EXTENSIONS.join('|')})$`, 'i');
+
+/** The formats, as a sentence names them ("no PNG, JPEG, WebP, TIFF, BMP or GIF images"). */
+export const IMAGE_FORMATS_TEXT = 'PNG, JPEG, WebP, TIFF, BMP or GIF';
 
 /** The folder beside an image that the panel's exports are proposed in; folder runs never read it. */
 export const EXPORTS_FOLDER = 'saliency-lens-exports';

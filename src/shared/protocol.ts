@@ -6,6 +6,7 @@
 
 import type { MethodName, MethodOptions } from './methods';
 import type { ReportEntry } from './htmlReport';
+import type { Measure, MethodEvaluation } from './measures';
 
 export type { MethodName, MethodOptions } from './methods';
 
@@ -130,9 +131,13 @@ export interface EngineProgressMsg {
   /** The progressId of the request it belongs to. */
   progressId?: number;
   method: MethodName;
-  /** Model inputs run so far, out of all. */
+  /** Model inputs run so far, out of all; for an evaluation, measures done out of all. */
   done: number;
   total: number;
+  /** An evaluation's measure now running (then `done` and `total` count measures). */
+  measure?: Measure;
+  /** How far that measure is, when it runs many steps (randomization: randomized models; the curves: batched inputs). */
+  step?: { done: number; total: number };
 }
 
 /**
@@ -182,6 +187,38 @@ export interface EngineExplainParams extends ExplainRequest, ProgressParams, Pre
   imagePath: string;
   preprocessing?: string;
   topK?: number;
+}
+
+/** The trust measures of one method's map of one image (the methods table asks one method per request). */
+export interface EvaluateRequest {
+  method: MethodName;
+  options?: MethodOptions;
+  /** The class to explain; the top class when absent. */
+  classIndex?: number;
+  layer?: string;
+  measures: Measure[];
+  /** Seeds the random order, the noise and the randomized weights (0 when absent). */
+  seed?: number;
+}
+
+export interface EngineEvaluateParams extends EvaluateRequest, ProgressParams, PreprocessingSourceParam {
+  modelPath: string;
+  imagePath: string;
+  preprocessing?: string;
+}
+
+export interface EvaluationMsg {
+  imagePath: string;
+  /** The class measured, with its probability on the image. */
+  classIndex: number;
+  label: string;
+  probability: number;
+  evaluation: MethodEvaluation;
+  /**
+   * The map the measures ran on, as `explain` answers it (its predictions, timings and notes): the methods view
+   * shows it and caches it as the method's map, so measuring never computes a map twice.
+   */
+  explanation: ExplanationMsg;
 }
 
 export interface CompareRequest {
@@ -253,6 +290,8 @@ export const ENGINE = {
   reportEntry: engineRequest<EngineReportEntryParams, ReportEntry>('saliencyLens/reportEntry'),
   /** The picture to show for an image (a display-sized copy of a large one) and its real size. */
   displayImage: engineRequest<{ imagePath: string }, DisplayImageMsg>('saliencyLens/displayImage'),
+  /** The trust measures of one method's map (the methods table's row). */
+  evaluate: engineRequest<EngineEvaluateParams, EvaluationMsg>('saliencyLens/evaluate'),
 } as const;
 
 /** Preprocessing presets the panel offers. */
@@ -342,6 +381,8 @@ export type WebviewToHost =
   | { type: 'compare' }
   /** Open the Methods view (one tile per method) for this image and class. */
   | { type: 'compareMethods' }
+  /** Open the Methods view's trust table (measures per method, with curves) for this image and class. */
+  | { type: 'measureTrust' }
   /**
    * What the panel shows now: class, CAM layer (undefined = automatic), signed saliency, the methods in view,
    * and every registry method's options as the panel computes it (every option set).
@@ -407,7 +448,8 @@ export type HostToCompare =
   | { type: 'comparison'; requestId: number; result: ComparisonMsg }
   /** How far the engine is with the request in flight (perturbation and sampling methods). */
   | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
-  | { type: 'error'; requestId?: number; message: string }
+  /** A failed request, or a failure of the view; `stale`: asked for a subject the panel no longer shows. */
+  | { type: 'error'; requestId?: number; message: string; stale?: boolean }
   /** The model changed on disk, or the image, or the panel's layer: request again. */
   | { type: 'refresh'; subject: CompareSubject }
   /** The panel shows another class: mark its tile (nothing to recompute). */
@@ -440,6 +482,21 @@ export interface MethodTileMsg {
   error?: string;
 }
 
+/** The methods view's two tabs: the maps as tiles, or the trust table with its curves. */
+export type MethodsTab = 'maps' | 'trust';
+
+/** One row of the trust table as drawn (tests read it): the numbers shown, by SCALARS name, null where none. */
+export interface TrustRowMsg {
+  method: MethodName;
+  /** 'measured' once every chosen measure has its number or its error. */
+  status: MethodTileStatus | 'measured' | 'measuring';
+  values: Record<string, number | null>;
+  /** Per measure, the sentence a cell shows instead of a number. */
+  errors?: Partial<Record<Measure, string>>;
+  /** Flagged by the randomization check. */
+  insensitive?: boolean;
+}
+
 export type HostToMethods =
   /** What to show (after `ready`, and whenever the explain panel's image, model, class or layer changes). */
   | { type: 'subject'; subject: CompareSubject; settings: PanelSettings }
@@ -451,10 +508,17 @@ export type HostToMethods =
   /** The answer to `explain`: one method's map. */
   | { type: 'explanation'; requestId: number; result: ExplanationMsg }
   | { type: 'progress'; requestId: number; progress: EngineProgressMsg }
-  /** A failed request (with its id: that method's tile shows it), or a failure of the view. */
-  | { type: 'error'; requestId?: number; message: string }
+  /**
+   * A failed request (with its id: that method's tile shows it), or a failure of the view. `stale`: the request was
+   * for an image or model the explain panel no longer shows (not a failure of the method; a new subject follows).
+   */
+  | { type: 'error'; requestId?: number; message: string; stale?: boolean }
   /** Tests and commands: show exactly these methods. */
   | { type: 'setMethods'; methods: MethodName[] }
+  /** The answer to `evaluate`: one method's trust measures. */
+  | { type: 'evaluation'; requestId: number; result: EvaluationMsg }
+  /** Commands and tests: show this tab (and, for the trust table, measure these). */
+  | { type: 'setTab'; tab: MethodsTab; measures?: Measure[] }
   | DisplayMsg;
 
 export type MethodsToHost =
@@ -467,4 +531,8 @@ export type MethodsToHost =
   | { type: 'selectMethod'; method: MethodName; options: MethodOptions; imagePath: string }
   /** What the view shows (tests read it): one tile per chosen method, in order. */
   | { type: 'rendered'; tiles: MethodTileMsg[] }
+  /** The trust measures of one method, for the subject's image and model (one method per request). */
+  | { type: 'evaluate'; requestId: number; request: EvaluateRequest; imagePath: string; modelPath: string }
+  /** What the trust table shows (tests read it): the tab, its rows in their order, the sort and the selected row. */
+  | { type: 'renderedTrust'; tab: MethodsTab; rows: TrustRowMsg[]; sortedBy?: string; selected?: MethodName; curves: number }
   | { type: 'log'; message: string };

@@ -234,6 +234,55 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
         `${(t as HTMLElement).dataset.method} ${(t as HTMLElement).dataset.status === 'drawn' ? t.querySelector('.tile-detail')?.textContent : (t as HTMLElement).dataset.status}`));
       console.log(`E2E methods view (not asserted): ${methodTimes.join(', ')}`);
 
+      // 1c. Which map to trust: the panel's "Trust measures" button turns the methods view to its trust table, one
+      // row per method with its numbers, and the deletion and insertion curves; a clicked row is the panel's map.
+      // Back to the top class first: the compare view's click made an unlikely class the panel's.
+      await panel.locator('[data-testid="class-chip"][data-class-index="7"]').click();
+      await untilTrue(async () => (await methods.locator('[data-testid="methods-meta"]').innerText()).includes('class 7'), 'the methods view follows class 7', 30_000);
+      await panel.locator('[data-testid="open-trust"]').click();
+      await methods.locator('[data-testid="methods-tab-trust"][aria-selected="true"]').waitFor({ timeout: 30_000 });
+      const rows = methods.locator('[data-testid="trust-row"]');
+      const measured = methods.locator('[data-testid="trust-row"][data-status="measured"], [data-testid="trust-row"][data-status="error"]');
+      await untilTrue(async () => (await rows.count()) === 9 && (await measured.count()) === 9, 'every trust row measured or failed', 180_000);
+      const trustRow = (method: string) => methods.locator(`[data-testid="trust-row"][data-method="${method}"]`);
+      for (const method of ['saliency', 'gradcam', 'ig']) {
+        const cells = await trustRow(method).locator('[data-testid="trust-cell"]').evaluateAll((tds) => tds.map((td) => [(td as HTMLElement).dataset.scalar, td.textContent?.trim()]));
+        const shown = Object.fromEntries(cells);
+        for (const scalar of ['deletionAuc', 'insertionAuc', 'road', 'stability']) assert.match(shown[scalar] ?? '', /^-?\d\.\d{3}$/, `${method} ${scalar}: ${JSON.stringify(shown)}`);
+      }
+      // Each chart holds lines in the theme's chart colours (the first three methods' at least), not only axes and text.
+      const chartLines = await methods.evaluate(() => {
+        const probe = document.body.appendChild(document.createElement('span'));
+        const palette = [0, 1, 2].map((i) => {
+          probe.style.color = `var(--sl-chart-${i})`;
+          return (getComputedStyle(probe).color.match(/\d+/g) ?? []).slice(0, 3).map(Number);
+        });
+        probe.remove();
+        return ['deletion', 'insertion'].map((name) => {
+          const c = document.querySelector<HTMLCanvasElement>(`[data-testid="trust-chart-${name}"]`)!;
+          const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+          return palette.map(([r, g, b]) => {
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && Math.abs(d[i] - r) < 24 && Math.abs(d[i + 1] - g) < 24 && Math.abs(d[i + 2] - b) < 24) n++;
+            return n;
+          });
+        });
+      });
+      assert.ok(chartLines.flat().every((n) => n > 40), `pixels of the first three chart colours in the deletion and insertion charts: ${JSON.stringify(chartLines)}`);
+      await trustRow('ig').click();
+      await untilTrue(async () => (await panel.locator('canvas.pane-heatmap').first().getAttribute('data-method')) === 'ig', 'the panel shows Integrated Gradients', 30_000);
+      assert.equal(await trustRow('ig').getAttribute('aria-current'), 'true');
+      // The README's picture: room for the whole table and its curves beside the panel.
+      await runCommand(wb.page, 'View: Toggle Primary Side Bar Visibility');
+      await methods.locator('[data-testid="methods-picker"] summary').click();
+      await wb.page.setViewportSize({ width: 1500, height: 1350 });
+      await untilTrue(async () => (await methods.locator('[data-testid="trust-chart-insertion"]').boundingBox())!.y + 200 < (await methods.evaluate(() => window.innerHeight)), 'the curves in view', 10_000);
+      await screenshot(wb.page, path.join(REPO_ROOT, 'media', 'screenshots', 'trust.png'));
+      await wb.page.setViewportSize({ width: 1500, height: 950 });
+      await methods.locator('[data-testid="methods-picker"] summary').click();
+      const trustNumbers = await rows.evaluateAll((trs) => trs.map((tr) => `${(tr as HTMLElement).dataset.method} ${Array.from(tr.querySelectorAll('[data-testid="trust-cell"]'), (td) => td.textContent?.trim()).join('/')}`));
+      console.log(`E2E trust table (not asserted): ${trustNumbers.join('; ')}`);
+
       // 2. The Model view (and the side-bar compare view) in the Saliency Lens activity bar container.
       await wb.page.locator('.activitybar [aria-label^="Saliency Lens"]').first().click();
       await wb.page.locator('.pane-header[aria-label^="Model"]').first().waitFor({ timeout: 30_000 });

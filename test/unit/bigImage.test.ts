@@ -247,7 +247,7 @@ describe('the display copy', () => {
     assert.deepEqual([copy.width, copy.height, copy.displayWidth, copy.displayHeight], [300, 100, 300, 100]);
   });
 
-  it('of a small JPEG with an EXIF rotation: re-encoded as stored (no EXIF), so the browser does not turn it away from the maps', async () => {
+  it('of a small JPEG with an EXIF rotation: re-encoded upright as the engine sees it (no EXIF), so the browser does not turn it again', async () => {
     const [w, h] = [60, 20];
     const plain = Buffer.from(jpeg.encode({ width: w, height: h, data: squarePicture(w, h, { x0: 2, x1: 8, y0: 2, y1: 8 }) }, 95).data);
     // APP1 "Exif": a big-endian TIFF header and one IFD entry, Orientation (0x0112, SHORT) = 6 (rotate 90° clockwise).
@@ -261,7 +261,14 @@ describe('the display copy', () => {
     const pic = Buffer.from(m[2], 'base64');
     assert.ok(!pic.equals(bytes), 'not the file itself');
     assert.equal(pic.indexOf(Buffer.from('Exif\0\0', 'latin1')), -1, 'no EXIF left to rotate it');
-    assert.deepEqual([copy.width, copy.height, copy.displayWidth, copy.displayHeight], [w, h, w, h], 'the stored size, wide as stored');
+    assert.deepEqual([copy.width, copy.height, copy.displayWidth, copy.displayHeight], [h, w, h, w], 'the upright size: turned 90°');
+    // The top-left white square, stored at x 2–8 of 60, y 2–8 of 20, is at the top right once turned clockwise.
+    const shown = m[1] === 'png' ? PNG.sync.read(pic) : jpeg.decode(pic, { useTArray: true });
+    const at = (x: number, y: number) => shown.data[(y * shown.width + x) * 4];
+    assert.ok(at(h - 5, 5) > 200 && at(4, 5) < 100, 'the square is at the top right');
+    // Told not to turn it, the engine's copy is the stored picture.
+    const asStored = await displayCopyOf(bytes, 'phone.jpg', () => loadImage(bytes, 'phone.jpg', { exifOrientation: false }));
+    assert.deepEqual([asStored.width, asStored.height], [w, h]);
     // Without the rotation the same pixels go as the file.
     const upright = await displayCopyOf(plain, 'plain.jpg', () => loadImage(plain, 'plain.jpg'));
     assert.equal(upright.dataUrl, `data:image/jpeg;base64,${plain.toString('base64')}`);

@@ -32,7 +32,7 @@ describe('the demo on the bundled example (what `npm run demo` runs)', () => {
       assert.equal(report.runtime.converted, true);
       for (const method of ['saliency', 'gradcam']) {
         const png = PNG.sync.read(fs.readFileSync(path.join(out, `${stem}.${method}.png`)));
-        assert.deepEqual([png.width, png.height], [28, 28], 'overlay at the image size');
+        assert.deepEqual([png.width, png.height], [532, 532], 'overlay enlarged 19× to a viewable size (at least 512 px)');
         const npy = decodeNpyFloat32(fs.readFileSync(path.join(out, `${stem}.${method}.npy`)));
         assert.deepEqual(npy.shape, [28, 28]);
         assert.ok(npy.data.every(Number.isFinite));
@@ -69,15 +69,22 @@ describe('batch report', () => {
     assert.ok(!/src="(?!data:)/.test(html), 'every image is a data: URL');
     assert.ok(!/<script/i.test(html));
     assert.match(html, /forward \+ gradients \d+\.\d ms · Saliency \d+\.\d ms · Grad-CAM \d+\.\d ms/);
-    // The embedded overlay is the one the CLI wrote beside it (the image fits a thumbnail, so at its size): the same
-    // pixels when embedded as PNG, within JPEG's rounding when that was smaller.
+    // The embedded overlay is the one the CLI wrote beside it (the image fits a thumbnail, so at its size; the file is
+    // its 19× nearest-neighbour enlargement): the same pixels when embedded as PNG, within JPEG's rounding when that was smaller.
     const written = PNG.sync.read(fs.readFileSync(path.join(out, 'digit-7-29.saliency.png')));
     const embedded = embeddedImages(html).find((i) => i.alt === 'saliency of digit-7-29.png');
     assert.ok(embedded, 'the saliency overlay of digit-7-29.png is embedded');
-    assert.deepEqual([embedded.width, embedded.height], [written.width, written.height]);
+    const factor = written.width / embedded.width;
+    assert.deepEqual([embedded.width, embedded.height, factor], [28, 28, 19]);
     let diff = 0;
-    for (let i = 0; i < written.data.length; i += 4) for (let c = 0; c < 3; c++) diff += Math.abs(written.data[i + c] - embedded.data[i + c]);
-    const meanDiff = diff / (3 * written.width * written.height);
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 28; x++) {
+        const w = (y * factor * written.width + x * factor) * 4;
+        const e = (y * 28 + x) * 4;
+        for (let c = 0; c < 3; c++) diff += Math.abs(written.data[w + c] - embedded.data[e + c]);
+      }
+    }
+    const meanDiff = diff / (3 * 28 * 28);
     assert.ok(embedded.mime === 'image/png' ? meanDiff === 0 : meanDiff < 6, `${embedded.mime} differs from the written overlay by ${meanDiff.toFixed(2)} on average`);
   });
 
@@ -88,7 +95,7 @@ describe('batch report', () => {
     const out = tempDir('saliency-report-');
     const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', 'examples/mnist-cnn', '--image', dir, '--out', out], { encoding: 'utf8' });
     assert.equal(res.status, 2);
-    assert.match(res.stderr.trim(), /broken\.png: not a PNG, JPEG, BMP, GIF or WebP image$/);
+    assert.match(res.stderr.trim(), /broken\.png: not a PNG, JPEG, WebP, TIFF, BMP or GIF image$/);
     const html = fs.readFileSync(path.join(out, 'report.html'), 'utf8');
     assert.match(html, /3 images, 1 failed/);
     assert.match(html, /class="error">.*broken\.png: not a PNG/);

@@ -128,7 +128,7 @@ describe('bad images', () => {
   it('a file that is not an image', async () => {
     const file = path.join(work(), 'notes.png');
     fs.writeFileSync(file, 'these are my notes, not pixels');
-    await expectError(['explain', '--model', modelDir, '--image', file], file, /not a PNG, JPEG, BMP, GIF or WebP image/);
+    await expectError(['explain', '--model', modelDir, '--image', file], file, /not a PNG, JPEG, WebP, TIFF, BMP or GIF image/);
   });
   it('a truncated PNG', async () => {
     const file = path.join(work(), 'cut.png');

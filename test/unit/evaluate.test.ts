@@ -10,6 +10,8 @@ import { Explainer } from '../../src/engine/explain';
 import { loadImageFile } from '../../src/engine/image/load';
 import { evaluateImage, summarize, type ImageEvaluation, type MethodEvaluation } from '../../src/engine/metrics/evaluate';
 import { main } from '../../src/cli';
+import { ExplainService } from '../../src/engine/service';
+import { UserError } from '../../src/engine/errors';
 import { cleanupTempDirs, tempDir } from './helpers';
 
 after(cleanupTempDirs);
@@ -76,6 +78,48 @@ describe('evaluate', () => {
     const html = fs.readFileSync(path.join(out, 'evaluation.html'), 'utf8');
     assert.equal((html.match(/<svg /g) ?? []).length, 2 * images.length, 'a deletion and an insertion curve per image');
     assert.doesNotMatch(html, /<script/);
+  });
+
+  it('the engine request measures one method for the class asked, only the measures asked, with progress by measure', async () => {
+    const progress: { method: string; measure?: string; done: number; total: number; progressId?: number; step?: { done: number; total: number } }[] = [];
+    const service = new ExplainService((p) => progress.push(p));
+    const image = digit('digit-7-29.png');
+    try {
+      // Class 3, not the top class (7): the measured class is the one asked for.
+      const answer = await service.evaluate({ modelPath: example, imagePath: image, method: 'saliency', classIndex: 3, measures: ['curves', 'stability'], seed: 4, progressId: 9 });
+      assert.equal(answer.classIndex, 3);
+      assert.equal(answer.label, '3');
+      assert.ok(answer.probability < 0.5, `class 3 of a 7 is unlikely: ${answer.probability}`);
+      const m = answer.evaluation;
+      assert.equal(m.method, 'saliency');
+      assert.ok(m.deletion && m.insertion && m.stability, 'the curves and stability');
+      assert.equal(m.road, undefined, 'ROAD was not asked for');
+      assert.deepEqual(progress.filter((p) => !p.step).map((p) => [p.measure, p.done, p.total, p.progressId]), [['curves', 0, 2, 9], ['stability', 1, 2, 9]]);
+      // The curves' batched inputs report how far they are, up to all of them.
+      const steps = progress.filter((p) => p.step).map((p) => p.step!);
+      assert.ok(steps.length > 0 && progress.filter((p) => p.step).every((p) => p.measure === 'curves'));
+      assert.ok(steps.every((st, i) => st.done <= st.total && (i === 0 || st.done >= steps[i - 1].done)), JSON.stringify(steps));
+      assert.equal(steps.at(-1)!.done, steps.at(-1)!.total);
+      // The map measured travels with the numbers, as `explain` would answer it: the methods view shows it.
+      assert.deepEqual(answer.explanation.maps.map((mp) => mp.method), ['saliency']);
+      assert.equal(answer.explanation.target.index, 3);
+      assert.equal(answer.explanation.predictions[0].label, '7', 'the top predictions too');
+      // The same numbers as `evaluate` of the same image, class and seed outside the engine's request path.
+      const ex = await Explainer.open(example);
+      try {
+        const direct = await evaluateImage(ex, await loadImageFile(image), image, { methods: ['saliency'], target: 3, measures: ['curves', 'stability'], seed: 4 });
+        assert.equal(m.deletion!.auc, direct.methods[0].deletion!.auc);
+        assert.equal(m.stability!.spearman, direct.methods[0].stability!.spearman);
+      } finally {
+        ex.dispose();
+      }
+      await assert.rejects(service.evaluate({ modelPath: example, imagePath: image, method: 'saliency', measures: [] }),
+        (err: Error) => err instanceof UserError && /none chosen/.test(err.message));
+      await assert.rejects(service.evaluate({ modelPath: example, imagePath: image, method: 'saliency', measures: ['vibes' as 'road'] }),
+        (err: Error) => err instanceof UserError && /unknown "vibes"/.test(err.message));
+    } finally {
+      service.dispose();
+    }
   });
 
   it('the CLI refuses an unknown measure in one sentence', async () => {

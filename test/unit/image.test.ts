@@ -12,6 +12,7 @@ import { GifWriter } from 'omggif';
 import { initBackend } from '../../src/engine/backend';
 import { UserError } from '../../src/engine/errors';
 import { decodeImage, readImageFile, type DecodedImage } from '../../src/engine/image/decode';
+import { loadImageFile } from '../../src/engine/image/load';
 import { MEMORY_BOUND_BYTES } from '../../src/engine/image/budget';
 import {
   describePreprocessing,
@@ -426,7 +427,7 @@ describe('decodeImage: bad input', () => {
 
   it('a text file named .png', () => {
     const file = writeFixture('notes.png', 'hello, this is not an image\n');
-    assertUserError(() => readImageFile(file), file, 'not a PNG, JPEG, BMP, GIF or WebP image');
+    assertUserError(() => readImageFile(file), file, 'not a PNG, JPEG, WebP, TIFF, BMP or GIF image');
   });
 
   it('a truncated PNG', () => {
@@ -488,13 +489,15 @@ describe('decodeImage: bad input', () => {
     assertUserError(() => decodeImage(gifHeader, 'big.gif'), 'big.gif', 'image is 65535×65535');
   });
 
-  it('WebP is recognised and refused with a clear message', () => {
+  it('a WebP named .png is recognised as WebP (decoded by loadImage; imageFormats.test.ts), and an empty frame refused', async () => {
     const riff = Buffer.alloc(30);
     riff.write('RIFF', 0, 'latin1');
     riff.writeUInt32LE(22, 4);
     riff.write('WEBPVP8 ', 8, 'latin1');
     const file = writeFixture('photo.png', riff);
-    assertUserError(() => readImageFile(file), file, 'WebP images are not supported yet; convert it to PNG');
+    const err = await loadImageFile(file).then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof UserError, `expected a UserError, got ${String(err)}`);
+    assert.ok(err.message.startsWith(`${file}: the WebP data is truncated or corrupt (`), err.message);
   });
 
   it('an empty file', () => {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { manifestEnums, methodsTableMarkdown, METHODS_TABLE_BEGIN, METHODS_TABLE_END } from '../../src/shared/manifestEnums';
 import { METHOD_NAMES } from '../../src/shared/methods';
+import { IMAGE_EXTENSIONS, IMAGE_FILE } from '../../src/shared/imageFiles';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 
@@ -27,4 +28,17 @@ test('the README methods table is the registry\'s (npm run sync:manifest writes 
   assert.ok(begin >= 0 && end > begin, 'README has the methods-table markers');
   assert.equal(readme.slice(begin + METHODS_TABLE_BEGIN.length, end).trim(), methodsTableMarkdown());
   for (const m of METHOD_NAMES) assert.ok(readme.includes(`| \`${m}\` |`), `README lists ${m}`);
+});
+
+test('the Explorer menu offers exactly the image files a folder run picks up (IMAGE_EXTENSIONS)', () => {
+  const whens = (pkg.contributes.menus['explorer/context'] as { command: string; when: string }[])
+    .filter((m) => m.command !== 'saliencyLens.explainFolder').map((m) => m.when);
+  assert.ok(whens.length >= 2);
+  for (const when of whens) {
+    const source = /resourceExtname =~ \/(.+)\/i$/.exec(when)?.[1];
+    assert.ok(source, `a resourceExtname regex: ${when}`);
+    const menu = new RegExp(source, 'i');
+    for (const ext of IMAGE_EXTENSIONS) assert.ok(menu.test(`.${ext}`) && IMAGE_FILE.test(`a.${ext}`), `.${ext} is offered: ${when}`);
+    for (const other of ['.npy', '.json', '.svg', '.tif.bak', '.pngx']) assert.equal(menu.test(other), IMAGE_FILE.test(`a${other}`), `${other}: ${when}`);
+  }
 });

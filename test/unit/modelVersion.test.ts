@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ExplainService } from '../../src/engine/service';
+import { Explainer } from '../../src/engine/explain';
 import { cleanupTempDirs, tempDir } from './helpers';
 
 after(cleanupTempDirs);
@@ -55,6 +56,39 @@ describe('the model version the engine reports (watch mode tells a new checkpoin
       fs.utimesSync(shard, later, later);
       assert.notEqual((await service.open({ modelPath: dir })).version, v1, 'a rewritten shard: a new version');
     } finally {
+      service.dispose();
+    }
+  });
+
+  it('requests with two preprocessings at once both finish: the model one replaces is disposed only once unused', async () => {
+    const service = new ExplainService();
+    const imagePath = 'examples/digits/digit-7-29.png';
+    const realDispose = Explainer.prototype.dispose;
+    let disposed = 0;
+    Explainer.prototype.dispose = function (this: Explainer) {
+      disposed++;
+      return realDispose.call(this);
+    };
+    try {
+      // The panel (its preset) and another request (the model's default) on the same model, interleaved: each opening
+      // replaces the other's explainer while it still runs.
+      const asked = ['unit', 'raw', 'unit', 'raw'].map((preprocessing) => service.explain({ modelPath: 'examples/mnist-cnn', imagePath, preprocessing, methods: ['saliency'] }));
+      const answers = await Promise.all(asked);
+      for (const a of answers) assert.equal(a.maps.length, 1);
+      // Each ran with its own preprocessing: the two give different logits, and the same preprocessing the same.
+      const top = answers.map((a) => a.predictions[0].logit);
+      assert.notEqual(top[0], top[1]);
+      assert.equal(top[0], top[2]);
+      assert.equal(top[1], top[3]);
+      // Four openings, each replacing the one before: the three replaced are disposed once their request is done
+      // (none leaks, none twice), the current one when the service is.
+      await new Promise((r) => setImmediate(r));
+      assert.equal(disposed, 3);
+      service.dispose();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(disposed, 4);
+    } finally {
+      Explainer.prototype.dispose = realDispose;
       service.dispose();
     }
   });

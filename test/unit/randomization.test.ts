@@ -1,3 +1,4 @@
+import { INSENSITIVE_NOTE } from '../../src/shared/measures';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
@@ -10,7 +11,7 @@ import { UserError } from '../../src/engine/errors';
 import { Explainer } from '../../src/engine/explain';
 import { readImageFile } from '../../src/engine/image/decode';
 import {
-  INSENSITIVE_NOTE, INSENSITIVE_THRESHOLD, modelRandomization, randomizedRuntime, randomizedWeights,
+  INSENSITIVE_THRESHOLD, modelRandomization, randomizedRuntime, randomizedWeights,
 } from '../../src/engine/metrics/randomization';
 import { methodMapOf } from '../../src/engine/metrics/randomizationMaps';
 import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';

@@ -3,6 +3,7 @@
  * (the webviews' CSP, a fake acquireVsCodeApi that records posted messages) in Debian's chromium, and
  * plays the host: sends messages, waits for posted ones.
  */
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -144,4 +145,23 @@ export function webviewTest(name: string, bundle: string, opts: { timeout: numbe
       await harness.close();
     }
   });
+}
+
+/**
+ * The host's side of a webview that sends one request at a time: waits for the request not answered yet among
+ * `pending()` (exactly one may be open), marks it answered, sends `answer(it)` and returns it.
+ */
+export async function nextOpenRequest<R extends { requestId: number }>(pending: () => Promise<R[]>, answered: Set<number>, what: string): Promise<R> {
+  let open: R[] = [];
+  await untilTrue(async () => (open = (await pending()).filter((m) => !answered.has(m.requestId))).length > 0, what);
+  assert.equal(open.length, 1, 'one request at a time');
+  return open[0];
+}
+
+export async function answerNextRequest<R extends { requestId: number }>(page: Page, pending: () => Promise<R[]>, answered: Set<number>,
+  answer: (request: R) => unknown, what: string): Promise<R> {
+  const req = await nextOpenRequest(pending, answered, what);
+  answered.add(req.requestId);
+  await send(page, answer(req));
+  return req;
 }

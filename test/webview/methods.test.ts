@@ -7,24 +7,15 @@
  * Run: node esbuild.mjs && node --import tsx --test test/webview/methods.test.ts
  */
 import assert from 'node:assert/strict';
-import { PNG } from 'pngjs';
 import type { Page } from 'playwright-core';
 import type {
-  CompareSubject, ExplanationMsg, HostToMethods, MethodName, MethodsToHost, MethodTileMsg, ModelInfoMsg, PredictionMsg,
+  ExplanationMsg, HostToMethods, MethodName, MethodsToHost, MethodTileMsg, ModelInfoMsg,
 } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
 import { colormapLut } from '../../src/shared/colormaps';
-import { posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
+import { answerNextRequest, nextOpenRequest, posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
+import { CAM, MODEL, prediction, SIZE, SUBJECT } from './methodsFixture';
 
-const LABELS = ['cat', 'dog', 'fox', 'owl'];
-const SIZE = 24;
-const CAM = 6;
-const MODEL: ModelInfoMsg = {
-  path: '/w/animals/model.onnx', format: 'onnx', numClasses: LABELS.length, labels: LABELS, outputActivation: 'softmax',
-  inputShape: [SIZE, SIZE, 3], preprocessing: 'unit (0..1) (default)',
-  spatialLayers: [{ name: 'conv_last', type: 'Conv', height: CAM, width: CAM, channels: 8 }], defaultSpatialLayer: 'conv_last',
-  backend: { name: 'onnxruntime', threads: 2, note: 'test' }, warnings: [], layers: [], totalParams: 0, outputName: 'logits', version: 'v1',
-};
 
 /** The default choice, in registry order (gradient methods, then CAMs, then perturbation). */
 const DEFAULT_ORDER: MethodName[] = ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion'];
@@ -38,17 +29,8 @@ const FAILING: MethodName = 'scorecam';
 /** Engine time of each method's request, all different so a tile showing another's time is caught. */
 const TOTAL_MS = (m: MethodName) => 12 + 3 * DEFAULT_ORDER.indexOf(m) + (m === 'occlusion' ? 4000 : 0);
 
-function picture(): string {
-  const png = new PNG({ width: 48, height: 48 });
-  for (let i = 0; i < 48 * 48; i++) png.data.set([(i * 7) % 255, (i * 3) % 255, 120, 255], i * 4);
-  return `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
-}
 
-const SUBJECT: CompareSubject = {
-  imageUri: picture(), imageName: 'photo.png', imagePath: '/w/photo.png', model: MODEL, classIndex: 0, layer: 'conv_last', imageVersion: '1:1',
-};
 
-const prediction = (index: number): PredictionMsg => ({ index, label: LABELS[index], logit: 3 - index, probability: 0.6 / (index + 1) });
 
 /**
  * A map for `method`: unsigned ones a bump with maximum `peak` and minimum 0; signed ones zero everywhere
@@ -93,21 +75,10 @@ type Msg = Extract<MethodsToHost, { type: string }>;
 
 const explains = async (page: Page, from = 0) => (await posted<Msg>(page)).slice(from).filter((m): m is Explain & Record<string, unknown> => m.type === 'explain');
 
-/** Waits for the request not answered yet (exactly one may be open) and returns it. */
-async function nextOpen(page: Page, answered: Set<number>): Promise<Explain> {
-  let open: Explain[] = [];
-  await untilTrue(async () => (open = (await explains(page)).filter((m) => !answered.has(m.requestId))).length > 0, 'an explain request');
-  assert.equal(open.length, 1, 'one request at a time');
-  return open[0];
-}
+const nextOpen = (page: Page, answered: Set<number>) => nextOpenRequest(() => explains(page), answered, 'an explain request');
 
 /** Answers the next request (with a map, or the failing method's error) and returns it. */
-async function answerNext(page: Page, answered: Set<number>): Promise<Explain> {
-  const req = await nextOpen(page, answered);
-  answered.add(req.requestId);
-  await send(page, answer(req));
-  return req;
-}
+const answerNext = (page: Page, answered: Set<number>) => answerNextRequest(page, () => explains(page), answered, answer, 'an explain request');
 
 async function lastTiles(page: Page): Promise<MethodTileMsg[] | undefined> {
   const r = (await posted<Msg>(page)).filter((m) => m.type === 'rendered').at(-1);

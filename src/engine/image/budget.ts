@@ -62,8 +62,9 @@ export function tooLarge(file: string, size: Size, neededBytes: number): UserErr
 
 /**
  * True when the file itself can be shown: no longer than the display bound, and upright. A file with an EXIF
- * rotation is re-encoded as stored: a browser would turn it while the engine (like PIL and TensorFlow) reads the
- * pixels as stored, and the maps would no longer lie over it.
+ * orientation is re-encoded from the engine's working image instead: the engine turns it upright by default
+ * (as a browser would) but reads it as stored when told to, and only its own copy matches its maps either way
+ * (its size is then the upright one, where the header's is the stored one).
  */
 export function showsAsIs(header: Size & { orientation?: number }): boolean {
   return Math.max(header.width, header.height) <= DISPLAY_LONG_SIDE && (!header.orientation || header.orientation === 1);

@@ -1,15 +1,20 @@
 /**
- * Image decoding: file bytes -> 8-bit RGBA, whatever the source format.
+ * Image decoding: file bytes -> 8-bit RGBA (plus the 16-bit samples of a 16-bit file), whatever the source format.
  *
  * The format is sniffed from magic bytes (never the extension), the dimensions are read from the header
  * and the decoder's peak memory checked against MEMORY_BOUND_BYTES before any pixel is decoded, and every
  * library failure becomes a UserError of the form "FILE: what is wrong" (no stack traces reach the user).
- * This decodes at full size; load.ts decides when to decode downscaled instead.
+ * This file holds the pure-JS decoders (PNG, JPEG, BMP, GIF) at full size; load.ts decides when to decode
+ * downscaled instead, and sends WebP and TIFF (which no JS decoder here reads) to sharp (sharpCodec.ts).
+ *
+ * 16 bits per sample: `data` is always 8-bit RGBA (what the panel shows and overlays are drawn on); a file with more
+ * than 8 bits per sample also keeps its samples in `data16`, which preprocessing reads instead, so a model sees the
+ * full precision of a 16-bit PNG or TIFF.
  *
  * Library facts this file relies on (checked against the installed versions):
- * - pngjs 7: `PNG.sync.read` always yields 8-bit RGBA (16-bit is rescaled unless skipRescale; palette,
- *   grey, tRNS and Adam7 interlacing are expanded). A truncated file throws "There are some read requests
- *   waitng on finished stream".
+ * - pngjs 7: `PNG.sync.read` yields 8-bit RGBA (palette, grey, tRNS and Adam7 interlacing are expanded); a
+ *   16-bit file with `skipRescale: true` yields a Uint16Array of 16-bit RGBA instead (grey expanded, alpha 65535).
+ *   A truncated file throws "There are some read requests waitng on finished stream".
  * - jpeg-js 0.4.4: needs the EOI marker (a truncated file throws "marker was not found"); we also check for
  *   EOI ourselves so a partly decoded image can never slip through. `tolerantDecoding: false` turns
  *   out-of-range block references into errors instead of silently skipped blocks.
@@ -30,20 +35,32 @@ import { imageSize } from 'image-size';
 import { fileError, UserError } from '../errors';
 import { checkMemory, MEMORY_BOUND_BYTES, type Size } from './budget';
 import { jpegLayout, jsDecodePeak, pngLayout } from './peakMemory';
+import { tiffEndsEarly } from './tiffIfd';
+import { jpegHasEnd } from './jpegSegments';
 
-export type ImageFormat = 'png' | 'jpeg' | 'bmp' | 'gif' | 'webp';
+export type ImageFormat = 'png' | 'jpeg' | 'bmp' | 'gif' | 'webp' | 'tiff';
 
 export interface DecodedImage {
   width: number;
   height: number;
   /** RGBA, 4 bytes per pixel, row-major, top row first. */
   data: Uint8Array;
+  /**
+   * The same pixels at 16 bits per sample (0..65535, RGBA, same layout), present only when the file has more than
+   * 8 bits per sample; `data` is then these rounded to 8 bits. Preprocessing reads this when present.
+   */
+  data16?: Uint16Array;
   format: ImageFormat;
+  /** The EXIF orientation the file states (2–8), and whether the pixels were turned upright by it (see orientation.ts). */
+  orientation?: { stated: number; applied: boolean };
   /** The file's own size when `data` is a downscaled working copy (see load.ts); absent when it is full size. */
   original?: Size;
 }
 
-export const FORMAT_NAME: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', bmp: 'BMP', gif: 'GIF', webp: 'WebP' };
+export const FORMAT_NAME: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', bmp: 'BMP', gif: 'GIF', webp: 'WebP', tiff: 'TIFF' };
+
+/** The formats we read, for "not an image" messages. */
+export const KNOWN_FORMATS = 'a PNG, JPEG, WebP, TIFF, BMP or GIF image';
 
 /** Identifies the format from the first bytes of the file, or undefined when it is none we know. */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
@@ -59,6 +76,10 @@ export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
   if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  // Little- or big-endian TIFF (42) and BigTIFF (43).
+  if (b.length >= 4 && ((ascii(0, 'II') && b[3] === 0 && (b[2] === 42 || b[2] === 43)) || (ascii(0, 'MM') && b[2] === 0 && (b[3] === 42 || b[3] === 43)))) {
+    return 'tiff';
+  }
   if (ascii(0, 'BM')) return 'bmp';
   return undefined;
 }
@@ -90,17 +111,21 @@ export function readImageBytes(file: string): Uint8Array {
 }
 
 /** The format of an image we can decode, or the one-sentence reason we cannot. */
-export function decodableFormat(bytes: Uint8Array, file: string): Exclude<ImageFormat, 'webp'> {
-  if (bytes.length === 0) throw fileError(file, 'the file is empty; not a PNG, JPEG, BMP, GIF or WebP image');
+export function decodableFormat(bytes: Uint8Array, file: string): ImageFormat {
+  if (bytes.length === 0) throw fileError(file, `the file is empty; not ${KNOWN_FORMATS}`);
   const format = sniffFormat(bytes);
-  if (!format) throw fileError(file, 'not a PNG, JPEG, BMP, GIF or WebP image');
-  if (format === 'webp') throw fileError(file, 'WebP images are not supported yet; convert it to PNG');
+  if (!format) throw fileError(file, `not ${KNOWN_FORMATS}`);
   return format;
 }
 
-/** Decodes PNG, JPEG, BMP or GIF bytes to RGBA at full size. `file` is only used in error messages. */
+/**
+ * Decodes PNG, JPEG, BMP or GIF bytes to RGBA at full size with the JS decoders. `file` is only used in error
+ * messages. WebP and TIFF need sharp: loadImage (load.ts) decodes them.
+ */
 export function decodeImage(bytes: Uint8Array, file: string): DecodedImage {
   const format = decodableFormat(bytes, file);
+  // sharp decodes these, asynchronously (loadImage): this synchronous decoder cannot.
+  if (format === 'webp' || format === 'tiff') throw fileError(file, `${FORMAT_NAME[format]} images need the asynchronous loader (loadImage, through sharp); this reader takes PNG, JPEG, BMP and GIF`);
   try {
     switch (format) {
       case 'png':
@@ -125,17 +150,28 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * True when a decoder's message (pngjs, jpeg-js, omggif, bmp-js or libvips) means it ran out of data: said to the
+ * user as "the file ends early".
+ */
+export function endsEarlyMessage(msg: string): boolean {
+  return /read requests waitng|waiting on finished stream|unexpected end|premature end|end of (file|data|stream|input)|out of range|exceeded buffer limits|Invalid block size|offset is outside|read error|not enough data|truncated|short read/i.test(msg);
+}
+
 /** A short, human reason for a library error: never a stack, never more than one line. */
 function reasonOf(err: unknown): string {
   const msg = describe(err).split('\n')[0].trim();
-  if (/read requests waitng|waiting on finished stream|unexpected end|end of file|out of range|exceeded buffer limits|Invalid block size|offset is outside/i.test(msg)) {
-    return 'the file ends early';
-  }
+  if (endsEarlyMessage(msg)) return 'the file ends early';
   if (err instanceof TypeError && /undefined|null/.test(msg)) return 'invalid structure';
   return msg.length > 100 ? msg.slice(0, 97) + '...' : msg || 'unknown error';
 }
 
-function corrupt(file: string, format: ImageFormat, reason: string): UserError {
+/** The sentence for a WebP or TIFF where sharp (their only decoder here) cannot run; `why` is sharp's load failure. */
+export function needsSharp(file: string, format: ImageFormat, why: string): UserError {
+  return fileError(file, `${FORMAT_NAME[format]} images are decoded by sharp, which could not load on this platform (${why}); convert it to PNG`);
+}
+
+export function corrupt(file: string, format: ImageFormat, reason: string): UserError {
   return fileError(file, `the ${FORMAT_NAME[format]} data is truncated or corrupt (${reason})`);
 }
 
@@ -153,12 +189,14 @@ function checkValidSize(file: string, format: ImageFormat, width: number, height
 }
 
 /** Header dimensions (reads only headers; GIF's logical screen, BMP's absolute height), checked to be valid. */
-export function imageHeaderSize(bytes: Uint8Array, file: string, format: Exclude<ImageFormat, 'webp'>): Size {
+export function imageHeaderSize(bytes: Uint8Array, file: string, format: ImageFormat): Size {
   if (format === 'gif' && bytes.length >= 10) {
     const size = { width: bytes[6] | (bytes[7] << 8), height: bytes[8] | (bytes[9] << 8) };
     checkValidSize(file, format, size.width, size.height);
     return size;
   }
+  // libtiff decodes what it has of a cut-off TIFF (with a warning), and image-size says only "Missing tags".
+  if (format === 'tiff' && tiffEndsEarly(bytes)) throw corrupt(file, format, 'the file ends early');
   let size: { width?: number; height?: number };
   try {
     size = imageSize(bytes);
@@ -196,43 +234,33 @@ function checkDecodedSize(file: string, format: ImageFormat, expected: { width: 
 
 function decodePng(bytes: Uint8Array, file: string): DecodedImage {
   const dims = headerSize(bytes, file, 'png');
-  // Always 8-bit RGBA: pngjs rescales 16-bit (skipRescale defaults to false) and expands palette/grey.
+  if (pngLayout(bytes)?.bitDepth === 16) return decodePng16(bytes, file, dims);
+  // 8-bit RGBA: pngjs expands palette/grey and scales 1-, 2- and 4-bit samples.
   const png = PNG.sync.read(asBuffer(bytes), { checkCRC: true, skipRescale: false });
   const out = { width: png.width, height: png.height, data: plain(png.data) };
   checkDecodedSize(file, 'png', dims, out);
   return { ...out, format: 'png' };
 }
 
+/** A 16-bit PNG: its samples as they are (skipRescale) in `data16`, and rounded to 8 bits in `data`. */
+function decodePng16(bytes: Uint8Array, file: string, dims: Size): DecodedImage {
+  const png = PNG.sync.read(asBuffer(bytes), { checkCRC: true, skipRescale: true });
+  const raw = png.data as unknown as Uint16Array | Buffer;
+  if (!(raw instanceof Uint16Array)) throw corrupt(file, 'png', 'the 16-bit samples did not decode as 16-bit');
+  const data = to8Bit(raw);
+  checkDecodedSize(file, 'png', dims, { width: png.width, height: png.height, data });
+  return { width: png.width, height: png.height, data, data16: raw, format: 'png' };
+}
+
+/** 16-bit samples rounded to 8 bits (v·255/65535 to the nearest: k·257 -> k), as pngjs rounds them. */
+export function to8Bit(samples: Uint16Array): Uint8Array {
+  const out = new Uint8Array(samples.length);
+  for (let i = 0; i < samples.length; i++) out[i] = Math.floor((samples[i] * 255) / 65535 + 0.5);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // JPEG
-
-/**
- * True when an EOI marker (FF D9) follows the first SOS segment. Walks the marker segments up to the first
- * SOS so that an EOI inside an EXIF thumbnail does not count; inside entropy-coded data FF is always followed
- * by 00 or a restart marker, so any FF D9 after SOS is a real end-of-image marker.
- */
-export function jpegHasEnd(bytes: Uint8Array): boolean {
-  let i = 2;
-  const n = bytes.length;
-  while (i + 3 < n) {
-    if (bytes[i] !== 0xff) return false;
-    const m = bytes[i + 1];
-    if (m === 0xff) {
-      i += 1; // fill byte
-      continue;
-    }
-    if (m === 0xda) break;
-    if (m === 0xd9) return false; // EOI before any scan: no image data
-    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
-      i += 2;
-      continue;
-    }
-    i += 2 + ((bytes[i + 2] << 8) | bytes[i + 3]);
-  }
-  if (i + 3 >= n) return false;
-  for (let j = i + 2; j + 1 < n; j++) if (bytes[j] === 0xff && bytes[j + 1] === 0xd9) return true;
-  return false;
-}
 
 function decodeJpeg(bytes: Uint8Array, file: string): DecodedImage {
   const dims = headerSize(bytes, file, 'jpeg');

@@ -1,58 +1,40 @@
 /**
- * The copy of an image the panel shows: the file's own bytes when it fits DISPLAY_LONG_SIDE (the browser
- * draws them exactly), else the working image re-encoded at most DISPLAY_LONG_SIDE long (JPEG when opaque,
- * PNG when it has transparency), so a 36-megapixel file never travels to the webview.
+ * The copy of an image the panel shows: the file's own bytes when it fits DISPLAY_LONG_SIDE, is upright and a
+ * browser draws its format (it draws them exactly), else the working image re-encoded at most DISPLAY_LONG_SIDE
+ * long (JPEG when opaque, PNG when it has transparency; always 8 bits), so a 36-megapixel file never travels to
+ * the webview and a rotated photo is shown as the engine saw it.
  */
 import * as jpeg from 'jpeg-js';
 import { encodePng, isOpaque } from './encode';
 import { DISPLAY_LONG_SIDE, fitLongSide, showsAsIs, type Size } from './budget';
-import { imageSize } from 'image-size';
-import { fileError } from '../errors';
-import { decodableFormat, imageHeaderSize, sniffFormat, type DecodedImage, type ImageFormat } from './decode';
+import { BROWSER_MIME } from './browserMime';
+import { decodableFormat, imageHeaderSize, type DecodedImage } from './decode';
 import { areaDownscale } from './downscale';
 import { realSize } from './load';
+import { exifOrientation } from './orientation';
 import { encodeResized, sharpIfAvailable } from './sharpCodec';
 import type { DisplayImageMsg } from '../../shared/protocol';
 
-const MIME: Record<ImageFormat, string> = { png: 'image/png', jpeg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp' };
-
 export type DisplayCopy = DisplayImageMsg;
 
-/** A JPEG's EXIF orientation (1–8), if its header states one. */
-function orientationOf(bytes: Uint8Array): number | undefined {
-  try {
-    return imageSize(bytes).orientation;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The file's own bytes as the display copy (call when `showsAsIs(size)`). */
-export function displayOriginal(bytes: Uint8Array, format: ImageFormat, size: Size): DisplayCopy {
-  const dataUrl = `data:${MIME[format]};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
+/** The file's own bytes as the display copy (call when `showsAsIs(size)` and a browser draws the format). */
+export function displayOriginal(bytes: Uint8Array, mime: string, size: Size): DisplayCopy {
+  const dataUrl = `data:${mime};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
   return { dataUrl, width: size.width, height: size.height, displayWidth: size.width, displayHeight: size.height };
 }
 
 /**
- * The display copy of an image file's bytes: the bytes themselves when they fit, else `working()` (the
- * engine's cached working image) re-encoded. WebP, which we cannot decode yet, still shows as is.
+ * The display copy of an image file's bytes: the bytes themselves when a browser draws them as the engine sees
+ * them (small, upright, a format it reads), else `working()` (the engine's cached working image: downscaled,
+ * turned by the EXIF orientation or not, as the engine was told) re-encoded, so the maps always lie over exactly
+ * the pixels shown.
  */
 export async function displayCopyOf(bytes: Uint8Array, file: string, working: () => Promise<DecodedImage>): Promise<DisplayCopy> {
-  const format = sniffFormat(bytes) === 'webp' ? 'webp' : decodableFormat(bytes, file);
-  const size = format === 'webp' ? webpSize(bytes, file) : imageHeaderSize(bytes, file, format);
-  if (format === 'webp' || showsAsIs({ ...size, orientation: format === 'jpeg' ? orientationOf(bytes) : undefined })) {
-    return displayOriginal(bytes, format, size);
-  }
+  const format = decodableFormat(bytes, file);
+  const size = imageHeaderSize(bytes, file, format);
+  const mime = BROWSER_MIME[format];
+  if (mime && showsAsIs({ ...size, orientation: exifOrientation(bytes, format) })) return displayOriginal(bytes, mime, size);
   return displayReencoded(await working());
-}
-
-function webpSize(bytes: Uint8Array, file: string): Size {
-  try {
-    const { width = 0, height = 0 } = imageSize(bytes);
-    return { width, height };
-  } catch {
-    throw fileError(file, 'the WebP header is truncated or corrupt');
-  }
 }
 
 /** A display-sized encoding of a decoded (possibly already downscaled) image. */

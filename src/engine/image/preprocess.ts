@@ -1,5 +1,6 @@
 /**
- * Decoded RGBA image -> model input tensor [1, height, width, channels] (float32).
+ * Decoded RGBA image -> model input tensor [1, height, width, channels] (float32). A 16-bit image's samples
+ * (`data16`) are used at full precision, on the same 0..255 scale as 8-bit ones (so unit gives v/65535).
  *
  * Order of operations: alpha composited over a background (unless the model takes 4 channels) -> channel
  * conversion (1 channel: luminance 0.299R + 0.587G + 0.114B, as PIL's "L" mode, kept as a float) -> bilinear
@@ -142,31 +143,36 @@ export function imageToTensor(
   prep: Preprocessing,
   background: [number, number, number] = [255, 255, 255],
 ): tf.Tensor4D {
-  const { width: w, height: h, data } = img;
+  const { width: w, height: h } = img;
+  // A 16-bit file's own samples when it has them (full precision), else the 8-bit ones.
+  const data = img.data16 ?? img.data;
   const c = spec.channels;
   if (![1, 3, 4].includes(c)) throw new UserError(`The model takes ${String(c)} channels; only 1, 3 or 4 are supported.`);
   if (!(spec.height > 0 && spec.width > 0)) throw new UserError(`The model input size ${spec.height}×${spec.width} is not valid.`);
-  if (data.length !== w * h * 4) throw new Error(`imageToTensor: ${data.length} bytes for a ${w}×${h} RGBA image`);
+  if (data.length !== w * h * 4) throw new Error(`imageToTensor: ${data.length} samples for a ${w}×${h} RGBA image`);
   const { scale, offset, bgr } = affine(prep, c);
+  // The presets are written for 0..255: 16-bit samples are brought onto that scale (v·255/65535, not rounded).
+  const full = img.data16 ? 65535 : 255;
+  const unit = 255 / full;
 
   // Composite and convert channels on the CPU (one pass, exact), still on the 0..255 scale.
   const n = w * h;
   const values = new Float32Array(n * c);
   const [bgR, bgG, bgB] = background;
   for (let i = 0, o = 0; i < n * 4; i += 4, o += c) {
-    let r = data[i];
-    let g = data[i + 1];
-    let b = data[i + 2];
+    let r = data[i] * unit;
+    let g = data[i + 1] * unit;
+    let b = data[i + 2] * unit;
     const a = data[i + 3];
     if (c === 4) {
       values[o] = bgr ? b : r;
       values[o + 1] = g;
       values[o + 2] = bgr ? r : b;
-      values[o + 3] = a;
+      values[o + 3] = a * unit;
       continue;
     }
-    if (a !== 255) {
-      const t = a / 255;
+    if (a !== full) {
+      const t = a / full;
       r = r * t + bgR * (1 - t);
       g = g * t + bgG * (1 - t);
       b = b * t + bgB * (1 - t);

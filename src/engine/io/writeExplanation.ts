@@ -8,6 +8,7 @@ import type { ImageExplanation } from '../explain';
 import type { AttributionMap } from '../methods/types';
 import { encodeNpyFloat32 } from './npy';
 import { encodePngRgba } from './png';
+import { viewable } from './viewableSize';
 
 export interface RenderOptions {
   colormap: ColormapName;
@@ -32,10 +33,11 @@ export function overlayRgba(pixels: { width: number; height: number; data: Uint8
   return overlayHeatmap(pixels.data, heat, normalized, opts.opacity, width, height);
 }
 
-/** The overlay as the user sees it, at the image's size, as PNG. */
+/** The overlay as the user sees it, as PNG: at the image's size, a small one enlarged to a viewable size (viewableSize.ts). */
 export function renderOverlay(result: ImageExplanation, map: AttributionMap, opts: RenderOptions): Buffer {
   const { width, height } = result.pixels;
-  return encodePngRgba(overlayRgba(result.pixels, map, opts), width, height);
+  const picture = viewable({ width, height, data: overlayRgba(result.pixels, map, opts) });
+  return encodePngRgba(picture.data, picture.width, picture.height);
 }
 
 export interface WrittenFiles {
@@ -69,7 +71,7 @@ export function reportOf(result: ImageExplanation, extra: Record<string, unknown
 }
 
 /**
- * Writes, per map, `<stem>.<method>.png` (overlay) and `<stem>.<method>.npy` (raw float32 map at the
+ * Writes, per map, `<stem>.<method>.png` (overlay, at least 512 px long) and `<stem>.<method>.npy` (raw float32 map at the
  * image's size, unnormalized), plus `<stem>.json` with predictions, class, layer and timings.
  */
 export function writeExplanation(result: ImageExplanation, outDir: string, opts: RenderOptions, extra: Record<string, unknown>,

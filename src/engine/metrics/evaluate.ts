@@ -3,29 +3,18 @@
  * (and what the panel's methods table will show). The maps come from one explanation; each measure then runs on
  * each map with its own defaults (see the measure's module), and the time each took is kept beside it.
  */
-import type * as tf from '@tensorflow/tfjs';
 import { UserError } from '../errors';
-import type { Explainer } from '../explain';
+import type { Explainer, TensorExplanation } from '../explain';
 import type { DecodedImage } from '../image/decode';
 import { methodSpec, type MethodName, type MethodOptions } from '../../shared/methods';
+import { DEFAULT_MEASURES, isMeasure, MEASURES, RANDOMIZED_CONSTANT_NOTE, SCALARS, type CurveSummary, type Measure, type MethodEvaluation } from '../../shared/measures';
 import { evaluateFaithfulness, type FaithfulnessBaseline } from './faithfulness';
 import { road } from './road';
 import { stability } from './stability';
 import { modelRandomization } from './randomization';
 import { methodMapOf } from './randomizationMaps';
 
-/** The measures, in the order they run and are reported; 'curves' is deletion and insertion together. */
-export const MEASURES = ['curves', 'road', 'stability', 'randomization'] as const;
-export type Measure = (typeof MEASURES)[number];
-/**
- * Run unless asked otherwise. Randomization is left out by default: it builds one randomized copy of the model per
- * layer and step (ONNX Runtime only), which costs seconds per layer on a real network.
- */
-export const DEFAULT_MEASURES: readonly Measure[] = ['curves', 'road', 'stability'];
-
-export function isMeasure(name: string): name is Measure {
-  return (MEASURES as readonly string[]).includes(name);
-}
+export { DEFAULT_MEASURES, isMeasure, MEASURES, type CurveSummary, type Measure, type MethodEvaluation };
 
 /** The measures asked for, checked: one sentence naming what is unknown (`what` names where they came from). */
 export function checkMeasures(names: readonly string[], what = 'measures'): Measure[] {
@@ -47,36 +36,15 @@ export interface EvaluateOptions {
   steps?: number;
   baseline?: FaithfulnessBaseline;
   seed?: number;
-  /** Which method and measure is running. */
-  progress?: (p: { method: MethodName; measure: Measure }) => void;
-}
-
-export interface CurveSummary {
-  /** Area under the class probability curve, normalized to [0, 1]. */
-  auc: number;
-  /** The same for the seeded random order: the chance level to compare with. */
-  randomAuc: number;
-  fractions: number[];
-  probability: number[];
-  randomProbability: number[];
-}
-
-export interface MethodEvaluation {
-  method: MethodName;
-  label: string;
-  options: MethodOptions;
-  /** Milliseconds the map took, then each measure. */
-  ms: Partial<Record<'map' | Measure, number>>;
-  deletion?: CurveSummary;
-  insertion?: CurveSummary;
-  road?: { combined: number; percentiles: number[]; morf: number[]; lerf: number[] };
-  stability?: { spearman: number; ssim: number | null; samples: number };
-  randomization?: {
-    fullyRandomized: number; insensitive: boolean; note?: string; coverage: number; coverageNote?: string;
-    cascading: { layer: string; similarity: number }[];
-  };
-  /** Measures that could not apply to this map, each with its one sentence (e.g. a constant map has no ranking). */
-  errors?: Partial<Record<Measure, string>>;
+  /**
+   * Which method and measure is running, and for a measure of many steps (randomization's randomized models, the
+   * curves' batched inputs) how far it is.
+   */
+  progress?: (p: { method: MethodName; measure: Measure; step?: { done: number; total: number } }) => void;
+  /** Predictions to keep with the explanation (default 1: the class measured). */
+  topK?: number;
+  /** Hears the explanation the measures run on (its maps, predictions and timings), before they run. */
+  onExplained?: (explained: TensorExplanation) => void;
 }
 
 export interface ImageEvaluation {
@@ -121,7 +89,8 @@ export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: s
   let reference: { deletion: CurveScoreLike; insertion: CurveScoreLike } | undefined;
   try {
     const t0 = now();
-    const explained = await ex.explainTensor(x, { methods: opts.methods, options: opts.options, target: opts.target, layer: opts.layer, topK: 1 });
+    const explained = await ex.explainTensor(x, { methods: opts.methods, options: opts.options, target: opts.target, layer: opts.layer, topK: opts.topK ?? 1 });
+    opts.onExplained?.(explained);
     const mapMs = (now() - t0) / Math.max(1, explained.maps.length);
     const classIndex = explained.target.index;
     const methods: MethodEvaluation[] = [];
@@ -146,8 +115,9 @@ export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: s
         if ((measure === 'curves' || measure === 'road') && isConstant(map.data)) {
           throw new UserError('the map is constant: its pixel order is a random order by construction, so the curves and ROAD say nothing about it');
         }
+        const step = (done: number, total: number) => opts.progress?.({ method, measure, step: { done, total } });
         if (measure === 'curves') {
-          const f = await evaluateFaithfulness(ex, x, map, classIndex, { steps: opts.steps, baseline: opts.baseline, seed: seeds.curves, reference: !reference });
+          const f = await evaluateFaithfulness(ex, x, map, classIndex, { steps: opts.steps, baseline: opts.baseline, seed: seeds.curves, reference: !reference, progress: step });
           reference ??= f.random;
           result.deletion = curveSummary(f.deletion, reference?.deletion);
           result.insertion = curveSummary(f.insertion, reference?.insertion);
@@ -156,12 +126,16 @@ export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: s
           result.road = { combined: r.combined, percentiles: r.percentiles, morf: r.morf, lerf: r.lerf };
         } else if (measure === 'stability') {
           const s = await stability(ex, x, method, { options: map.options, target: classIndex, layer: map.layer ?? opts.layer, seed: seeds.stability });
+          if (Number.isNaN(s.spearman)) throw new UserError('the map of a noised copy is constant, so there is no ranking to correlate with');
           result.stability = { spearman: s.spearman, ssim: s.ssim, samples: s.samples.length };
         } else {
           const mapOf = methodMapOf(ex, x, { method, options: map.options, classIndex, layer: map.layer ?? opts.layer });
-          const r = await modelRandomization(ex.runtime, { mapOf, modes: ['cascading'], seed: seeds.randomization, keepMaps: false });
+          const r = await modelRandomization(ex.runtime, { mapOf, modes: ['cascading'], seed: seeds.randomization, keepMaps: false, progress: step });
+          // A constant map with every layer random has no ranking to correlate: it kept none of the original's.
+          const constant = Number.isNaN(r.fullyRandomized);
           result.randomization = {
-            fullyRandomized: r.fullyRandomized, insensitive: r.insensitive, note: r.note, coverage: r.coverage, coverageNote: r.coverageNote,
+            fullyRandomized: constant ? null : r.fullyRandomized, insensitive: r.insensitive, coverage: r.coverage, coverageNote: r.coverageNote,
+            note: constant ? RANDOMIZED_CONSTANT_NOTE : r.note,
             cascading: r.cascading.map((s) => ({ layer: s.layer, similarity: s.similarity })),
           };
         }
@@ -172,15 +146,6 @@ export async function evaluateImage(ex: Explainer, pixels: DecodedImage, file: s
     x.dispose();
   }
 }
-
-/** The scalars a folder's summary averages, per method: name → value of one image's evaluation. */
-export const SCALARS: Record<string, (m: MethodEvaluation) => number | null | undefined> = {
-  deletionAuc: (m) => m.deletion?.auc,
-  insertionAuc: (m) => m.insertion?.auc,
-  road: (m) => m.road?.combined,
-  stability: (m) => m.stability?.spearman,
-  randomization: (m) => m.randomization?.fullyRandomized,
-};
 
 export interface Spread {
   mean: number;
@@ -195,8 +160,8 @@ export function summarize(images: readonly ImageEvaluation[]): Record<string, Re
   for (const image of images) {
     for (const m of image.methods) {
       const row = (out[m.method] ??= {});
-      for (const [name, get] of Object.entries(SCALARS)) {
-        const v = get(m);
+      for (const { name, value } of SCALARS) {
+        const v = value(m);
         if (v === null || v === undefined || Number.isNaN(v)) continue;
         const s = (row[name] ??= { mean: 0, std: 0, n: 0 });
         // Welford: the running mean and the sum of squared deviations (kept in std until the end).

@@ -25,6 +25,7 @@
  * Each randomized model is a new ONNX Runtime over a copy of the loaded graph (`OnnxRuntime.withInitializers`);
  * the user's files are never written, and at most one copy (with its native sessions) is alive at a time.
  */
+import { INSENSITIVE_NOTE } from '../../shared/measures';
 import { UserError } from '../errors';
 import { seededNormal, seededUniform } from '../methods/random';
 import type { OnnxRuntime } from '../runtimes/onnx/onnxRuntime';
@@ -53,7 +54,6 @@ export const INSENSITIVE_THRESHOLD = 0.5;
 /** A cascade covering this share of the learned parameters counts as every layer random (scalars and tiny constants aside). */
 export const COMPLETE_COVERAGE = 0.99;
 
-export const INSENSITIVE_NOTE = 'insensitive to the model\'s weights: this map may show the image, not the model';
 
 export interface RandomizationOptions {
   /** The method's map on a runtime (the trained model or a randomized copy); see methodMapOf. */

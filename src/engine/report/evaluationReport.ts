@@ -4,19 +4,11 @@
  * against the seeded random order) drawn as inline SVG, and the other measures' numbers.
  */
 import * as path from 'node:path';
-import type { CurveSummary, ImageEvaluation, Spread } from '../metrics/evaluate';
+import type { ImageEvaluation, Spread } from '../metrics/evaluate';
+import { scalarHint, SCALARS, type CurveSummary } from '../../shared/measures';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const num = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
-
-/** Scalar names as the table heads them, and how to read them. */
-const HEADS: Record<string, { label: string; better: string }> = {
-  deletionAuc: { label: 'Deletion AUC', better: 'lower is better: removing the top pixels first should drop the class fast' },
-  insertionAuc: { label: 'Insertion AUC', better: 'higher is better: revealing the top pixels first should raise the class fast' },
-  road: { label: 'ROAD', better: 'higher is better: (LeRF − MoRF)/2 with noisy linear imputation' },
-  stability: { label: 'Stability', better: 'higher is better: Spearman correlation with the maps of noised copies' },
-  randomization: { label: 'After randomization', better: 'lower is better: Spearman |map| correlation with every layer random' },
-};
 
 /** A probability curve and its random-order reference, as an SVG polyline plot on [0, 1]². */
 function curveSvg(title: string, c: CurveSummary): string {
@@ -41,9 +33,8 @@ export interface EvaluationReportHeader {
 
 export function buildEvaluationReport(header: EvaluationReportHeader, images: readonly ImageEvaluation[],
   summary: Record<string, Record<string, Spread>>): string {
-  const scalars = Object.keys(HEADS);
   const summaryRows = Object.entries(summary).map(([method, row]) =>
-    `<tr><th scope="row">${esc(method)}</th>${scalars.map((s) => `<td>${row[s] ? `${num(row[s].mean)} ± ${num(row[s].std)} <small>(n ${row[s].n})</small>` : '–'}</td>`).join('')}</tr>`).join('');
+    `<tr><th scope="row">${esc(method)}</th>${SCALARS.map(({ name }) => `<td>${row[name] ? `${num(row[name].mean)} ± ${num(row[name].std)} <small>(n ${row[name].n})</small>` : '–'}</td>`).join('')}</tr>`).join('');
   const perImage = images.map((img) => {
     const rows = img.methods.map((m) => `<section><h3>${esc(m.label)}</h3>` +
       `<div class="curves">${m.deletion ? curveSvg('Deletion', m.deletion) : ''}${m.insertion ? curveSvg('Insertion', m.insertion) : ''}</div>` +
@@ -60,7 +51,7 @@ export function buildEvaluationReport(header: EvaluationReportHeader, images: re
 .curves{display:flex;gap:12px;flex-wrap:wrap}figure{margin:0}small{color:#666}</style></head><body>
 <h1>Saliency Lens evaluation</h1>
 <p>Model ${esc(header.model)} · ${images.length} image${images.length === 1 ? '' : 's'} · measures ${esc(header.measures.join(', '))} · ${esc(header.created)}</p>
-<table><thead><tr><th>Method</th>${scalars.map((s) => `<th title="${esc(HEADS[s].better)}">${esc(HEADS[s].label)}</th>`).join('')}</tr></thead><tbody>${summaryRows}</tbody></table>
-<p><small>${scalars.map((s) => `${esc(HEADS[s].label)}: ${esc(HEADS[s].better)}.`).join(' ')} Curves: the class probability as pixels are removed (deletion) or revealed (insertion) in the map's order (red) and in a seeded random order (grey).</small></p>
+<table><thead><tr><th>Method</th>${SCALARS.map((s) => `<th title="${esc(scalarHint(s))}">${esc(s.label)}</th>`).join('')}</tr></thead><tbody>${summaryRows}</tbody></table>
+<p><small>${SCALARS.map((s) => `${esc(s.label)}: ${esc(scalarHint(s))}.`).join(' ')} Curves: the class probability as pixels are removed (deletion) or revealed (insertion) in the map's order (red) and in a seeded random order (grey).</small></p>
 ${perImage}</body></html>`;
 }

@@ -1,16 +1,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ImageExplanation } from '../explain';
+import { BROWSER_MIME } from '../image/browserMime';
+import type { ImageFormat } from '../image/decode';
 import { overlayRgba, RenderOptions } from '../io/writeExplanation';
 import type { ReportEntry } from '../../shared/htmlReport';
 import { embedPicture, EmbeddedPicture, thumbnailPixels } from './thumbnail';
 
-const MIME: Record<string, string> = { png: 'image/png', jpeg: 'image/jpeg', bmp: 'image/bmp', gif: 'image/gif', webp: 'image/webp' };
-
-/** The file's own bytes, when it is shown at its own size and a browser draws its format. */
+/**
+ * The file's own bytes, when it is shown at its own size, a browser draws its format, and it states no EXIF
+ * orientation (a browser would turn it whether or not the engine did: the pixels the maps were made on serve).
+ */
 function originalFile(result: ImageExplanation): (EmbeddedPicture & { bytes: number }) | undefined {
-  const mime = MIME[result.image.format];
-  if (!mime) return undefined;
+  const mime = BROWSER_MIME[result.image.format as ImageFormat];
+  if (!mime || result.pixels.orientation) return undefined;
   try {
     const bytes = fs.readFileSync(result.image.file);
     return { mime, base64: bytes.toString('base64'), bytes: bytes.length };

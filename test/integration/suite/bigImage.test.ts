@@ -9,7 +9,7 @@ import { PNG } from 'pngjs';
 import { imageSize } from 'image-size';
 import type { ExplainOutcome } from '../../../src/host/commands';
 import type { WebviewToHost } from '../../../src/shared/protocol';
-import { api, workspacePath } from './workbench';
+import { api, EXTENSION_ID, workspacePath } from './workbench';
 
 const W = 5000;
 const H = 2500;
@@ -67,5 +67,22 @@ describe('Big images', function () {
       map: { width: map.width, height: map.height, data: map.data },
     } as WebviewToHost);
     assert.deepEqual(npyShape(fs.readFileSync(saved)), [H, W], 'the raw map at the real size');
+  });
+
+  it('a PNG, WebP or JPEG that states EXIF orientation 6 is shown upright, as the engine explains it', async () => {
+    for (const name of ['orient-6.png', 'orient-6.webp', 'orient-6.jpg']) {
+      const image = path.join(dir, name);
+      fs.copyFileSync(path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'test', 'fixtures', 'images', name), image);
+      const stored = imageSize(fs.readFileSync(image));
+      assert.deepEqual([stored.width, stored.height], [32, 48], `${name} is stored on its side`);
+      const outcome = await vscode.commands.executeCommand<ExplainOutcome>('saliencyLens.explainImage', vscode.Uri.file(image));
+      assert.ok(outcome?.ok, `explained: ${outcome?.error}`);
+      assert.deepEqual([outcome.result?.imageWidth, outcome.result?.imageHeight], [48, 32], `${name}: explained upright`);
+      const panel = (await api()).panels().find((p) => p.image.fsPath === image);
+      const url = await panel!.imageDataUrl();
+      const shown = imageSize(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64'));
+      // The picture the webview draws is upright itself (re-encoded by the engine), not a file a browser may or may not turn.
+      assert.deepEqual([shown.width, shown.height, shown.orientation ?? 1], [48, 32, 1], `${name}: the panel's picture`);
+    }
   });
 });

@@ -8,7 +8,7 @@ import { onnx } from 'onnx-proto';
 import type { SaliencyLensApi } from '../../../src/extension';
 import type { ExplainOutcome } from '../../../src/host/commands';
 import { base64ToFloat32, ENGINE, ExplanationMsg } from '../../../src/shared/protocol';
-import { api, workspacePath } from './workbench';
+import { api, EXTENSION_ID, workspacePath } from './workbench';
 
 
 async function enginePid(a: SaliencyLensApi): Promise<number> {
@@ -34,9 +34,9 @@ describe('Saliency Lens in a real VS Code', function () {
     const exported = await api();
     assert.ok(exported.engine, 'exports its engine client');
     const commands = await vscode.commands.getCommands(true);
-    for (const c of ['saliencyLens.explainImage', 'saliencyLens.explainWith', 'saliencyLens.selectModel', 'saliencyLens.showLog']) {
-      assert.ok(commands.includes(c), `${c} is registered`);
-    }
+    const declared = (vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON.contributes.commands as { command: string }[]).map((c) => c.command);
+    assert.ok(declared.length >= 10 && declared.includes('saliencyLens.measureTrust'), `declared: ${declared.join(', ')}`);
+    for (const c of declared) assert.ok(commands.includes(c), `${c} (declared in package.json) is registered`);
   });
 
   it('explains the bundled digit through the real engine process: predictions and both maps', async () => {
@@ -118,6 +118,41 @@ describe('Saliency Lens in a real VS Code', function () {
     const until = Date.now() + 10_000;
     while (view.lastRendered?.length !== 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(view.lastRendered?.map((t) => [t.method, t.status]), [['saliency', 'drawn'], ['gradcam', 'drawn']]);
+  });
+
+  it('the trust table measures each chosen method for the digit: the engine\'s own numbers, the randomization check flags saliency and not Grad-CAM', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('saliencyLens.measureTrust');
+    const view = a.methods.controller;
+    assert.ok(view, 'the methods view opened');
+    view.setMethods(['saliency', 'gradcam']);
+    view.showTab('trust', ['curves', 'road', 'randomization']);
+    const settled = () => view.lastTrust?.tab === 'trust' && view.lastTrust.rows.length === 2 &&
+      view.lastTrust.rows.every((r) => r.status === 'measured' || r.status === 'error') && view.lastTrust.rows.every((r) => r.values.randomization !== null || r.errors?.randomization);
+    const deadline = Date.now() + 100_000;
+    while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(settled(), `rows: ${JSON.stringify(view.lastTrust)}`);
+    const rows = view.lastTrust!.rows;
+    assert.deepEqual(rows.map((r) => [r.method, r.status]), [['saliency', 'measured'], ['gradcam', 'measured']]);
+    assert.ok(view.lastTrust!.curves >= 1, 'the deletion chart draws the measured methods');
+    // The row's numbers are the engine's own for the panel's class (7), layer and seed 0, asked for here directly.
+    for (const row of rows) {
+      const own = await a.engine.request(ENGINE.evaluate, { modelPath: model(), imagePath: digit(), method: row.method, classIndex: 7, measures: ['curves', 'road'], seed: 0 });
+      if (own.evaluation.errors?.curves) {
+        assert.equal(row.values.deletionAuc, null, `${row.method}: ${own.evaluation.errors.curves}`);
+        continue;
+      }
+      assert.ok(Math.abs(row.values.deletionAuc! - own.evaluation.deletion!.auc) < 1e-9, `${row.method} deletion`);
+      assert.ok(Math.abs(row.values.insertionAuc! - own.evaluation.insertion!.auc) < 1e-9, `${row.method} insertion`);
+      assert.ok(Math.abs(row.values.road! - own.evaluation.road!.combined) < 1e-9, `${row.method} ROAD`);
+    }
+    // On this trained CNN saliency's map barely changes with every layer random (it follows the strokes), Grad-CAM's does.
+    const [saliency, gradcam] = rows;
+    assert.equal(saliency.insensitive, true, `saliency after randomization: ${saliency.values.randomization}`);
+    assert.ok(!gradcam.insensitive && gradcam.values.randomization! < 0.5, `Grad-CAM after randomization: ${gradcam.values.randomization}`);
+    assert.equal(view.evaluations.get('saliency')?.classIndex, 7);
+    // Back to the tiles: the later tests change the panel, and the Maps tab recomputes only maps.
+    view.showTab('maps');
   });
 
   it('the Model view lists the example model: input, output, every layer with shape and parameters, and totals', async () => {
