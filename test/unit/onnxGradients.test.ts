@@ -151,6 +151,55 @@ describe('ONNX gradient rules against finite differences: transposed convolution
   }
 });
 
+/**
+ * Input gradient of the two stacked max-pools of the tie test (3×3 stride 2 ceil_mode, then 3×3 stride 1
+ * pads 1), by direct loops: each window's dy goes to its first (or last) maximum in row-major order,
+ * padding and cells past the input (ceil_mode) excluded. `ties` counts windows with several maxima.
+ */
+function tiedPoolsGrad(x: Float32Array, dims: number[], seed: Float32Array, pick: 'first' | 'last'): { dx: number[]; ties: number } {
+  let ties = 0;
+  const pool = (v: ArrayLike<number>, c: number, h: number, w: number, s: number, p: number) => {
+    const oh = Math.ceil((h + 2 * p - 3) / s) + 1;
+    const ow = Math.ceil((w + 2 * p - 3) / s) + 1;
+    const y: number[] = [];
+    const arg: number[] = [];
+    for (let ch = 0; ch < c; ch++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          let best = -Infinity;
+          let at = -1;
+          let count = 0;
+          for (let a = 0; a < 3; a++) {
+            for (let b = 0; b < 3; b++) {
+              const r = i * s - p + a;
+              const q = j * s - p + b;
+              if (r < 0 || q < 0 || r >= h || q >= w) continue;
+              const k = (ch * h + r) * w + q;
+              if (v[k] > best) [best, at, count] = [v[k], k, 1];
+              else if (v[k] === best) {
+                count++;
+                if (pick === 'last') at = k;
+              }
+            }
+          }
+          if (count > 1) ties++;
+          y.push(best);
+          arg.push(at);
+        }
+      }
+    }
+    return { y, arg, oh, ow };
+  };
+  const [, c, h, w] = dims;
+  const p1 = pool(x, c, h, w, 2, 0);
+  const p2 = pool(p1.y, c, p1.oh, p1.ow, 1, 1);
+  const dp = new Array(p1.y.length).fill(0);
+  p2.arg.forEach((k, o) => (dp[k] += seed[o]));
+  const dx = new Array(x.length).fill(0);
+  p1.arg.forEach((k, o) => (dx[k] += dp[o]));
+  return { dx, ties };
+}
+
 describe('ONNX gradient rules: pooling', () => {
   const maxPool = (dims: number[], k: number[], s: number[], pads: number[], extra: Attr[] = [], opset = 17) =>
     single('MaxPool', dims, [A.ints('kernel_shape', k), A.ints('strides', s), A.ints('pads', pads), ...extra], [], [], opset);
@@ -161,6 +210,39 @@ describe('ONNX gradient rules: pooling', () => {
   it('overlapping max-pool stride 1 at opset 13', () => expectMatch(maxPool([1, 2, 6, 7], [3, 3], [1, 1], [1, 1, 1, 1], [], 13)));
   it('non-overlapping max-pool 2×2', () => expectMatch(maxPool([1, 3, 8, 9], [2, 2], [2, 2], [0, 0, 0, 0])));
   it('max-pool 7×7 stride 1 at opset 13 (49 phases, under the cap of 64)', () => expectMatch(maxPool([1, 2, 9, 8], [7, 7], [1, 1], [3, 3, 3, 3], [], 13)));
+  // Exactly tied windows have no derivative, so the finite-difference checks above skip them. PyTorch
+  // (and ONNX Runtime's forward, whose Indices the rule scatters to) give dy to the first maximum in
+  // row-major window order; GoogLeNet's stacked pools (maxpool3, then inception4a's 3×3 stride-1 pool)
+  // on near-constant activations meet such ties in thousands of windows.
+  for (const opset of [13, 17]) {
+    it(`stacked GoogLeNet max-pools on tied values send dy to each window's first maximum (opset ${opset})`, async () => {
+      const dims = [1, 2, 9, 9];
+      const pools = chain(dims, [
+        { op: 'MaxPool', inputs: ['x'], outputs: ['p'], name: 'pool_s2_ceil',
+          attrs: [A.ints('kernel_shape', [3, 3]), A.ints('strides', [2, 2]), A.ints('pads', [0, 0, 0, 0]), A.i('ceil_mode', 1)] },
+        { op: 'MaxPool', inputs: ['p'], outputs: ['y'], name: 'pool_s1_pad1',
+          attrs: [A.ints('kernel_shape', [3, 3]), A.ints('strides', [1, 1]), A.ints('pads', [1, 1, 1, 1]), A.i('ceil_mode', 1)] },
+      ], [], opset);
+      const file = path.join(dir, `tied_pools_${opset}.onnx`);
+      fs.writeFileSync(file, buildModel(pools));
+      const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
+      // Three levels only: most windows hold several equal maxima.
+      const x = Float32Array.from(randn(size(dims), 11), (v) => Math.min(2, Math.max(0, Math.round(v + 1))));
+      const seed = randn(runtime.numClasses, 12);
+      const trace = await runtime.trace(tf.tensor(x, dims), []);
+      const seedT = tf.tensor2d(seed, [1, runtime.numClasses]);
+      const ours = (await trace.vjp(seedT, ['input'])).get('input')!;
+      const got = Array.from(ours.dataSync());
+      tf.dispose([ours, seedT]);
+      trace.dispose();
+      runtime.dispose();
+      const first = tiedPoolsGrad(x, dims, seed, 'first');
+      const last = tiedPoolsGrad(x, dims, seed, 'last');
+      assert.ok(first.ties > 20, `only ${first.ties} tied windows`);
+      assert.notDeepEqual(first.dx, last.dx, 'the tie rule makes no difference on this input');
+      got.forEach((v, i) => assert.ok(Math.abs(v - first.dx[i]) <= 1e-5, `x[${i}]: ${v} vs ${first.dx[i]}`));
+    });
+  }
   it('an overlapping max-pool needing more than 64 phases below opset 16 is refused at load, saying to re-export', async () => {
     const file = path.join(dir, 'spp.onnx');
     fs.writeFileSync(file, buildModel(maxPool([1, 2, 16, 16], [9, 9], [1, 1], [4, 4, 4, 4], [], 13)));
