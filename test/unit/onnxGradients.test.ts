@@ -503,6 +503,98 @@ describe('ONNX gradient rules: dense layers and shape ops', () => {
     ], [{ name: 'ax', dims: [1], values: [2], type: 'int64' }, { name: 'shape', dims: [3], values: [1, 6, -1], type: 'int64' }, w('k', [6, 4], 21)])));
 });
 
+describe('ONNX gradient rules: LayerNormalization, Gather and GatherElements (transformers)', () => {
+  const ints = (name: string, dims: number[], values: number[]): Init => ({ name, dims, values, type: 'int64' });
+  const layerNorm = (dims: number[], axis: number, bias: boolean) => {
+    const normalized = dims.slice(axis < 0 ? axis + dims.length : axis);
+    const inits = [w('S', normalized, 30, 1), ...(bias ? [w('B', normalized, 31)] : [])];
+    return single('LayerNormalization', dims, [A.i('axis', axis), A.f('epsilon', 1e-3)], inits, bias ? ['S', 'B'] : ['S']);
+  };
+  it('LayerNormalization over the last axis, with a bias', () => expectMatch(layerNorm([1, 5, 6], -1, true)));
+  it('LayerNormalization over the last two axes (axis −2), without a bias', () => expectMatch(layerNorm([1, 3, 4, 5], -2, false)));
+  it('LayerNormalization over the last two axes (axis 2, positive), with a bias', () => expectMatch(layerNorm([1, 3, 4, 5], 2, true)));
+  it('LayerNormalization whose Mean and InvStdDev outputs are used too', () =>
+    expectMatch(chain([1, 4, 6], [
+      { op: 'LayerNormalization', inputs: ['x', 'S'], outputs: ['n', 'mu', 'inv'], attrs: [A.f('epsilon', 1e-2)] },
+      { op: 'Add', inputs: ['n', 'mu'], outputs: ['a'] },
+      { op: 'Mul', inputs: ['a', 'inv'], outputs: ['y'] },
+    ], [w('S', [6], 32, 1)])));
+  it('LayerNormalization whose Mean alone reaches the output', () =>
+    expectMatch(chain([1, 4, 6], [
+      { op: 'LayerNormalization', inputs: ['x', 'S'], outputs: ['n', 'mu'] },
+      { op: 'Mul', inputs: ['mu', 'k'], outputs: ['y'] },
+    ], [w('S', [6], 33, 1), w('k', [4, 3], 34, 1)])));
+
+  const gather = (dims: number[], axis: number, idxDims: number[], idx: number[], opset = 17) =>
+    chain(dims, [
+      { op: 'Gather', inputs: ['x', 'i'], outputs: ['g'], attrs: [A.i('axis', axis)] },
+      { op: 'Mul', inputs: ['g', 'g'], outputs: ['y'] },
+    ], [ints('i', idxDims, idx)], opset);
+  it('Gather of the class token (scalar index 0 on axis 1 drops the axis)', () => expectMatch(gather([1, 5, 4], 1, [], [0])));
+  it('Gather with a negative scalar index on the last axis', () => expectMatch(gather([1, 3, 5], 2, [], [-2])));
+  it('Gather with repeated and negative 1-D indices (the gradient accumulates)', () =>
+    expectMatch(gather([1, 5, 3], 1, [5], [2, 0, 2, -1, 4])));
+  it('Gather with 2-D indices', () => expectMatch(gather([1, 2, 4, 3], 2, [2, 2], [0, 3, 3, -1])));
+  it('Gather on axis 0 (rows of a reshaped input)', () =>
+    expectMatch(chain([1, 6], [
+      { op: 'Reshape', inputs: ['x', 'shape'], outputs: ['r'] },
+      { op: 'Gather', inputs: ['r', 'i'], outputs: ['g'], attrs: [A.i('axis', 0)] },
+      { op: 'Mul', inputs: ['g', 'g'], outputs: ['p'] },
+      { op: 'Reshape', inputs: ['p', 'flat'], outputs: ['y'] },
+    ], [ints('shape', [2], [3, 2]), ints('i', [4], [2, 0, 2, -3]), ints('flat', [2], [1, -1])])));
+  it('Gather below opset 16 with indices that do not repeat (a plain scatter)', () =>
+    expectMatch(gather([1, 5, 3], 1, [3], [4, -5, 2], 13)));
+  it('Gather below opset 16 with repeated indices is refused at load, saying to re-export', async () => {
+    const file = path.join(dir, 'gather13.onnx');
+    fs.writeFileSync(file, buildModel(gather([1, 5, 3], 1, [2], [1, 1], 13)));
+    await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
+      /operator "Gather" .*re-export the model with opset 16 or newer/.test(e.message) && !e.message.includes('\n'));
+  });
+
+  const gatherElements = (opset = 17) => chain([1, 4, 3], [
+    { op: 'GatherElements', inputs: ['x', 'i'], outputs: ['g'], attrs: [A.i('axis', 1)] },
+    { op: 'Mul', inputs: ['g', 'g'], outputs: ['y'] },
+  ], [ints('i', [1, 3, 3], [0, 3, -1, 3, 3, 0, 1, -4, 2])], opset);
+  it('GatherElements with repeated and negative indices', () => expectMatch(gatherElements()));
+  it('GatherElements with indices computed from the input (ArgMax: a max over an axis)', () =>
+    expectMatch(chain([1, 3, 5, 4], [
+      { op: 'ArgMax', inputs: ['x'], outputs: ['am'], attrs: [A.i('axis', 2), A.i('keepdims', 1)] },
+      { op: 'GatherElements', inputs: ['x', 'am'], outputs: ['g'], attrs: [A.i('axis', 2)] },
+      { op: 'Mul', inputs: ['g', 'k'], outputs: ['y'] },
+    ], [w('k', [3, 1, 4], 35, 1)])));
+  it('GatherElements below opset 16 with repeated indices is refused at load', async () => {
+    const file = path.join(dir, 'gatherElements13.onnx');
+    fs.writeFileSync(file, buildModel(gatherElements(13)));
+    await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
+      /operator "GatherElements" .*opset 16 or newer/.test(e.message));
+  });
+
+  // ViT in small: 2×2 patches of a 6×6 image → 9 tokens after a class token, a LayerNorm, one head of self-attention
+  // (without it the class token would not depend on the image), the final LayerNorm, the class token out, a head.
+  const vit: NodeSpec[] = [
+    { op: 'Conv', inputs: ['x', 'Wp', 'Bp'], outputs: ['p'], attrs: [A.ints('kernel_shape', [2, 2]), A.ints('strides', [2, 2])], name: 'patch_embed' },
+    { op: 'Reshape', inputs: ['p', 'tokensShape'], outputs: ['pt'] },
+    { op: 'Transpose', inputs: ['pt'], outputs: ['tokens'], attrs: [A.ints('perm', [0, 2, 1])] },
+    { op: 'Concat', inputs: ['cls', 'tokens'], outputs: ['seq'], attrs: [A.i('axis', 1)] },
+    { op: 'Add', inputs: ['seq', 'pos'], outputs: ['emb'] },
+    { op: 'LayerNormalization', inputs: ['emb', 'S', 'B'], outputs: ['ln'], attrs: [A.f('epsilon', 1e-6)], name: 'ln_1' },
+    { op: 'Transpose', inputs: ['ln'], outputs: ['lnT'], attrs: [A.ints('perm', [0, 2, 1])] },
+    { op: 'MatMul', inputs: ['ln', 'lnT'], outputs: ['scores'] },
+    { op: 'Softmax', inputs: ['scores'], outputs: ['attn'], attrs: [A.i('axis', -1)] },
+    { op: 'MatMul', inputs: ['attn', 'ln'], outputs: ['mixed'] },
+    { op: 'Add', inputs: ['emb', 'mixed'], outputs: ['block'] },
+    { op: 'LayerNormalization', inputs: ['block', 'S2'], outputs: ['final'], attrs: [A.i('axis', -1), A.f('epsilon', 1e-6)] },
+    { op: 'Gather', inputs: ['final', 'zero'], outputs: ['c'], attrs: [A.i('axis', 1)] },
+    { op: 'Gemm', inputs: ['c', 'Wh', 'Bh'], outputs: ['y'], attrs: [A.i('transB', 1)] },
+  ];
+  const vitInits = [w('Wp', [4, 3, 2, 2], 36), w('Bp', [4], 37), ints('tokensShape', [3], [1, 4, 9]), w('cls', [1, 1, 4], 38),
+    w('pos', [1, 10, 4], 39), w('S', [4], 40, 1), w('B', [4], 41), w('S2', [4], 44, 1), ints('zero', [], [0]), w('Wh', [5, 4], 42), w('Bh', [5], 43)];
+  it('a tiny ViT (patch conv, class token, LayerNorm, Gather of the class token, Gemm) end to end', () =>
+    expectMatch(chain([1, 3, 6, 6], vit, vitInits)));
+  it('LayerNormalization and a class-token Gather run several seeds at once', () =>
+    expectSeedsAtOnce(chain([1, 3, 6, 6], vit, vitInits), 'vit', ['ln_1'], true));
+});
+
 describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small nets', () => {
   const convAttrs = (k: number, s = 1, p = 1) => [A.ints('kernel_shape', [k, k]), A.ints('strides', [s, s]), A.ints('pads', [p, p, p, p])];
   // The part after the Grad-CAM tensor has float64 kernels in ORT, so its finite differences are exact.

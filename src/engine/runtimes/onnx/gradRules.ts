@@ -785,6 +785,42 @@ const batchNorm: Rule = (c) => {
   return [e.mul(dy, e.reshape(factor, [xs[1], ...new Array(xs.length - 2).fill(1)]))];
 };
 
+/**
+ * LayerNormalization (opset 17) over axes axis…rank−1, Y = x̂·scale + B with x̂ = (x − μ)·σ⁻¹. The statistics
+ * are recomputed from x (cheap elementwise ops and reductions), as is x̂. With g = dy·scale:
+ * dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)), plus the Mean and InvStdDev outputs' gradients where the model uses
+ * them: ∂μ/∂x = 1/M and ∂σ⁻¹/∂x = −σ⁻²·x̂/M (M normalized elements).
+ */
+const layerNorm: Rule = (c) => {
+  if (c.needs.slice(1).some(Boolean)) return c.unsupported('its scale or bias depends on the input');
+  const [dy, dMean, dInvStd] = c.dy;
+  if (!c.needs[0] || (!dy && !dMean && !dInvStd)) return [];
+  const e = c.e;
+  const p = c.node.proto;
+  const [x, scale] = c.node.inputs;
+  const xs = c.shape(x);
+  const axes = range(normAxis(attrInt(p, 'axis', -1), xs.length), xs.length);
+  if (axes.includes(0)) axis0(c);
+  const inv = e.scalar(1 / prod(axes.map((a) => xs[a])));
+  const meanOf = (t: string) => e.mul(e.reduceSum(t, axes, true), inv);
+  const centred = e.sub(x, meanOf(x));
+  const variance = meanOf(e.mul(centred, centred));
+  const invStd = e.op('Reciprocal', [e.op('Sqrt', [e.add(variance, e.scalar(attrFloat(p, 'epsilon', 1e-5)))])]);
+  const xHat = e.mul(centred, invStd);
+  const parts: string[] = [];
+  if (dy) {
+    const g = e.mul(dy, scale);
+    parts.push(e.mul(invStd, e.sub(e.sub(g, meanOf(g)), e.mul(xHat, meanOf(e.mul(g, xHat))))));
+  }
+  if (dInvStd) parts.push(e.mul(e.mul(dInvStd, e.neg(e.mul(invStd, invStd))), e.mul(xHat, inv)));
+  if (dMean) {
+    const spread = e.mul(dMean, inv);
+    // Alone, the statistics' gradient has 1s on the normalized axes: broadcast it to x's shape.
+    parts.push(parts.length ? spread : e.op('Expand', [spread, e.op('Shape', [x])]));
+  }
+  return [e.sum(parts)];
+};
+
 /** Gemm: Y = α·A'·B' + β·C with A' = Aᵀ if transA, B' = Bᵀ if transB. */
 const gemm: Rule = (c) => {
   const dy = c.dy[0];
@@ -969,6 +1005,87 @@ const slice: Rule = (c) => {
 };
 
 /**
+ * Indices of a Gather or GatherElements as int64 in [0, len): constants normalized here (with `repeats`
+ * saying whether two land on one cell of the data), computed ones wrapped at run time.
+ */
+function gatherIndices(c: RuleContext, indices: string, len: number, cell: (flat: number, index: number) => number):
+  { tensor: string; repeats: boolean } {
+  const e = c.e;
+  const dims = c.shape(indices);
+  const known = c.value(indices);
+  if (known) {
+    const wrapped = known.map((v) => (v < 0 ? v + len : v));
+    const cells = new Set(wrapped.map((v, i) => cell(i, v)));
+    return { tensor: e.i64(wrapped, dims), repeats: cells.size !== wrapped.length };
+  }
+  const asInt = e.cast(indices, DataType.INT64);
+  const tensor = e.where(e.less(asInt, e.i64([0], [])), e.add(asInt, e.i64([len], [])), asInt);
+  return { tensor, repeats: true };
+}
+
+/**
+ * ScatterElements of `updates` into zeros of data's gradient shape along `axis`, adding where indices repeat
+ * (reduction "add", opset 16). Below opset 16 only indices known not to repeat can be scattered.
+ */
+function scatterBack(c: RuleContext, data: string, indices: string, updates: string, axis: number, repeats: boolean): string {
+  if (c.opset < 16 && repeats) {
+    return c.unsupported('with indices that repeat or are computed, which need an adding scatter; ' +
+      're-export the model with opset 16 or newer');
+  }
+  const attrs = c.opset >= 16 ? [A.i('axis', axis), A.s('reduction', 'add')] : [A.i('axis', axis)];
+  // Expanded to the updates' shape, whose axis 0 carries the seeds (or the batch rows).
+  const full = c.e.op('Expand', [indices, c.e.op('Shape', [updates])]);
+  return c.e.op('ScatterElements', [gradZeros(c, data), full, updates], attrs);
+}
+
+/**
+ * Gather (a class token picked with a scalar index, tokens picked by position): dy scattered back into zeros
+ * of data's shape along the axis, summed where an index repeats. The indices' dims become one axis of K
+ * (a scalar index, which drops the axis, gives K = 1), so the scatter's updates have data's rank.
+ */
+const gather: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const [data, indices] = c.node.inputs;
+  const xs = c.shape(data);
+  const axis = normAxis(attrInt(c.node.proto, 'axis', 0), xs.length);
+  if (axis === 0) axis0(c);
+  const count = prod(c.shape(indices));
+  const pre = xs.slice(0, axis);
+  const post = xs.slice(axis + 1);
+  const { tensor, repeats } = gatherIndices(c, indices, xs[axis], (_i, v) => v);
+  const updates = gradReshape(c, dy, [...pre, count, ...post]);
+  const shaped = c.e.reshape(tensor, [...pre.map(() => 1), count, ...post.map(() => 1)]);
+  return [scatterBack(c, data, shaped, updates, axis, repeats)];
+};
+
+/** GatherElements: dy scattered back with the same indices (ScatterElements is its adjoint), summed where they repeat. */
+const gatherElements: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const [data, indices] = c.node.inputs;
+  const xs = c.shape(data);
+  const is = c.shape(indices);
+  const axis = normAxis(attrInt(c.node.proto, 'axis', 0), xs.length);
+  if (axis === 0) axis0(c);
+  // The data cell an element reads: its own coordinates with the index on `axis` (row-major in data).
+  const cell = (flat: number, index: number) => {
+    let at = 0;
+    let rest = flat;
+    const coords = new Array<number>(is.length);
+    for (let d = is.length - 1; d >= 0; d--) {
+      coords[d] = rest % is[d];
+      rest = Math.floor(rest / is[d]);
+    }
+    coords[axis] = index;
+    for (let d = 0; d < xs.length; d++) at = at * xs[d] + coords[d];
+    return at;
+  };
+  const { tensor, repeats } = gatherIndices(c, indices, xs[axis], cell);
+  return [scatterBack(c, data, tensor, dy, axis, repeats)];
+};
+
+/**
  * Folds the gradient of an edge- or reflect-padded axis (b cells before the L input cells, a after)
  * back onto the input: each padded cell copied one input cell, so its dy is added there. Edge copies
  * x[0] and x[L−1]: the borders are summed into them. Reflect mirrors without repeating the edge (padded
@@ -1050,6 +1167,7 @@ export const RULES: Record<string, Rule> = {
   ReduceMin: reduceExtremum,
   GlobalMaxPool: globalMaxPool,
   BatchNormalization: batchNorm,
+  LayerNormalization: layerNorm,
   Relu: relu,
   LeakyRelu: leakyRelu,
   PRelu: prelu,
@@ -1097,5 +1215,7 @@ export const RULES: Record<string, Rule> = {
   Concat: concat,
   Split: split,
   Slice: slice,
+  Gather: gather,
+  GatherElements: gatherElements,
   Pad: pad,
 };
