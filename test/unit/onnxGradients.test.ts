@@ -503,6 +503,20 @@ describe('ONNX gradient rules: dense layers and shape ops', () => {
     ], [{ name: 'ax', dims: [1], values: [2], type: 'int64' }, { name: 'shape', dims: [3], values: [1, 6, -1], type: 'int64' }, w('k', [6, 4], 21)])));
 });
 
+describe('ONNX gradient rules: Dropout in training mode', () => {
+  const dropout = (ratio: number) => chain([1, 3, 4], [
+    { op: 'Dropout', inputs: ['x', 'ratio', 'training'], outputs: ['d'] },
+    { op: 'Mul', inputs: ['d', 'd'], outputs: ['y'] },
+  ], [{ name: 'ratio', dims: [], values: [ratio], type: 'float32' }, { name: 'training', dims: [], values: [1], type: 'bool' }]);
+  it('with ratio 0 (as torchvision exports Swin\'s attention) is the identity', () => expectMatch(dropout(0)));
+  it('with a ratio above 0 is refused at load: it drops at random', async () => {
+    const file = path.join(dir, 'dropout-training.onnx');
+    fs.writeFileSync(file, buildModel(dropout(0.1)));
+    await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
+      /operator "Dropout" .*in training mode/.test(e.message) && !e.message.includes('\n'));
+  });
+});
+
 describe('ONNX gradient rules: LayerNormalization, Gather and GatherElements (transformers)', () => {
   const ints = (name: string, dims: number[], values: number[]): Init => ({ name, dims, values, type: 'int64' });
   const layerNorm = (dims: number[], axis: number, bias: boolean) => {

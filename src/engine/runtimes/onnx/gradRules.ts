@@ -913,7 +913,10 @@ const dropout: Rule = (c) => {
   const training = c.node.inputs[2];
   if (training) {
     const v = c.value(training);
-    if (v === undefined || v[0]) return c.unsupported('in training mode');
+    // In training mode a ratio of 0 drops nothing and scales by 1: the identity (torchvision's Swin exports its
+    // attention dropout so). Any other ratio drops at random: no gradient of the model's function.
+    const ratio = c.node.inputs[1] ? c.value(c.node.inputs[1])?.[0] : 0.5;
+    if (v === undefined || (v[0] && ratio !== 0)) return c.unsupported('in training mode');
   }
   return passThrough(c);
 };
