@@ -15,6 +15,7 @@ import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
 import { shortLayerName, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
 import { checkMeasures, DEFAULT_MEASURES, evaluateImage, ImageEvaluation, MEASURES, summarize } from './engine/metrics/evaluate';
+import { formatScore } from './shared/measures';
 import { FAITHFULNESS_BASELINES, FaithfulnessBaseline, MAX_STEPS } from './engine/metrics/faithfulness';
 import { buildEvaluationReport } from './engine/report/evaluationReport';
 import { loadImageFile, LoadOptions } from './engine/image/load';
@@ -286,8 +287,8 @@ async function evaluateCommand(argv: string[]): Promise<void> {
         if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
         evaluations.push(evaluation);
         console.log(`${path.basename(file)}: "${evaluation.label}" (${pct(evaluation.probability)})` + evaluation.methods.map((m) =>
-          ` · ${m.method}: deletion ${fixed(m.deletion?.auc)} insertion ${fixed(m.insertion?.auc)} ROAD ${fixed(m.road?.combined)}` +
-          ` stability ${fixed(m.stability?.spearman)}${m.randomization ? ` randomized ${fixed(m.randomization.fullyRandomized)}${m.randomization.insensitive ? ' (insensitive to the weights!)' : ''}` : ''}` +
+          ` · ${m.method}: deletion ${formatScore(m.deletion?.auc)} insertion ${formatScore(m.insertion?.auc)} ROAD ${formatScore(m.road?.combined)}` +
+          ` stability ${formatScore(m.stability?.spearman)}${m.randomization ? ` randomized ${formatScore(m.randomization.fullyRandomized)}${m.randomization.insensitive ? ' (insensitive to the weights!)' : ''}` : ''}` +
           Object.entries(m.errors ?? {}).map(([measure, why]) => ` (${measure}: ${why})`).join('')).join(''));
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
@@ -309,7 +310,6 @@ async function evaluateCommand(argv: string[]): Promise<void> {
   }
 }
 
-const fixed = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(3));
 
 function printSummary(s: ModelSummary): void {
   // Long graph scopes shown by their last scopes (--json keeps the full names; both are accepted by --layer).

@@ -7,10 +7,9 @@
  * round with its own point mark (the legend and the table's swatch show it). The selected line is drawn thicker.
  */
 import { Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip, type ChartDataset, type PointStyle } from 'chart.js';
-import { MEASURE_SPECS, type CurveSummary } from '../src/shared/measures';
+import { formatScore, MEASURE_SPECS, type CurveSummary } from '../src/shared/measures';
 import type { MethodName } from '../src/shared/methods';
 import { h } from './dom';
-import { formatScore } from './trustResults';
 
 // Only what a line chart needs, so the bundle carries no other chart type.
 Chart.register(LineController, LineElement, PointElement, LinearScale, Legend, Tooltip);

@@ -25,8 +25,6 @@ const RESULT_FIELDS: readonly ResultField[] = MEASURES.flatMap((m) => MEASURE_FI
 /** The curve behind a SCALARS column, for the columns that summarize one (its random-order AUC is the chance level). */
 export const SCALAR_CURVES: Partial<Record<ScalarSpec['name'], 'deletion' | 'insertion'>> = { deletionAuc: 'deletion', insertionAuc: 'insertion' };
 
-/** Every trust number as the table, the notes and the chart tooltips write it. */
-export const formatScore = (v: number): string => v.toFixed(3);
 
 /** Whether `e` holds the result of `measure` (curves: both deletion and insertion). */
 export function hasMeasure(e: MethodEvaluation | undefined, measure: Measure): boolean {

@@ -8,7 +8,7 @@
  */
 import type { TrustRowMsg } from '../src/shared/protocol';
 import {
-  INSENSITIVE_NOTE, MEASURE_SPECS, MEASURES, SCALARS, scalarHint, type Measure, type MethodEvaluation, type ScalarSpec,
+  formatScore, INSENSITIVE_NOTE, MEASURE_SPECS, MEASURES, SCALARS, scalarHint, type Measure, type MethodEvaluation, type ScalarSpec,
 } from '../src/shared/measures';
 import { FAMILIES, METHOD_NAMES, methodSpec, type MethodName } from '../src/shared/methods';
 import type { ColormapName } from '../src/shared/colormaps';
@@ -16,7 +16,7 @@ import { displaySize, heatPixels } from './heatmap';
 import { h, replaceChildren } from './dom';
 import { formatDuration, requestTime } from './methodTiles';
 import type { MethodResult } from './methodResults';
-import { formatScore, hasMeasure, SCALAR_CURVES } from './trustResults';
+import { hasMeasure, SCALAR_CURVES } from './trustResults';
 import { lineStyle } from './trustCurves';
 
 export type TrustRowStatus = TrustRowMsg['status'];

@@ -226,8 +226,8 @@ export class ExplainService {
   /** The trust measures of one method's map of an image (a row of the methods table). */
   async evaluate(params: EngineEvaluateParams): Promise<EvaluationMsg> {
     return this.using(params, async (explainer) => {
-      const pixels = await this.pixelsOf(params.imagePath);
       const measures = checkMeasures(params.measures ?? [], 'The trust measures asked for');
+      const pixels = await this.pixelsOf(params.imagePath);
       const listener = this.progress;
       let explained: TensorExplanation | undefined;
       const result = await evaluateImage(explainer, pixels, params.imagePath, {

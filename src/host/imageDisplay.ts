@@ -6,9 +6,7 @@
 import * as fs from 'node:fs';
 import { imageSize } from 'image-size';
 import { showsAsIs } from '../engine/image/budget';
-import { sniffFormat } from '../engine/image/decode';
-import { exifOrientation } from '../engine/image/orientation';
-import { BROWSER_MIME } from '../engine/image/browserMime';
+import { displayAsIs } from '../engine/image/displayAsIs';
 import { DisplayImageMsg, ENGINE } from '../shared/protocol';
 import type { EngineClient } from './engineClient';
 
@@ -17,19 +15,16 @@ const HEADER_BYTES = 512 * 1024;
 
 export async function imageDisplay(file: string, engine: EngineClient): Promise<DisplayImageMsg> {
   const header = await headerOf(file);
+  // Read whole only when small: the engine's own rule (displayAsIs) then decides, from the format and any EXIF turn.
   if (header && showsAsIs(header)) {
-    const bytes = await fs.promises.readFile(file);
-    // What the bytes are (whatever the file is called), and the whole file for an orientation image-size does not read
-    // (a PNG's eXIf, a WebP's EXIF chunk at its end): the engine turns those.
-    const format = sniffFormat(bytes);
-    const mime = format && BROWSER_MIME[format];
-    if (format && mime && (exifOrientation(bytes, format) ?? 1) === 1) {
-      const dataUrl = `data:${mime};base64,${bytes.toString('base64')}`;
-      return { dataUrl, width: header.width, height: header.height, displayWidth: header.width, displayHeight: header.height };
+    try {
+      const asIs = displayAsIs(await fs.promises.readFile(file), file);
+      if (asIs) return asIs;
+    } catch {
+      // Not an image after all: the engine says in one sentence what is wrong.
     }
   }
-  // Large, rotated (see showsAsIs), TIFF (no browser draws it), or a header we cannot read here: the engine decodes it
-  // (and says in one sentence what is wrong).
+  // Large, rotated, TIFF (no browser draws it), or a header we cannot read here: the engine decodes it.
   return engine.request(ENGINE.displayImage, { imagePath: file });
 }
 

@@ -98,5 +98,9 @@ export const SCALARS: readonly ScalarSpec[] = [
   },
 ];
 
+/** A trust number as every report writes it: 3 decimals (`digits` for other figures), '–' where there is none. */
+export const formatScore = (v: number | null | undefined, digits = 3): string =>
+  (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
+
 /** "lower is better: removing the top pixels first…" */
 export const scalarHint = (s: ScalarSpec): string => `${s.better} is better: ${s.reads}`;

@@ -6,22 +6,15 @@
  */
 import * as jpeg from 'jpeg-js';
 import { encodePng, isOpaque } from './encode';
-import { DISPLAY_LONG_SIDE, fitLongSide, showsAsIs, type Size } from './budget';
-import { BROWSER_MIME } from './browserMime';
-import { decodableFormat, imageHeaderSize, type DecodedImage } from './decode';
+import { DISPLAY_LONG_SIDE, fitLongSide } from './budget';
+import type { DecodedImage } from './decode';
+import { displayAsIs } from './displayAsIs';
 import { areaDownscale } from './downscale';
 import { realSize } from './load';
-import { exifOrientation } from './orientation';
 import { encodeResized, sharpIfAvailable } from './sharpCodec';
 import type { DisplayImageMsg } from '../../shared/protocol';
 
 export type DisplayCopy = DisplayImageMsg;
-
-/** The file's own bytes as the display copy (call when `showsAsIs(size)` and a browser draws the format). */
-export function displayOriginal(bytes: Uint8Array, mime: string, size: Size): DisplayCopy {
-  const dataUrl = `data:${mime};base64,${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}`;
-  return { dataUrl, width: size.width, height: size.height, displayWidth: size.width, displayHeight: size.height };
-}
 
 /**
  * The display copy of an image file's bytes: the bytes themselves when a browser draws them as the engine sees
@@ -30,11 +23,7 @@ export function displayOriginal(bytes: Uint8Array, mime: string, size: Size): Di
  * the pixels shown.
  */
 export async function displayCopyOf(bytes: Uint8Array, file: string, working: () => Promise<DecodedImage>): Promise<DisplayCopy> {
-  const format = decodableFormat(bytes, file);
-  const size = imageHeaderSize(bytes, file, format);
-  const mime = BROWSER_MIME[format];
-  if (mime && showsAsIs({ ...size, orientation: exifOrientation(bytes, format) })) return displayOriginal(bytes, mime, size);
-  return displayReencoded(await working());
+  return displayAsIs(bytes, file) ?? displayReencoded(await working());
 }
 
 /** A display-sized encoding of a decoded (possibly already downscaled) image. */

@@ -5,10 +5,9 @@
  */
 import * as path from 'node:path';
 import type { ImageEvaluation, Spread } from '../metrics/evaluate';
-import { scalarHint, SCALARS, type CurveSummary } from '../../shared/measures';
+import { formatScore, scalarHint, SCALARS, type CurveSummary } from '../../shared/measures';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const num = (v: number | null | undefined, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
 /** A probability curve and its random-order reference, as an SVG polyline plot on [0, 1]². */
 function curveSvg(title: string, c: CurveSummary): string {
@@ -20,7 +19,7 @@ function curveSvg(title: string, c: CurveSummary): string {
     `<rect x="${pad}" y="${pad}" width="${W - 2 * pad}" height="${H - 2 * pad}" fill="none" stroke="#999"/>` +
     (c.randomProbability.length ? `<polyline points="${xy(c.randomProbability)}" fill="none" stroke="#999" stroke-dasharray="4 3"/>` : '') +
     `<polyline points="${xy(c.probability)}" fill="none" stroke="#c0392b" stroke-width="2"/>` +
-    `<text x="${pad}" y="14" font-size="10">${esc(title)}: AUC ${num(c.auc)} (random ${num(c.randomAuc)})</text>` +
+    `<text x="${pad}" y="14" font-size="10">${esc(title)}: AUC ${formatScore(c.auc)} (random ${formatScore(c.randomAuc)})</text>` +
     `<text x="${pad}" y="${H - 6}" font-size="10">0 %</text><text x="${W - pad - 24}" y="${H - 6}" font-size="10">100 %</text>` +
     `</svg></figure>`;
 }
@@ -34,14 +33,14 @@ export interface EvaluationReportHeader {
 export function buildEvaluationReport(header: EvaluationReportHeader, images: readonly ImageEvaluation[],
   summary: Record<string, Record<string, Spread>>): string {
   const summaryRows = Object.entries(summary).map(([method, row]) =>
-    `<tr><th scope="row">${esc(method)}</th>${SCALARS.map(({ name }) => `<td>${row[name] ? `${num(row[name].mean)} ± ${num(row[name].std)} <small>(n ${row[name].n})</small>` : '–'}</td>`).join('')}</tr>`).join('');
+    `<tr><th scope="row">${esc(method)}</th>${SCALARS.map(({ name }) => `<td>${row[name] ? `${formatScore(row[name].mean)} ± ${formatScore(row[name].std)} <small>(n ${row[name].n})</small>` : '–'}</td>`).join('')}</tr>`).join('');
   const perImage = images.map((img) => {
     const rows = img.methods.map((m) => `<section><h3>${esc(m.label)}</h3>` +
       `<div class="curves">${m.deletion ? curveSvg('Deletion', m.deletion) : ''}${m.insertion ? curveSvg('Insertion', m.insertion) : ''}</div>` +
-      `<p>${m.road ? `ROAD ${num(m.road.combined)} · ` : ''}${m.stability ? `stability ${num(m.stability.spearman)} (SSIM ${num(m.stability.ssim)}) · ` : ''}` +
-      `${m.randomization ? `after randomization ${num(m.randomization.fullyRandomized)}${m.randomization.note ? ` — <strong>${esc(m.randomization.note)}</strong>` : ''}` +
+      `<p>${m.road ? `ROAD ${formatScore(m.road.combined)} · ` : ''}${m.stability ? `stability ${formatScore(m.stability.spearman)} (SSIM ${formatScore(m.stability.ssim)}) · ` : ''}` +
+      `${m.randomization ? `after randomization ${formatScore(m.randomization.fullyRandomized)}${m.randomization.note ? ` — <strong>${esc(m.randomization.note)}</strong>` : ''}` +
         `${m.randomization.coverageNote ? ` (${esc(m.randomization.coverageNote)})` : ''} · ` : ''}` +
-      `map ${num(m.ms.map, 0)} ms</p>` +
+      `map ${formatScore(m.ms.map, 0)} ms</p>` +
       Object.entries(m.errors ?? {}).map(([measure, why]) => `<p><small>${esc(measure)}: ${esc(why)}</small></p>`).join('') + '</section>').join('');
     return `<article><h2>${esc(path.basename(img.image))} — ${esc(img.label)} (${(img.probability * 100).toFixed(1)} %)</h2>${rows}</article>`;
   }).join('');
