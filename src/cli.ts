@@ -19,6 +19,7 @@ import { formatScore } from './shared/measures';
 import { FAITHFULNESS_BASELINES, FaithfulnessBaseline, MAX_STEPS } from './engine/metrics/faithfulness';
 import { buildEvaluationReport } from './engine/report/evaluationReport';
 import { loadImageFile, LoadOptions } from './engine/image/load';
+import { AFFINE_PRESETS, FRAMEWORK_PIPELINES } from './shared/protocol';
 
 const usage = () => `Usage:
   saliency-lens explain --model PATH --image FILE|DIR [--image …] [options]
@@ -29,7 +30,9 @@ explain options:
   --method NAME[,NAME…]       methods to run (default saliency,gradcam; see below)
   --class N|LABEL|top         class to explain (default: top prediction)
   --layer NAME                spatial layer of the CAM methods (default: automatic; see inspect)
-  --preset P                  raw | unit | symmetric | imagenet | caffe | custom:MEAN;STD
+  --preprocessing P           how images become the model's input (alias --preset): a framework's eval pipeline
+                              (${FRAMEWORK_PIPELINES.join(' | ')}), an affine preset (${AFFINE_PRESETS.join(' | ')} | custom:MEAN;STD),
+                              NAME+AFFINE, or JSON such as '{"preset":"timm","crop":{"fraction":0.95}}'
   --out DIR                   output folder (default ./saliency-lens-out)
   --colormap NAME             ${COLORMAPS.join(' | ')} (default jet)
   --opacity A                 heatmap opacity 0–1 (default 0.5)
@@ -46,7 +49,7 @@ explain options:
                               or ONNX Runtime whenever the model converts (auto, default)
   --backend wasm|cpu|tensorflow, --threads N
 
-evaluate options (also --method, --class, --layer, --preset, --out, --runtime, --no-exif-orientation and the
+evaluate options (also --method, --class, --layer, --preprocessing, --out, --runtime, --no-exif-orientation and the
 model options above):
   --measure M[,M…]            ${MEASURES.join(', ')} (default ${DEFAULT_MEASURES.join(',')}; randomization
                               randomizes the model's weights layer by layer, ONNX Runtime only)
@@ -116,8 +119,16 @@ function parseMethods(text: string | undefined): MethodName[] {
 /** --output 1 is the second output; --output logits names one. */
 const outputChoice = (v: string | undefined) => (v !== undefined && /^\d+$/.test(v) ? Number(v) : v);
 
+/** --preprocessing, or its older name --preset (one of them). */
+function preprocessingFlag(values: { preset?: string; preprocessing?: string }): string | undefined {
+  if (values.preset !== undefined && values.preprocessing !== undefined && values.preset !== values.preprocessing) {
+    throw new UserError('give --preprocessing or --preset (the same option), not both');
+  }
+  return values.preprocessing ?? values.preset;
+}
+
 /** The model options explain and inspect share: --preset, --output, --input-size, --image-shape, --labels. */
-function openOptions(values: { preset?: string; output?: string; 'input-size'?: string; 'image-shape'?: string; labels?: string; runtime?: string }): OpenOptions {
+function openOptions(values: { preset?: string; preprocessing?: string; output?: string; 'input-size'?: string; 'image-shape'?: string; labels?: string; runtime?: string }): OpenOptions {
   if (values.labels !== undefined && values.labels !== 'imagenet') {
     throw new UserError(`--labels expects imagenet (other names come from a labels.txt beside the model), got "${values.labels}"`);
   }
@@ -127,7 +138,7 @@ function openOptions(values: { preset?: string; output?: string; 'input-size'?: 
   return {
     runtime: values.runtime as RuntimeChoice | undefined,
     labels: values.labels as 'imagenet' | undefined,
-    preprocessing: values.preset,
+    preprocessing: preprocessingFlag(values),
     output: outputChoice(values.output),
     inputShape: parseShape(values['input-size'], 2, '--input-size'),
     imageShape: parseShape(values['image-shape'], 3, '--image-shape') as [number, number, number] | undefined,
@@ -163,7 +174,7 @@ async function startBackend(values: { backend?: string; threads?: string }) {
 function imageCommandOptions() {
   return {
     model: { type: 'string' }, image: { type: 'string', multiple: true }, method: { type: 'string' },
-    class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, out: { type: 'string' },
+    class: { type: 'string' }, layer: { type: 'string' }, preset: { type: 'string' }, preprocessing: { type: 'string' }, out: { type: 'string' },
     output: { type: 'string' }, 'input-size': { type: 'string' }, 'image-shape': { type: 'string' }, backend: { type: 'string' },
     threads: { type: 'string' }, labels: { type: 'string' }, runtime: { type: 'string' }, option: { type: 'string', multiple: true },
     'no-exif-orientation': { type: 'boolean' },
@@ -211,6 +222,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       try {
         result = await explainer.explainImage(await loadImageFile(file, load), file, {
           methods, options: methodOptions, target: values.class, layer: values.layer, signed: values.signed, topK, progress: progressLine(),
+          sensitivity: true,
         });
       } catch (err) {
         // One bad image in a folder does not stop the others; it is reported, and the exit code says so.
@@ -229,7 +241,10 @@ async function explainCommand(argv: string[]): Promise<void> {
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
         (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
         result.maps.map((m) => ` · ${m.method} ${ms(result.timings[m.method])}${m.layer ? ` (layer ${shortLayerName(m.layer)})` : ''}`).join(''));
+      if (result.inputRegion.covers !== 'whole') console.log(`  map covers the ${result.inputRegion.text}`);
       for (const note of result.notes) console.log(`  note: ${note}`);
+      // On stderr too: a preprocessing the top class hangs on is a warning about every map of this image.
+      for (const d of result.sensitivity ?? []) console.warn(`  warning: ${d.text}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);
     }
     if (entries.every((e) => e.error)) throw new UserError(failures.length === 1 ? failures[0] : `no image could be explained: ${failures.join('; ')}`);
@@ -345,7 +360,7 @@ async function inspectCommand(argv: string[]): Promise<void> {
     args: argv,
     options: {
       model: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string' }, 'input-size': { type: 'string' },
-      'image-shape': { type: 'string' }, preset: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
+      'image-shape': { type: 'string' }, preset: { type: 'string' }, preprocessing: { type: 'string' }, backend: { type: 'string' }, threads: { type: 'string' },
       labels: { type: 'string' }, runtime: { type: 'string' },
     },
   });

@@ -5,7 +5,7 @@
 import type { ComparisonMsg, PredictionMsg } from '../src/shared/protocol';
 import { isSigned, methodSpec, type MethodOptions } from '../src/shared/methods';
 import type { ColormapName } from '../src/shared/colormaps';
-import { decodeMap, type DecodedMap } from './mapStore';
+import { decodeMap, FULL_RANGE, placementOf, type DecodedMap } from './mapStore';
 import { formatPercent, h, optionLabel, replaceChildren } from './dom';
 import { mapTile, scaledMaps } from './tiles';
 
@@ -29,11 +29,12 @@ export function decodeComparison(result: ComparisonMsg, options: MethodOptions):
   const spec = methodSpec(result.method);
   // The engine keeps a contrast's sign whenever the method can (|∇(S_a − S_b)| would read the same both ways).
   const contrastSigned = spec.signed === 'option' || spec.signed === true;
+  const placement = placementOf(result);
   return {
     classes: result.predictions.map((p) => p.index),
     predictions: result.predictions,
-    maps: result.maps.map((m) => decodeMap(m, isSigned(spec, options))),
-    contrast: result.contrast && { classes: result.contrast.classes, map: decodeMap(result.contrast.map, contrastSigned) },
+    maps: result.maps.map((m) => decodeMap(m, isSigned(spec, options), FULL_RANGE, placement)),
+    contrast: result.contrast && { classes: result.contrast.classes, map: decodeMap(result.contrast.map, contrastSigned, FULL_RANGE, placement) },
   };
 }
 

@@ -1,11 +1,13 @@
 /**
- * Turning a decoded map into pixels: bilinear resize to the image's (display) size, colouring with a
- * colormap, sampling a value under the pointer. Resized maps are memoized per size so that a colormap
- * change only re-colours (a lookup per pixel).
+ * Turning a decoded map into pixels: placed on the image's (display) size — resized bilinearly over the whole
+ * image, or only over the model's input region when the input covers part of it (placement.ts) — coloured with a
+ * colormap, and read under the pointer. Placed maps are memoized per size so that a colormap change only
+ * re-colours (a lookup per pixel).
  */
-import { bilinearResize } from '../src/shared/resize';
+import { placeMap, regionOnDisplay, regionValueAt, scaleRegion, type Region } from '../src/shared/placement';
 import { colorize, type ColormapName } from '../src/shared/colormaps';
 import type { DecodedMap } from './mapStore';
+import { h } from './dom';
 
 /** Longest side of the on-screen heatmap canvas; export always uses the natural size. */
 export const MAX_DISPLAY_SIDE = 1024;
@@ -15,20 +17,29 @@ export function displaySize(naturalW: number, naturalH: number, maxSide = MAX_DI
   return { w: Math.max(1, Math.round(naturalW * s)), h: Math.max(1, Math.round(naturalH * s)) };
 }
 
-const resizedCache = new WeakMap<DecodedMap, { w: number; h: number; data: Float32Array }>();
+const placedCache = new WeakMap<DecodedMap, { w: number; h: number; data: Float32Array }>();
 
-/** The normalized map resized to w x h (memoized for the last size per map). */
+/** The map's region on a W×H rendering of its image (undefined: the whole image). */
+function regionOn(map: DecodedMap, W: number, H: number): Region | undefined {
+  const p = map.placement;
+  return p && scaleRegion(p.region, p.imageWidth, p.imageHeight, W, H);
+}
+
+/**
+ * The normalized map at w x h over the image (memoized for the last size per map): NaN where the model's
+ * input does not reach.
+ */
 export function resizedNormalized(map: DecodedMap, w: number, h: number): Float32Array {
-  const hit = resizedCache.get(map);
+  const hit = placedCache.get(map);
   if (hit && hit.w === w && hit.h === h) return hit.data;
-  const data = bilinearResize(map.normalized, map.width, map.height, w, h);
-  resizedCache.set(map, { w, h, data });
+  const data = placeMap(map.normalized, map.width, map.height, regionOn(map, w, h), w, h, w, h);
+  placedCache.set(map, { w, h, data });
   return data;
 }
 
-/** Colours the map at w x h into RGBA. */
+/** Colours the map at w x h into RGBA; transparent (no heat) outside the model's input. */
 export function heatPixels(map: DecodedMap, w: number, h: number, colormap: ColormapName): Uint8ClampedArray {
-  return colorize(resizedNormalized(map, w, h), colormap);
+  return colorize(resizedNormalized(map, w, h), colormap, { nanTransparent: true });
 }
 
 /** Draws the coloured map into `canvas` at the display size of an image of natural size W x H. */
@@ -43,28 +54,22 @@ export function paintHeatmap(canvas: HTMLCanvasElement, map: DecodedMap, natural
 }
 
 /**
- * The raw map value at original-image pixel (x, y) of a W x H image: the bilinear resize's value
- * there (same half-pixel-centre convention as `bilinearResize`), in the map's raw units.
+ * The raw map value at original-image pixel (x, y) of a W x H image: the placed map's value there (same
+ * half-pixel-centre convention as `bilinearResize`), in the map's raw units; NaN outside the model's input.
  */
 export function valueAt(map: DecodedMap, naturalW: number, naturalH: number, x: number, y: number): number {
-  const sx = clamp((x + 0.5) * (map.width / naturalW) - 0.5, 0, map.width - 1);
-  const sy = clamp((y + 0.5) * (map.height / naturalH) - 0.5, 0, map.height - 1);
-  const x0 = Math.floor(sx);
-  const y0 = Math.floor(sy);
-  const x1 = Math.min(x0 + 1, map.width - 1);
-  const y1 = Math.min(y0 + 1, map.height - 1);
-  const wx = sx - x0;
-  const wy = sy - y0;
-  const r = map.raw;
-  const at = (xx: number, yy: number) => {
-    const v = r[yy * map.width + xx];
-    return Number.isFinite(v) ? v : 0;
-  };
-  const top = at(x0, y0) + (at(x1, y0) - at(x0, y0)) * wx;
-  const bottom = at(x0, y1) + (at(x1, y1) - at(x0, y1)) * wx;
-  return top + (bottom - top) * wy;
+  return regionValueAt(map.raw, map.width, map.height, regionOn(map, naturalW, naturalH), naturalW, naturalH, x, y);
 }
 
-function clamp(v: number, lo: number, hi: number): number {
-  return v < lo ? lo : v > hi ? hi : v;
+/**
+ * The model's input region over a picture of the image: a box placed in percentages of its container (so it zooms
+ * and pans with the picture), outlined, with everything outside it dimmed. None when the input covers the whole image.
+ */
+export function regionMark(map: DecodedMap | null | undefined): HTMLElement | null {
+  const p = map?.placement;
+  if (!p) return null;
+  const box = regionOnDisplay(p.region, p.imageWidth, p.imageHeight, 100, 100);
+  const mark = h('div', { class: 'map-region', 'data-testid': 'map-region', 'data-covers': p.region.covers, title: `Map covers: ${p.region.text}` });
+  Object.assign(mark.style, { left: `${box.left}%`, top: `${box.top}%`, width: `${box.width}%`, height: `${box.height}%` });
+  return mark;
 }

@@ -1,5 +1,6 @@
 /**
- * The legend strip under an exported overlay: the image, the class and its probability, then per map its
+ * The legend strip under an exported overlay: the image, the class and its probability, the part of the image the
+ * maps cover when the model's input is only part of it (a centre crop), then per map its
  * method (with the CAM layer), the colour bar over the range drawn, and the clip and gamma — what the panel's
  * colour bar states. Black on white whatever the theme, so it reads in any image viewer.
  */
@@ -12,6 +13,8 @@ export interface LegendContent {
   classLine: string;
   /** One per map in the export, in its order. */
   bars: ColorbarEntry[];
+  /** Where the maps lie when the model's input covers only part of the image: "centre crop 263×263 at (94, 0) of …". */
+  covers?: string;
 }
 
 const INK = '#000';
@@ -21,22 +24,23 @@ const PAPER = '#fff';
 export const MIN_LEGEND_WIDTH = 480;
 
 /** Sizes for a strip this wide: the text grows with the image, so a 4000 px photo's legend is not a smudge. */
-function metrics(width: number, bars: number) {
+function metrics(width: number, legend: LegendContent) {
   const font = Math.max(12, Math.min(48, Math.round(width / 40)));
   const pad = Math.round(font * 0.75);
   const line = Math.round(font * 1.4);
   const barHeight = font;
   const block = line + barHeight + pad;
-  return { font, pad, line, barHeight, block, height: pad + 2 * line + bars * block + pad };
+  const lines = legend.covers ? 3 : 2;
+  return { font, pad, line, barHeight, block, height: pad + lines * line + legend.bars.length * block + pad };
 }
 
 export function legendHeight(width: number, legend: LegendContent): number {
-  return metrics(width, legend.bars.length).height;
+  return metrics(width, legend).height;
 }
 
 /** Draws the strip at (0, top) across `width` pixels of `ctx`. */
 export function drawLegend(ctx: CanvasRenderingContext2D, top: number, width: number, legend: LegendContent, colormap: ColormapName): void {
-  const m = metrics(width, legend.bars.length);
+  const m = metrics(width, legend);
   ctx.fillStyle = PAPER;
   ctx.fillRect(0, top, width, m.height);
   ctx.fillStyle = INK;
@@ -49,6 +53,10 @@ export function drawLegend(ctx: CanvasRenderingContext2D, top: number, width: nu
   ctx.font = `${m.font}px sans-serif`;
   ctx.fillText(legend.classLine, m.pad, y, textWidth);
   y += m.line;
+  if (legend.covers) {
+    ctx.fillText(`map covers: ${legend.covers}; outside it (dimmed) no attribution`, m.pad, y, textWidth);
+    y += m.line;
+  }
   for (const bar of legend.bars) {
     const scale = scaleNote(bar);
     ctx.fillStyle = INK;

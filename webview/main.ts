@@ -21,7 +21,8 @@ import {
 } from './state';
 import { cacheKey, MapCache, withDisplay, type AnswerContext, type CacheEntry, type DecodedMap, type MethodCall } from './mapStore';
 import { paintHeatmap, valueAt } from './heatmap';
-import { Stage } from './stage';
+import { OUTSIDE_REGION_TEXT } from '../src/shared/placement';
+import { showRegion, Stage } from './stage';
 import { Controls } from './controls';
 import { ClassPicker } from './classPicker';
 import { Colorbar, statsNote, type ColorbarEntry } from './colorbar';
@@ -96,6 +97,10 @@ class ExplainPanel {
   private status: StatusArea;
   private header = h('div', { class: 'header-title' });
   private modelInfo = h('div', { class: 'header-meta' });
+  /** Where the maps lie when the model's input covers only part of the image: "map covers: centre crop …". */
+  private regionNote = h('div', { class: 'header-region', 'data-testid': 'map-covers', hidden: true });
+  /** The sensitivity note: neighbouring preprocessing pipelines under which the top class differs. */
+  private sensitivityNote = h('div', { class: 'sensitivity-note', 'data-testid': 'sensitivity-note', role: 'status', hidden: true });
   private hoverReadout = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout', 'aria-live': 'off' });
   private exportPngButton = h('vscode-button', { 'data-testid': 'export-png', secondary: true, title: 'Save the overlay as shown, same clip and gamma (at the image\'s size; a large image at its 2048 px display copy)' }, 'Export PNG');
   private exportLegendButton = h('vscode-button', { 'data-testid': 'export-png-legend', secondary: true, title: 'The overlay as shown with a legend under it: image, class, probability, method and colour bar' }, 'Export PNG with legend');
@@ -144,9 +149,10 @@ class ExplainPanel {
 
     replaceChildren(
       root,
-      h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.modelInfo), this.status.busy,
+      h('header', { class: 'header' }, h('div', { class: 'header-text' }, this.header, this.regionNote, this.modelInfo), this.status.busy,
         h('div', { class: 'header-actions' }, this.compareButton, this.compareMethodsButton, this.trustButton, this.exportPngButton, this.exportLegendButton, this.exportNpyButtons)),
       this.picker.element,
+      this.sensitivityNote,
       this.methodBar,
       this.controls.element,
       this.inspector.element,
@@ -361,7 +367,7 @@ class ExplainPanel {
     const req = this.pending.get(requestId);
     if (!req || !partial || typeof partial !== 'object') return; // stale
     if (partial.kind === 'predictions') {
-      req.answer = { target: partial.target, imageWidth: partial.imageWidth, imageHeight: partial.imageHeight };
+      req.answer = { target: partial.target, imageWidth: partial.imageWidth, imageHeight: partial.imageHeight, inputRegion: partial.inputRegion };
       this.showPredictions(partial.predictions, partial.target);
     } else if (partial.kind === 'map' && req.answer) {
       try {
@@ -385,8 +391,15 @@ class ExplainPanel {
       this.status.showError(`The maps could not be read: ${(e as Error).message}`);
     }
     this.showPredictions(result.predictions, result.target);
+    this.showSensitivity(result.sensitivity ?? []);
     this.status.clearError();
     this.refresh();
+  }
+
+  /** One line per neighbouring pipeline that changes the top class, under the predictions; hidden when none does. */
+  private showSensitivity(notes: { text: string }[]): void {
+    replaceChildren(this.sensitivityNote, ...notes.map((n) => h('p', {}, n.text)));
+    this.sensitivityNote.hidden = notes.length === 0;
   }
 
   /** The chips, the class shown and what the panel tells the host about it. */
@@ -517,6 +530,7 @@ class ExplainPanel {
     this.topIndex = undefined;
     this.classInfo.clear();
     this.picker.setPredictions([]);
+    this.showSensitivity([]);
   }
 
   /**
@@ -648,6 +662,7 @@ class ExplainPanel {
     const bars: ColorbarEntry[] = [];
     const notes: string[] = [...(this.model?.warnings ?? [])];
     const running = new Set([...this.pending.values()].flatMap((p) => p.keys));
+    let covers: string | undefined;
     shownMethods(this.state).forEach((method, slot) => {
       const pane = this.stage.pane(slot);
       if (!pane?.canvas) return;
@@ -658,6 +673,8 @@ class ExplainPanel {
       if (entry) notes.push(...entry.notes);
       const title = this.mapTitle(method, map);
       if (pane.caption) pane.caption.textContent = title;
+      showRegion(pane, map && w && ht ? map : undefined);
+      covers ??= map?.placement?.region.text;
       if (map && w && ht) {
         paintHeatmap(pane.canvas, map, w, ht, this.state.colormap);
         pane.canvas.hidden = false;
@@ -688,6 +705,8 @@ class ExplainPanel {
       replaceChildren(pane.message, text, action ? ' ' : null, action);
       pane.message.classList.toggle('pane-message-absent', map === null || !!reason);
     });
+    this.regionNote.hidden = !covers;
+    this.regionNote.textContent = covers ? `map covers: ${covers}` : '';
     this.colorbar.update(bars, this.state.colormap);
     this.status.setNotes(notes);
     this.renderBusy();
@@ -783,10 +802,16 @@ class ExplainPanel {
     this.hoverReadout.classList.remove('hint');
     const { w, h: ht } = this.stage.naturalSize;
     const parts = [`x ${pos.x}, y ${pos.y} px`];
+    let outside = false;
     for (const call of this.shownCalls()) {
       const map = this.mapFor(call);
-      if (map) parts.push(`${methodSpec(call.method).label} ${formatValue(valueAt(map, w, ht, pos.x, pos.y))}`);
+      if (!map) continue;
+      const v = valueAt(map, w, ht, pos.x, pos.y);
+      // NaN: the pixel lies outside the model's input; said once, however many maps are shown.
+      if (Number.isNaN(v)) outside = true;
+      else parts.push(`${methodSpec(call.method).label} ${formatValue(v)}`);
     }
+    if (outside) parts.push(OUTSIDE_REGION_TEXT);
     this.hoverReadout.textContent = parts.join('  ·  ');
     this.stage.setTip(parts);
     this.hoverReadout.dataset.x = String(pos.x);
@@ -799,7 +824,7 @@ class ExplainPanel {
       const label = methodSpec(method).label;
       const b = h('vscode-button', {
         'data-testid': slot === 0 ? 'export-npy' : `export-npy-${slot + 1}`, 'data-method': method, secondary: true,
-        title: `Save the raw ${label} map as .npy (raw values: no clip or gamma)`,
+        title: `Save the raw ${label} map as .npy at the image's size (raw values: no clip or gamma; NaN where the model's input does not reach, e.g. outside a centre crop)`,
       }, `${method}.npy`); // one label whatever the view: the file it writes
       b.addEventListener('click', () => this.exportNpy(method));
       return b;
@@ -839,7 +864,8 @@ class ExplainPanel {
       const map = maps[i];
       return map ? [barEntry(this.mapTitle(method, map), map)] : [];
     });
-    return { imageName: this.imageName, classLine, bars };
+    const covers = maps.find((m) => m?.placement)?.placement?.region.text;
+    return { imageName: this.imageName, classLine, bars, covers };
   }
 
   /** Sends the raw map shown (the host writes it at the image's size): nothing is computed again. */
@@ -850,14 +876,17 @@ class ExplainPanel {
       return;
     }
     const { map } = entry;
-    this.send({
+    // The host writes it at the image's size, NaN outside the model's input when that covers only part of it.
+    const msg: ExportNpyMsg = {
       type: 'exportNpy',
       method,
       suggestedName: exportName(this.imageName, [method, this.classSlug()], 'npy'),
       map: { width: map.width, height: map.height, data: float32ToBase64(map.raw) },
       imageWidth: entry.imageWidth,
       imageHeight: entry.imageHeight,
-    });
+      inputRegion: map.placement?.region,
+    };
+    this.send(msg);
   }
 
   /** The class in file names, unless it is the top prediction (then the name is the CLI's `<image>.<method>`). */
@@ -884,6 +913,8 @@ function barEntry(label: string, map: DecodedMap): ColorbarEntry {
 }
 
 type ImageSize = { width: number; height: number };
+
+type ExportNpyMsg = Extract<WebviewToHost, { type: 'exportNpy' }>;
 
 /** The real image size a host message carries, if it carries one (a display copy of a large image). */
 function realSizeOf(msg: { imageWidth?: number; imageHeight?: number }): ImageSize | undefined {

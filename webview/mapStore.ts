@@ -3,7 +3,7 @@
  * A map is keyed by its method call (registry name and every option, `methodKey`), the class, and for
  * maps of a layer (CAMs) the layer: a change of one option only re-requests the method it belongs to.
  */
-import type { ExplanationMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
+import type { ExplanationMsg, InputRegionMsg, PredictionMsg, RawMapMsg } from '../src/shared/protocol';
 import { base64ToFloat32 } from '../src/shared/protocol';
 import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { applyGamma, centredNormalize, DEFAULT_CLIP_PERCENTILE, minMaxNormalize } from '../src/shared/normalize';
@@ -40,6 +40,25 @@ export interface DecodedMap {
   signed: boolean;
   layer?: string;
   stats?: Record<string, number>;
+  /** Where the map lies on the image, when the model's input covers only part of it (or more); absent: the whole image. */
+  placement?: MapPlacement;
+}
+
+/** The input region of an answer and the size of the image it is given on (the image's own, not a display copy). */
+export interface MapPlacement {
+  region: InputRegionMsg;
+  imageWidth: number;
+  imageHeight: number;
+}
+
+/**
+ * The placement of an answer's maps: none when its input covers the whole image (stretched onto the input), so
+ * such maps draw exactly as before pipelines could crop.
+ */
+export function placementOf(answer: { inputRegion?: InputRegionMsg; imageWidth: number; imageHeight: number }): MapPlacement | undefined {
+  const region = answer.inputRegion;
+  if (!region || region.covers === 'whole') return undefined;
+  return { region, imageWidth: answer.imageWidth, imageHeight: answer.imageHeight };
 }
 
 /** A cached outcome for one method: the map, or null when the host answered without one. */
@@ -52,11 +71,12 @@ export interface CacheEntry {
   imageHeight: number;
 }
 
-/** What every map of one answer shares: the class explained and the image's size. */
+/** What every map of one answer shares: the class explained, the image's size and where the maps lie on it. */
 export interface AnswerContext {
   target: PredictionMsg;
   imageWidth: number;
   imageHeight: number;
+  inputRegion?: InputRegionMsg;
 }
 
 /** A method with every option set, as the panel asks for it. */
@@ -69,12 +89,12 @@ export interface MethodCall {
  * @param signed the sign the request implied; the map's own `signed` wins when it says.
  * @param display how to normalize; the full range unless given (the panel redraws with `withDisplay`).
  */
-export function decodeMap(msg: RawMapMsg, signed: boolean, display: Readonly<DisplaySettings> = FULL_RANGE): DecodedMap {
+export function decodeMap(msg: RawMapMsg, signed: boolean, display: Readonly<DisplaySettings> = FULL_RANGE, placement?: MapPlacement): DecodedMap {
   const raw = base64ToFloat32(msg.data);
   if (raw.length !== msg.width * msg.height) {
     throw new RangeError(`${msg.method} map has ${raw.length} values, expected ${msg.width}x${msg.height}`);
   }
-  const base = { method: msg.method, width: msg.width, height: msg.height, raw, signed: msg.signed ?? signed, layer: msg.layer, stats: msg.stats };
+  const base = { method: msg.method, width: msg.width, height: msg.height, raw, signed: msg.signed ?? signed, layer: msg.layer, stats: msg.stats, placement };
   return { ...base, ...displayed(raw, base.signed, display) };
 }
 
@@ -86,6 +106,14 @@ function displayed(raw: Float32Array, signed: boolean, display: Readonly<Display
   }
   const n = minMaxNormalize(raw, clip);
   return { normalized: applyGamma(n.normalized, display.gamma, false), min: n.stats.min, max: n.stats.max, display };
+}
+
+function samePlacement(a: MapPlacement | undefined, b: MapPlacement | undefined): boolean {
+  if (!a || !b) return a === b;
+  const r = a.region;
+  const q = b.region;
+  return r.x === q.x && r.y === q.y && r.width === q.width && r.height === q.height && r.text === q.text &&
+    a.imageWidth === b.imageWidth && a.imageHeight === b.imageHeight;
 }
 
 const redrawn = new WeakMap<DecodedMap, DecodedMap>();
@@ -121,7 +149,7 @@ export class MapCache {
     const call = requested.calls.find((c) => c.method === msg.method);
     if (!call) return;
     const notes = [...(msg.notes ?? []), ...answerNotes];
-    const entry: CacheEntry = { ...answer, notes, map: decodeMap(msg, isSigned(methodSpec(call.method), call.options)) };
+    const entry: CacheEntry = { ...answer, notes, map: decodeMap(msg, isSigned(methodSpec(call.method), call.options), FULL_RANGE, placementOf(answer)) };
     this.entries.set(cacheKey(call, answer.target.index, requested.layer), entry);
     // The automatic layer resolves to a name: remember the answer under that name too.
     if (msg.layer && msg.layer !== requested.layer) this.entries.set(cacheKey(call, answer.target.index, msg.layer), entry);
@@ -134,10 +162,14 @@ export class MapCache {
    * remembered as absent, with the answer's notes saying why.
    */
   store(result: ExplanationMsg, requested: { layer: string; calls: MethodCall[] }, stored: ReadonlySet<MethodName> = new Set()): void {
-    const answer = { target: result.target, imageWidth: result.imageWidth, imageHeight: result.imageHeight };
+    const answer = { target: result.target, imageWidth: result.imageWidth, imageHeight: result.imageHeight, inputRegion: result.inputRegion };
     const answerNotes = result.notes.filter((n) => !result.maps.some((m) => m.notes?.includes(n)));
     for (const msg of result.maps) {
-      if (!stored.has(msg.method) || answerNotes.length) this.storeMap(msg, answer, requested, answerNotes);
+      // A map that arrived ahead of the answer is stored again if the answer places it elsewhere on the image.
+      const call = requested.calls.find((c) => c.method === msg.method);
+      const early = call && this.entries.get(cacheKey(call, result.target.index, requested.layer));
+      const moved = !!early && !samePlacement(early.map?.placement, placementOf(answer));
+      if (!stored.has(msg.method) || answerNotes.length || moved) this.storeMap(msg, answer, requested, answerNotes);
     }
     for (const call of requested.calls) {
       if (result.maps.some((m) => m.method === call.method)) continue;

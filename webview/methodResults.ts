@@ -5,7 +5,7 @@
  */
 import type { CompareSubject, ExplanationMsg, PredictionMsg } from '../src/shared/protocol';
 import { isSigned, methodKey, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
-import { decodeMap, type DecodedMap } from './mapStore';
+import { decodeMap, FULL_RANGE, placementOf, type DecodedMap } from './mapStore';
 import { layerFor, optionsFor } from './methodCall';
 
 export interface MethodResult {
@@ -37,7 +37,7 @@ export function methodResult(msg: ExplanationMsg, method: MethodName, options: M
   if (!raw) throw new Error(msg.notes[0] ?? `The engine answered without a ${methodSpec(method).label} map.`);
   return {
     method,
-    map: decodeMap(raw, isSigned(methodSpec(method), options)),
+    map: decodeMap(raw, isSigned(methodSpec(method), options), FULL_RANGE, placementOf(msg)),
     options: raw.options ?? options,
     timings: msg.timings,
     target: msg.target,

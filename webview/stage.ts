@@ -8,7 +8,8 @@
 import type { MethodName } from '../src/shared/protocol';
 import { methodSpec } from '../src/shared/methods';
 import { h, replaceChildren } from './dom';
-import { displaySize } from './heatmap';
+import { displaySize, regionMark } from './heatmap';
+import type { DecodedMap } from './mapStore';
 import { FIT, imagePoint, isFit, transformFor, ZoomInput, type ZoomView } from './zoom';
 
 export interface Pane {
@@ -221,4 +222,16 @@ export class Stage {
   dispose(): void {
     this.observer.disconnect();
   }
+}
+
+/**
+ * Marks the model's input region over a pane's picture (outlined, the rest dimmed), or clears it: `map` is the map
+ * the pane shows. The mark moves with zoom and pan, being inside the pane's content. Unchanged marks stay.
+ */
+export function showRegion(pane: Pane, map: DecodedMap | undefined): void {
+  const old = pane.content.querySelector<HTMLElement>(':scope > .map-region');
+  const mark = regionMark(map);
+  if (old && mark && old.style.cssText === mark.style.cssText && old.title === mark.title) return;
+  old?.remove();
+  if (mark) pane.content.append(mark);
 }

@@ -5,7 +5,7 @@
  */
 import type { ColormapName } from '../src/shared/colormaps';
 import type { DecodedMap } from './mapStore';
-import { displaySize, heatPixels } from './heatmap';
+import { displaySize, heatPixels, regionMark } from './heatmap';
 import { h, type Child } from './dom';
 
 /** Longest side a tile's heatmap is drawn at: tiles grow with the view (about a quarter of it), CSS scales them. */
@@ -79,7 +79,10 @@ export function mapTile(c: TileContent): HTMLButtonElement {
       ctx.putImageData(new ImageData(heatPixels(c.map, w, hh, c.colormap), w, hh), 0, 0);
       drawn = true;
     }
+    // Over the heat (which its CSS opacity fades), so the dimming and the outline keep their strength.
     stage.append(canvas);
+    const mark = regionMark(c.map);
+    if (mark) stage.append(mark);
   } else if (c.cover) {
     stage.append(h('div', { class: 'tile-cover' }, c.cover));
   }

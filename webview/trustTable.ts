@@ -12,7 +12,7 @@ import {
 } from '../src/shared/measures';
 import { FAMILIES, METHOD_NAMES, methodSpec, type MethodName } from '../src/shared/methods';
 import type { ColormapName } from '../src/shared/colormaps';
-import { displaySize, heatPixels } from './heatmap';
+import { displaySize, heatPixels, regionMark } from './heatmap';
 import { h, replaceChildren } from './dom';
 import { formatDuration, requestTime } from './methodTiles';
 import type { MethodResult } from './methodResults';
@@ -283,6 +283,8 @@ export class TrustTable {
           stage.dataset.drawn = 'true';
         }
         stage.append(canvas);
+        const mark = regionMark(r.result.map);
+        if (mark) stage.append(mark);
       }
     }
     this.thumbs.set(r.method, { signature, element: stage });

@@ -1,9 +1,19 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from './backend';
 import { fileError, firstLine, UserError } from './errors';
 import type { DecodedImage } from './image/decode';
 import { loadImageFile, realSize } from './image/load';
-import { describePreprocessing, imageToTensor, ModelInputSpec, parsePreprocessing, Preprocessing } from './image/preprocess';
+import { WORKING_LONG_SIDE } from './image/budget';
+import type { ModelInputSpec, Preprocessing } from './image/preprocess';
+import { describePipeline, parsePipeline } from './image/pipeline/presets';
+import { HF_PREPROCESSOR_FILE } from './image/pipeline/huggingface';
+import { runPipeline } from './image/pipeline/run';
+import { bindPipeline } from './image/pipeline/geometry';
+import { pipelineSensitivity, type PipelineDisagreement } from './sensitivity';
+import type { PipelineSpec } from './image/pipeline/spec';
+import type { InputRegionMsg } from '../shared/protocol';
 import type { Measure } from '../shared/measures';
 import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
 import { batchRunner } from './methods/batch';
@@ -46,6 +56,8 @@ export interface ExplainOptions {
    * (top-K) and the explained class right after the forward pass, then each map as soon as it is computed.
    */
   partial?: PartialListener;
+  /** Also check whether the top class survives neighbouring preprocessing pipelines (a few forward runs). */
+  sensitivity?: boolean;
 }
 
 export type PartialListener = (p: { kind: 'predictions'; predictions: Prediction[]; target: Prediction } | { kind: 'map'; map: AttributionMap }) => void;
@@ -66,6 +78,10 @@ export interface TensorExplanation {
 export interface ImageExplanation extends TensorExplanation {
   /** The file and its real size (also when `pixels` is a downscaled working copy). */
   image: { file: string; width: number; height: number; format: string };
+  /** The part of the image the model's input covers, in its real pixels. */
+  inputRegion: InputRegionMsg;
+  /** Neighbouring pipelines under which the top class differs (asked with `sensitivity`); empty when none does. */
+  sensitivity?: PipelineDisagreement[];
   /** Image pixels (RGBA) for overlays. */
   pixels: DecodedImage;
   modelInput: ModelInputSpec;
@@ -185,20 +201,27 @@ const unique = (items: string[]) => [...new Set(items)];
 /** An opened model ready to explain images: the engine's main entry, shared by CLI, tests and extension. */
 export class Explainer {
   readonly imageSpec: ModelInputSpec;
+  /** How an image becomes the model's input (resize, crop, affine). */
+  readonly pipeline: PipelineSpec;
+  /** The pipeline's last step, the per-channel affine (what baselines and the input view need). */
   readonly preprocessing: Preprocessing;
   readonly preprocessingSource: string;
 
   private constructor(readonly model: LoadedModel, readonly backend: BackendInfo, private readonly opts: OpenOptions) {
     const runtime = model.runtime;
     this.imageSpec = imageSpecForInput(runtime.inputShape, opts.imageShape);
+    const modelDir = path.dirname(model.files.modelJson);
     const [spec, source] = opts.preprocessing
       ? [opts.preprocessing, 'given']
       : model.settings?.preprocessing
         ? [model.settings.preprocessing, model.settings.source]
-        : model.defaultPreprocessing
-          ? [model.defaultPreprocessing.spec, model.defaultPreprocessing.reason]
-          : ['unit', 'default (no saliency-lens.json beside the model)'];
-    this.preprocessing = parsePreprocessing(spec);
+        : fs.existsSync(path.join(modelDir, HF_PREPROCESSOR_FILE))
+          ? ['huggingface', path.join(modelDir, HF_PREPROCESSOR_FILE)]
+          : model.defaultPreprocessing
+            ? [model.defaultPreprocessing.spec, model.defaultPreprocessing.reason]
+            : ['unit', 'default (no saliency-lens.json beside the model)'];
+    this.pipeline = parsePipeline(spec, { modelDir });
+    this.preprocessing = this.pipeline.affine;
     this.preprocessingSource = source;
   }
 
@@ -294,7 +317,37 @@ export class Explainer {
 
   /** Preprocesses an image file into the model's input tensor [1, ...inputShape]. */
   prepare(image: DecodedImage): tf.Tensor {
-    return tf.tidy(() => tf.reshape(imageToTensor(image, this.imageSpec, this.preprocessing), [1, ...this.runtime.inputShape]));
+    return this.prepareInput(image).x;
+  }
+
+  /** The model's input tensor for an image, and the part of the image (in its real pixels) that input covers. */
+  prepareInput(image: DecodedImage): { x: tf.Tensor; inputRegion: InputRegionMsg } {
+    const { values, geometry } = runPipeline(image, this.pipeline, this.imageSpec);
+    const x = tf.tensor(values, [1, ...this.runtime.inputShape], 'float32');
+    return { x, inputRegion: inRealPixels(geometry.inputRegion, image) };
+  }
+
+  /** The part of an image (in its real pixels) the model's input covers, without preparing the input. */
+  inputRegionOf(image: DecodedImage): InputRegionMsg {
+    return inRealPixels(bindPipeline(this.pipeline, this.imageSpec, image).inputRegion, image);
+  }
+
+  private sensitivityCache = new WeakMap<DecodedImage, Promise<PipelineDisagreement[]>>();
+
+  /** Whether the top class hangs on the preprocessing, once per image (a class change asks again). */
+  private sensitivityOf(pixels: DecodedImage, top: Prediction): Promise<PipelineDisagreement[]> {
+    let found = this.sensitivityCache.get(pixels);
+    if (!found) {
+      found = this.guarded(() => pipelineSensitivity(this, pixels, top));
+      this.sensitivityCache.set(pixels, found);
+      found.catch(() => this.sensitivityCache.delete(pixels));
+    }
+    return found;
+  }
+
+  /** One line saying how images become this model's input. */
+  get preprocessingText(): string {
+    return describePipeline(this.pipeline, this.imageSpec);
   }
 
   private predictions(logits: Float32Array): Prediction[] {
@@ -553,15 +606,23 @@ export class Explainer {
   }
 
   async explainImage(pixels: DecodedImage, file: string, opts: ExplainOptions = {}): Promise<ImageExplanation> {
-    const x = this.prepare(pixels);
+    const { x, inputRegion } = this.prepareInput(pixels);
     try {
       const result = await this.explainTensor(x, opts);
+      const sensitivity = opts.sensitivity ? await this.sensitivityOf(pixels, result.predictions[0]) : undefined;
+      // A framework's arithmetic is reproduced on the file's pixels; a huge image is only held downscaled.
+      const notes = pixels.original && this.pipeline.resize.arithmetic === 'pil-uint8'
+        ? [...result.notes, `The image is larger than ${WORKING_LONG_SIDE} px, so its model input was prepared from a downscaled copy and may differ slightly from what ${this.pipeline.name} gives.`]
+        : result.notes;
       return {
         ...result,
+        notes,
+        ...(sensitivity ? { sensitivity } : {}),
         image: { file, ...realSize(pixels), format: pixels.format },
         pixels,
         modelInput: this.imageSpec,
-        preprocessing: describePreprocessing(this.preprocessing),
+        inputRegion,
+        preprocessing: this.preprocessingText,
       };
     } finally {
       x.dispose();
@@ -584,7 +645,7 @@ export class Explainer {
       outputName: rt.outputName,
       outputActivation: rt.outputActivation,
       labels: this.model.labels?.source,
-      preprocessing: { spec: describePreprocessing(this.preprocessing), source: this.preprocessingSource },
+      preprocessing: { spec: this.preprocessingText, source: this.preprocessingSource },
       layers,
       totalParams: layers.reduce((n, l) => n + l.params, 0),
       spatialLayers: rt.spatialLayers(),
@@ -597,3 +658,15 @@ export class Explainer {
     this.runtime.dispose();
   }
 }
+
+/** A region computed on a downscaled working copy, in the file's real pixels (the same region when not downscaled). */
+function inRealPixels(region: InputRegionMsg, image: DecodedImage): InputRegionMsg {
+  const real = realSize(image);
+  if (real.width === image.width && real.height === image.height) return region;
+  const sx = real.width / image.width;
+  const sy = real.height / image.height;
+  const box = { x: region.x * sx, y: region.y * sy, width: region.width * sx, height: region.height * sy };
+  return { ...region, ...box, text: region.text.replace(/(\d+(?:\.\d+)?)×(\d+(?:\.\d+)?) at \(([-\d.]+), ([-\d.]+)\) of the \d+×\d+ image/, () => `${r1(box.width)}×${r1(box.height)} at (${r1(box.x)}, ${r1(box.y)}) of the ${real.width}×${real.height} image`).replace(/whole \d+×\d+ image/, `whole ${real.width}×${real.height} image`) };
+}
+
+const r1 = (v: number) => String(Math.round(v * 10) / 10);

@@ -8,9 +8,8 @@ import { displayCopyOf } from './image/display';
 import { isKerasFile } from './model/keras';
 import { isOnnxFile, resolveModelJson } from './model/readArtifacts';
 import { SIDECAR_FILES } from './model/sidecar';
-import { describePreprocessing } from './image/preprocess';
 import {
-  ComparisonMsg, DisplayImageMsg, EngineCompareParams, EngineEvaluateParams, EvaluationMsg, EnginePartialMsg, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
+  ComparisonMsg, DisplayImageMsg, InputRegionMsg, EngineCompareParams, EngineEvaluateParams, EvaluationMsg, EnginePartialMsg, RawMapMsg, float32ToBase64, EngineExplainParams, EngineOpenParams, EngineReportEntryParams, ExplanationMsg, ModelInfoMsg, ModelInputMsg,
 } from '../shared/protocol';
 import type { ReportEntry } from '../shared/htmlReport';
 import { mapRange } from '../shared/normalize';
@@ -19,11 +18,14 @@ import { reportEntryFor } from './report/reportEntry';
 import { checkMeasures, evaluateImage } from './metrics/evaluate';
 import type { AttributionMap } from './methods/types';
 import type { OnnxRuntime } from './runtimes/onnx/onnxRuntime';
+import type { PipelineDisagreement } from './sensitivity';
 
 /** An explanation as it travels to the host. */
-function explanationMsg(imagePath: string, real: { width: number; height: number }, e: TensorExplanation): ExplanationMsg {
+function explanationMsg(imagePath: string, real: { width: number; height: number }, e: TensorExplanation & { sensitivity?: PipelineDisagreement[] }, inputRegion: InputRegionMsg): ExplanationMsg {
+  const sensitivity = e.sensitivity?.map((d) => ({ pipeline: d.pipeline, top: d.top, text: d.text }));
   return {
-    imagePath, imageWidth: real.width, imageHeight: real.height, predictions: e.predictions, target: e.target,
+    imagePath, imageWidth: real.width, imageHeight: real.height, inputRegion, ...(sensitivity?.length ? { sensitivity } : {}),
+    predictions: e.predictions, target: e.target,
     maps: e.maps.map(rawMapMsg), timings: e.timings, notes: e.notes,
   };
 }
@@ -178,6 +180,7 @@ export class ExplainService {
     return this.using(params, async (explainer) => {
       const pixels = await this.pixelsOf(params.imagePath);
       const real = realSize(pixels);
+      const inputRegion = explainer.inputRegionOf(pixels);
       const send = this.partial;
       const progressId = params.progressId;
       const result = await explainer.explainImage(pixels, params.imagePath, {
@@ -186,20 +189,21 @@ export class ExplainService {
         progress: this.progressOf(params),
         partial: send && ((p) => send(p.kind === 'map'
           ? { progressId, kind: 'map', map: rawMapMsg(p.map) }
-          : { progressId, kind: 'predictions', predictions: p.predictions, target: p.target, imageWidth: real.width, imageHeight: real.height })),
+          : { progressId, kind: 'predictions', predictions: p.predictions, target: p.target, imageWidth: real.width, imageHeight: real.height, inputRegion })),
         target: params.classIndex,
         layer: params.layer,
         signed: params.signed,
         topK: params.topK ?? 5,
+        sensitivity: true,
       });
-      return explanationMsg(params.imagePath, real, result);
+      return explanationMsg(params.imagePath, real, result, result.inputRegion);
     });
   }
 
   async compare(params: EngineCompareParams): Promise<ComparisonMsg> {
     return this.using(params, async (explainer) => {
       const pixels = await this.pixelsOf(params.imagePath);
-      const x = explainer.prepare(pixels);
+      const { x, inputRegion } = explainer.prepareInput(pixels);
       try {
         const result = await explainer.compareTensor(x, {
           classes: params.classes, method: params.method, options: params.options, layer: params.layer, signed: params.signed,
@@ -209,6 +213,7 @@ export class ExplainService {
           imagePath: params.imagePath,
           imageWidth: realSize(pixels).width,
           imageHeight: realSize(pixels).height,
+          inputRegion,
           method: params.method,
           predictions: result.predictions,
           ranked: result.ranked,
@@ -248,7 +253,7 @@ export class ExplainService {
       }
       return {
         imagePath: params.imagePath, classIndex: result.classIndex, label: result.label, probability: result.probability, evaluation,
-        explanation: explanationMsg(params.imagePath, realSize(pixels), explained),
+        explanation: explanationMsg(params.imagePath, realSize(pixels), explained, explainer.inputRegionOf(pixels)),
       };
     });
   }
@@ -278,7 +283,7 @@ export class ExplainService {
       }
       return {
         width: w, height: h, channels: c, rgba: Buffer.from(rgba).toString('base64'), min, max,
-        preprocessing: `${describePreprocessing(explainer.preprocessing)} (${preprocessingSource(explainer, params)})`,
+        preprocessing: `${explainer.preprocessingText} (${preprocessingSource(explainer, params)})`,
       };
     });
   }

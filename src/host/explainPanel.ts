@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { encodeNpyFloat32 } from '../engine/io/npy';
 import { SIDECAR_FILES } from '../engine/model/sidecar';
-import { bilinearResize } from '../shared/resize';
+import { placeMap } from '../shared/placement';
 import { EXPORTS_FOLDER } from '../shared/imageFiles';
 import { isMethodName, MethodOptions } from '../shared/methods';
 import {
-  base64ToFloat32, DisplayImageMsg, ENGINE, EngineProgressMsg, ExplainPartial, ModelInputMsg, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
+  base64ToFloat32, DisplayImageMsg, ENGINE, EngineProgressMsg, ExplainPartial, PRESETS, EngineExplainParams, ExplainRequest, ExplanationMsg, HostToWebview,
   MethodName, ModelInfoMsg, PanelSettings, ViewMode, WebviewToHost,
 } from '../shared/protocol';
 import { EngineCancelled, EngineClient, EngineCrashed, EngineUserError } from './engineClient';
@@ -580,11 +580,12 @@ export class ExplainPanel implements vscode.Disposable {
   }
 
   /**
-   * Saves the raw map the webview shows (its own copy: a map that took minutes is not computed again), resized
-   * to the image's size as the CLI writes it.
+   * Saves the raw map the webview shows (its own copy: a map that took minutes is not computed again), at the
+   * image's size as the CLI writes it: resized over the whole image, or over the model's input region when that
+   * covers only part of it, with NaN (no attribution) outside.
    */
   private async exportNpy(message: Extract<WebviewToHost, { type: 'exportNpy' }>): Promise<void> {
-    const { method, suggestedName, map, imageWidth: w, imageHeight: h } = message;
+    const { method, suggestedName, map, imageWidth: w, imageHeight: h, inputRegion: region } = message;
     const side = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= MAX_EXPORT_SIDE;
     let values: Float32Array | undefined;
     try {
@@ -593,7 +594,8 @@ export class ExplainPanel implements vscode.Disposable {
       values = undefined;
     }
     const count = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
-    if (!isMethodName(method) || !side(map.width) || !side(map.height) || !count(w) || !count(h) || values?.length !== map.width * map.height) {
+    const regionOk = !region || ([region.x, region.y, region.width, region.height].every(Number.isFinite) && region.width > 0 && region.height > 0);
+    if (!isMethodName(method) || !side(map.width) || !side(map.height) || !count(w) || !count(h) || values?.length !== map.width * map.height || !regionOk) {
       return this.fail(`The ${method} map to export is malformed.`, [OPEN_LOG]);
     }
     // The map is resized here, on the extension host: an image of many megapixels would hold it for seconds.
@@ -603,7 +605,7 @@ export class ExplainPanel implements vscode.Disposable {
     }
     const raw = values;
     try {
-      await this.save(suggestedName, { 'NumPy array': ['npy'] }, () => encodeNpyFloat32(bilinearResize(raw, map.width, map.height, w, h), [h, w]));
+      await this.save(suggestedName, { 'NumPy array': ['npy'] }, () => encodeNpyFloat32(placeMap(raw, map.width, map.height, region, w, h, w, h), [h, w]));
     } catch (err) {
       this.report(err);
     }

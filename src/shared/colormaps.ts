@@ -180,14 +180,24 @@ export function lutIndex(v: number): number {
   return i > 255 ? 255 : i;
 }
 
+export interface ColorizeOptions {
+  /**
+   * NaN marks a pixel the map does not cover (outside the model's input, placement.ts): it gets no colour at
+   * all, RGBA (0, 0, 0, 0), so no heat is drawn there. Without it NaN counts as 0.
+   */
+  nanTransparent?: boolean;
+}
+
 /**
- * Colours a normalized map (values in [0, 1]; out-of-range values clamp, NaN counts as 0)
- * into RGBA pixels with alpha 255, ready for `ImageData` or a PNG encoder.
+ * Colours a normalized map (values in [0, 1]; out-of-range values clamp, NaN counts as 0 unless
+ * `nanTransparent`) into RGBA pixels with alpha 255, ready for `ImageData` or a PNG encoder.
  */
-export function colorize(normalized: Float32Array, name: ColormapName): Uint8ClampedArray {
+export function colorize(normalized: Float32Array, name: ColormapName, opts?: ColorizeOptions): Uint8ClampedArray {
   const lut = colormapLut(name);
   const out = new Uint8ClampedArray(normalized.length * 4);
+  const nanTransparent = opts?.nanTransparent === true;
   for (let p = 0, o = 0; p < normalized.length; p++, o += 4) {
+    if (nanTransparent && Number.isNaN(normalized[p])) continue; // stays 0, 0, 0, 0
     const k = lutIndex(normalized[p]) * 3;
     out[o] = lut[k];
     out[o + 1] = lut[k + 1];

@@ -16,6 +16,8 @@ export interface ReportEntry {
   target?: PredictionMsg;
   timings: Record<string, number>;
   notes: string[];
+  /** Where the overlays lie when the model's input covers only part of the image: "centre crop 263×263 at (94, 0) of …". */
+  covers?: string;
   /** Set when this image could not be explained: the one-sentence reason. */
   error?: string;
 }
@@ -109,9 +111,10 @@ function entryHtml(e: ReportEntry, id: string): string {
   const methods = e.overlays.map((o): [string, string] => [methodCaption(o.method), o.method]);
   const timing = [first, ...methods].map(([label, k]) => `${label} ${ms(e.timings[k])}`).join(' · ');
   const notes = e.notes.length ? `<p class="notes">${e.notes.map(escape).join('<br>')}</p>` : '';
+  const covers = e.covers ? `<p class="meta">maps cover: ${escape(e.covers)} (dimmed outside: no attribution)</p>` : '';
   return `<section class="card" id="${id}"><h2>${escape(e.name)} — explained: ${escape(e.target?.label ?? '')}</h2>` +
     `<div class="row">${figures}<table><thead><tr><th>class</th><th>probability</th><th>logit</th></tr></thead><tbody>${rows}</tbody></table></div>` +
-    `<p class="meta">${timing}</p>${notes}</section>`;
+    `${covers}<p class="meta">${timing}</p>${notes}</section>`;
 }
 
 export function buildHtmlReport(header: ReportHeader, entries: ReportEntry[]): string {

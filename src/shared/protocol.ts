@@ -86,10 +86,39 @@ export interface ModelInfoMsg {
   version?: string;
 }
 
+/**
+ * The part of the image the model's input covers, in the image's own pixels (x, y of its top-left corner, edges
+ * at integers, fractional where the resize is not a whole factor): a centre crop lies inside the image, a
+ * letterbox reaches outside it. Maps are drawn only inside it; the rest of the image carries no attribution.
+ */
+export interface InputRegionMsg {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** `whole`: the image is stretched onto the input (the region is the image); `crop`; `letterbox`. */
+  covers: 'whole' | 'crop' | 'letterbox';
+  /** One line for exports and the UI: "centre crop 263×263 at (94, 0) of the 451×300 image". */
+  text: string;
+}
+
+/** The top class under a neighbouring pipeline, where it differs from the one in use. */
+export interface PipelineDisagreementMsg {
+  /** How that pipeline differs: "without antialiasing", "with half-pixel centres (TF2, PyTorch)". */
+  pipeline: string;
+  top: PredictionMsg;
+  /** The sentence to show: "Preprocessed without antialiasing, the top class is X (66%), not Y (83%)." */
+  text: string;
+}
+
 export interface ExplanationMsg {
   imagePath: string;
   imageWidth: number;
   imageHeight: number;
+  /** Where the maps lie on the image; absent means the whole image (as before pipelines had crops). */
+  inputRegion?: InputRegionMsg;
+  /** Neighbouring preprocessing pipelines under which the top class differs (the sensitivity note); absent: none. */
+  sensitivity?: PipelineDisagreementMsg[];
   predictions: PredictionMsg[];
   target: PredictionMsg;
   maps: RawMapMsg[];
@@ -146,7 +175,7 @@ export interface EngineProgressMsg {
  * which the engine serves beside the others, so it holds back no other map.)
  */
 export type ExplainPartial =
-  | { kind: 'predictions'; predictions: PredictionMsg[]; target: PredictionMsg; imageWidth: number; imageHeight: number }
+  | { kind: 'predictions'; predictions: PredictionMsg[]; target: PredictionMsg; imageWidth: number; imageHeight: number; inputRegion?: InputRegionMsg }
   | { kind: 'map'; map: RawMapMsg };
 
 /** Partial results of a request, sent by the engine while it works on it; tagged like progress. */
@@ -242,6 +271,8 @@ export interface ComparisonMsg {
   imagePath: string;
   imageWidth: number;
   imageHeight: number;
+  /** Where the maps lie on the image; absent means the whole image. */
+  inputRegion?: InputRegionMsg;
   method: MethodName;
   /** The compared classes, in the order of `maps`. */
   predictions: PredictionMsg[];
@@ -294,8 +325,13 @@ export const ENGINE = {
   evaluate: engineRequest<EngineEvaluateParams, EvaluationMsg>('saliencyLens/evaluate'),
 } as const;
 
+/** The affine presets: a half-pixel bilinear stretch to the model's input, then this per-channel scaling. */
+export const AFFINE_PRESETS = ['raw', 'unit', 'symmetric', 'imagenet', 'caffe'] as const;
+/** Framework pipelines (engine/image/pipeline/presets.ts): each framework's eval resize, crop and normalization. */
+export const FRAMEWORK_PIPELINES = ['torchvision', 'timm', 'keras-caffe', 'keras-tf', 'keras-torch', 'tfjs-legacy', 'huggingface'] as const;
+export type FrameworkPipeline = (typeof FRAMEWORK_PIPELINES)[number];
 /** Preprocessing presets the panel offers. */
-export const PRESETS = ['raw', 'unit', 'symmetric', 'imagenet', 'caffe'] as const;
+export const PRESETS = [...AFFINE_PRESETS, ...FRAMEWORK_PIPELINES] as const;
 
 /** A failure the user can act on travels as this JSON-RPC error code with a one-sentence message. */
 export const USER_ERROR_CODE = -32001;
@@ -371,7 +407,8 @@ export type WebviewToHost =
    * The raw map shown (the webview's own copy: a slow method is not computed again), which the host writes
    * resized to the image's size, as the CLI does.
    */
-  | { type: 'exportNpy'; method: MethodName; suggestedName: string; map: { width: number; height: number; data: string }; imageWidth: number; imageHeight: number }
+  /** `inputRegion`: where the map lies on the image (absent: the whole image); the .npy is NaN outside it. */
+  | { type: 'exportNpy'; method: MethodName; suggestedName: string; map: { width: number; height: number; data: string }; imageWidth: number; imageHeight: number; inputRegion?: InputRegionMsg }
   | { type: 'action'; action: string }
   /** Show the tensor the model sees (preprocessing inspector). */
   | { type: 'modelInput' }

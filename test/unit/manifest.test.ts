@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { manifestEnums, methodsTableMarkdown, METHODS_TABLE_BEGIN, METHODS_TABLE_END } from '../../src/shared/manifestEnums';
 import { METHOD_NAMES } from '../../src/shared/methods';
 import { IMAGE_EXTENSIONS, IMAGE_FILE } from '../../src/shared/imageFiles';
+import { PRESETS } from '../../src/shared/protocol';
 
 const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8'));
 
@@ -41,4 +42,9 @@ test('the Explorer menu offers exactly the image files a folder run picks up (IM
     for (const ext of IMAGE_EXTENSIONS) assert.ok(menu.test(`.${ext}`) && IMAGE_FILE.test(`a.${ext}`), `.${ext} is offered: ${when}`);
     for (const other of ['.npy', '.json', '.svg', '.tif.bak', '.pngx']) assert.equal(menu.test(other), IMAGE_FILE.test(`a${other}`), `${other}: ${when}`);
   }
+});
+
+test('the preprocessing setting names every pipeline the panel offers (PRESETS)', () => {
+  const description: string = pkg.contributes.configuration.properties['saliencyLens.preprocessing'].markdownDescription;
+  for (const name of PRESETS) assert.ok(description.includes(`\`${name}\``), `saliencyLens.preprocessing's description lacks ${name}`);
 });

@@ -1,86 +1,17 @@
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../src/engine/backend';
 import { UserError } from '../../src/engine/errors';
 import { STRIDED_CONV } from '../../src/engine/runtimes/onnx/gradRules';
 import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
 import { onnx } from 'onnx-proto';
 import { A, buildModel, Init, modelProto, ModelSpec, NodeSpec, randn, size } from '../fixtures/onnxBuilder';
-import { checkGradient, CheckOptions } from '../fixtures/onnxGradCheck';
-import { cleanupTempDirs, tempDir } from './helpers';
+import { checkGradient } from '../fixtures/onnxGradCheck';
+import { Attr, chain, expectMatch, expectSeedsAtOnce, single, useGradTestDir, w } from './onnxGradHelpers';
 
-let dir: string;
-before(async () => {
-  await initBackend();
-  dir = tempDir('saliency-onnx-');
-});
-after(cleanupTempDirs);
-
-type Attr = ReturnType<typeof A.i>;
-
-/** One op on input x of the given shape, with float initializers named by the caller. */
-function single(op: string, dims: number[], attrs: Attr[] = [], inits: Init[] = [], extraInputs: string[] = [], opset = 17): ModelSpec {
-  return {
-    input: { name: 'x', dims },
-    nodes: [{ op, inputs: ['x', ...extraInputs], outputs: ['y'], attrs, name: `the_${op}` }],
-    inits,
-    outputs: ['y'],
-    opset,
-  };
-}
-
-function chain(dims: number[], nodes: NodeSpec[], inits: Init[] = [], opset = 17): ModelSpec {
-  return { input: { name: 'x', dims }, nodes, inits, outputs: [nodes[nodes.length - 1].outputs[0]], opset };
-}
-
-const w = (name: string, dims: number[], seed: number, scale = 0.5): Init => ({ name, dims, values: randn(size(dims), seed, scale) });
-
-async function expectMatch(spec: ModelSpec, opts: Partial<CheckOptions> = {}, tol?: number) {
-  const r = await checkGradient(spec, { dir, ...opts });
-  r.runtime.dispose();
-  const limit = tol ?? opts.tol ?? (r.precision === 'float64' ? 1e-4 : 3e-3);
-  if (process.env.SHOW_PRECISION) console.log(`${r.precision} ${r.error.toExponential(1)} ${r.checked}/${r.checked + r.skipped}`);
-  assert.ok(r.ours.some((v) => v !== 0), 'the gradient is all zeros');
-  assert.ok(r.checked >= Math.max(1, (r.checked + r.skipped) * 0.7), `only ${r.checked} of ${r.checked + r.skipped} coordinates without a kink`);
-  assert.ok(r.error <= limit, `max relative error ${r.error.toExponential(2)} > ${limit} (${r.precision} reference, ${r.checked} coordinates)`);
-}
-
-/**
- * Three seeds in one vjp equal one vjp per seed, at the input and at `layers`; `batched` says whether
- * they must run as one batch, or fall back to one seed per run (a rule mixing the seed axis).
- */
-async function expectSeedsAtOnce(spec: ModelSpec, name: string, layers: string[], batched: boolean) {
-  const file = path.join(dir, `seeds_${name}.onnx`);
-  fs.writeFileSync(file, buildModel(spec));
-  const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
-  const x = tf.randomNormal([1, ...runtime.inputShape], 0, 1, 'float32', 4);
-  const trace = await runtime.trace(x, layers);
-  const seeds = tf.randomNormal([3, runtime.numClasses], 0, 1, 'float32', 5) as tf.Tensor2D;
-  const targets = ['input', ...layers];
-  const all = await trace.vjp(seeds, targets);
-  const oneSeedOnly = (runtime as unknown as { oneSeedOnly: Set<string> }).oneSeedOnly;
-  assert.equal(oneSeedOnly.size === 0, batched, batched ? 'fell back to one seed per run' : 'ran the seeds as one batch');
-  for (const target of targets) {
-    const grads = all.get(target)!;
-    assert.equal(grads.shape[0], 3);
-    for (let r = 0; r < 3; r++) {
-      const one = seeds.slice([r, 0], [1, -1]) as tf.Tensor2D;
-      const g = (await trace.vjp(one, [target])).get(target)!;
-      const row = grads.slice([r], [1]);
-      const diff = tf.max(tf.abs(tf.sub(row, g))).dataSync()[0];
-      const scale = tf.max(tf.abs(g)).dataSync()[0];
-      assert.ok(scale > 0 && diff <= 1e-5 * scale, `${target} row ${r}: ${diff} vs scale ${scale}`);
-      tf.dispose([one, g, row]);
-    }
-    grads.dispose();
-  }
-  tf.dispose([x, seeds]);
-  trace.dispose();
-  runtime.dispose();
-}
+const kit = useGradTestDir();
 
 function convSpec(o: { c: number; m: number; h: number; w: number; k: [number, number]; s?: [number, number]; d?: [number, number];
   pads?: number[]; group?: number; bias?: boolean; autoPad?: string; seed?: number }): ModelSpec {
@@ -223,7 +154,7 @@ describe('ONNX gradient rules: pooling', () => {
         { op: 'MaxPool', inputs: ['p'], outputs: ['y'], name: 'pool_s1_pad1',
           attrs: [A.ints('kernel_shape', [3, 3]), A.ints('strides', [1, 1]), A.ints('pads', [1, 1, 1, 1]), A.i('ceil_mode', 1)] },
       ], [], opset);
-      const file = path.join(dir, `tied_pools_${opset}.onnx`);
+      const file = path.join(kit.dir, `tied_pools_${opset}.onnx`);
       fs.writeFileSync(file, buildModel(pools));
       const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
       // Three levels only: most windows hold several equal maxima.
@@ -244,7 +175,7 @@ describe('ONNX gradient rules: pooling', () => {
     });
   }
   it('an overlapping max-pool needing more than 64 phases below opset 16 is refused at load, saying to re-export', async () => {
-    const file = path.join(dir, 'spp.onnx');
+    const file = path.join(kit.dir, 'spp.onnx');
     fs.writeFileSync(file, buildModel(maxPool([1, 2, 16, 16], [9, 9], [1, 1], [4, 4, 4, 4], [], 13)));
     await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError && e.message.startsWith(`${file}: `) &&
       /node "the_MaxPool".*81 scatters below opset 16; re-export the model with opset 16 or newer/.test(e.message) && !e.message.includes('\n'));
@@ -355,7 +286,7 @@ describe('ONNX gradient rules: ops of converted TF.js/Keras models', () => {
   it('Pow with a per-channel exponent that broadcasts x (summed back)', () =>
     expectMatch(single('Pow', [1, 1, 5, 6], [], [{ name: 'b', dims: [3, 1, 1], values: [2, 0.5, 1.5] }], ['b']), { x: positive.slice(0, 30) }));
   it('Pow whose exponent depends on the input is refused at load', async () => {
-    const file = path.join(dir, 'pow.onnx');
+    const file = path.join(kit.dir, 'pow.onnx');
     fs.writeFileSync(file, buildModel(chain(dims, [{ op: 'Pow', inputs: ['x', 'x'], outputs: ['y'], name: 'the_Pow' }])));
     await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
       /node "the_Pow".*its exponent depends on the input/.test(e.message));
@@ -394,7 +325,7 @@ describe('ONNX gradient rules: ops of converted TF.js/Keras models', () => {
       single('ReduceMax', [1, 2, 4], [A.ints('axes', [2]), A.i('keepdims', 0)]),
       chain([1, 2, 4, 1], [{ op: 'GlobalMaxPool', inputs: ['x'], outputs: ['p'] }, { op: 'Flatten', inputs: ['p'], outputs: ['y'] }]),
     ]) {
-      const file = path.join(dir, `ties_${spec.nodes[0].op}.onnx`);
+      const file = path.join(kit.dir, `ties_${spec.nodes[0].op}.onnx`);
       fs.writeFileSync(file, buildModel(spec));
       const runtime = await OnnxRuntime.load(file, { layout: 'asis' });
       const xt = tf.tensor(x, [1, ...runtime.inputShape]);
@@ -510,7 +441,7 @@ describe('ONNX gradient rules: Dropout in training mode', () => {
   ], [{ name: 'ratio', dims: [], values: [ratio], type: 'float32' }, { name: 'training', dims: [], values: [1], type: 'bool' }]);
   it('with ratio 0 (as torchvision exports Swin\'s attention) is the identity', () => expectMatch(dropout(0)));
   it('with a ratio above 0 is refused at load: it drops at random', async () => {
-    const file = path.join(dir, 'dropout-training.onnx');
+    const file = path.join(kit.dir, 'dropout-training.onnx');
     fs.writeFileSync(file, buildModel(dropout(0.1)));
     await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
       /operator "Dropout" .*in training mode/.test(e.message) && !e.message.includes('\n'));
@@ -559,7 +490,7 @@ describe('ONNX gradient rules: LayerNormalization, Gather and GatherElements (tr
   it('Gather below opset 16 with indices that do not repeat (a plain scatter)', () =>
     expectMatch(gather([1, 5, 3], 1, [3], [4, -5, 2], 13)));
   it('Gather below opset 16 with repeated indices is refused at load, saying to re-export', async () => {
-    const file = path.join(dir, 'gather13.onnx');
+    const file = path.join(kit.dir, 'gather13.onnx');
     fs.writeFileSync(file, buildModel(gather([1, 5, 3], 1, [2], [1, 1], 13)));
     await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
       /operator "Gather" .*re-export the model with opset 16 or newer/.test(e.message) && !e.message.includes('\n'));
@@ -577,7 +508,7 @@ describe('ONNX gradient rules: LayerNormalization, Gather and GatherElements (tr
       { op: 'Mul', inputs: ['g', 'k'], outputs: ['y'] },
     ], [w('k', [3, 1, 4], 35, 1)])));
   it('GatherElements below opset 16 with repeated indices is refused at load', async () => {
-    const file = path.join(dir, 'gatherElements13.onnx');
+    const file = path.join(kit.dir, 'gatherElements13.onnx');
     fs.writeFileSync(file, buildModel(gatherElements(13)));
     await assert.rejects(OnnxRuntime.load(file, { layout: 'asis' }), (e: Error) => e instanceof UserError &&
       /operator "GatherElements" .*opset 16 or newer/.test(e.message));
@@ -643,7 +574,7 @@ describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small 
       { op: 'Mul', inputs: ['x', 'k'], outputs: ['f'] },
       { op: 'Add', inputs: ['e', 'f'], outputs: ['y'] },
     ], [w('k', [3, 4], 42, 1), w('k2', [3, 4], 43, 1)], 13);
-    const r = await checkGradient(spec, { dir, coords: 12 });
+    const r = await checkGradient(spec, { dir: kit.dir, coords: 12 });
     r.runtime.dispose();
     assert.equal(r.checked, 12);
     assert.ok(r.error <= 1e-4, `max relative error ${r.error.toExponential(2)}`);
@@ -656,7 +587,7 @@ describe('ONNX gradients at an intermediate tensor (Grad-CAM) and through small 
       { op: 'Flatten', inputs: ['x'], outputs: ['f'] },
       { op: 'Gemm', inputs: ['f', 'W', 'B'], outputs: ['y'], attrs: [A.i('transB', 1)] },
     ], [{ name: 'W', dims: [classes, c * h * wd], values: weights }, w('B', [classes], 29)]);
-    const file = path.join(dir, 'linear.onnx');
+    const file = path.join(kit.dir, 'linear.onnx');
     fs.writeFileSync(file, buildModel(spec));
     const runtime = await OnnxRuntime.load(file);
     assert.deepEqual(runtime.inputShape, [h, wd, c]);

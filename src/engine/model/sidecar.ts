@@ -1,14 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileError, UserError } from '../errors';
-import { parsePreprocessing } from '../image/preprocess';
+import { parsePipeline } from '../image/pipeline/presets';
+import { HF_PREPROCESSOR_FILE } from '../image/pipeline/huggingface';
 import { jsonErrorDetail } from './readArtifacts';
 
 /** Files beside the model file that name the classes, in the order we look for them. */
 const LABEL_FILES = ['labels.txt', 'labels.json', 'classes.txt', 'metadata.json'];
 
 /** Files beside the model that change how it is read: its labels and settings. */
-export const SIDECAR_FILES: readonly string[] = [...LABEL_FILES, 'saliency-lens.json'];
+export const SIDECAR_FILES: readonly string[] = [...LABEL_FILES, 'saliency-lens.json', HF_PREPROCESSOR_FILE];
 
 export interface Labels {
   names: string[];
@@ -56,7 +57,7 @@ export function readLabels(modelDir: string): Labels | undefined {
 }
 
 export interface ModelSettings {
-  /** Preprocessing spec, e.g. "unit" or "imagenet". */
+  /** Preprocessing pipeline, e.g. "unit", "torchvision", or an object's JSON text (image/pipeline/presets.ts). */
   preprocessing?: string;
   /** Built-in class names to use without a labels file: "imagenet" (the 1000 ImageNet-1k classes). */
   labels?: 'imagenet';
@@ -79,14 +80,17 @@ export function readModelSettings(modelDir: string): ModelSettings | undefined {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw fileError(file, 'is not a JSON object of settings (e.g. {"preprocessing": "imagenet", "inputSize": [224, 224]})');
   }
-  const preprocessing = json.preprocessing;
+  // A pipeline is a name ("timm", "imagenet") or an object over a preset ({"preset": "timm", "crop": {...}}),
+  // which travels on as its JSON text: one string form for every place a pipeline is set.
+  const given = json.preprocessing;
+  if (given !== undefined && typeof given !== 'string' && !(given !== null && typeof given === 'object' && !Array.isArray(given))) {
+    throw fileError(file, `has "preprocessing": ${JSON.stringify(given).slice(0, 80)}; expected a name such as "imagenet" or "torchvision", or an object such as {"preset": "timm", "crop": {"fraction": 0.95}}`);
+  }
+  const preprocessing = typeof given === 'object' ? JSON.stringify(given) : given;
   if (preprocessing !== undefined) {
-    if (typeof preprocessing !== 'string') {
-      throw fileError(file, `has "preprocessing": ${JSON.stringify(preprocessing).slice(0, 80)}; expected a string such as "unit" or "imagenet"`);
-    }
     // Checked here, where the file is known: the Explainer parses it again and would not name the file.
     try {
-      parsePreprocessing(preprocessing);
+      parsePipeline(preprocessing, { modelDir });
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       throw fileError(file, err.message.charAt(0).toLowerCase() + err.message.slice(1).replace(/\.$/, ''));
@@ -100,7 +104,7 @@ export function readModelSettings(modelDir: string): ModelSettings | undefined {
     throw fileError(file, `has "inputSize": ${JSON.stringify(size)}; expected [height, width] in pixels, e.g. [224, 224]`);
   }
   const description = typeof json.description === 'string' ? json.description : undefined;
-  return { preprocessing: preprocessing as string | undefined, labels: json.labels, inputSize: size as number[] | undefined, description, source: file };
+  return { preprocessing, labels: json.labels, inputSize: size as number[] | undefined, description, source: file };
 }
 
 /** The 1000 ImageNet-1k class names in torchvision's order (scripts/onnx/export_imagenet_names.py). */

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import type { ImageExplanation } from '../explain';
 import { BROWSER_MIME } from '../image/browserMime';
 import type { ImageFormat } from '../image/decode';
-import { overlayRgba, RenderOptions } from '../io/writeExplanation';
+import { overlayRgba, placementFor, RenderOptions } from '../io/writeExplanation';
 import type { ReportEntry } from '../../shared/htmlReport';
 import { embedPicture, EmbeddedPicture, thumbnailPixels } from './thumbnail';
 
@@ -24,15 +24,18 @@ function originalFile(result: ImageExplanation): (EmbeddedPicture & { bytes: num
 
 /**
  * One image of a batch report: the image and its overlays as drawn, as thumbnails sized for viewing (the
- * smaller of PNG and JPEG each), with predictions and timings.
+ * smaller of PNG and JPEG each), with predictions and timings. When the model's input covers only part of the
+ * image (its `inputRegion`), the overlays lie only inside it, as writeExplanation draws them, and the entry says so.
  */
 export function reportEntryFor(result: ImageExplanation, render: RenderOptions): ReportEntry {
   const thumb = thumbnailPixels(result.pixels);
   const sameSize = thumb === result.pixels;
+  const placement = placementFor(result);
   return {
     name: path.basename(result.image.file),
     image: embedPicture(thumb, sameSize ? originalFile(result) : undefined),
-    overlays: result.maps.map((m) => ({ method: m.method, layer: m.layer, picture: embedPicture({ width: thumb.width, height: thumb.height, data: overlayRgba(thumb, m, render) }) })),
+    overlays: result.maps.map((m) => ({ method: m.method, layer: m.layer, picture: embedPicture({ width: thumb.width, height: thumb.height, data: overlayRgba(thumb, m, render, placement) }) })),
+    covers: placement?.region.text,
     predictions: result.predictions,
     target: result.target,
     timings: result.timings,

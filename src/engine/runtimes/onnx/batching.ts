@@ -1,9 +1,10 @@
 import type { onnx } from 'onnx-proto';
 import type { Emitter } from './emitter';
 import { NotBatchable } from './gradRules';
+import { einsumTerms, EinsumTerms } from './gradRulesEinsum';
 import type { GNode } from './graph';
 import type { OnnxModel } from './onnxModel';
-import { attrFloats, attrInt, attrInts, findAttr } from './proto';
+import { attrFloats, attrInt, attrInts, attrString, findAttr } from './proto';
 
 /**
  * Whether a model computed for one input [1, …] computes the same function row by row when fed a batch
@@ -55,7 +56,7 @@ export function batchRewrites(m: OnnxModel, e: Emitter, nodes: GNode[]): Map<GNo
     };
     switch (node.op) {
       case 'Conv': case 'ConvTranspose': case 'MaxPool': case 'AveragePool': case 'LpPool': case 'GlobalAveragePool':
-      case 'GlobalMaxPool': case 'GlobalLpPool': case 'InstanceNormalization': case 'LRN':
+      case 'GlobalMaxPool': case 'GlobalLpPool': case 'InstanceNormalization': case 'GroupNormalization': case 'LRN':
       case 'DepthToSpace': case 'SpaceToDepth': case 'Identity': case 'Dropout': case 'Cast':
         onlyFirst();
         break;
@@ -190,7 +191,25 @@ export function batchRewrites(m: OnnxModel, e: Emitter, nodes: GNode[]): Map<GNo
         if (sizes && (known(sizes)?.length ?? 1) > 0) refuse('resizes to given sizes');
         const scales = node.op === 'Upsample' && graph.opset < 9 ? attrFloats(node.proto, 'scales')
           : known(node.op === 'Resize' ? node.inputs[graph.opset >= 11 ? 2 : 1] : node.inputs[1]);
-        if (!scales || scales[0] !== 1) refuse('scales the batch axis');
+        // Opset 18's axes name the axes the scales are for; the others keep scale 1.
+        const axes = node.op === 'Resize' ? attrInts(node.proto, 'axes')?.map((a) => (a < 0 ? a + rankOf(node.inputs[0]) : a)) : undefined;
+        const batchAt = axes ? axes.indexOf(0) : 0;
+        if (!scales || (batchAt >= 0 && scales[batchAt] !== 1)) refuse('scales the batch axis');
+        break;
+      }
+      case 'Einsum': {
+        // The batch stays axis 0 when it is the first label of the output and of every batched operand, and
+        // no operand without the batch (a weight shared by all rows) has that label.
+        let terms: EinsumTerms | undefined;
+        try {
+          terms = einsumTerms(attrString(node.proto, 'equation', ''), node.inputs.map((t) => facts.shapes.get(t) ?? []));
+        } catch {
+          refuse('has an equation whose labels cannot be followed');
+        }
+        const label = terms!.output[0];
+        if (label === undefined || terms!.inputs.some((t, k) => (inputs[k] ? t[0] !== label : t.includes(label)))) {
+          refuse('moves or contracts the batch axis');
+        }
         break;
       }
       default:

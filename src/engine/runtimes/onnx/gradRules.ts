@@ -1,5 +1,10 @@
 import type { Emitter } from './emitter';
-import type { GNode } from './graph';
+import {
+  axis0, BEFORE_START, forwardReshape, gradReshape, gradZeros, gshape, normAxis, prod, range, Rule, RuleContext, unbroadcast,
+} from './gradContext';
+import { einsum } from './gradRulesEinsum';
+import { NORMALIZATION_RULES } from './gradRulesNorm';
+import { RESIZE_RULES } from './gradRulesResize';
 import { A, attrFloat, attrInt, attrInts, attrString, DataType, findAttr } from './proto';
 
 /**
@@ -17,84 +22,8 @@ import { A, attrFloat, attrInt, attrInts, attrString, DataType, findAttr } from 
  * infer (-1), and zeros or expansions to a gradient's shape are taken from a forward tensor's runtime shape.
  */
 
-/** Thrown while building a multi-seed or batched graph through an op that mixes the seed (or batch) axis. */
-export class NotBatchable extends Error {}
-
-/** `seeds` of a batched graph: as many as the input rows, known at run time (a Reshape target's -1). */
-export const BATCH = -1;
-
-export interface RuleContext {
-  node: GNode;
-  e: Emitter;
-  /** Gradient of each output; undefined where none reaches it. */
-  dy: (string | undefined)[];
-  /** Which inputs need a gradient. */
-  needs: boolean[];
-  /** Seeds run at once (the gradients' axis 0), or BATCH in a batched graph. */
-  seeds: number;
-  /** The forward tensors carry a batch of inputs on axis 0, one per seed (a batched graph). */
-  batched: boolean;
-  /** Guided Backpropagation: ReLUs pass back only positive gradients (see `relu`). */
-  guided: boolean;
-  opset: number;
-  /** Concrete forward shape of any tensor of the model. */
-  shape(t: string): number[];
-  /** Values of a constant (or input-independent) tensor, when known. */
-  value(t: string): number[] | undefined;
-  unsupported(detail?: string): never;
-  /** Name of the node's Indices output (MaxPool): the forward node is rewritten to produce it. */
-  maxPoolIndices(): string;
-}
-
-export type Rule = (c: RuleContext) => (string | undefined)[];
-
-const prod = (xs: number[]) => xs.reduce((a, b) => a * b, 1);
-const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
-/** Slice end meaning "to the end" for negative steps. */
-const BEFORE_START = -(2 ** 62);
-
-function axis0(c: RuleContext): void {
-  if (c.seeds !== 1) throw new NotBatchable(c.node.name);
-}
-
-/** Shape of the gradient of a tensor of forward shape `s`: its batch axis carries the seeds. */
-function gshape(c: RuleContext, s: number[]): number[] {
-  if (c.seeds === 1) return s;
-  if (s.length === 0 || s[0] !== 1) throw new NotBatchable(c.node.name);
-  return [c.seeds, ...s.slice(1)];
-}
-
-/** A Reshape target for a gradient: the forward shape with the seed axis. */
-function gradReshape(c: RuleContext, g: string, forward: number[]): string {
-  return c.e.reshape(g, gshape(c, forward));
-}
-
-/** Reshapes a forward tensor: in a batched graph its axis 0 is the batch, as a gradient's. */
-function forwardReshape(c: RuleContext, t: string, forward: number[]): string {
-  return c.batched ? gradReshape(c, t, forward) : c.e.reshape(t, forward);
-}
-
-/** Zeros shaped like the gradient of forward tensor t (in a batched graph, t's own shape at run time). */
-function gradZeros(c: RuleContext, t: string): string {
-  return c.batched ? c.e.zerosLike(t) : c.e.zeros(gshape(c, c.shape(t)));
-}
-
-/** Sums a gradient of forward shape `from` down to the shape `to` it was broadcast from. */
-function unbroadcast(c: RuleContext, g: string, from: number[], to: number[]): string {
-  const lead = from.length - to.length;
-  const axes: number[] = [];
-  for (let i = 0; i < from.length; i++) {
-    if (i < lead || (to[i - lead] === 1 && from[i] !== 1)) axes.push(i);
-  }
-  if (lead > 0) axis0(c);
-  let r = c.e.reduceSum(g, axes, true);
-  if (lead > 0) r = gradReshape(c, r, to);
-  return r;
-}
-
-function normAxis(axis: number, rank: number): number {
-  return axis < 0 ? axis + rank : axis;
-}
+export { BATCH, NotBatchable } from './gradContext';
+export type { Rule, RuleContext } from './gradContext';
 
 // --- convolution and pooling geometry -------------------------------------------------------------
 
@@ -604,6 +533,12 @@ const selu: Rule = (c) => masked(c, (x, y) => {
   return c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(gamma), c.e.add(y, c.e.scalar(gamma * alpha)));
 });
 
+/** Celu, y = max(0, x) + min(0, α(e^(x/α) − 1)): slope 1 above 0, e^(x/α) = y/α + 1 below. */
+const celu: Rule = (c) => masked(c, (x, y) => {
+  const alpha = attrFloat(c.node.proto, 'alpha', 1);
+  return c.e.where(c.e.greater(x, c.e.scalar(0)), c.e.scalar(1), c.e.add(c.e.mul(y, c.e.scalar(1 / alpha)), c.e.scalar(1)));
+});
+
 /** Softplus, y = ln(1 + eˣ): the slope is sigmoid(x). */
 const softplus: Rule = (c) => masked(c, (x) => c.e.op('Sigmoid', [x]));
 
@@ -768,6 +703,30 @@ const expand: Rule = (c) => {
   return [unbroadcast(c, dy, c.shape(c.node.outputs[0]), c.shape(c.node.inputs[0]))];
 };
 
+/**
+ * Tile: output cell r·len + i along an axis copies input cell i, so dy viewed as [repeats, len] per axis
+ * (row-major, the copy index outermost) is summed over the copies.
+ */
+const tile: Rule = (c) => {
+  const dy = c.dy[0];
+  if (!c.needs[0] || !dy) return [];
+  const repeats = c.value(c.node.inputs[1]);
+  if (!repeats) return c.unsupported('its repeats depend on the input');
+  const xs = c.shape(c.node.inputs[0]);
+  if (repeats[0] !== 1) axis0(c);
+  const split: number[] = [];
+  const copies: number[] = [];
+  xs.forEach((len, i) => {
+    if (repeats[i] !== 1) {
+      copies.push(split.length);
+      split.push(repeats[i]);
+    }
+    split.push(len);
+  });
+  if (!copies.length) return [dy];
+  return [c.e.reduceSum(gradReshape(c, dy, split), copies, false)];
+};
+
 // --- batch normalization, dense ------------------------------------------------------------------
 
 /** Inference BatchNormalization: dx = dy · γ/√(var+ε), per channel. */
@@ -783,42 +742,6 @@ const batchNorm: Rule = (c) => {
   const xs = c.shape(x);
   const factor = e.div(scale, e.op('Sqrt', [e.add(variance, e.scalar(attrFloat(p, 'epsilon', 1e-5)))]));
   return [e.mul(dy, e.reshape(factor, [xs[1], ...new Array(xs.length - 2).fill(1)]))];
-};
-
-/**
- * LayerNormalization (opset 17) over axes axis…rank−1, Y = x̂·scale + B with x̂ = (x − μ)·σ⁻¹. The statistics
- * are recomputed from x (cheap elementwise ops and reductions), as is x̂. With g = dy·scale:
- * dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)), plus the Mean and InvStdDev outputs' gradients where the model uses
- * them: ∂μ/∂x = 1/M and ∂σ⁻¹/∂x = −σ⁻²·x̂/M (M normalized elements).
- */
-const layerNorm: Rule = (c) => {
-  if (c.needs.slice(1).some(Boolean)) return c.unsupported('its scale or bias depends on the input');
-  const [dy, dMean, dInvStd] = c.dy;
-  if (!c.needs[0] || (!dy && !dMean && !dInvStd)) return [];
-  const e = c.e;
-  const p = c.node.proto;
-  const [x, scale] = c.node.inputs;
-  const xs = c.shape(x);
-  const axes = range(normAxis(attrInt(p, 'axis', -1), xs.length), xs.length);
-  if (axes.includes(0)) axis0(c);
-  const inv = e.scalar(1 / prod(axes.map((a) => xs[a])));
-  const meanOf = (t: string) => e.mul(e.reduceSum(t, axes, true), inv);
-  const centred = e.sub(x, meanOf(x));
-  const variance = meanOf(e.mul(centred, centred));
-  const invStd = e.op('Reciprocal', [e.op('Sqrt', [e.add(variance, e.scalar(attrFloat(p, 'epsilon', 1e-5)))])]);
-  const xHat = e.mul(centred, invStd);
-  const parts: string[] = [];
-  if (dy) {
-    const g = e.mul(dy, scale);
-    parts.push(e.mul(invStd, e.sub(e.sub(g, meanOf(g)), e.mul(xHat, meanOf(e.mul(g, xHat))))));
-  }
-  if (dInvStd) parts.push(e.mul(e.mul(dInvStd, e.neg(e.mul(invStd, invStd))), e.mul(xHat, inv)));
-  if (dMean) {
-    const spread = e.mul(dMean, inv);
-    // Alone, the statistics' gradient has 1s on the normalized axes: broadcast it to x's shape.
-    parts.push(parts.length ? spread : e.op('Expand', [spread, e.op('Shape', [x])]));
-  }
-  return [e.sum(parts)];
 };
 
 /** Gemm: Y = α·A'·B' + β·C with A' = Aᵀ if transA, B' = Bᵀ if transB. */
@@ -961,7 +884,7 @@ const split: Rule = (c) => {
   return [c.e.op('Concat', parts, [A.i('axis', axis)])];
 };
 
-/** Slice with positive steps: dy placed back where it came from (interleaved with zeros for steps > 1). */
+/** Slice: dy placed back where it came from (interleaved with zeros for |steps| > 1, reversed for negative steps). */
 const slice: Rule = (c) => {
   const dy = c.dy[0];
   if (!c.needs[0] || !dy) return [];
@@ -979,9 +902,9 @@ const slice: Rule = (c) => {
   if (!starts || !ends) return c.unsupported('its bounds depend on the input');
   const axes = (param(3, 'axes') ?? range(0, starts.length)).map((a) => normAxis(a, rank));
   const steps = param(4, 'steps') ?? new Array(axes.length).fill(1);
-  if (steps.some((s) => s <= 0)) return c.unsupported('with negative steps');
+  if (steps.some((s) => s === 0)) return c.unsupported('with a step of 0');
   // A batched graph's forward slice along axis 0 would cut the batch, whatever the bounds at batch 1.
-  if (axes.includes(0) && (ys[0] !== xs[0] || c.batched)) axis0(c);
+  if (axes.includes(0) && (ys[0] !== xs[0] || c.batched || steps[axes.indexOf(0)] < 0)) axis0(c);
   let g = dy;
   // The forward extent covered so far (axis 0 is never sliced here, so its seeds stay out of the arithmetic).
   let shape = [...ys];
@@ -989,14 +912,22 @@ const slice: Rule = (c) => {
   axes.forEach((axis, k) => {
     const len = xs[axis];
     let start = starts[k] < 0 ? starts[k] + len : starts[k];
+    let step = steps[k];
+    if (step < 0) {
+      // Output j read x[start − j·|step|] (start clamped to [0, len − 1], as ONNX does for negative steps):
+      // dy reversed along the axis is the positive-step slice from the last cell read.
+      start = Math.min(Math.max(start, 0), len - 1) - (ys[axis] - 1) * -step;
+      step = -step;
+      if (ys[axis] > 1) g = e.slice(g, [-1], [BEFORE_START], [axis], [-1]);
+    }
     start = Math.min(Math.max(start, 0), len);
     begin[axis] = start;
-    if (steps[k] > 1) {
+    if (step > 1) {
       const withOne = [...shape.slice(0, axis + 1), 1, ...shape.slice(axis + 1)];
       const pads = new Array(2 * withOne.length).fill(0);
-      pads[withOne.length + axis + 1] = steps[k] - 1;
+      pads[withOne.length + axis + 1] = step - 1;
       g = e.pad(gradReshape(c, g, withOne), pads);
-      shape = [...shape.slice(0, axis), shape[axis] * steps[k], ...shape.slice(axis + 1)];
+      shape = [...shape.slice(0, axis), shape[axis] * step, ...shape.slice(axis + 1)];
       g = gradReshape(c, g, shape);
     }
   });
@@ -1170,7 +1101,7 @@ export const RULES: Record<string, Rule> = {
   ReduceMin: reduceExtremum,
   GlobalMaxPool: globalMaxPool,
   BatchNormalization: batchNorm,
-  LayerNormalization: layerNorm,
+  ...NORMALIZATION_RULES,
   Relu: relu,
   LeakyRelu: leakyRelu,
   PRelu: prelu,
@@ -1183,6 +1114,7 @@ export const RULES: Record<string, Rule> = {
   Neg: neg,
   Elu: elu,
   Selu: selu,
+  Celu: celu,
   Softplus: softplus,
   Softsign: softsign,
   Erf: erf,
@@ -1205,6 +1137,7 @@ export const RULES: Record<string, Rule> = {
   Min: extremum(false),
   Where: where,
   Expand: expand,
+  Tile: tile,
   Gemm: gemm,
   MatMul: matMul,
   Identity: passThrough,
@@ -1221,4 +1154,6 @@ export const RULES: Record<string, Rule> = {
   Gather: gather,
   GatherElements: gatherElements,
   Pad: pad,
+  ...RESIZE_RULES,
+  Einsum: einsum,
 };
