@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: medians of forward, Grad-CAM and saliency (each end to end: forward + backward +
  * map) for the bundled example CNNs and ResNet-18 / MobileNetV2-shaped models at 224×224 with random
- * weights, per backend, with peak memory. Each backend runs in its own process (a backend is chosen
- * once per process). The ONNX path runs torchvision's models exported by PyTorch when Debian's
+ * weights, per backend, with peak memory; on ONNX Runtime also ViT-B/16 and ConvNeXt-T (issue 13). Each
+ * backend runs in its own process (a backend is chosen once per process). The ONNX path runs torchvision's models exported by PyTorch when Debian's
  * python3-torch is installed (else the same architectures built here), and PyTorch CPU itself on the
  * same models in the same run, with the ratio. The same ResNet-18 / MobileNetV2 shapes built with tfjs
  * (test/fixtures/architectures.ts) are also benched as TF.js models, once as a Layers model and once as
@@ -15,7 +15,11 @@
  * ONNX Runtime + PyTorch, `wasm:N` / `cpu:N` a tfjs backend with N threads), BENCH_TF (0 leaves the TF.js
  * Layers/Graph rows out), BENCH_GRAPH_RUNS (timed runs for tfjs GraphModels, default 3),
  * BENCH_SLOW_BUDGET_MS (a tfjs GraphModel method whose first pass takes longer is not repeated, default 20000),
- * BENCH_METHODS (0 leaves out SmoothGrad-25, IG-32 and Score-CAM on ResNet-18 and their PyTorch peers).
+ * BENCH_METHODS (0 leaves out SmoothGrad-25, IG-32 and Score-CAM on ResNet-18 and their PyTorch peers),
+ * BENCH_MODELS (the torchvision models on ONNX Runtime and PyTorch, default resnet18,mobilenetv2,vit_b_16,convnext_tiny),
+ * BENCH_LARGE_RUNS (timed runs for ViT-B/16 and ConvNeXt-T, default min(BENCH_RUNS, 5): ~0.2–0.6 s per pass).
+ * Only ViT-B/16 and ConvNeXt-T, with PyTorch:
+ *   BENCH_CONFIGS=onnx BENCH_TF=0 BENCH_METHODS=0 BENCH_OPEN=0 BENCH_MODELS=vit_b_16,convnext_tiny npm run bench
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -28,6 +32,7 @@ import { saveLayersModel } from '../src/engine/model/saveModel';
 import { buildMobileNetV2, buildResNet18 } from '../test/fixtures/architectures';
 import { saveAsGraphModel } from '../test/fixtures/graphModelWriter';
 import { writeBenchModels } from './onnxModels';
+import { measureOpen, OpenRow, runOpenBench } from './openBench';
 import { benchMethods, METHOD_BENCH, MethodRow } from './methodsBench';
 
 interface Row {
@@ -157,7 +162,25 @@ async function benchModel(spec: BenchSpec, backend: { name: string; threads: num
 }
 
 const ONNX_MODELS = path.resolve('bench-results', 'onnx-models');
-const ONNX_BENCH = [['ResNet-18', 'resnet18'], ['MobileNetV2', 'mobilenetv2']] as const;
+/** The torchvision models run on ONNX Runtime and PyTorch: name, key (file / torch_bench.py), PyTorch's Grad-CAM module, large. */
+const ALL_ONNX_BENCH = [
+  { name: 'ResNet-18', key: 'resnet18', torchLayer: 'layer4', large: false },
+  { name: 'MobileNetV2', key: 'mobilenetv2', torchLayer: 'features', large: false },
+  { name: 'ViT-B/16', key: 'vit_b_16', torchLayer: 'encoder_layer_11.ln_1', large: true },
+  { name: 'ConvNeXt-T', key: 'convnext_tiny', torchLayer: 'features', large: true },
+] as const;
+const ONNX_BENCH = selectedModels(process.env.BENCH_MODELS);
+/** Timed runs for the large models: each pass takes a few hundred ms on 2 cores. */
+const LARGE_RUNS = Number(process.env.BENCH_LARGE_RUNS ?? Math.min(RUNS, 5));
+const WITH_RESNET = ONNX_BENCH.some((m) => m.key === 'resnet18');
+
+function selectedModels(list: string | undefined): (typeof ALL_ONNX_BENCH)[number][] {
+  if (!list) return [...ALL_ONNX_BENCH];
+  const keys = list.split(',').map((k) => k.trim()).filter(Boolean);
+  const unknown = keys.filter((k) => !ALL_ONNX_BENCH.some((m) => m.key === k));
+  if (unknown.length) throw new Error(`BENCH_MODELS: unknown model(s) ${unknown.join(', ')}; known: ${ALL_ONNX_BENCH.map((m) => m.key).join(', ')}`);
+  return ALL_ONNX_BENCH.filter((m) => keys.includes(m.key));
+}
 const TF_ARCHS = [['ResNet-18', 'resnet18', buildResNet18], ['MobileNetV2', 'mobilenetv2', buildMobileNetV2]] as const;
 const TF_FORMATS = [
   { key: 'layers', label: 'TF.js Layers', format: 'tfjs layers' },
@@ -202,7 +225,7 @@ function torchPython(): string | undefined {
 /** The ONNX bench models: torchvision's, exported by PyTorch when it is here, else built by the project. */
 function prepareOnnxModels(python: string | undefined): string {
   if (python) {
-    const res = spawnSync(python, ['scripts/onnx/export_bench_models.py', ONNX_MODELS], { encoding: 'utf8' });
+    const res = spawnSync(python, ['scripts/onnx/export_bench_models.py', ONNX_MODELS, ...ONNX_BENCH.map((m) => m.key)], { encoding: 'utf8' });
     if (res.status === 0) return 'torchvision, exported by PyTorch';
     console.error(`PyTorch export failed, building the models here instead:\n${res.stderr.slice(-1000)}`);
   }
@@ -217,38 +240,42 @@ async function runOnnx(onnxFormat: string): Promise<void> {
   const onnxBackend = { name: 'onnxruntime', threads: Math.min(os.availableParallelism(), 4) };
   const runtime = 'onnxruntime (.onnx)';
   rows.push(await benchModel({ name: 'example MNIST CNN (ONNX)', path: path.resolve('examples/mnist-cnn-onnx/model.onnx'), runs: RUNS, runtime, format: 'onnx' }, onnxBackend));
-  for (const [name, file] of ONNX_BENCH) {
-    rows.push(await benchModel({ name: `${name} (ONNX)`, arch: name, path: path.join(ONNX_MODELS, `${file}.onnx`), runs: RUNS, runtime, format: onnxFormat }, onnxBackend));
+  for (const { name, key, large } of ONNX_BENCH) {
+    const file = path.join(ONNX_MODELS, `${key}.onnx`);
+    // Without PyTorch the project builds only ResNet-18 and MobileNetV2 (onnxModels.ts).
+    if (!fs.existsSync(file)) continue;
+    rows.push(await benchModel({ name: `${name} (ONNX)`, arch: name, path: file, runs: large ? LARGE_RUNS : RUNS, runtime, format: onnxFormat }, onnxBackend));
   }
   for (const m of tfSpecs()) {
     rows.push(await benchModel({ name: m.name, arch: m.arch, path: m.dir, runs: RUNS, runtime: 'onnxruntime (converted)', format: m.format.format, load: { runtime: 'onnx' } }, onnxBackend));
   }
   rows.forEach((r) => (r.tfBackend = backend.name));
   process.stdout.write(`BENCH_JSON ${JSON.stringify(rows)}\n`);
-  if (WITH_METHODS) {
+  if (WITH_METHODS && WITH_RESNET) {
     const methodRows = await benchMethods(path.join(ONNX_MODELS, 'resnet18.onnx'), 'ResNet-18 (ONNX)', RUNS);
     process.stdout.write(`BENCH_METHODS_JSON ${JSON.stringify(methodRows)}\n`);
   }
 }
 
-/** PyTorch CPU on the same two models (scripts/onnx/torch_bench.py), as rows. */
-function runTorch(python: string): { rows: Row[]; methods: MethodRow[] } {
-  const res = spawnSync(python, ['scripts/onnx/torch_bench.py', '--runs', String(RUNS), ...(WITH_METHODS ? ['--methods'] : [])], { encoding: 'utf8' });
+/** PyTorch CPU on the same models (scripts/onnx/torch_bench.py) with ONNX Runtime's thread count, as rows. */
+function runTorch(python: string, threads: number): { rows: Row[]; methods: MethodRow[]; blas?: string } {
+  const res = spawnSync(python, ['scripts/onnx/torch_bench.py', '--runs', String(RUNS), '--large-runs', String(LARGE_RUNS), '--threads', String(threads),
+    '--models', ONNX_BENCH.map((m) => m.key).join(','), ...(WITH_METHODS && WITH_RESNET ? ['--methods'] : [])], { encoding: 'utf8' });
   if (res.status !== 0) {
     console.error(`PyTorch bench failed:\n${res.stderr.slice(-1000)}`);
     return { rows: [], methods: [] };
   }
   const out = JSON.parse(res.stdout.trim().split('\n').at(-1)!) as Record<string, { forward: number; saliency: number; gradcam: number }> &
-    { torch: string; threads: number; methods?: Record<string, number> };
+    { torch: string; threads: number; blas?: string; methods?: Record<string, number> };
   const methods: MethodRow[] = METHOD_BENCH.filter((m) => out.methods?.[m.torchKey] !== undefined).map((m) => ({
     runtime: 'pytorch', model: 'ResNet-18 (torchvision)', method: m.method, options: m.options, ms: out.methods![m.torchKey], runs: RUNS,
   }));
-  const rows = ONNX_BENCH.map(([name, key]) => ({
+  const rows = ONNX_BENCH.map(({ name, key, torchLayer, large }) => ({
     backend: `pytorch ${out.torch}`, runtime: 'pytorch', threads: out.threads, model: `${name} (torchvision)`, arch: name, format: 'torchvision',
     input: '3×224×224', forwardMs: out[key].forward, gradcamMs: out[key].gradcam,
-    saliencyMs: out[key].saliency, gradcamLayer: key === 'resnet18' ? 'layer4' : 'features', runs: RUNS, peakRssMb: 0,
+    saliencyMs: out[key].saliency, gradcamLayer: torchLayer, runs: large ? LARGE_RUNS : RUNS, peakRssMb: 0,
   }));
-  return { rows, methods };
+  return { rows, methods, blas: out.blas };
 }
 
 /** Child process: benchmark every model on the tfjs backend given by the environment. */
@@ -306,6 +333,9 @@ function main(): void {
   let onnxSource: string | undefined;
   let torchRows: Row[] = [];
   let torchMethods: MethodRow[] = [];
+  let torchBlas: string | undefined;
+  let openRows: OpenRow[] = [];
+  let openPython: string | undefined | null = null;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'saliency-bench-'));
   const env: Record<string, string> = {};
   // Other work on the cores skews every row (2-thread ORT and PyTorch most): the load is reported with the results.
@@ -322,12 +352,16 @@ function main(): void {
     for (const [backend, threads] of configs) {
       if (backend === 'onnx') {
         const python = torchPython();
+        openPython = python;
         onnxSource = prepareOnnxModels(python);
         console.log(`running ONNX Runtime on ${onnxSource}${withTf ? ' and on the TF.js models converted at load time' : ''}…`);
-        rows.push(...runChild({ ...env, BENCH_ONNX_FORMAT: python ? 'onnx (torchvision)' : 'onnx (project-built)' }, '--onnx'));
+        const onnxRows = runChild({ ...env, BENCH_ONNX_FORMAT: python ? 'onnx (torchvision)' : 'onnx (project-built)' }, '--onnx');
+        rows.push(...onnxRows);
         if (python) {
-          console.log('running PyTorch CPU on the same models…');
-          ({ rows: torchRows, methods: torchMethods } = runTorch(python));
+          // PyTorch gets the threads ONNX Runtime ran with, so the ratio compares like with like.
+          const threads = onnxRows.find((r) => r.format === 'onnx (torchvision)')?.threads ?? 2;
+          console.log(`running PyTorch CPU on the same models (${threads} threads)…`);
+          ({ rows: torchRows, methods: torchMethods, blas: torchBlas } = runTorch(python, threads));
           rows.push(...torchRows);
         } else {
           console.log('PyTorch not installed (apt install python3-torch python3-torchvision): no PyTorch comparison');
@@ -340,18 +374,20 @@ function main(): void {
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  // BENCH_OPEN=0 leaves out VGG-11 and ViT-B/16 (an export of ~900 MB the first time).
+  if (openPython !== null && process.env.BENCH_OPEN !== '0') openRows = runOpenBench(openPython, __filename);
   const loadAfter = os.loadavg()[0];
   const header = ['runtime', 'threads', 'model', 'input', 'forward ms', 'grad-cam ms', 'saliency ms', 'peak RSS MB', 'wasm heap MB', 'Grad-CAM layer'];
   const table = rows.map((r) => [r.runtime, String(r.threads), r.model, r.input, cell(r, 'forward'), cell(r, 'gradcam'),
     cell(r, 'saliency'), String(r.peakRssMb || ''), String(r.wasmHeapMb ?? ''), r.gradcamLayer.length > 48 ? `…${r.gradcamLayer.slice(-47)}` : r.gradcamLayer]);
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ');
-  console.log(`\nmedians of ${RUNS} runs after 2 warm-ups (tfjs cpu at 224²: 5 runs; tfjs GraphModels: ${Math.min(RUNS, GRAPH_RUNS)} runs after 1 warm-up, `
+  console.log(`\nmedians of ${RUNS} runs after 2 warm-ups (ViT-B/16 and ConvNeXt-T: ${LARGE_RUNS} runs; tfjs cpu at 224²: 5 runs; tfjs GraphModels: ${Math.min(RUNS, GRAPH_RUNS)} runs after 1 warm-up, `
     + `a method whose first pass exceeds ${SLOW_BUDGET_MS / 1000} s is not repeated); ${os.cpus().length} cores, ${os.cpus()[0]?.model}`);
   console.log(`load average (1 min) ${loadBefore.toFixed(2)} at the start, ${loadAfter.toFixed(2)} at the end`
     + (Math.max(loadBefore, loadAfter) > os.cpus().length / 2 ? ': other processes were using the cores, timings and ratios are unreliable' : ''));
   console.log('"(n)" = median of n runs; ">x*" = the one cold pass measured, over the budget and not repeated');
-  console.log('PyTorch rows run torchvision\'s ResNet-18 / MobileNetV2: the closest peer to the TF.js fixtures\' architectures, not identical graphs.');
+  console.log('PyTorch rows run torchvision\'s models (the ONNX rows run their exports): for the TF.js fixtures, the closest peer to their architectures, not identical graphs.');
   console.log(fmt(header));
   table.forEach((t) => console.log(fmt(t)));
   for (const r of rows.filter((r) => r.notes?.length)) console.log(`  note, ${r.runtime} ${r.model}: ${r.notes!.join('; ')}`);
@@ -363,13 +399,18 @@ function main(): void {
       ...(ours.notes?.length ? { notes: ours.notes } : {}) }];
   });
   if (ratios.length) {
-    console.log(`\n÷ PyTorch CPU (torchvision's architecture), same run (below 1 = faster than PyTorch; issue 9 asks ≤ 0.8 for TF.js models; ONNX models: ${onnxSource})`);
+    console.log(`\n÷ PyTorch CPU (torchvision's architecture), same run (below 1 = faster than PyTorch; issue 9 asks ≤ 0.8 for TF.js models, issue 13 `
+      + `saliency ≤ 0.8 for ViT-B/16 and ConvNeXt-T; ONNX models: ${onnxSource})`);
     const w = Math.max(...ratios.map((r) => r.model.length));
     const rw = Math.max(...ratios.map((r) => r.runtime.length));
     for (const r of ratios) {
       const mark = (key: 'forward' | 'gradcam' | 'saliency') => (r.notes?.some((n) => n.startsWith(`${key}:`)) ? '>' : ' ');
       console.log(`${r.runtime.padEnd(rw)}  ${r.model.padEnd(w)}  forward ${mark('forward')}${r.forward.toFixed(2).padStart(6)}  grad-cam ${mark('gradcam')}${r.gradcam.toFixed(2).padStart(6)}  saliency ${mark('saliency')}${r.saliency.toFixed(2).padStart(7)}`);
     }
+  }
+  if (ratios.length && torchBlas === 'generic' && ONNX_BENCH.some((m) => m.large)) {
+    console.log('  PyTorch here is built with BLAS_INFO=generic (Debian): Linear/MatMul run on a reference BLAS, convolutions on oneDNN, so the '
+      + 'transformer rows (ViT-B/16, ConvNeXt-T\'s MLPs) flatter us against a pip (MKL) PyTorch.');
   }
   const methodRows = [...childMethodRows, ...torchMethods];
   if (methodRows.length) {
@@ -385,10 +426,10 @@ function main(): void {
   fs.mkdirSync('bench-results', { recursive: true });
   const out = path.join('bench-results', 'bench.json');
   fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: os.cpus().length, loadAverage: { start: loadBefore, end: loadAfter }, onnxModels: onnxSource,
-    torchPeer: 'torchvision resnet18 / mobilenet_v2 (closest peer to the TF.js fixtures\' architectures)', runs: RUNS, graphRuns: Math.min(RUNS, GRAPH_RUNS),
-    slowBudgetMs: SLOW_BUDGET_MS, rows, ratios, methodRows }, null, 2));
+    torchPeer: `torchvision ${ONNX_BENCH.map((m) => m.key).join(' / ')} (closest peer to the TF.js fixtures' architectures)`, runs: RUNS, largeRuns: LARGE_RUNS, graphRuns: Math.min(RUNS, GRAPH_RUNS),
+    torchBlas, slowBudgetMs: SLOW_BUDGET_MS, rows, ratios, methodRows, openRows }, null, 2));
   console.log(`\nwritten ${out}`);
-  if (configs.some(([b]) => b === 'onnx')) void import('./metricsBench').then((m) => m.runMetricsBench(path.join(ONNX_MODELS, 'resnet18.onnx'), RUNS));
+  if (configs.some(([b]) => b === 'onnx') && WITH_RESNET) void import('./metricsBench').then((m) => m.runMetricsBench(path.join(ONNX_MODELS, 'resnet18.onnx'), RUNS));
 }
 
 const exit = (p: Promise<void>) => p.then(() => process.exit(0), (err) => {
@@ -398,6 +439,9 @@ const exit = (p: Promise<void>) => p.then(() => process.exit(0), (err) => {
 
 if (process.argv.includes('--build-tf')) {
   exit(buildTfModels(process.argv[process.argv.indexOf('--build-tf') + 1]));
+} else if (process.argv.includes('--open')) {
+  const at = process.argv.indexOf('--open');
+  exit(measureOpen(process.argv[at + 1], process.argv[at + 2]));
 } else if (process.argv.includes('--onnx')) {
   exit(runOnnx(process.env.BENCH_ONNX_FORMAT ?? 'onnx'));
 } else if (process.argv.includes('--child')) {

@@ -11,6 +11,7 @@ import { CLIP_CHOICES, GAMMA_RANGE } from './mapStore';
 
 const LAYOUT_LABELS: Record<Layout, string> = { single: 'One map', 'side-by-side': 'Side by side' };
 const AUTO_LAYER = '';
+const LAYER_TITLE = 'The spatial layer every class activation map (CAM) is computed at';
 
 export interface ControlHandlers {
   layout(layout: Layout): void;
@@ -87,7 +88,7 @@ export class Controls {
     });
 
     this.layerSelect = h('vscode-single-select', { 'data-testid': 'layer-select', label: 'CAM layer', class: 'select-layer' });
-    this.layerSelect.title = 'The spatial layer every class activation map (CAM) is computed at';
+    this.layerSelect.title = LAYER_TITLE;
     this.layerSelect.addEventListener('change', () => {
       const v = this.layerSelect.value;
       this.on.layer(v === AUTO_LAYER || v === this.defaultLayer ? undefined : v);
@@ -131,9 +132,10 @@ export class Controls {
     this.opacityText.value = `${Math.round(v * 100)}%`;
   }
 
-  /** Fills the layer picker; the automatic layer is marked "(auto)". */
-  setLayers(layers: SpatialLayerMsg[], defaultLayer: string | undefined, selected: string | undefined): void {
+  /** Fills the layer picker; the automatic layer is marked "(auto)", and the title says why it was chosen. */
+  setLayers(layers: SpatialLayerMsg[], defaultLayer: string | undefined, selected: string | undefined, reason?: string): void {
     this.defaultLayer = defaultLayer;
+    this.layerSelect.title = `${LAYER_TITLE}${reason ? `\nAutomatic layer ${reason}` : ''}`;
     const options: HTMLElement[] = [];
     if (!defaultLayer || !layers.some((l) => l.name === defaultLayer)) {
       options.push(h('vscode-option', { value: AUTO_LAYER }, layers.length ? 'automatic (auto)' : 'no convolutional layer'));

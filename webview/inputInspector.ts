@@ -49,7 +49,9 @@ export class InputInspector {
       this.figure.hidden = true;
       return;
     }
-    const preset = PRESETS.find((p) => description.startsWith(p));
+    // The description starts with the pipeline's name and then ":" or " (": "tfjs-legacy+symmetric: …" is no preset.
+    // and an edited preset ("timm (edited): …") is not that preset either.
+    const preset = PRESETS.find((p) => description.startsWith(`${p}:`) || (description.startsWith(`${p} (`) && !description.startsWith(`${p} (edited)`)));
     const value = preset ?? '';
     void this.presetSelect.updateComplete.then(() => (this.presetSelect.value = value));
     this.presetSelect.value = value;

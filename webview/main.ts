@@ -250,7 +250,7 @@ class ExplainPanel {
     this.renderHeader();
     this.showLabels(model.labels);
     this.picker.setPredictions([]);
-    this.controls.setLayers(model.spatialLayers, model.defaultSpatialLayer, this.state.layer);
+    this.controls.setLayers(model.spatialLayers, model.defaultSpatialLayer, this.state.layer, model.defaultSpatialLayerReason);
     for (const slot of this.slots) slot.setModel(model);
     this.applyStateToControls();
     this.applyView();

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { BackendInfo, initBackend } from './backend';
@@ -7,8 +6,8 @@ import type { DecodedImage } from './image/decode';
 import { loadImageFile, realSize } from './image/load';
 import { WORKING_LONG_SIDE } from './image/budget';
 import type { ModelInputSpec, Preprocessing } from './image/preprocess';
-import { describePipeline, parsePipeline } from './image/pipeline/presets';
-import { HF_PREPROCESSOR_FILE } from './image/pipeline/huggingface';
+import { describePipeline, isHistoric } from './image/pipeline/presets';
+import { choosePipeline } from './image/pipeline/choose';
 import { runPipeline } from './image/pipeline/run';
 import { bindPipeline } from './image/pipeline/geometry';
 import { pipelineSensitivity, type PipelineDisagreement } from './sensitivity';
@@ -133,6 +132,9 @@ export interface ModelSummary {
   totalParams: number;
   spatialLayers: SpatialLayer[];
   defaultSpatialLayer?: string;
+  defaultSpatialLayerReason?: string;
+  /** Blocks with full attention over the patch tokens (attention rollout's input); absent: none. */
+  attentionBlocks?: number;
   warnings: string[];
 }
 
@@ -210,17 +212,15 @@ export class Explainer {
   private constructor(readonly model: LoadedModel, readonly backend: BackendInfo, private readonly opts: OpenOptions) {
     const runtime = model.runtime;
     this.imageSpec = imageSpecForInput(runtime.inputShape, opts.imageShape);
-    const modelDir = path.dirname(model.files.modelJson);
-    const [spec, source] = opts.preprocessing
-      ? [opts.preprocessing, 'given']
-      : model.settings?.preprocessing
-        ? [model.settings.preprocessing, model.settings.source]
-        : fs.existsSync(path.join(modelDir, HF_PREPROCESSOR_FILE))
-          ? ['huggingface', path.join(modelDir, HF_PREPROCESSOR_FILE)]
-          : model.defaultPreprocessing
-            ? [model.defaultPreprocessing.spec, model.defaultPreprocessing.reason]
-            : ['unit', 'default (no saliency-lens.json beside the model)'];
-    this.pipeline = parsePipeline(spec, { modelDir });
+    const choice = choosePipeline(
+      { given: opts.preprocessing, settings: model.settings, fallback: model.defaultPreprocessing },
+      path.dirname(model.files.modelJson),
+      this.imageSpec,
+    );
+    // The model's warnings list is shared with copies of this explainer (onRuntime): told once.
+    if (choice.warning && !model.warnings.includes(choice.warning)) model.warnings.push(choice.warning);
+    this.pipeline = choice.pipeline;
+    const source = choice.source;
     this.preprocessing = this.pipeline.affine;
     this.preprocessingSource = source;
   }
@@ -611,7 +611,7 @@ export class Explainer {
       const result = await this.explainTensor(x, opts);
       const sensitivity = opts.sensitivity ? await this.sensitivityOf(pixels, result.predictions[0]) : undefined;
       // A framework's arithmetic is reproduced on the file's pixels; a huge image is only held downscaled.
-      const notes = pixels.original && this.pipeline.resize.arithmetic === 'pil-uint8'
+      const notes = pixels.original && !isHistoric(this.pipeline)
         ? [...result.notes, `The image is larger than ${WORKING_LONG_SIDE} px, so its model input was prepared from a downscaled copy and may differ slightly from what ${this.pipeline.name} gives.`]
         : result.notes;
       return {
@@ -650,6 +650,8 @@ export class Explainer {
       totalParams: layers.reduce((n, l) => n + l.params, 0),
       spatialLayers: rt.spatialLayers(),
       defaultSpatialLayer: rt.defaultSpatialLayer(),
+      defaultSpatialLayerReason: rt.defaultSpatialLayerReason?.(),
+      attentionBlocks: rt.kind === 'onnx' ? (rt as OnnxRuntime).attentionLayout()?.tensors.length : undefined,
       warnings: this.model.warnings,
     };
   }

@@ -40,6 +40,14 @@ export async function pipelineSensitivity(explainer: Explainer, image: DecodedIm
   neighbours.forEach((n, i) => {
     const row = logits.subarray(i * classes, (i + 1) * classes);
     const probs = probabilities(row, explainer.runtime.outputActivation);
+    if (classes === 1) {
+      // One output: the decision is its sign (sigmoid 50%), and an argmax would always agree.
+      if (row[0] >= 0 === ours.logit >= 0) return;
+      const top: Prediction = { index: 0, label: explainer.labelOf(0), probability: probs[0], logit: row[0] };
+      const score = (p: Prediction) => (explainer.runtime.outputActivation === 'sigmoid' ? pct(p.probability) : `logit ${p.logit.toPrecision(3)}`);
+      out.push({ pipeline: n.label, top, ours, text: `Preprocessed ${n.label}, ${top.label} scores ${score(top)}, not ${score(ours)}: the other side of the decision.` });
+      return;
+    }
     let best = 0;
     for (let k = 1; k < classes; k++) if (row[k] > row[best]) best = k;
     if (best === ours.index) return;

@@ -165,6 +165,8 @@ export class ExplainService {
         preprocessing,
         spatialLayers: s.spatialLayers,
         defaultSpatialLayer: s.defaultSpatialLayer,
+        ...(s.defaultSpatialLayerReason ? { defaultSpatialLayerReason: s.defaultSpatialLayerReason } : {}),
+        ...(s.attentionBlocks ? { attentionBlocks: s.attentionBlocks } : {}),
         backend: { name: explainer.compute.name, threads: explainer.compute.threads, note: explainer.compute.note },
         warnings: s.warnings,
         layers: s.layers,

@@ -52,7 +52,8 @@ function layerNodes(info: ModelInfoMsg, current: string | undefined): ModelNode[
       label: parts[parts.length - 1],
       description: `${layer.type} ${shape(layer.outputShape)}${layer.params ? ` · ${count(layer.params)}` : ''}${marks ? ` · ${marks}` : ''}`,
       tooltip: `${layer.name}\n${layer.type}, output ${shape(layer.outputShape)}, ${count(layer.params)} parameters` +
-        (usable.has(layer.name) ? '\nUsable for Grad-CAM' : ''),
+        (usable.has(layer.name) ? '\nUsable for Grad-CAM' : '') +
+        (layer.name === info.defaultSpatialLayer && info.defaultSpatialLayerReason ? `\nChosen automatically: ${info.defaultSpatialLayerReason}` : ''),
       icon: isCurrent ? 'target' : usable.has(layer.name) ? 'circle-outline' : 'circle-small',
       gradcamLayer: usable.has(layer.name) ? layer.name : undefined,
       layer,

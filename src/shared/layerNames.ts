@@ -47,3 +47,21 @@ export function fullLayerName(names: readonly string[], given: string): string |
   const matches = [...shortLayerNames(names)].filter(([, s]) => s === given).map(([n]) => n);
   return matches.length === 1 ? matches[0] : undefined;
 }
+
+/**
+ * The PyTorch module path of a node named by torch.onnx.export, which scopes node names by module
+ * (`/encoder/layers/encoder_layer_11/ln_1/LayerNormalization` → `encoder.layers.encoder_layer_11.ln_1`;
+ * children of containers repeat their parent's name: `/layer4/layer4.1/conv2/Conv` → `layer4.1.conv2`).
+ * Undefined for names without a module scope.
+ */
+export function torchModulePath(name: string): string | undefined {
+  if (!name.startsWith('/')) return undefined;
+  const scopes = name.split('/').slice(1, -1);
+  if (!scopes.length || scopes.some((s) => !s)) return undefined;
+  const path: string[] = [];
+  for (const s of scopes) {
+    if (path.length && s.startsWith(`${path[path.length - 1]}.`)) path[path.length - 1] = s;
+    else path.push(s);
+  }
+  return path.join('.');
+}

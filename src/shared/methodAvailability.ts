@@ -6,9 +6,15 @@ import { FAMILIES, METHODS, type MethodFamily, type MethodSpec } from './methods
 import type { ModelInfoMsg } from './protocol';
 
 /** What availability depends on: the model's spatial layers and the runtime that computes its maps. */
-export type ModelCapabilities = Pick<ModelInfoMsg, 'spatialLayers' | 'backend'>;
+export type ModelCapabilities = Pick<ModelInfoMsg, 'spatialLayers' | 'backend' | 'attentionBlocks'>;
 
 const RUNTIME_LABELS: Record<string, string> = { onnxruntime: 'ONNX Runtime' };
+
+/**
+ * Why attention rollout cannot run on a model whose blocks do not attend over all patch tokens (a CNN, windowed
+ * attention as in Swin): the engine finds out when it reads the graph, and says it in these words.
+ */
+export const NO_ATTENTION_REASON = 'needs a vision transformer whose blocks attend over all patch tokens; this model has none';
 
 /** Why `spec` cannot run on this model ("needs …"), or undefined when it can. */
 export function unavailableReason(spec: MethodSpec, model: ModelCapabilities): string | undefined {
@@ -19,6 +25,7 @@ export function unavailableReason(spec: MethodSpec, model: ModelCapabilities): s
     // A tfjs backend is named by itself (wasm, cpu, tensorflow): say it is tfjs.
     return `needs ${RUNTIME_LABELS[spec.runtime] ?? spec.runtime}; this model runs on tfjs (${model.backend.name})`;
   }
+  if (spec.needsAttention && !model.attentionBlocks) return NO_ATTENTION_REASON;
   return undefined;
 }
 

@@ -5,12 +5,13 @@
  * the engine's implementations (src/engine/methods) are keyed by these names.
  */
 
-export type MethodFamily = 'gradient' | 'cam' | 'perturbation';
+export type MethodFamily = 'gradient' | 'cam' | 'perturbation' | 'attention';
 
 export const FAMILIES: readonly { name: MethodFamily; label: string }[] = [
   { name: 'gradient', label: 'Gradient' },
   { name: 'cam', label: 'Class activation (CAM)' },
   { name: 'perturbation', label: 'Perturbation (model-agnostic)' },
+  { name: 'attention', label: 'Attention (vision transformers)' },
 ];
 
 export type OptionValue = number | string | boolean;
@@ -68,6 +69,8 @@ export interface MethodSpec {
   cost(options: Readonly<Record<string, OptionValue>>): string;
   /** The only runtime that can compute it (ModelInfo's backend name); omitted = any runtime. */
   runtime?: 'onnxruntime';
+  /** Reads the attention of every block: only models with full attention over the patch tokens (ModelInfo's `attentionBlocks`). */
+  needsAttention?: true;
   /** What the map shows, in one line (README table, panel tooltip). */
   shows: string;
   /** When to reach for it, in one line. */
@@ -318,6 +321,31 @@ export const METHODS = [
       samplesOption(800, 10000, 'Coalitions evaluated (one forward pass each, batched); all of them, for exact Shapley values, when 2^superpixels − 2 ≤ samples'),
       ...superpixelOptions,
       seedOption,
+    ],
+  },
+  {
+    name: 'rollout', label: 'Attention rollout', family: 'attention', target: 'input', signed: false,
+    // Reads the attention probabilities inside the graph, which only our ONNX sessions hand out.
+    runtime: 'onnxruntime',
+    needsAttention: true,
+    cost: () => '1 forward',
+    shows: 'How much of the class token\'s final representation flows from each image patch through every block\'s attention (heads fused, residual added, blocks multiplied); the same map for every class',
+    use: 'Vision transformers: where the model gathers information from, not what speaks for a class',
+    paper: 'Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers"',
+    options: [
+      {
+        name: 'headFusion', label: 'Head fusion', kind: 'choice', default: 'mean',
+        choices: [
+          { value: 'mean', label: 'mean (the paper)' },
+          { value: 'max', label: 'max' },
+          { value: 'min', label: 'min' },
+        ],
+        help: 'How each block\'s attention heads become one matrix (jacobgil/vit-explain offers all three; max with a high discard ratio gives sharper maps)',
+      },
+      {
+        name: 'discardRatio', label: 'Discard ratio', kind: 'number', default: 0, min: 0, max: 0.99,
+        help: 'Fraction of each block\'s fused attention weights, the lowest, set to zero before the blocks are multiplied (vit-explain; 0 = the paper\'s rollout)',
+      },
     ],
   },
 ] as const satisfies readonly MethodSpec[];

@@ -70,6 +70,10 @@ export interface ModelInfoMsg {
   preprocessing: string;
   spatialLayers: SpatialLayerMsg[];
   defaultSpatialLayer?: string;
+  /** Blocks whose attention covers every patch token (a ViT's), which attention rollout reads; absent: none. */
+  attentionBlocks?: number;
+  /** Why the engine chose that layer, in a sentence (e.g. a ViT's later layers give blank maps). */
+  defaultSpatialLayerReason?: string;
   /** What computes the maps; `note` says why (for TF.js models: converted to ONNX, or what kept them on tfjs). */
   backend: { name: string; threads: number; note: string };
   warnings: string[];

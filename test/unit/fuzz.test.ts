@@ -319,11 +319,13 @@ describe('regressions found by fuzzing', () => {
   }
 
   const settings = (extra: object) => JSON.stringify({ preprocessing: 'unit', ...extra });
-  it('saliency-lens.json whose "preprocessing" is not a string, or no preprocessing there is', async () => {
-    for (const value of [7, [], null, { a: 1 }]) {
+  it('saliency-lens.json whose "preprocessing" is neither a name nor a pipeline object, or no preprocessing there is', async () => {
+    for (const value of [7, [], null]) {
       const dir = variant('layers', 'saliency-lens.json', settings({ preprocessing: value }));
-      await refuses(dir, path.join(dir, 'saliency-lens.json'), /"preprocessing": .*expected a string/);
+      await refuses(dir, path.join(dir, 'saliency-lens.json'), /"preprocessing": .*expected a name such as "imagenet"/);
     }
+    const object = variant('layers', 'saliency-lens.json', settings({ preprocessing: { a: 1 } }));
+    await refuses(object, path.join(object, 'saliency-lens.json'), /preprocessing JSON has unknown key "a"; it takes preset, resize, crop, affine, channels/);
     const dir = variant('layers', 'saliency-lens.json', settings({ preprocessing: 'Small CNN trained on MNIST' }));
     await refuses(dir, path.join(dir, 'saliency-lens.json'), /unknown preprocessing "Small CNN trained on MNIST"; use one of raw/);
     const custom = variant('layers', 'saliency-lens.json', settings({ preprocessing: 'custom:0.5;0' }));

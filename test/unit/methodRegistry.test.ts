@@ -12,6 +12,7 @@ import { Explainer } from '../../src/engine/explain';
 import { UserError } from '../../src/engine/errors';
 import { unimplementedMethods } from '../../src/engine/methods/registry';
 import { isSigned, isSinglePass, METHODS, MethodName, MethodOptions, MethodSpec, methodSpec, resolveOptions } from '../../src/shared/methods';
+import { NO_ATTENTION_REASON } from '../../src/shared/methodAvailability';
 import { buildSmallResidual } from '../fixtures/architectures';
 import { saveAsGraphModel } from '../fixtures/graphModelWriter';
 import { cleanupTempDirs, saveToTemp, tempDir } from './helpers';
@@ -92,6 +93,12 @@ for (const rt of RUNTIMES) {
         const opts = { methods: [name], options: { [name]: CHEAP[name] ?? {} }, target: 1 };
         if (guided && !ex.runtime.backwardRules?.includes('guided')) {
           await assert.rejects(ex.explainTensor(x, opts), (err: Error) => err instanceof UserError && /Guided Backprop/.test(err.message) && /ONNX Runtime/.test(err.message));
+          return;
+        }
+        if (name === 'rollout') {
+          // These models are CNNs: no attention to roll out (test/unit/attentionRollout.test.ts runs it on ViTs).
+          const why = ex.runtime.kind === 'onnx' ? NO_ATTENTION_REASON : 'needs ONNX Runtime';
+          await assert.rejects(ex.explainTensor(x, opts), (err: Error) => err instanceof UserError && err.message.startsWith(`${spec.label} ${why}`));
           return;
         }
         // The first run may fill the runtime's caches (flipped kernels, sessions); the second must leave nothing behind.

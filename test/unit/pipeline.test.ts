@@ -17,6 +17,8 @@ import { Explainer } from '../../src/engine/explain';
 import type { DecodedImage } from '../../src/engine/image/decode';
 import { A, buildModel } from '../fixtures/onnxBuilder';
 import { readModelSettings } from '../../src/engine/model/sidecar';
+import { loadImageFile } from '../../src/engine/image/load';
+import { nsfwModelDir } from '../fixtures/realModels';
 
 const input224 = { width: 224, height: 224 };
 
@@ -70,6 +72,9 @@ describe('parsePipeline', () => {
     refuses('{"crop":{"fraction":1.5}}', /crop.fraction" must be a number in \(0, 1\]/);
     refuses('{"resize":{"size":0}}', /resize.size" must be a whole number/);
     refuses('huggingface', /reads preprocessor_config.json beside the model/);
+    refuses('{"preset":"torchvision","crop":{"fill":[1,2,3]}}', /"crop.fill" does not apply to a centre crop/);
+    refuses('{"preset":"unit","crop":{"kind":"letterbox","fraction":0.5}}', /"crop.fraction" does not apply to a letterbox/);
+    assert.throws(() => parsePipeline('huggingface', { modelDir: os.tmpdir() }), /reads preprocessor_config.json beside the model, and .* has none\./);
   });
 });
 
@@ -127,6 +132,14 @@ describe('bindPipeline: where the input lies on the image', () => {
     assert.ok(Math.abs(g.x.offset - (50 * s + 0.5 * (1 - s))) < 1e-12 && g.x.scale === s);
     const a = bindPipeline(parsePipeline('{"preset":"tfjs-legacy","resize":{"edge":"shorter","convention":"align-corners"},"crop":{"kind":"center"}}'), { width: 100, height: 100 }, { width: 400, height: 200 });
     assert.ok(Math.abs(a.x.scale - 399 / 199) < 1e-12);
+  });
+
+  it('refuses a size or crop fraction beyond 8192 px, and a maxSize not above the size (as torchvision does)', () => {
+    const image = { width: 451, height: 300 };
+    assert.throws(() => bindPipeline(parsePipeline('{"preset":"timm","crop":{"fraction":1e-300}}'), input224, image), /would resize to .* px \(crop fraction 1e-300\); an edge must be 1–8192 px/);
+    assert.throws(() => bindPipeline(parsePipeline('{"preset":"timm","crop":{"fraction":0.02}}'), input224, image), /would resize to 11200 px/);
+    assert.throws(() => bindPipeline(parsePipeline('{"preset":"timm","resize":{"maxSize":10}}'), input224, image), /caps the longer edge at 10 px, which is not above the 256 px/);
+    assert.equal(bindPipeline(parsePipeline('{"preset":"timm","resize":{"maxSize":300}}'), input224, image).resized.width, 300);
   });
 
   it('refuses a stretch to another size than the model takes, and a crop size that disagrees', () => {
@@ -194,6 +207,31 @@ describe('the sensitivity note', () => {
     }
   });
 
+  it('on a one-output sigmoid model, names the pipeline that crosses 50%', async () => {
+    dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'sl-sensitivity-'));
+    const file = path.join(dir, 'sigmoid.onnx');
+    // logit = x0 − 0.75: +0.25 on TF1's grid, −0.25 with half-pixel centres.
+    fs.writeFileSync(file, buildModel({
+      input: { name: 'input', dims: [1, 1, 1, 2] },
+      nodes: [
+        { op: 'Flatten', inputs: ['input'], outputs: ['flat'], attrs: [A.i('axis', 1)] },
+        { op: 'Gemm', inputs: ['flat', 'w', 'b'], outputs: ['z'], attrs: [A.i('transB', 1)] },
+        { op: 'Sigmoid', inputs: ['z'], outputs: ['p'] },
+      ],
+      inits: [{ name: 'w', dims: [1, 2], values: [1, 0] }, { name: 'b', dims: [1], values: [-0.75] }],
+      outputs: ['p'],
+    }));
+    const ex = await Explainer.open(file, { preprocessing: 'tfjs-legacy' });
+    try {
+      const result = await ex.explainImage(row([255, 0, 0, 0]), 'row.png', { methods: ['saliency'], sensitivity: true });
+      const note = result.sensitivity?.find((n) => /half-pixel/.test(n.pipeline));
+      assert.ok(note, JSON.stringify(result.sensitivity));
+      assert.match(note.text, /^Preprocessed with half-pixel centres \(TF2, PyTorch\), class 0 scores 44%, not 56%: the other side of the decision\.$/);
+    } finally {
+      ex.dispose();
+    }
+  });
+
   it('says nothing when every neighbour agrees', async () => {
     const ex = await open('tfjs-legacy');
     try {
@@ -202,6 +240,78 @@ describe('the sensitivity note', () => {
     } finally {
       ex.dispose();
     }
+  });
+});
+
+describe('the sensitivity note on a real TF.js classifier (nsfwjs MobileNetV2, its own tfjs-legacy pipeline)', () => {
+  // Classes: 0 Drawing, 1 Hentai, 2 Neutral, 3 Porn, 4 Sexy. The grey "camera" photo is a Drawing at 79% through
+  // tf.image.resizeBilinear's defaults and Neutral once the 512→224 shrink is antialiased.
+  const photos = path.join(__dirname, '..', 'fixtures', 'pipelines', 'photos');
+  it('warns on the photo whose top class rests on antialiasing, and not on one that holds', async () => {
+    const ex = await Explainer.open(nsfwModelDir('mobilenet_v2_mid'), { preprocessing: 'tfjs-legacy' });
+    const antialiased = await Explainer.open(nsfwModelDir('mobilenet_v2_mid'), { preprocessing: '{"preset":"tfjs-legacy","resize":{"antialias":true,"convention":"half-pixel"}}' });
+    try {
+      const camera = await loadImageFile(path.join(photos, 'camera.png'));
+      const result = await ex.explainImage(camera, 'camera.png', { methods: ['saliency'], sensitivity: true });
+      assert.equal(result.predictions[0].index, 0);
+      const note = result.sensitivity?.find((n) => /antialiasing/.test(n.pipeline));
+      assert.ok(note, JSON.stringify(result.sensitivity));
+      // The note's class is what that pipeline, set explicitly, predicts.
+      const direct = await antialiased.explainImage(camera, 'camera.png', { methods: ['saliency'] });
+      assert.equal(note.top.index, direct.predictions[0].index);
+      assert.ok(Math.abs(note.top.probability - direct.predictions[0].probability) < 1e-5);
+      assert.notEqual(note.top.index, 0);
+      const cat = await ex.explainImage(await loadImageFile(path.join(photos, 'chelsea.png')), 'chelsea.png', { methods: ['saliency'], sensitivity: true });
+      assert.deepEqual(cat.sensitivity, []);
+    } finally {
+      ex.dispose();
+      antialiased.dispose();
+    }
+  });
+});
+
+describe('which pipeline a model gets', () => {
+  const tiny = (dir: string) => {
+    const file = path.join(dir, 'model.onnx');
+    fs.writeFileSync(file, buildModel({
+      input: { name: 'input', dims: [1, 3, 4, 4] },
+      nodes: [{ op: 'Flatten', inputs: ['input'], outputs: ['flat'], attrs: [A.i('axis', 1)] }, { op: 'Gemm', inputs: ['flat', 'w'], outputs: ['logits'], attrs: [A.i('transB', 1)] }],
+      inits: [{ name: 'w', dims: [2, 48], values: Array.from({ length: 96 }, (_, i) => (i % 7) - 3) }],
+      outputs: ['logits'],
+    }));
+    return file;
+  };
+
+  it('a preprocessor_config.json found beside the model but not reproducible is a warning, not a refusal', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-hf-'));
+    const file = tiny(dir);
+    fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ image_processor_type: 'SiglipImageProcessor', size: { height: 4, width: 4 } }));
+    const ex = await Explainer.open(file);
+    try {
+      assert.equal(ex.preprocessing.preset, 'imagenet', 'the PyTorch-style default');
+      assert.ok(ex.model.warnings.some((w) => /^preprocessor_config.json beside the model was not used \(.*SiglipImageProcessor.*\), so the model gets imagenet/.test(w)), ex.model.warnings.join('\n'));
+    } finally {
+      ex.dispose();
+    }
+    // Asked for by name, the same file is refused, naming it.
+    await assert.rejects(Explainer.open(file, { preprocessing: 'huggingface' }), (err: Error) => err instanceof UserError && err.message.includes('preprocessor_config.json') && /SiglipImageProcessor/.test(err.message));
+    // A usable one is used, and the Model view says where it came from.
+    fs.writeFileSync(path.join(dir, 'preprocessor_config.json'), JSON.stringify({ image_processor_type: 'ViTImageProcessor', size: { height: 4, width: 4 }, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] }));
+    const hf = await Explainer.open(file);
+    try {
+      assert.equal(hf.preprocessingSource, path.join(dir, 'preprocessor_config.json'));
+      assert.match(hf.preprocessingText, /^huggingface \(ViTImageProcessor\): stretch to 4×4 \(bilinear, antialiased\)/);
+    } finally {
+      hf.dispose();
+    }
+  });
+
+  it('a size that cannot fit the model is refused when it opens, naming saliency-lens.json', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-fit-'));
+    const file = tiny(dir);
+    const settings = path.join(dir, 'saliency-lens.json');
+    fs.writeFileSync(settings, JSON.stringify({ preprocessing: { preset: 'timm', resize: { edge: 'both', size: [300, 300] }, crop: 'none' } }));
+    await assert.rejects(Explainer.open(file), (err: Error) => err instanceof UserError && err.message.startsWith(`${settings}: preprocessing "timm (edited)" resizes to 300×300 but the model takes 4×4`));
   });
 });
 

@@ -545,8 +545,8 @@ webviewTest('webview panel: every registry method, its options, progress and can
     assert.equal(groups.flatMap((g) => g.options).length, METHOD_NAMES.length, 'every method, once');
     for (const o of groups.flatMap((g) => g.options)) {
       const spec = methodSpec(o.value as MethodName);
-      if (o.value === 'guided-backprop' || o.value === 'guided-gradcam') {
-        // This model runs on tfjs (wasm): Guided Backprop needs ONNX Runtime, and the entry says so.
+      if (spec.runtime === 'onnxruntime') {
+        // This model runs on tfjs (wasm): Guided Backprop and attention rollout need ONNX Runtime, and the entry says so.
         assert.ok(o.disabled, `${o.value} disabled`);
         assert.equal(o.text, `${spec.label} (needs ONNX Runtime)`);
         assert.match(o.title, /needs ONNX Runtime; this model runs on tfjs \(wasm\)/);
@@ -816,9 +816,13 @@ webviewTest('webview panel: every registry method, its options, progress and can
     assert.deepEqual(explain.request.methods, ['saliency'], 'Grad-CAM is in view but cannot run');
     const options = (await pickerGroups(page2, 1)).flatMap((g) => g.options);
     for (const o of options) {
-      const cam = methodSpec(o.value as MethodName).target === 'layer';
-      assert.equal(o.disabled, cam, `${o.value} ${cam ? 'disabled' : 'enabled'}`);
+      const spec = methodSpec(o.value as MethodName);
+      const cam = spec.target === 'layer';
+      // An MLP has no attention either: rollout says what it needs.
+      const off = cam || spec.needsAttention === true;
+      assert.equal(o.disabled, off, `${o.value} ${off ? 'disabled' : 'enabled'}`);
       if (cam) assert.match(o.title, /needs a convolutional layer; this model has none/);
+      if (spec.needsAttention) assert.match(o.title, /needs a vision transformer whose blocks attend over all patch tokens; this model has none/);
     }
     assert.ok(options.some((o) => o.value === 'guided-backprop' && !o.disabled), 'ONNX Runtime runs Guided Backprop');
     assert.match((await page2.locator('[data-pane="gradcam"]').getByTestId('pane-message').textContent()) ?? '', /Grad-CAM needs a convolutional layer/);

@@ -15,6 +15,7 @@ import { occlusionMethod } from './occlusion';
 import { riseMethod } from './rise';
 import { limeMethod } from './lime';
 import { kernelShapMethod } from './kernelShap';
+import { attentionRollout } from './attentionRollout';
 import type { AttributionMethod } from './types';
 
 /** The engine's implementation of every method in the registry (src/shared/methods.ts), by name. */
@@ -38,6 +39,7 @@ const IMPLEMENTATIONS: Partial<Record<MethodName, AttributionMethod>> = {
   rise: riseMethod,
   lime: limeMethod,
   kernelshap: kernelShapMethod,
+  rollout: attentionRollout,
 };
 
 export function implementationOf(name: MethodName): AttributionMethod {

@@ -166,16 +166,18 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
   let runtime: ModelRuntime;
   let defaultPreprocessing: LoadedModel['defaultPreprocessing'];
   let conversion: LoadedModel['conversion'];
-  let kerasWarnings: string[] = [];
+  // Notes from reading the file itself (Keras layers done by the engine, a float16 ONNX model computed in float32).
+  let formatWarnings: string[] = [];
   if (isOnnxFile(target)) {
     const onnx = await loadOnnx(target, opts);
     ({ files, runtime } = onnx);
+    formatWarnings = onnx.runtime.model.notes;
     const spec = onnx.runtime.defaultPreprocessing;
     if (spec) defaultPreprocessing = { spec, reason: `default for ONNX models with a 3-channel NCHW input (PyTorch); ${noPreprocessingGiven(settings)}` };
   } else if (isKerasFile(target)) {
     // Keras files become the TF.js Layers artifacts they describe (never code: see keras/), then load as such.
     const keras = await readKerasFile(target);
-    kerasWarnings = keras.warnings;
+    formatWarnings = keras.warnings;
     files = { modelJson: target, dir: path.dirname(target), format: 'layers-model', artifacts: keras.artifacts };
     ({ runtime, conversion } = await buildRuntime(files, opts));
   } else {
@@ -183,7 +185,7 @@ export async function loadModel(modelPath: string, opts: LoadOptions = {}): Prom
     ({ runtime, conversion } = await buildRuntime(files, opts));
   }
   try {
-    const warnings: string[] = [...kerasWarnings];
+    const warnings: string[] = [...formatWarnings];
     // Asked for by the caller, they win; asked for by saliency-lens.json, a labels file beside the model wins.
     const fromSettings = () => ({ ...imagenetLabels(), source: `ImageNet-1k class names (built in), as ${settings!.source} asks` });
     let labels = opts.labels === 'imagenet' ? imagenetLabels() : readLabels(files.dir) ?? (settings?.labels === 'imagenet' ? fromSettings() : undefined);

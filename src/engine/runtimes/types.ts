@@ -65,6 +65,8 @@ export interface ModelRuntime {
   spatialLayers(): SpatialLayer[];
   /** The candidate Grad-CAM uses when the user names none. */
   defaultSpatialLayer(): string | undefined;
+  /** Optional: why that candidate, in a sentence (say, a ViT's last layers whose patch tokens get no gradient). */
+  defaultSpatialLayerReason?(): string | undefined;
   /**
    * The listed name (layerTable, spatialLayers) of a layer the user named another way, e.g. an
    * ONNX tensor name for its producing node; undefined when the runtime knows no other names.

@@ -210,6 +210,27 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.match(a.modelTree.getChildren(a.modelTree.getChildren()[0]).find((n) => n.label === 'preprocessing')?.description ?? '', /^unit/);
   });
 
+  it('a framework pipeline picked in the panel crops, and the maps say where they lie', async () => {
+    const a = await api();
+    const panel = a.panels()[0];
+    try {
+      await panel.usePreprocessing('torchvision');
+      // The 28×28 digit, torchvision bound to a 28×28 input: shorter edge ⌊28/0.875⌋ = 32, centre crop 28 at (2, 2).
+      const described = a.modelTree.getChildren(a.modelTree.getChildren()[0]).find((n) => n.label === 'preprocessing')?.description ?? '';
+      assert.match(String(described), /^torchvision: shorter edge 32 \(bilinear, antialiased\), centre crop 28×28/);
+      // Answers to requests made before the switch may still arrive: wait for the cropped one.
+      const deadline = Date.now() + 30_000;
+      while (panel.latest?.inputRegion?.covers !== 'crop' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      const region = panel.latest?.inputRegion;
+      assert.ok(region, 'the explanation carries its region');
+      assert.equal(region.covers, 'crop');
+      // Pixel edges: crop left 2 of 32 resized columns, each 28/32 of an image pixel wide.
+      assert.deepEqual([region.x, region.y, region.width, region.height], [2 * 28 / 32, 2 * 28 / 32, 28 * 28 / 32, 28 * 28 / 32]);
+    } finally {
+      await panel.usePreprocessing('unit');
+    }
+  });
+
   it('Explain Folder… writes one self-contained HTML report of every image and opens it', async () => {
     const outcome = await vscode.commands.executeCommand<{ ok: boolean; file?: string; images?: number; failed?: number; error?: string }>(
       'saliencyLens.explainFolder', vscode.Uri.file(workspacePath('digits')));

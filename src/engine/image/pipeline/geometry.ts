@@ -55,7 +55,8 @@ export function bindPipeline(spec: PipelineSpec, input: Size, image: Size): Boun
   const x = placement(spec, image.width, resized.width, window.left);
   const y = placement(spec, image.height, resized.height, window.top);
   const covers = spec.crop.kind === 'none' ? 'whole' : spec.crop.kind === 'letterbox' ? 'letterbox' : 'crop';
-  // A stretch covers the image exactly (its grid may be shifted by under half a source pixel: not worth a box).
+  // A stretch is drawn over the whole image. On the legacy-TF and align-corners grids the model's samples sit
+  // (s−1)/2 image pixels off the half-pixel ones (under half a model pixel), which the drawing leaves out.
   const box = covers === 'whole'
     ? { x: 0, y: 0, width: image.width, height: image.height }
     : { x: x.offset, y: y.offset, width: input.width * x.scale, height: input.height * y.scale };
@@ -70,12 +71,18 @@ function resizedSize(spec: PipelineSpec, input: Size, image: Size): Size {
   }
   if (resize.edge === 'both') {
     const [h, w] = stretchSize(spec, input);
+    checkTarget(spec, Math.max(h, w));
     if (crop.kind === 'none' && (h !== input.height || w !== input.width)) {
       throw new UserError(`Preprocessing "${spec.name}" resizes to ${w}×${h} but the model takes ${input.width}×${input.height}; add a centre crop or drop the size.`);
     }
     return { width: w, height: h };
   }
   const target = edgeTarget(spec, input);
+  checkTarget(spec, target);
+  if (resize.maxSize !== undefined && resize.maxSize <= target) {
+    // torchvision refuses this too (max_size must be strictly greater than the requested size).
+    throw new UserError(`Preprocessing "${spec.name}" caps the longer edge at ${resize.maxSize} px, which is not above the ${target} px it resizes the shorter edge to; raise "maxSize" or drop it.`);
+  }
   const short = Math.min(image.width, image.height);
   const long = Math.max(image.width, image.height);
   let [newShort, newLong] = resize.edge === 'shorter' ? [target, Math.trunc((target * long) / short)] : [Math.trunc((target * short) / long), target];
@@ -89,6 +96,15 @@ function resizedSize(spec: PipelineSpec, input: Size, image: Size): Size {
 }
 
 const clampSide = (n: number) => Math.max(1, n);
+
+/** The largest edge a pipeline may resize to, as `resize.size` takes: beyond it a size or fraction is a mistake. */
+export const MAX_RESIZE_EDGE = 8192;
+
+function checkTarget(spec: PipelineSpec, edge: number): void {
+  if (Number.isFinite(edge) && edge >= 1 && edge <= MAX_RESIZE_EDGE) return;
+  const fraction = spec.crop.kind === 'center' && spec.crop.fraction !== undefined ? ` (crop fraction ${spec.crop.fraction})` : '';
+  throw new UserError(`Preprocessing "${spec.name}" would resize to ${Number.isFinite(edge) ? Math.round(edge) : edge} px${fraction}; an edge must be 1–${MAX_RESIZE_EDGE} px.`);
+}
 
 const cropFraction = (spec: PipelineSpec) => (spec.crop.kind === 'center' ? (spec.crop.fraction ?? 1) : 1);
 

@@ -193,8 +193,9 @@ function affineOf(
   const f = c.rescale_factor;
   let factor = 1 / 255; // the default of every class and of BaseImageProcessor
   if (f !== undefined && f !== null) {
-    if (!(typeof f === 'number' && Number.isFinite(f) && f > 0)) {
-      throw fail(`has "rescale_factor": ${show(f)}; expected a positive number such as 0.00392156862745098 (1/255)`);
+    // Pixels are 0..255: a factor above 1 makes no image processor's input (and 1e308 overflows to Infinity).
+    if (!(typeof f === 'number' && Number.isFinite(f) && f > 0 && f <= 1)) {
+      throw fail(`has "rescale_factor": ${show(f)}; expected a number in (0, 1] such as 0.00392156862745098 (1/255)`);
     }
     factor = f;
   }

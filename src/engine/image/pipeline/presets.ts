@@ -7,11 +7,12 @@
  * - JSON `{"preset": "timm", "crop": {"fraction": 0.95}, ...}`: any field over a preset (see `overrideKeys`);
  * - `huggingface`: the `preprocessor_config.json` beside the model.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserError } from '../../errors';
 import { describePreprocessing, parsePreprocessing, type Preprocessing } from '../preprocess';
 import { PRESETS, type FrameworkPipeline } from '../../../shared/protocol';
-import { edgeTarget, stretchSize, type Size } from './geometry';
+import { edgeTarget, MAX_RESIZE_EDGE, stretchSize, type Size } from './geometry';
 import { HF_PREPROCESSOR_FILE, readHuggingFacePipeline } from './huggingface';
 import { checkPipeline } from './check';
 import { INTERPOLATIONS, PIXEL_CONVENTIONS, stretchPipeline, type CropStep, type PipelineSpec, type ResizeStep } from './spec';
@@ -95,7 +96,9 @@ function parseNamed(s: string, ctx: PipelineContext): PipelineSpec {
 function basePipeline(name: string, ctx: PipelineContext): PipelineSpec | undefined {
   if (name === 'huggingface') {
     if (!ctx.modelDir) throw new UserError(`Preprocessing "huggingface" reads ${HF_PREPROCESSOR_FILE} beside the model, and no model folder is known here.`);
-    return readHuggingFacePipeline(path.join(ctx.modelDir, HF_PREPROCESSOR_FILE));
+    const file = path.join(ctx.modelDir, HF_PREPROCESSOR_FILE);
+    if (!fs.existsSync(file)) throw new UserError(`Preprocessing "huggingface" reads ${HF_PREPROCESSOR_FILE} beside the model, and ${ctx.modelDir} has none.`);
+    return readHuggingFacePipeline(file);
   }
   const preset = Object.prototype.hasOwnProperty.call(FRAMEWORK_PRESETS, name) ? FRAMEWORK_PRESETS[name as keyof typeof FRAMEWORK_PRESETS] : undefined;
   return preset && structuredClone(preset);
@@ -123,7 +126,7 @@ function parseJsonPipeline(s: string, ctx: PipelineContext): PipelineSpec {
     throw new UserError(`Preprocessing ${clip(s)} is not valid JSON (${(err as Error).message}).`);
   }
   if (!isObject(json)) throw new UserError(`Preprocessing ${clip(s)} must be a JSON object; ${ALLOWED}.`);
-  onlyKeys(json, ['preset', 'resize', 'crop', 'affine', 'channels'], 'the pipeline');
+  onlyKeys(json, ['preset', 'resize', 'crop', 'affine', 'channels'], 'JSON');
   const presetName = json.preset === undefined ? 'unit' : json.preset;
   if (typeof presetName !== 'string') throw new UserError(`Preprocessing "preset" must be a name such as "timm", not ${clip(JSON.stringify(presetName))}.`);
   const base = parseNamed(presetName, ctx);
@@ -151,9 +154,9 @@ function resizeOver(base: ResizeStep, v: unknown): ResizeStep {
     r.antialias = v.antialias;
   }
   if (v.size !== undefined) {
-    const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= 8192;
+    const ok = (n: unknown) => Number.isInteger(n) && (n as number) > 0 && (n as number) <= MAX_RESIZE_EDGE;
     if (!(ok(v.size) || (Array.isArray(v.size) && v.size.length === 2 && v.size.every(ok)))) {
-      throw new UserError(`Preprocessing "resize.size" must be a whole number of pixels or [height, width] (1–8192), not ${clip(JSON.stringify(v.size))}.`);
+      throw new UserError(`Preprocessing "resize.size" must be a whole number of pixels or [height, width] (1–${MAX_RESIZE_EDGE}), not ${clip(JSON.stringify(v.size))}.`);
     }
     r.size = v.size as number | [number, number];
   }
@@ -170,6 +173,8 @@ function cropOver(base: CropStep, v: unknown): CropStep {
   onlyKeys(v, ['kind', 'fraction', 'offset', 'fill'], '"crop"');
   const kind = v.kind === undefined ? (base.kind === 'none' ? 'center' : base.kind) : oneOf(v.kind, ['none', 'center', 'letterbox'] as const, 'crop.kind');
   if (kind === 'none') return { kind };
+  const stray = Object.keys(v).find((k) => k !== 'kind' && !(kind === 'letterbox' ? ['fill'] : ['fraction', 'offset']).includes(k));
+  if (stray) throw new UserError(`Preprocessing "crop.${stray}" does not apply to a ${kind === 'letterbox' ? 'letterbox' : 'centre crop'}.`);
   if (kind === 'letterbox') {
     const fill = v.fill === undefined ? [0, 0, 0] : v.fill;
     if (!(Array.isArray(fill) && fill.length === 3 && fill.every((c) => typeof c === 'number' && c >= 0 && c <= 255))) {
@@ -222,7 +227,7 @@ export function describePipeline(spec: PipelineSpec, input: Size): string {
 }
 
 /** The engine's historic stretch (what an affine preset alone means). */
-function isHistoric(spec: PipelineSpec): boolean {
+export function isHistoric(spec: PipelineSpec): boolean {
   const h = stretchPipeline(spec.affine, spec.name);
   return spec.channels === h.channels && JSON.stringify([spec.resize, spec.crop]) === JSON.stringify([h.resize, h.crop]);
 }

