@@ -174,7 +174,12 @@ def main():
         'exported to ONNX (opset 17; the batch norm is folded into conv2); input 1x1x28x28 (NCHW) grayscale, '
         'white digit on black, pixels p/255; output: softmax probabilities; '
         f'{accuracy * 100:.1f}% accuracy on {len(held)} held-out digits.')
-    with open(os.path.join(OUT_DIR, 'saliency-lens.json'), 'w', encoding='utf-8') as f:
+    write_sidecar_and_check(OUT_DIR, description, model, exported, examples)
+
+def write_sidecar_and_check(out_dir, description, model, exported, examples):
+    """Writes saliency-lens.json, checks that every example digit is classified as its label and prints what was
+    written (shared by the CNN and ViT examples)."""
+    with open(os.path.join(out_dir, 'saliency-lens.json'), 'w', encoding='utf-8') as f:
         f.write(json.dumps({'preprocessing': 'unit', 'description': description}, indent=2) + '\n')
 
     ok = True
@@ -186,8 +191,8 @@ def main():
             print(f'{os.path.relpath(file, ROOT)}: predicted {predicted} (p={p[predicted]:.4f}), '
                   f'label {label}; probabilities {" ".join(f"{v:.4f}" for v in p.tolist())}')
     print(f'ops: {" ".join(H.op_types(exported))}')
-    for name in sorted(os.listdir(OUT_DIR)):
-        print(f'{os.path.relpath(os.path.join(OUT_DIR, name), ROOT)}: {os.path.getsize(os.path.join(OUT_DIR, name))} bytes')
+    for name in sorted(os.listdir(out_dir)):
+        print(f'{os.path.relpath(os.path.join(out_dir, name), ROOT)}: {os.path.getsize(os.path.join(out_dir, name))} bytes')
     if not ok:
         raise RuntimeError('an example digit is misclassified')
 

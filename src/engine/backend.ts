@@ -61,9 +61,20 @@ async function tryWasm(threads: number): Promise<boolean> {
   }
 }
 
-/** Picks and starts the fastest backend that works here; idempotent. */
-export async function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
-  if (current) return current;
+let starting: Promise<BackendInfo> | undefined;
+
+/**
+ * Picks and starts the fastest backend that works here; idempotent. Concurrent first calls (an engine whose first
+ * requests open two models at once) share one start: two tf.setBackend runs at once leave tfjs half initialized
+ * ("Backend 'cpu' has not yet been initialized", kernels reading a missing tensor map).
+ */
+export function initBackend(options: BackendOptions = {}): Promise<BackendInfo> {
+  if (current) return Promise.resolve(current);
+  starting ??= startBackend(options).finally(() => (starting = undefined));
+  return starting;
+}
+
+async function startBackend(options: BackendOptions): Promise<BackendInfo> {
   const requestedThreads = options.threads ?? Number(process.env.SALIENCY_LENS_THREADS ?? 1);
   const prefer = options.prefer ?? (process.env.SALIENCY_LENS_BACKEND as BackendName | undefined);
   tf.env().set('PROD', true);

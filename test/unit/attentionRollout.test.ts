@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
+import { tokenFixtureImage } from '../fixtures/tokenImage';
 import { UserError } from '../../src/engine/errors';
 import { Explainer } from '../../src/engine/explain';
 import { discardLowest, HeadFusion, rolloutMap } from '../../src/engine/methods/rollout';
@@ -42,18 +43,7 @@ const GEOMETRY: Record<string, { input: [number, number]; grid: [number, number]
   vit_gap: { input: [64, 64], grid: [4, 4] },
 };
 
-/** The scripts' closed-form image, as the engine takes it: [1, H, W, 3]. */
-function image(height: number, width: number): tf.Tensor {
-  const data = new Float32Array(height * width * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
-        data[(y * width + x) * 3 + c] = Math.sin(0.37 * y + 0.9 * c) * Math.cos(0.23 * x - 0.4 * c) + 0.5 * Math.sin(0.05 * x * y + c);
-      }
-    }
-  }
-  return tf.tensor(data, [1, height, width, 3]);
-}
+const image = tokenFixtureImage;
 
 before(async () => {
   await initBackend();

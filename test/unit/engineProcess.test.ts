@@ -27,6 +27,29 @@ after(() => {
   cleanupTempDirs();
 });
 
+describe('a fresh engine process whose first requests open the model twice at once', () => {
+  it('answers every one (one backend start shared by both models)', async () => {
+    // The panel, the compare view and a folder report after a preset change: two preprocessings, two explainers
+    // opened concurrently before the backend has started. Two tfjs backend starts at once broke tfjs's kernels.
+    const fresh = cp.fork(path.resolve('dist/engineProcess.js'), [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const conn = createMessageConnection(new IPCMessageReader(fresh), new IPCMessageWriter(fresh));
+    conn.listen();
+    try {
+      const answers = await Promise.all([
+        conn.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, preprocessing: 'unit' }),
+        conn.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, preprocessing: 'torchvision' }),
+        conn.sendRequest<ExplanationMsg>(ENGINE.explain.method, { modelPath: example, imagePath: digit, preprocessing: 'unit', classIndex: 2 }),
+      ]);
+      assert.equal(answers[0].predictions[0].label, '7');
+      assert.equal(answers[1].inputRegion?.covers, 'crop');
+      assert.equal(answers[2].target.index, 2);
+    } finally {
+      conn.dispose();
+      fresh.kill();
+    }
+  });
+});
+
 describe('engine process over JSON-RPC', () => {
   it('reports its backend', async () => {
     const info = await rpc.sendRequest<{ pid: number; backend: { name: string } }>(ENGINE.info.method, {});

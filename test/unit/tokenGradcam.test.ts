@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/engine/backend';
+import { tokenFixtureImage } from '../fixtures/tokenImage';
 import { Explainer } from '../../src/engine/explain';
 import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
 import { tokenGridOf } from '../../src/engine/runtimes/onnx/tokenGrid';
@@ -32,18 +33,7 @@ interface Reference {
 
 const reference = (name: string) => JSON.parse(fs.readFileSync(path.join(FIXTURES, `${name}.ref.json`), 'utf8')) as Reference;
 
-/** The script's closed-form image, as the engine takes it: [1, H, W, 3]. */
-function image(height: number, width: number): tf.Tensor {
-  const data = new Float32Array(height * width * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let c = 0; c < 3; c++) {
-        data[(y * width + x) * 3 + c] = Math.sin(0.37 * y + 0.9 * c) * Math.cos(0.23 * x - 0.4 * c) + 0.5 * Math.sin(0.05 * x * y + c);
-      }
-    }
-  }
-  return tf.tensor(data, [1, height, width, 3]);
-}
+const image = tokenFixtureImage;
 
 function maxAbs(v: ArrayLike<number>): number {
   let m = 0;
