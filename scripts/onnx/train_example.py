@@ -152,20 +152,7 @@ def main():
         print(f'epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / len(order):.4f}')
     seconds = time.perf_counter() - started
 
-    model.eval()
-    with torch.no_grad():
-        probs = model(x_held)
-    correct = int((probs.argmax(1) == y_held).sum())
-    accuracy = correct / len(held)
-    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(held)}), trained in {seconds:.1f}s')
-    if accuracy < MIN_ACCURACY:
-        raise RuntimeError(f'held-out accuracy below {MIN_ACCURACY * 100:.0f}%; the example model is not good enough')
-
-    os.makedirs(OUT_DIR, exist_ok=True)
-    model_path = os.path.join(OUT_DIR, 'model.onnx')
-    H.export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), model_path, output_names=('probabilities',))
-    exported = onnx.load(model_path)
-    onnx.checker.check_model(exported)
+    accuracy, exported = evaluate_and_export(model, x_held, y_held, seconds, MIN_ACCURACY, OUT_DIR)
     with open(os.path.join(OUT_DIR, 'labels.txt'), 'w', encoding='utf-8') as f:
         f.write(''.join(f'{d}\n' for d in range(10)))
     description = (
@@ -175,6 +162,26 @@ def main():
         'white digit on black, pixels p/255; output: softmax probabilities; '
         f'{accuracy * 100:.1f}% accuracy on {len(held)} held-out digits.')
     write_sidecar_and_check(OUT_DIR, description, model, exported, examples)
+
+def evaluate_and_export(model, x_held, y_held, seconds, min_accuracy, out_dir):
+    """The held-out accuracy (refused below `min_accuracy`), then model.onnx written and checked in `out_dir`
+    (shared by the CNN and ViT examples). Returns the accuracy and the loaded ONNX model."""
+    model.eval()
+    with torch.no_grad():
+        probs = model(x_held)
+    correct = int((probs.argmax(1) == y_held).sum())
+    accuracy = correct / len(y_held)
+    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(y_held)}), trained in {seconds:.1f}s')
+    if accuracy < min_accuracy:
+        raise RuntimeError(f'held-out accuracy below {min_accuracy * 100:.0f}%; the example model is not good enough')
+
+    os.makedirs(out_dir, exist_ok=True)
+    model_path = os.path.join(out_dir, 'model.onnx')
+    H.export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), model_path, output_names=('probabilities',))
+    exported = onnx.load(model_path)
+    onnx.checker.check_model(exported)
+    return accuracy, exported
+
 
 def write_sidecar_and_check(out_dir, description, model, exported, examples):
     """Writes saliency-lens.json, checks that every example digit is classified as its label and prints what was

@@ -38,7 +38,7 @@ from torchvision.models.vision_transformer import VisionTransformer  # noqa: E40
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import onnx_helpers as H  # noqa: E402
-from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input, write_sidecar_and_check  # noqa: E402
+from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input, evaluate_and_export, write_sidecar_and_check  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE_DIGITS = os.path.join(ROOT, 'examples', 'digits')
@@ -128,20 +128,8 @@ def main():
         print(f'epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / len(order):.4f} ({time.perf_counter() - started:.0f}s)')
     seconds = time.perf_counter() - started
 
-    model.eval()
-    with torch.no_grad():
-        probs = model(x_held)
-    correct = int((probs.argmax(1) == y_held).sum())
-    accuracy = correct / len(held)
-    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(held)}), trained in {seconds:.1f}s')
-    if accuracy < MIN_ACCURACY:
-        raise RuntimeError(f'held-out accuracy below {MIN_ACCURACY * 100:.0f}%; the example model is not good enough')
-
-    os.makedirs(OUT_DIR, exist_ok=True)
+    accuracy, exported = evaluate_and_export(model, x_held, y_held, seconds, MIN_ACCURACY, OUT_DIR)
     model_path = os.path.join(OUT_DIR, 'model.onnx')
-    H.export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), model_path, output_names=('probabilities',))
-    exported = onnx.load(model_path)
-    onnx.checker.check_model(exported)
     if os.path.getsize(model_path) > MAX_ONNX_BYTES:
         raise RuntimeError(f'{model_path} is over {MAX_ONNX_BYTES} bytes; the example should stay small')
     with open(os.path.join(OUT_DIR, 'labels.txt'), 'w', encoding='utf-8') as f:
