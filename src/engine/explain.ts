@@ -9,7 +9,7 @@ import type { ModelInputSpec, Preprocessing } from './image/preprocess';
 import { describePipeline, isHistoric } from './image/pipeline/presets';
 import { choosePipeline } from './image/pipeline/choose';
 import { runPipeline } from './image/pipeline/run';
-import { bindPipeline } from './image/pipeline/geometry';
+import { bindPipeline, regionOnRealImage } from './image/pipeline/geometry';
 import { pipelineSensitivity, type PipelineDisagreement } from './sensitivity';
 import type { PipelineSpec } from './image/pipeline/spec';
 import type { InputRegionMsg } from '../shared/protocol';
@@ -324,12 +324,12 @@ export class Explainer {
   prepareInput(image: DecodedImage): { x: tf.Tensor; inputRegion: InputRegionMsg } {
     const { values, geometry } = runPipeline(image, this.pipeline, this.imageSpec);
     const x = tf.tensor(values, [1, ...this.runtime.inputShape], 'float32');
-    return { x, inputRegion: inRealPixels(geometry.inputRegion, image) };
+    return { x, inputRegion: regionOnRealImage(geometry.inputRegion, image, realSize(image)) };
   }
 
   /** The part of an image (in its real pixels) the model's input covers, without preparing the input. */
   inputRegionOf(image: DecodedImage): InputRegionMsg {
-    return inRealPixels(bindPipeline(this.pipeline, this.imageSpec, image).inputRegion, image);
+    return regionOnRealImage(bindPipeline(this.pipeline, this.imageSpec, image).inputRegion, image, realSize(image));
   }
 
   private sensitivityCache = new WeakMap<DecodedImage, Promise<PipelineDisagreement[]>>();
@@ -660,15 +660,3 @@ export class Explainer {
     this.runtime.dispose();
   }
 }
-
-/** A region computed on a downscaled working copy, in the file's real pixels (the same region when not downscaled). */
-function inRealPixels(region: InputRegionMsg, image: DecodedImage): InputRegionMsg {
-  const real = realSize(image);
-  if (real.width === image.width && real.height === image.height) return region;
-  const sx = real.width / image.width;
-  const sy = real.height / image.height;
-  const box = { x: region.x * sx, y: region.y * sy, width: region.width * sx, height: region.height * sy };
-  return { ...region, ...box, text: region.text.replace(/(\d+(?:\.\d+)?)×(\d+(?:\.\d+)?) at \(([-\d.]+), ([-\d.]+)\) of the \d+×\d+ image/, () => `${r1(box.width)}×${r1(box.height)} at (${r1(box.x)}, ${r1(box.y)}) of the ${real.width}×${real.height} image`).replace(/whole \d+×\d+ image/, `whole ${real.width}×${real.height} image`) };
-}
-
-const r1 = (v: number) => String(Math.round(v * 10) / 10);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as os from 'node:os';
 import { UserError } from '../../src/engine/errors';
 import { parsePipeline, describePipeline } from '../../src/engine/image/pipeline/presets';
-import { bindPipeline, roundHalfEven } from '../../src/engine/image/pipeline/geometry';
+import { bindPipeline, regionOnRealImage, roundHalfEven } from '../../src/engine/image/pipeline/geometry';
 import { neighbourPipelines } from '../../src/engine/image/pipeline/neighbours';
 import { Explainer } from '../../src/engine/explain';
 import type { DecodedImage } from '../../src/engine/image/decode';
@@ -89,6 +89,16 @@ describe('bindPipeline: where the input lies on the image', () => {
     assert.ok(Math.abs(g.inputRegion.x - 80 * sx) < 1e-9 && Math.abs(g.inputRegion.width - 224 * sx) < 1e-9);
     assert.ok(Math.abs(g.inputRegion.y - 16 * sy) < 1e-9 && Math.abs(g.inputRegion.height - 224 * sy) < 1e-9);
     assert.equal(g.inputRegion.text, 'centre crop 263.1×262.5 at (94, 18.8) of the 451×300 image');
+  });
+
+  it('a region bound on a downscaled working copy is told in the file\'s own pixels', () => {
+    const working = bindPipeline(parsePipeline('torchvision'), input224, { width: 451, height: 300 }).inputRegion;
+    const real = regionOnRealImage(working, { width: 451, height: 300 }, { width: 902, height: 600 });
+    assert.deepEqual([real.x, real.y, real.width, real.height], [working.x * 2, working.y * 2, working.width * 2, working.height * 2]);
+    assert.equal(real.text, 'centre crop 526.2×525 at (187.9, 37.5) of the 902×600 image');
+    assert.equal(regionOnRealImage(working, { width: 451, height: 300 }, { width: 451, height: 300 }), working);
+    const whole = bindPipeline(parsePipeline('unit'), input224, { width: 451, height: 300 }).inputRegion;
+    assert.equal(regionOnRealImage(whole, { width: 451, height: 300 }, { width: 902, height: 600 }).text, 'the whole 902×600 image, stretched');
   });
 
   it('rounds a half offset to even (torchvision) or down (HuggingFace)', () => {

@@ -149,6 +149,18 @@ function placement(spec: PipelineSpec, original: number, resized: number, start:
   return { scale, offset: start * scale + 0.5 * (1 - scale) };
 }
 
+/**
+ * A region bound on a working copy of `working` size, on the file's `real` pixels (the same region when the sizes
+ * agree): the box scaled and its sentence said again for the real size.
+ */
+export function regionOnRealImage(region: InputRegionMsg, working: Size, real: Size): InputRegionMsg {
+  if (real.width === working.width && real.height === working.height) return region;
+  const sx = real.width / working.width;
+  const sy = real.height / working.height;
+  const box = { x: region.x * sx, y: region.y * sy, width: region.width * sx, height: region.height * sy };
+  return { ...box, covers: region.covers, text: regionText(region.covers, box, real) };
+}
+
 function regionText(covers: InputRegionMsg['covers'], box: { x: number; y: number; width: number; height: number }, image: Size): string {
   const n = (v: number) => String(Math.round(v * 10) / 10);
   const of = `of the ${image.width}×${image.height} image`;
