@@ -12,7 +12,7 @@ import { listInputImages } from './engine/io/folderImages';
 import { IMAGE_FORMATS_TEXT } from './shared/imageFiles';
 import { writeExplanation } from './engine/io/writeExplanation';
 import { COLORMAPS, ColormapName, isColormapName } from './shared/colormaps';
-import { shortLayerName, shortLayerNames } from './shared/layerNames';
+import { layerLabel, shortLayerNames } from './shared/layerNames';
 import { isRuntimeChoice, RUNTIME_CHOICES, RuntimeChoice } from './engine/model/loadModel';
 import { checkMeasures, DEFAULT_MEASURES, evaluateImage, ImageEvaluation, MEASURES, summarize } from './engine/metrics/evaluate';
 import { formatScore } from './shared/measures';
@@ -211,6 +211,7 @@ async function explainCommand(argv: string[]): Promise<void> {
   const backend = explainer.compute;
   try {
     const summary = explainer.summary();
+    const spatialNames = summary.spatialLayers.map((l) => l.name);
     for (const w of summary.warnings) console.warn(`warning: ${w}`);
     console.log(`model ${summary.path} (${summary.format}, ${summary.numClasses} classes, output activation: ${summary.outputActivation}, attributing logits)`);
     console.log(`backend ${backend.name}, ${backend.threads} thread(s) — ${backend.note}; preprocessing ${summary.preprocessing.spec} (${summary.preprocessing.source})`);
@@ -240,7 +241,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       const top = result.predictions[0];
       console.log(`${path.basename(file)}: predicted "${top.label}" (${pct(top.probability)}); explained "${result.target.label}"` +
         (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
-        result.maps.map((m) => ` · ${m.method} ${ms(result.timings[m.method])}${m.layer ? ` (layer ${shortLayerName(m.layer)})` : ''}`).join(''));
+        result.maps.map((m) => ` · ${m.method} ${ms(result.timings[m.method])}${m.layer ? ` (layer ${layerLabel(m.layer, spatialNames)})` : ''}`).join(''));
       if (result.inputRegion.covers !== 'whole') console.log(`  map covers the ${result.inputRegion.text}`);
       for (const note of result.notes) console.log(`  note: ${note}`);
       // On stderr too: a preprocessing the top class hangs on is a warning about every map of this image.
@@ -255,6 +256,7 @@ async function explainCommand(argv: string[]): Promise<void> {
       backend: `${backend.name}, ${backend.threads} thread(s)`,
       preprocessing: summary.preprocessing.spec,
       created: new Date().toISOString(),
+      spatialLayers: spatialNames,
     }, entries));
     console.log(`report ${path.relative(process.cwd(), reportFile)}`);
     if (failures.length) throw new UserError(failures.length === 1 ? failures[0] : `${failures.length} images could not be explained: ${failures.join('; ')}`);
@@ -328,7 +330,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
 
 function printSummary(s: ModelSummary): void {
   // Long graph scopes shown by their last scopes (--json keeps the full names; both are accepted by --layer).
-  const short = shortLayerNames(s.layers.map((l) => l.name));
+  const short = shortLayerNames(s.layers.map((l) => l.name), s.spatialLayers.map((l) => l.name));
   const shown = (name: string) => short.get(name) ?? name;
   const rows = s.layers.map((l) => [shown(l.name), l.type, `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`, l.params.toLocaleString('en-US')]);
   const header = ['layer', 'type', 'output shape', 'params'];

@@ -11,6 +11,7 @@ import type {
 import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { DEFAULT_METHODS, isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { h, mountView, optionLabel, replaceChildren } from './dom';
+import { layerLabel } from '../src/shared/layerNames';
 import { loadState, post, saveState } from './vscodeApi';
 import { Colorbar, type ColorbarEntry } from './colorbar';
 import { decodeComparison, TileGrid, type DecodedComparison } from './compareTiles';
@@ -279,7 +280,8 @@ class CompareView {
     else if (!this.pair && this.ranked.length >= 2) this.pair = [this.ranked[0].index, this.ranked[1].index];
     const maps = result.maps.length + (result.contrast ? 1 : 0);
     const spec = methodSpec(result.method);
-    const where = spec.target === 'layer' && result.layer ? ` at ${result.layer}` : '';
+    const spatialLayers = this.subject?.model.spatialLayers.map((l) => l.name) ?? [];
+    const where = spec.target === 'layer' && result.layer ? ` at ${layerLabel(result.layer, spatialLayers)}` : '';
     const samePair = this.contrastToggle.checked && this.pair && this.pair[0] === this.pair[1];
     this.setStatus(samePair ? 'Pick two different classes for the contrast.'
       : `${maps} ${spec.label} maps${where} in ${Math.round(result.timings.total ?? 0)} ms from one forward pass`, samePair ? 'error' : 'info');

@@ -13,6 +13,7 @@ import { isMethodName, isSinglePass, METHOD_NAMES, methodSpec, resolveOptions, t
 import { unavailableReason } from '../src/shared/methodAvailability';
 import { float32ToBase64 } from '../src/shared/protocol';
 import { backendText, modelName } from '../src/shared/modelText';
+import { layerLabel } from '../src/shared/layerNames';
 import type { ExplainPartial, ExplainRequest, ExplanationMsg, HostToWebview, ModelInfoMsg, PredictionMsg, WebviewToHost } from '../src/shared/protocol';
 import { formatPercent, formatValue, h, mountView, optionLabel, replaceChildren } from './dom';
 import { post, loadState, saveState } from './vscodeApi';
@@ -654,7 +655,7 @@ class ExplainPanel {
   private mapTitle(method: MethodName, map: DecodedMap | null | undefined): string {
     const spec = methodSpec(method);
     const layer = spec.target === 'layer' ? map?.layer ?? this.state.layer ?? this.model?.defaultSpatialLayer : undefined;
-    return layer ? `${spec.label} · ${layer}` : spec.label;
+    return layer ? `${spec.label} · ${layerLabel(layer, this.model?.spatialLayers.map((l) => l.name) ?? [])}` : spec.label;
   }
 
   private render(): void {

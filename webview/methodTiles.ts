@@ -10,6 +10,7 @@ import type { ColormapName } from '../src/shared/colormaps';
 import { Colorbar, statsNote } from './colorbar';
 import { h, replaceChildren } from './dom';
 import { mapTile } from './tiles';
+import { layerLabel } from '../src/shared/layerNames';
 import type { MethodResult } from './methodResults';
 
 export interface MethodTileView {
@@ -26,6 +27,8 @@ export interface GridLook {
   image: HTMLImageElement;
   colormap: ColormapName;
   opacity: number;
+  /** The model's spatial layers: a CAM's layer is named as the layer picker names it. */
+  spatialLayers: readonly string[];
 }
 
 /** "0.4 ms", "12 ms", "3.2 s". */
@@ -89,7 +92,7 @@ export class MethodGrid {
   private tile(v: MethodTileView, look: GridLook): { cell: HTMLElement; progress?: HTMLProgressElement; text?: HTMLElement } {
     const spec = methodSpec(v.method);
     const r = v.result;
-    const layer = r?.map.layer ? ` · ${r.map.layer}` : '';
+    const layer = r?.map.layer ? ` · ${layerLabel(r.map.layer, look.spatialLayers)}` : '';
     let progress: HTMLProgressElement | undefined;
     let text: HTMLElement | undefined;
     let cover: HTMLElement | undefined;

@@ -18,6 +18,7 @@ import { isColormapName, type ColormapName } from '../src/shared/colormaps';
 import { isMethodName, METHOD_NAMES, methodSpec, type MethodName, type MethodOptions } from '../src/shared/methods';
 import { DEFAULT_MEASURES, isMeasure, MEASURE_SPECS, MEASURES, SCALARS, type Measure } from '../src/shared/measures';
 import { h, mountView, optionLabel, replaceChildren } from './dom';
+import { layerLabel } from '../src/shared/layerNames';
 import { loadState, post, saveState } from './vscodeApi';
 import { layerFor, optionsFor, progressText, whyUnavailable } from './methodCall';
 import { MethodChecklist } from './methodChecklist';
@@ -608,11 +609,12 @@ class MethodsView {
     const classIndex = subject.classIndex ?? target?.index;
     const model = subject.model.path.split(/[\\/]/).slice(-2).join('/');
     const cls = classIndex === undefined ? 'top class' : `class ${optionLabel(classIndex, subject.model.labels[classIndex] ?? '')}`;
-    replaceChildren(this.meta, `${model} · ${cls}${subject.layer ? ` · layer ${subject.layer}` : ''}`);
+    const spatialLayers = subject.model.spatialLayers.map((l) => l.name);
+    replaceChildren(this.meta, `${model} · ${cls}${subject.layer ? ` · layer ${layerLabel(subject.layer, spatialLayers)}` : ''}`);
     if (this.saved.tab === 'trust') this.renderTrust();
     // Drawn once the image has loaded (its load event renders again).
     if (!this.image.naturalWidth) return;
-    this.grid.render(tiles, { image: this.image, colormap: this.colormap, opacity: this.opacity });
+    this.grid.render(tiles, { image: this.image, colormap: this.colormap, opacity: this.opacity, spatialLayers });
     send({ type: 'rendered', tiles: tiles.map((t) => ({ method: t.method, status: t.status, error: t.error })) });
   }
 

@@ -75,6 +75,7 @@ export async function explainFolder(host: PanelHost, folder: vscode.Uri, storage
         backend: `${model.backend.name}, ${model.backend.threads} thread(s)`,
         preprocessing: model.preprocessing,
         created: new Date().toLocaleString(),
+        spatialLayers: model.spatialLayers.map((l) => l.name),
       }, entries);
       const dir = vscode.Uri.joinPath(storage, 'reports');
       await vscode.workspace.fs.createDirectory(dir);

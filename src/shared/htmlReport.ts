@@ -2,7 +2,7 @@
  * One self-contained HTML page for a batch of explanations: every image and overlay is embedded as a
  * data: URL, styles are inline, there is no script. Pure TypeScript: the CLI and the extension share it.
  */
-import { shortLayerName } from './layerNames';
+import { layerLabel } from './layerNames';
 import { findMethod } from './methods';
 import type { PredictionMsg } from './protocol';
 
@@ -33,6 +33,8 @@ export interface ReportHeader {
   backend: string;
   preprocessing: string;
   created: string;
+  /** The model's spatial layers, so a CAM's layer is named as the panel names it (its full name in the tooltip). */
+  spatialLayers?: readonly string[];
 }
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -51,14 +53,14 @@ th, td { border-bottom: 1px solid #d0d7de; padding: 2px 10px 2px 0; text-align: 
 .notes { font-size: 12px; color: #9a6700; } .summary { margin: 0 0 20px; } .summary a { color: inherit; }`;
 
 /** A method's label, with the layer a CAM used. */
-function methodCaption(method: string, layer?: string): string {
+function methodCaption(method: string, layer?: string, spatialLayers: readonly string[] = []): string {
   let label = method;
   try {
     label = findMethod(method).label;
   } catch {
     // A report written by another version may name a method this one does not know: show the name.
   }
-  return layer ? `${label} (${shortLayerName(layer)})` : label;
+  return layer ? `${label} (${layerLabel(layer, spatialLayers)})` : label;
 }
 
 /** Only the image types a report embeds: a MIME type from elsewhere cannot break out of the attribute. */
@@ -98,12 +100,12 @@ function summaryHtml(entries: ReportEntry[], ids: string[]): string {
     `<tbody>${rows}</tbody></table>`;
 }
 
-function entryHtml(e: ReportEntry, id: string): string {
+function entryHtml(e: ReportEntry, id: string, spatialLayers?: readonly string[]): string {
   if (e.error) return `<section class="card" id="${id}"><h2>${escape(e.name)}</h2><p class="error">${escape(e.error)}</p></section>`;
   const figures = [
     e.image ? `<figure><img alt="${escape(e.name)}" src="${dataUrl(e.image)}"><figcaption>image</figcaption></figure>` : '',
     ...e.overlays.map((o) => `<figure><img alt="${escape(o.method)} of ${escape(e.name)}" src="${dataUrl(o.picture)}">` +
-      `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(methodCaption(o.method, o.layer))}</figcaption></figure>`),
+      `<figcaption${o.layer ? ` title="${escape(o.layer)}"` : ''}>${escape(methodCaption(o.method, o.layer, spatialLayers))}</figcaption></figure>`),
   ].join('');
   const rows = e.predictions.map((p) => `<tr><td>${escape(p.label)}</td><td>${pct(p.probability)}</td><td>${p.logit.toFixed(3)}</td></tr>`).join('');
   // One native run (ONNX Runtime) times forward and gradients together as 'pass'; the maps then only reduce.
@@ -128,7 +130,7 @@ export function buildHtmlReport(header: ReportHeader, entries: ReportEntry[]): s
 <p class="meta">${entries.length} image${entries.length === 1 ? '' : 's'}${failed ? `, ${failed} failed` : ''} · model ${escape(header.model)} · ` +
     `${escape(header.backend)} · preprocessing ${escape(header.preprocessing)} · ${escape(header.created)}</p>
 ${summaryHtml(entries, ids)}
-${entries.map((e, i) => entryHtml(e, ids[i])).join('\n')}
+${entries.map((e, i) => entryHtml(e, ids[i], header.spatialLayers)).join('\n')}
 </body></html>
 `;
 }

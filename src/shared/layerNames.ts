@@ -2,9 +2,10 @@
  * Readable layer names. TF.js GraphModels name nodes by their full TensorFlow scope
  * (`StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/…/MobilenetV2/Conv_1/Relu6`):
  * wherever a name is shown, its call wrappers are dropped and only the last scopes kept, as many as make
- * it unique among the model's layers. Full names stay in tooltips and JSON and are always accepted.
+ * it unique among the model's layers. ONNX nodes named by torch.onnx.export are shown by their PyTorch
+ * module path (`encoder.layers.encoder_layer_11.ln_1`). Full names stay in tooltips and JSON and are
+ * always accepted.
  */
-
 /** Scopes TensorFlow adds for function calls: no layer of the user's model. */
 const CALL_WRAPPER = /^(StatefulPartitionedCall|PartitionedCall)(_\d+)?$/;
 
@@ -22,8 +23,34 @@ export function shortLayerName(name: string): string {
   return shortLayerNames([name]).get(name)!;
 }
 
-/** Each name's shortest unique form of at least MIN_SCOPES trailing scopes (the name itself when it is short). */
-export function shortLayerNames(names: readonly string[]): Map<string, string> {
+/**
+ * Each name's shown form among `names`, unique among them. A node torch.onnx.export scoped by module is
+ * shown by its module path when it is that module's output (the last of `spatial` inside the module: what
+ * the path selects, see `moduleOutputs`), else by the path and its node (`layer1.0/Add`); other names by
+ * their shortest unique form of at least MIN_SCOPES trailing scopes (the name itself when it is short).
+ */
+export function shortLayerNames(names: readonly string[], spatial: readonly string[] = names): Map<string, string> {
+  const short = torchLabels(names, spatial);
+  const rest = names.filter((n) => !short.has(n));
+  for (const [n, s] of scopeLabels(rest)) short.set(n, s);
+  return short;
+}
+
+/** Module paths as shown, for the torch-scoped names whose label is unique; the others are left out. */
+function torchLabels(names: readonly string[], spatial: readonly string[]): Map<string, string> {
+  const outputs = moduleOutputs(spatial);
+  const labels = new Map<string, string>();
+  for (const n of new Set(names)) {
+    const path = torchModulePath(n);
+    if (path !== undefined) labels.set(n, outputs.get(path) === n ? path : `${path}/${n.slice(n.lastIndexOf('/') + 1)}`);
+  }
+  const count = new Map<string, number>();
+  for (const l of labels.values()) count.set(l, (count.get(l) ?? 0) + 1);
+  for (const [n, l] of labels) if (count.get(l)! > 1) labels.delete(n);
+  return labels;
+}
+
+function scopeLabels(names: readonly string[]): Map<string, string> {
   const parts = new Map(names.map((n) => [n, scopeParts(n)]));
   const short = new Map<string, string>();
   let pending = [...new Set(names)];
@@ -64,4 +91,25 @@ export function torchModulePath(name: string): string | undefined {
     else path.push(s);
   }
   return path.join('.');
+}
+
+/**
+ * Each PyTorch module path → the module's output among `spatial` (in graph order): the last node
+ * inside the module or its children (`layer1.0` → `/layer1/layer1.0/relu_1/Relu`, after the Add).
+ */
+export function moduleOutputs(spatial: readonly string[]): Map<string, string> {
+  const outputs = new Map<string, string>();
+  for (const n of spatial) {
+    const path = torchModulePath(n);
+    if (path === undefined) continue;
+    const parts = path.split('.');
+    // Every enclosing path: `layer1.0.relu_1` is inside `layer1.0` and `layer1` (and `layer1.0.relu_1` itself).
+    for (let k = 1; k <= parts.length; k++) outputs.set(parts.slice(0, k).join('.'), n);
+  }
+  return outputs;
+}
+
+/** How a layer is shown among the model's spatial layers (the Grad-CAM layer picker's form). */
+export function layerLabel(name: string, spatial: readonly string[]): string {
+  return shortLayerNames(spatial.includes(name) ? spatial : [...spatial, name], spatial).get(name) ?? name;
 }

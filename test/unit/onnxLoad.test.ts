@@ -479,6 +479,22 @@ describe('layers, labels and the Explainer', () => {
     rt.dispose();
   });
 
+  it('the layer table lists no Identity a weight is passed through (torch.onnx.export\'s shared weights); the weight counts at its use, once', async () => {
+    const spec = cnn();
+    // conv1 reads W1 through two Identities, the Gemm its bias through one: as the exporter writes a reused weight.
+    spec.nodes.unshift({ op: 'Identity', inputs: ['W1'], outputs: ['W1_a'], name: 'Identity_0' },
+      { op: 'Identity', inputs: ['W1_a'], outputs: ['W1_b'], name: 'Identity_1' }, { op: 'Identity', inputs: ['Bd'], outputs: ['Bd_a'], name: 'Identity_2' });
+    spec.nodes.find((n) => n.name === 'conv1')!.inputs[1] = 'W1_b';
+    spec.nodes.find((n) => n.name === 'fc')!.inputs[2] = 'Bd_a';
+    const ex = await Explainer.open(writeModel(spec));
+    const s = ex.summary();
+    assert.deepEqual(s.layers.map((l) => l.type), ['Conv', 'Relu', 'MaxPool', 'Conv', 'Relu', 'GlobalAveragePool', 'Flatten', 'Gemm']);
+    assert.equal(s.layers[0].params, 4 * 27 + 4);
+    assert.equal(s.layers.at(-1)!.params, 35);
+    assert.equal(s.totalParams, 4 * 27 + 4 + 6 * 36 + 6 + 35);
+    ex.dispose();
+  });
+
   it('labels beside the model; ImageNet preprocessing by default for 3-channel NCHW, unless saliency-lens.json says otherwise', async () => {
     const file = writeModel(cnn());
     const dir = path.dirname(file);

@@ -5,12 +5,12 @@ import { onnx } from 'onnx-proto';
 import { fileError, firstLine, UserError } from '../../errors';
 import type { ExplainPass, GradientOptions, SpatialLayer, LayerRow, ModelRuntime, OutputActivation, Trace } from '../types';
 import { emitBackward } from './backward';
-import { OnnxGraph } from './graph';
+import { OnnxGraph, type GNode } from './graph';
 import { Emitter } from './emitter';
 import { BATCH, NotBatchable } from './gradRules';
 import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
 import type { ConvertedModel } from '../../convert/types';
-import { fullLayerName, torchModulePath } from '../../../shared/layerNames';
+import { fullLayerName, layerLabel, moduleOutputs } from '../../../shared/layerNames';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 import { weightLayers, WeightLayer, withReplacedInitializers, learnedParameterCount } from './weights';
@@ -246,14 +246,13 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     return this.moduleOutput(name);
   }
 
-  /** The last spatial layer inside a PyTorch module (torch.onnx.export scopes its nodes by module path): its output. */
+  /**
+   * A layer as shown (layerNames.ts): a PyTorch module path (`layer4`, `encoder.layers.encoder_layer_11.ln_1`)
+   * → the spatial layer that is the module's output; `layer1.0/Add` → that node.
+   */
   private moduleOutput(path: string): string | undefined {
-    if (path.includes('/')) return undefined;
-    const inside = (n: string) => {
-      const p = torchModulePath(n);
-      return p !== undefined && (p === path || p.startsWith(`${path}.`));
-    };
-    return this.spatialLayers().filter((c) => inside(c.name)).at(-1)?.name;
+    const names = this.spatialLayers().map((c) => c.name);
+    return moduleOutputs(names).get(path) ?? fullLayerName(names, path);
   }
 
   /** Shape of a tensor as handed out: NHWC for 4-D NCHW tensors, [rows, h, w, C] for token tensors. */
@@ -626,9 +625,18 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     const isFloat = (t: string) => types.get(t)?.startsWith('float') ?? true;
     const batch = this.model.input.dims[0];
     const counted = new Set<string>();
-    return g.nodes.filter((n) => n.op !== 'Constant' && n.outputs.some((o) => o && isFloat(o))).map((n) => {
+    // torch.onnx.export writes a weight used twice (or equal to another, as zero biases of a fresh model are)
+    // once, and an Identity per further use: no layer, its weight counted where it is used.
+    const weightOf = new Map<string, string>();
+    for (const n of g.nodes) {
+      const source = n.inputs[0] && (weightOf.get(n.inputs[0]) ?? n.inputs[0]);
+      if (n.op === 'Identity' && source && g.initializers.has(source)) weightOf.set(n.outputs[0], source);
+    }
+    const isLayer = (n: GNode) => n.op !== 'Constant' && !weightOf.has(n.outputs[0]) && n.outputs.some((o) => o && isFloat(o));
+    return g.nodes.filter(isLayer).map((n) => {
       let params = 0;
-      for (const i of n.inputs) {
+      for (const input of n.inputs) {
+        const i = input && (weightOf.get(input) ?? input);
         const t = i ? g.initializers.get(i) : undefined;
         if (!t || counted.has(i) || !isFloatType(t.dataType ?? undefined)) continue;
         counted.add(i);
@@ -700,7 +708,7 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     const tensor = this.model.graph.byName.get(pick.name)!.outputs[0];
     const grid = this.grids.get(tensor);
     const size = `${pick.height}×${pick.width}`;
-    const name = torchModulePath(pick.name) ?? pick.name;
+    const name = layerLabel(pick.name, candidates.map((c) => c.name));
     const later = candidates.slice(candidates.indexOf(pick) + 1).filter((c) => blind.has(this.model.graph.byName.get(c.name)!.outputs[0]));
     const tokens = grid
       ? `its ${grid.tokens} tokens read as the ${size} patch grid${grid.skip ? ` (${grid.skip} class/register token${grid.skip > 1 ? 's' : ''} dropped)` : ''}`
