@@ -181,7 +181,7 @@ const SMALL = 4096;
  * made when read and freed after), as shapes and types do not depend on their values; values computed from
  * them are not kept. Loading VGG-11's 507 MB of weights took most of the probe's time and memory.
  */
-function probeModel(graph: OnnxGraph, input: OnnxModel['input'], nodes: onnx.INodeProto[], outputs: string[], file: string) {
+function probeModel(graph: OnnxGraph, input: OnnxModel['input'], nodes: onnx.INodeProto[], outputs: string[], file: string, shapesOf: readonly string[] = []) {
   const read = new Set(nodes.flatMap((n) => n.input ?? []));
   const nested = nodes.some((n) => (n.attribute ?? []).some((a) => a.g || (a.graphs ?? []).length));
   const all = (graph.model.graph?.initializer ?? []).filter((t) => nested || read.has(t.name ?? ''));
@@ -195,18 +195,21 @@ function probeModel(graph: OnnxGraph, input: OnnxModel['input'], nodes: onnx.INo
     opType: 'ConstantOfShape', name: e.fresh('zeros'), input: [e.i64((t.dims ?? []).map(num))], output: [t.name ?? ''],
     attribute: [A.t('value', floatTensor('', [1], [0]))],
   }));
+  // Tensors wanted only for their shape are handed out as their Shape: Swin-T's 600 activations whose shapes
+  // ONNX Runtime could not infer, handed out whole, took half the probe's time and most of its memory.
+  const shapeOutputs = new Map(shapesOf.map((t) => [e.op('Shape', [t], [], 'shape_of'), t]));
   const model: onnx.IModelProto = {
     ...graph.model,
     graph: {
       ...graph.model.graph,
-      node: [...zeros, ...nodes],
+      node: [...zeros, ...nodes, ...e.nodes],
       initializer: [...weights.initializer, ...e.initializers],
       input: [valueInfo(input.name, DataType.FLOAT, input.dims)],
-      output: outputs.map((o) => valueInfo(o)),
+      output: [...outputs, ...shapeOutputs.keys()].map((o) => valueInfo(o)),
       valueInfo: [],
     },
   };
-  return { bytes: onnx.ModelProto.encode(model).finish(), folder: weights.folder, fed: fed.map((t) => t.name ?? '') };
+  return { bytes: onnx.ModelProto.encode(model).finish(), folder: weights.folder, fed: fed.map((t) => t.name ?? ''), shapeOutputs };
 }
 
 /**
@@ -225,13 +228,17 @@ async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, 
     graphOptimizationLevel: 'disabled', intraOpNumThreads: threads, logSeverityLevel: 3, extra: { session: externalDataConfig(folder) },
   });
   const inferred = new Map<string, { dims: number[]; type: string }>();
+  /** Element types of the tensors, as ONNX Runtime inferred them (also where it could not infer the shape). */
+  const typeOf = new Map<string, string>();
   let result: ort.InferenceSession.OnnxValueMapType = {};
+  let shapeOutputs = new Map<string, string>();
   let session: ort.InferenceSession | undefined;
   try {
     session = await ort.InferenceSession.create(everything.bytes, options(everything.folder));
     // A shape left unknown or symbolic (or empty: a scalar's reads the same) is computed.
     for (const meta of session.outputMetadata ?? []) {
       if (!meta.isTensor || meta.type === 'string') continue;
+      if (meta.type) typeOf.set(meta.name, meta.type);
       const dims = meta.shape;
       if (dims.length === 0 || !dims.every((d): d is number => typeof d === 'number' && d >= 0)) continue;
       if (dims.reduce((a, b) => a * b, 1) <= SMALL && !varying.has(meta.name)) continue;
@@ -241,7 +248,10 @@ async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, 
     await session.release();
     session = undefined;
     if (fetches.length) {
-      const needed = probeModel(graph, input, graph.nodesFor(fetches).map((n) => n.proto), fetches, file);
+      // Values are kept only of tensors that do not vary: of the others (of known type) the shape is enough.
+      const shapeOnly = (t: string) => varying.has(t) && typeOf.has(t);
+      const needed = probeModel(graph, input, graph.nodesFor(fetches).map((n) => n.proto), fetches.filter((t) => !shapeOnly(t)), file, fetches.filter(shapeOnly));
+      shapeOutputs = needed.shapeOutputs;
       session = await ort.InferenceSession.create(needed.bytes, options(needed.folder));
       const size = input.dims.reduce((a, b) => a * b, 1);
       const feeds = session.inputNames.includes(input.name) ? { [input.name]: new ort.Tensor('float32', new Float32Array(size), input.dims) } : {};
@@ -259,6 +269,12 @@ async function probe(graph: OnnxGraph, input: OnnxModel['input'], file: string, 
   }
   for (const [name, value] of Object.entries(result)) {
     const tensor = value as ort.Tensor;
+    const shapeOf = shapeOutputs.get(name);
+    if (shapeOf !== undefined) {
+      facts.shapes.set(shapeOf, Array.from(tensor.data as BigInt64Array, Number));
+      facts.types.set(shapeOf, typeOf.get(shapeOf)!);
+      continue;
+    }
     facts.shapes.set(name, [...tensor.dims]);
     facts.types.set(name, tensor.type);
     if (tensor.size <= SMALL && !varying.has(name) && tensor.type !== 'string') {
