@@ -14,7 +14,8 @@ import { pipelineSensitivity, type PipelineDisagreement } from './sensitivity';
 import type { PipelineSpec } from './image/pipeline/spec';
 import type { InputRegionMsg } from '../shared/protocol';
 import type { Measure } from '../shared/measures';
-import { findMethod, MethodName, MethodOptions, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
+import { findMethod, MethodName, MethodOptions, MethodSpec, OptionValue, resolveOptions, DEFAULT_METHODS } from '../shared/methods';
+import { layerLabel } from '../shared/layerNames';
 import { batchRunner } from './methods/batch';
 import { resolveSpatialLayer } from './methods/layers';
 import { implementationOf } from './methods/registry';
@@ -401,6 +402,28 @@ export class Explainer {
     });
   }
 
+  /** What a CAM's map needs said: why it is blank, and on a ViT's token layer, how far Grad-CAM's weights can be trusted. */
+  private camNotes(spec: MethodSpec, map: AttributionMap, target: AttributionTarget): string[] {
+    if (spec.family !== 'cam' || !map.layer) return [];
+    const token = this.runtime.tokenLayer?.(map.layer);
+    const shown = layerLabel(map.layer, this.runtime.spatialLayers().map((l) => l.name));
+    if (token?.blind) {
+      return [`${spec.label} at layer "${shown}" is blank: after this layer only the class token reaches the classifier, so its ` +
+        'patch tokens get no gradient; choose an earlier layer (the automatic one is the last that works)'];
+    }
+    const notes: string[] = [];
+    if (map.data.every((v) => v === 0)) {
+      notes.push(`${spec.label} at layer "${shown}" is zero everywhere: the layer shows no positive evidence ` +
+        `for "${this.labelOf(target.classIndex)}" by this method; try another layer or an input method`);
+    }
+    if (token?.attention && spec.poolsGradient) {
+      notes.push(`${spec.label} weighs each channel by the gradient pooled over all tokens, which on a vision transformer often ` +
+        'lights background patches; Gradient-weighted rollout (class-specific, through the attention) or HiResCAM (the gradient kept per token) ' +
+        'point at the evidence more reliably');
+    }
+    return notes;
+  }
+
   /** Runs one planned method against a shared pass, timed, with its options and notes attached. */
   private async attribute(p: PlannedMethod, x: tf.Tensor, target: AttributionTarget, pass: SharedPass, progress?: ProgressListener,
     forwardMemo?: Map<string, Float32Array>): Promise<AttributionMap> {
@@ -416,10 +439,7 @@ export class Explainer {
       preprocessing: this.preprocessing,
     });
     map.options = p.options;
-    if (p.impl.spec.family === 'cam' && map.data.every((v) => v === 0)) {
-      (map.notes ??= []).push(`${p.impl.spec.label} at layer "${map.layer}" is zero everywhere: the layer shows no positive evidence ` +
-        `for "${this.labelOf(target.classIndex)}" by this method; try another layer or an input method`);
-    }
+    for (const note of this.camNotes(p.impl.spec, map, target)) (map.notes ??= []).push(note);
     return map;
   }
 

@@ -71,6 +71,11 @@ export interface MethodSpec {
   runtime?: 'onnxruntime';
   /** Reads the attention of every block: only models with full attention over the patch tokens (ModelInfo's `attentionBlocks`). */
   needsAttention?: true;
+  /**
+   * A CAM whose channel weights pool the gradient over every position (Grad-CAM's α): on a vision transformer's
+   * token layer they often light background tokens, which the engine says in a note.
+   */
+  poolsGradient?: true;
   /** What the map shows, in one line (README table, panel tooltip). */
   shows: string;
   /** When to reach for it, in one line. */
@@ -203,6 +208,7 @@ export const METHODS = [
   },
   {
     name: 'gradcam', label: 'Grad-CAM', family: 'cam', target: 'layer', signed: false,
+    poolsGradient: true,
     cost: () => '1 forward + 1 backward',
     shows: 'ReLU(Σ_k α_k A^k) with α_k the mean gradient of channel k: where the layer sees evidence for the class',
     use: 'The standard coarse, class-discriminative map',
@@ -211,6 +217,7 @@ export const METHODS = [
   },
   {
     name: 'guided-gradcam', label: 'Guided Grad-CAM', family: 'cam', target: 'layer', signed: 'option',
+    poolsGradient: true,
     // Changes the ReLUs' backward rule, which only our ONNX backward graphs can.
     runtime: 'onnxruntime',
     cost: () => '1 forward + 2 backward',
@@ -221,6 +228,7 @@ export const METHODS = [
   },
   {
     name: 'gradcam++', label: 'Grad-CAM++', family: 'cam', target: 'layer', signed: false,
+    poolsGradient: true,
     cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with pixel-wise weights from higher-order terms: covers several instances of the class better',
     use: 'Several objects of the class, or a whole object rather than its most telling part',
@@ -229,6 +237,7 @@ export const METHODS = [
   },
   {
     name: 'xgradcam', label: 'XGrad-CAM', family: 'cam', target: 'layer', signed: false,
+    poolsGradient: true,
     cost: () => '1 forward + 1 backward',
     shows: 'Grad-CAM with channel weights Σ(A·∂S/∂A)/ΣA, chosen to satisfy sensitivity and conservation axioms',
     use: 'A Grad-CAM variant with a principled channel weighting',
@@ -347,6 +356,17 @@ export const METHODS = [
         help: 'Fraction of each block\'s fused attention weights, the lowest, set to zero before the blocks are multiplied (vit-explain; 0 = the paper\'s rollout)',
       },
     ],
+  },
+  {
+    name: 'grad-rollout', label: 'Gradient-weighted rollout', family: 'attention', target: 'input', signed: false,
+    // Reads the attention probabilities and their gradients inside the graph: only our ONNX sessions hand them out.
+    runtime: 'onnxruntime',
+    needsAttention: true,
+    cost: () => '1 forward + 1 backward',
+    shows: 'Relevance of each image patch to the class token, propagated through every block\'s attention weighted by the class\'s gradient (heads averaged over their positive gradient × attention, accumulated with the residual); class-specific',
+    use: 'Vision transformers: where the evidence for this class is (rollout shows where information flows, for every class alike)',
+    paper: 'Chefer, Gur & Wolf 2021, "Generic Attention-model Explainability for Interpreting Bi-Modal and Encoder-Decoder Transformers"',
+    options: [],
   },
 ] as const satisfies readonly MethodSpec[];
 

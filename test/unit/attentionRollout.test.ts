@@ -14,7 +14,7 @@ import { initBackend } from '../../src/engine/backend';
 import { tokenFixtureImage } from '../fixtures/tokenImage';
 import { UserError } from '../../src/engine/errors';
 import { Explainer } from '../../src/engine/explain';
-import { discardLowest, HeadFusion, rolloutMap } from '../../src/engine/methods/rollout';
+import { discardLowest, gradientRolloutMap, HeadFusion, rolloutMap } from '../../src/engine/methods/rollout';
 import { OnnxRuntime } from '../../src/engine/runtimes/onnx/onnxRuntime';
 import { NO_ATTENTION_REASON, unavailableReason } from '../../src/shared/methodAvailability';
 import { methodSpec } from '../../src/shared/methods';
@@ -208,6 +208,51 @@ describe('attention rollout in closed form', () => {
   });
 });
 
+describe('gradient-weighted rollout (Chefer et al. 2021b) in closed form and against the full matrices', () => {
+  const T = 5;
+  it('a zero gradient leaves R = I: nothing on the patches from the class token, 1/T each as the rows\' mean', () => {
+    const { blocks, heads, tokens } = blocksOf([uniform(T), identity(T)], T, 3);
+    const gradients = blocks.map((b) => new Float32Array(b.length));
+    assertAll(gradientRolloutMap({ blocks, gradients, heads, tokens, skip: 1 }), 0, 'class token row');
+    assertAll(gradientRolloutMap({ blocks, gradients, heads, tokens, skip: 0 }), 1 / T, 'mean row');
+  });
+
+  it('one block of uniform attention and a constant gradient g: R = I + (g/T)·J, so g/T on every patch; a negative g is clamped to nothing', () => {
+    const { blocks, heads, tokens } = blocksOf([uniform(T)], T, 1);
+    for (const g of [0.5, 2]) {
+      const gradients = [new Float32Array(T * T).fill(g)];
+      assertAll(gradientRolloutMap({ blocks, gradients, heads, tokens, skip: 1 }), g / T, `g = ${g}`);
+    }
+    assertAll(gradientRolloutMap({ blocks, gradients: [new Float32Array(T * T).fill(-1)], heads, tokens, skip: 1 }), 0, 'g = −1');
+  });
+
+  it('equals R = I; R += Ā·R over full T×T matrices, Ā = mean over heads of max(0, G ⊙ A)', () => {
+    let state = 7;
+    const rand = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    const H = 3;
+    const L = 4;
+    const blocks = Array.from({ length: L }, () => Float32Array.from({ length: H * T * T }, () => Math.abs(rand())));
+    const gradients = Array.from({ length: L }, () => Float32Array.from({ length: H * T * T }, rand));
+    let r = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
+    for (let b = 0; b < L; b++) {
+      const abar = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => {
+        let sum = 0;
+        for (let h = 0; h < H; h++) sum += Math.max(0, gradients[b][h * T * T + i * T + j] * blocks[b][h * T * T + i * T + j]);
+        return sum / H;
+      }));
+      r = r.map((row, i) => row.map((v, j) => v + abar[i].reduce((sum, a, k) => sum + a * r[k][j], 0)));
+    }
+    const input = { blocks, gradients, heads: Array(L).fill(H), tokens: T };
+    const classRow = gradientRolloutMap({ ...input, skip: 1 });
+    const meanRow = gradientRolloutMap({ ...input, skip: 0 });
+    for (let j = 1; j < T; j++) assert.ok(Math.abs(classRow[j - 1] - r[0][j]) <= 1e-12 * Math.abs(r[0][j]) + 1e-15, `class row, patch ${j}`);
+    for (let j = 0; j < T; j++) {
+      const want = r.reduce((sum, row) => sum + row[j], 0) / T;
+      assert.ok(Math.abs(meanRow[j] - want) <= 1e-12 * Math.abs(want) + 1e-15, `mean row, token ${j}`);
+    }
+  });
+});
+
 describe('attention rollout refuses', () => {
   const refusal = (err: Error) => err instanceof UserError && err.message === `Attention rollout ${NO_ATTENTION_REASON} (try Grad-CAM or an input method)`;
 
@@ -231,6 +276,20 @@ describe('attention rollout refuses', () => {
     } finally {
       x.dispose();
       ex.dispose();
+    }
+  });
+
+  it('gradient-weighted rollout likewise, on a CNN and on windowed attention', async () => {
+    const why = (err: Error) => err instanceof UserError && err.message === `Gradient-weighted rollout ${NO_ATTENTION_REASON} (try Grad-CAM or an input method)`;
+    for (const [file, size] of [[MNIST_CNN, undefined], [path.join(FIXTURES, 'swin.onnx'), 32]] as const) {
+      const ex = await Explainer.open(file);
+      const x = size ? image(size, size) : tf.zeros([1, ...ex.runtime.inputShape]);
+      try {
+        await assert.rejects(ex.explainTensor(x, { methods: ['grad-rollout'] }), why);
+      } finally {
+        x.dispose();
+        ex.dispose();
+      }
     }
   });
 

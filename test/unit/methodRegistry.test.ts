@@ -95,8 +95,8 @@ for (const rt of RUNTIMES) {
           await assert.rejects(ex.explainTensor(x, opts), (err: Error) => err instanceof UserError && /Guided Backprop/.test(err.message) && /ONNX Runtime/.test(err.message));
           return;
         }
-        if (name === 'rollout') {
-          // These models are CNNs: no attention to roll out (test/unit/attentionRollout.test.ts runs it on ViTs).
+        if (spec.needsAttention) {
+          // These models are CNNs: no attention to roll out (test/unit/attentionRollout.test.ts runs these on ViTs).
           const why = ex.runtime.kind === 'onnx' ? NO_ATTENTION_REASON : 'needs ONNX Runtime';
           await assert.rejects(ex.explainTensor(x, opts), (err: Error) => err instanceof UserError && err.message.startsWith(`${spec.label} ${why}`));
           return;

@@ -15,7 +15,7 @@ import { occlusionMethod } from './occlusion';
 import { riseMethod } from './rise';
 import { limeMethod } from './lime';
 import { kernelShapMethod } from './kernelShap';
-import { attentionRollout } from './attentionRollout';
+import { attentionRollout, gradientRollout } from './attentionRollout';
 import type { AttributionMethod } from './types';
 
 /** The engine's implementation of every method in the registry (src/shared/methods.ts), by name. */
@@ -40,6 +40,7 @@ const IMPLEMENTATIONS: Partial<Record<MethodName, AttributionMethod>> = {
   lime: limeMethod,
   kernelshap: kernelShapMethod,
   rollout: attentionRollout,
+  'grad-rollout': gradientRollout,
 };
 
 export function implementationOf(name: MethodName): AttributionMethod {

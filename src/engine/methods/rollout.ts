@@ -81,18 +81,61 @@ export function withResidual(a: Float64Array, tokens: number): Float64Array {
 
 /**
  * The rollout map over the patch tokens, row by row: the class token's row of R, or, without special tokens,
- * the mean of R's rows (every token's flow, as the patches are pooled). Only that row is needed, so it is
- * carried from the last block back to the first as a row vector (T² per block instead of T³).
+ * the mean of R's rows (every token's flow, as the patches are pooled).
  */
 export function rolloutMap(input: RolloutInput, options: RolloutOptions): Float64Array {
   const { blocks, heads, tokens, skip } = input;
+  return patchRow(tokens, skip, blocks.length, (b) => {
+    const fused = fuseHeads(blocks[b], heads[b], tokens, options.headFusion);
+    discardLowest(fused, options.discardRatio, skip > 0);
+    return withResidual(fused, tokens);
+  });
+}
+
+/**
+ * One block's heads as Chefer et al. 2021b weigh them: the mean over heads of max(0, ∂y/∂A ⊙ A), in float64.
+ */
+export function gradientWeightedHeads(block: Float32Array, gradient: Float32Array, heads: number, tokens: number): Float64Array {
+  const plane = tokens * tokens;
+  if (block.length !== heads * plane || gradient.length !== block.length) {
+    throw new RangeError(`attention of ${block.length} values and gradient of ${gradient.length} for ${heads} heads of ${tokens}×${tokens}`);
+  }
+  const out = new Float64Array(plane);
+  for (let h = 0; h < heads; h++) {
+    for (let p = 0; p < plane; p++) {
+      const v = gradient[h * plane + p] * block[h * plane + p];
+      if (v > 0) out[p] += v;
+    }
+  }
+  for (let p = 0; p < plane; p++) out[p] /= heads;
+  return out;
+}
+
+/**
+ * Gradient-weighted rollout (Chefer, Gur & Wolf 2021b, "Generic Attention-model Explainability"): R = I and,
+ * block by block from the input side, R ← R + Ā·R with Ā the block's gradient-weighted heads; the map is read
+ * from R as rolloutMap reads it.
+ */
+export function gradientRolloutMap(input: RolloutInput & { gradients: readonly Float32Array[] }): Float64Array {
+  const { blocks, gradients, heads, tokens, skip } = input;
+  return patchRow(tokens, skip, blocks.length, (b) => {
+    const m = gradientWeightedHeads(blocks[b], gradients[b], heads[b], tokens);
+    for (let i = 0; i < tokens; i++) m[i * tokens + i] += 1;
+    return m;
+  });
+}
+
+/**
+ * The class token's row (or the mean row, without special tokens) of M_L ⋯ M_1 over the patch tokens. Only
+ * that row is needed, so it is carried from the last block back to the first as a row vector (T² per block
+ * instead of T³).
+ */
+function patchRow(tokens: number, skip: number, blocks: number, matrix: (block: number) => Float64Array): Float64Array {
   let row = new Float64Array(tokens);
   if (skip > 0) row[0] = 1;
   else row.fill(1 / tokens);
-  for (let b = blocks.length - 1; b >= 0; b--) {
-    const fused = fuseHeads(blocks[b], heads[b], tokens, options.headFusion);
-    discardLowest(fused, options.discardRatio, skip > 0);
-    const a = withResidual(fused, tokens);
+  for (let b = blocks - 1; b >= 0; b--) {
+    const a = matrix(b);
     const next = new Float64Array(tokens);
     for (let i = 0; i < tokens; i++) {
       const r = row[i];

@@ -29,16 +29,23 @@ export interface AttentionMatrices extends AttentionLayout {
   blocks: Float32Array[];
 }
 
+/** Every block's attention probabilities and the target's gradient with respect to them, each [heads, T, T]. */
+export interface AttentionGradients extends AttentionMatrices {
+  gradients: Float32Array[];
+}
+
 /** A runtime that can hand out a transformer's attention probabilities (the ONNX runtime). */
 export interface AttentionSource {
   /** The model's attention, or undefined when it has no attention over its patch tokens. */
   attentionLayout(): AttentionLayout | undefined;
   attentionMatrices(x: tf.Tensor): Promise<AttentionMatrices>;
+  /** The attention and seed·∂logits/∂attention, seed over the logits. */
+  attentionGradients(x: tf.Tensor, seed: Float32Array): Promise<AttentionGradients>;
 }
 
 export function isAttentionSource(runtime: object): runtime is AttentionSource {
   const r = runtime as Partial<AttentionSource>;
-  return typeof r.attentionLayout === 'function' && typeof r.attentionMatrices === 'function';
+  return typeof r.attentionLayout === 'function' && typeof r.attentionMatrices === 'function' && typeof r.attentionGradients === 'function';
 }
 
 /**

@@ -15,7 +15,7 @@ import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 import { weightLayers, WeightLayer, withReplacedInitializers, learnedParameterCount } from './weights';
 import { blindTokenLayers, findPatchEmbedding, layoutsFromGeometry, PatchEmbedding, TokenGrid, tokenGrids } from './tokenGrid';
-import { AttentionLayout, AttentionMatrices, AttentionSource, findAttention, headsFirst } from './attention';
+import { AttentionGradients, AttentionLayout, AttentionMatrices, AttentionSource, findAttention, headsFirst } from './attention';
 import { holdCopies } from './weightFile';
 
 /** Sessions kept at most, however small the model. */
@@ -95,6 +95,7 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
   readonly backwardRules = ['guided'] as const;
   private candidates?: SpatialLayer[];
   private chosen?: { name?: string; reason?: string };
+  private blind?: Set<string>;
   /** The patch-embedding convolution of a transformer, and the token tensors read as its grid (tokenGrid.ts). */
   readonly patchEmbedding?: PatchEmbedding;
   private readonly grids: ReadonlyMap<string, TokenGrid> = new Map();
@@ -378,6 +379,30 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     const blocks = layout.tensors.map((t, i) => headsFirst(out[model.kept.get(t)!].data as Float32Array, layout.heads[i], layout.tokens,
       handedOutNhwc(this.model, t)));
     return { ...layout, blocks };
+  }
+
+  /**
+   * Every block's attention probabilities for x and the gradient of seed·logits with respect to each, from
+   * one run (the forward that keeps them and the backward to them).
+   */
+  async attentionGradients(x: tf.Tensor, seed: Float32Array): Promise<AttentionGradients> {
+    const layout = this.attentionLayout();
+    if (!layout) throw new UserError(`the model ${this.file} has no attention over its patch tokens`);
+    if (seed.length !== this.numClasses) throw new Error(`seed of ${seed.length} classes for a model with ${this.numClasses}`);
+    const data = this.feedOf(x);
+    const targets = [...layout.tensors].sort();
+    const { model, out } = await this.run(`attention-grad|${targets.join('|')}`, { logits: false, keep: layout.tensors, grads: { targets, seeds: 1 } },
+      (m) => ({ [m.feed]: new ort.Tensor('float32', data, m.feedDims), [m.seed!]: new ort.Tensor('float32', seed, [1, this.numClasses]) }));
+    const read = (name: string | undefined, i: number) => {
+      const t = layout.tensors[i];
+      const values = name ? out[name].data as Float32Array : new Float32Array(layout.heads[i] * layout.tokens ** 2);
+      return headsFirst(values, layout.heads[i], layout.tokens, handedOutNhwc(this.model, t));
+    };
+    return {
+      ...layout,
+      blocks: layout.tensors.map((t, i) => read(model.kept.get(t), i)),
+      gradients: layout.tensors.map((t, i) => read(model.grads.get(t), i)),
+    };
   }
 
   /** The logits from the plain forward session, when the session `key` is still to be prepared. */
@@ -682,6 +707,19 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     return this.automaticLayer().name;
   }
 
+  tokenLayer(name: string): { blind: boolean; attention: boolean } | undefined {
+    if (this.source) return undefined;
+    const tensor = this.resolveTensor(name);
+    if (!this.grids.has(tensor)) return undefined;
+    return { blind: this.blindTokens().has(tensor), attention: this.attentionLayout() !== undefined };
+  }
+
+  /** Token layers whose patch tokens get no gradient (tokenGrid.ts), found once. */
+  private blindTokens(): Set<string> {
+    this.blind ??= this.grids.size ? blindTokenLayers(this.model, this.grids) : new Set<string>();
+    return this.blind;
+  }
+
   /** Why the automatic layer is the one it is, in a sentence (undefined for converted models: their source chose). */
   defaultSpatialLayerReason(): string | undefined {
     return this.automaticLayer().reason;
@@ -697,7 +735,7 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     if (this.chosen) return this.chosen;
     const candidates = this.spatialLayers();
     const tensorOf = (c: SpatialLayer) => this.model.graph.byName.get(c.name)!.outputs[0];
-    const blind = this.grids.size ? blindTokenLayers(this.model, this.grids) : new Set<string>();
+    const blind = this.blindTokens();
     const sighted = candidates.filter((c) => !blind.has(tensorOf(c)));
     const pick = [...sighted].reverse().find((c) => !RESAMPLING.has(c.type)) ?? sighted.at(-1) ?? candidates.at(-1);
     this.chosen = { name: pick?.name, reason: pick && this.reasonFor(pick, candidates, blind) };
