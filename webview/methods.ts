@@ -29,8 +29,12 @@ import { TrustCurves } from './trustCurves';
 import { EvaluationStore } from './trustResults';
 import { trustRow } from './trustRows';
 
-/** Shown until the user chooses: the fast methods of each family, and two that show what perturbation costs. */
-const DEFAULT_CHOICE: readonly MethodName[] = ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion'];
+/**
+ * Shown until the user chooses: the fast methods of each family, two that show what perturbation costs, and the
+ * attention methods (tiles only for the models that can run them: vision transformers).
+ */
+const DEFAULT_CHOICE: readonly MethodName[] = ['saliency', 'gradxinput', 'smoothgrad', 'ig', 'gradcam', 'gradcam++', 'hirescam', 'scorecam', 'occlusion',
+  'rollout', 'grad-rollout'];
 
 interface SavedMethodsState {
   methods: MethodName[];

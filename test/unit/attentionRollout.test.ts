@@ -233,7 +233,7 @@ describe('gradient-weighted rollout (Chefer et al. 2021b) in closed form and aga
     const L = 4;
     const blocks = Array.from({ length: L }, () => Float32Array.from({ length: H * T * T }, () => Math.abs(rand())));
     const gradients = Array.from({ length: L }, () => Float32Array.from({ length: H * T * T }, rand));
-    let r = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
+    let r: number[][] = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (i === j ? 1 : 0)));
     for (let b = 0; b < L; b++) {
       const abar = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => {
         let sum = 0;

@@ -343,6 +343,41 @@ describe('Saliency Lens in a real VS Code', function () {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
   });
 
+  it('a vision transformer (the MNIST ViT example) as a new user meets it: Grad-CAM says what it is worth, the attention methods draw', async () => {
+    const a = await api();
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    const vit = workspacePath('mnist-vit-onnx', 'model.onnx');
+    await vscode.workspace.getConfiguration('saliencyLens').update('model', vit, vscode.ConfigurationTarget.Workspace);
+    try {
+      const outcome = await vscode.commands.executeCommand<ExplainOutcome>('saliencyLens.explainImage', vscode.Uri.file(digit()));
+      assert.ok(outcome?.ok, `explained: ${outcome?.error}`);
+      assert.equal(outcome.result!.predictions[0].label, '7');
+      const gradcam = outcome.result!.maps.find((m) => m.method === 'gradcam')!;
+      // The automatic layer: the norm before the last attention (its patch tokens still get a gradient), by its module path.
+      assert.equal(gradcam.layer, '/encoder/layers/encoder_layer_2/ln_1/LayerNormalization');
+      assert.ok(gradcam.max > gradcam.min, 'not blank');
+      assert.ok(outcome.result!.notes.some((n) => /pooled over all tokens.*Gradient-weighted rollout/.test(n)), outcome.result!.notes.join(' | '));
+      // The methods view offers the attention methods for this model and draws them, each the engine's own map.
+      await vscode.commands.executeCommand('saliencyLens.compareMethods');
+      const view = a.methods.controller!;
+      const settled = () => view.lastRendered?.some((t) => t.method === 'grad-rollout') && view.lastRendered.every((t) => t.status === 'drawn' || t.status === 'error');
+      const deadline = Date.now() + 90_000;
+      while (!settled() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+      const tiles = view.lastRendered ?? [];
+      for (const m of ['rollout', 'grad-rollout'] as const) {
+        assert.equal(tiles.find((t) => t.method === m)?.status, 'drawn', `${m}: ${JSON.stringify(tiles.find((t) => t.method === m))}`);
+        const shown = base64ToFloat32(view.results.get(m)!.maps[0].data);
+        const own = await a.engine.request(ENGINE.explain, { modelPath: vit, imagePath: digit(), classIndex: 7, methods: [m] });
+        const theirs = base64ToFloat32(own.maps[0].data);
+        const scale = Math.max(Math.abs(own.maps[0].min), Math.abs(own.maps[0].max));
+        assert.ok(scale > 0 && shown.every((v, i) => Math.abs(v - theirs[i]) <= 1e-5 * scale), `${m}: the tile is the method's own map`);
+      }
+    } finally {
+      await vscode.workspace.getConfiguration('saliencyLens').update('model', model(), vscode.ConfigurationTarget.Workspace);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    }
+  });
+
   it('a broken model gives one sentence naming its model.json', async () => {
     const broken = fs.mkdtempSync(path.join(os.tmpdir(), 'broken-model-'));
     fs.writeFileSync(path.join(broken, 'model.json'), '{ "modelTopology": ');
