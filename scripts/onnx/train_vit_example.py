@@ -58,15 +58,16 @@ MIN_ACCURACY = 0.95
 MAX_ONNX_BYTES = 1024 * 1024
 
 
-class MnistViT(VisionTransformer):
-    """torchvision's ViT on 1-channel 28x28 digits; forward ends in a softmax, as users ship classifiers."""
+class GreyViT(VisionTransformer):
+    """torchvision's ViT on 1-channel square images (10 classes); forward ends in a softmax, as users ship
+    classifiers (shared with train_vit_clutter.py)."""
 
-    def __init__(self):
-        super().__init__(image_size=SIZE, patch_size=PATCH, num_layers=LAYERS, num_heads=HEADS,
-                         hidden_dim=HIDDEN, mlp_dim=MLP, num_classes=10)
+    def __init__(self, size, patch, layers, heads, hidden, mlp):
+        super().__init__(image_size=size, patch_size=patch, num_layers=layers, num_heads=heads,
+                         hidden_dim=hidden, mlp_dim=mlp, num_classes=10)
         # The patch embedding on one grey channel, initialized as torchvision initializes its own.
-        self.conv_proj = nn.Conv2d(1, HIDDEN, kernel_size=PATCH, stride=PATCH)
-        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / (PATCH * PATCH)))
+        self.conv_proj = nn.Conv2d(1, hidden, kernel_size=patch, stride=patch)
+        nn.init.trunc_normal_(self.conv_proj.weight, std=math.sqrt(1 / (patch * patch)))
         nn.init.zeros_(self.conv_proj.bias)
         self.softmax = nn.Softmax(dim=1)
 
@@ -107,7 +108,7 @@ def main():
         examples.append((file, label, png))
     print(f'{len(examples)} example PNGs match the held-out split of scripts/train-example.ts')
 
-    model = MnistViT()
+    model = GreyViT(SIZE, PATCH, LAYERS, HEADS, HIDDEN, MLP)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     x_train, y_train = to_input(images[train]), torch.from_numpy(labels[train])
     x_held, y_held = to_input(images[held]), torch.from_numpy(labels[held])
@@ -132,8 +133,6 @@ def main():
     model_path = os.path.join(OUT_DIR, 'model.onnx')
     if os.path.getsize(model_path) > MAX_ONNX_BYTES:
         raise RuntimeError(f'{model_path} is over {MAX_ONNX_BYTES} bytes; the example should stay small')
-    with open(os.path.join(OUT_DIR, 'labels.txt'), 'w', encoding='utf-8') as f:
-        f.write(''.join(f'{d}\n' for d in range(10)))
     params = sum(p.numel() for p in model.parameters())
     description = (
         f'Small vision transformer (torchvision VisionTransformer: patch {PATCH} on one channel, a '

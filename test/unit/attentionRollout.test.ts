@@ -208,6 +208,46 @@ describe('attention rollout in closed form', () => {
   });
 });
 
+interface GradRolloutRef {
+  name: string;
+  input: { closedForm: 'tokenFixtureImage'; size: [number, number] };
+  seed: { class: number } | { contrast: [number, number] };
+  grid: [number, number];
+  skip: number;
+  map: number[];
+}
+
+const GRAD_REFS = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'gradRollout.ref.json'), 'utf8')) as Record<string, GradRolloutRef[]>;
+
+describe('gradient-weighted rollout against PyTorch autograd (attention written out by hand in float64)', () => {
+  for (const [name, cases] of Object.entries(GRAD_REFS)) {
+    it(`${name}: ${cases.map((c) => c.name).join(', ')}`, async () => {
+      const ex = await Explainer.open(path.join(FIXTURES, `${name}.onnx`));
+      try {
+        for (const c of cases) {
+          const [h, w] = c.input.size;
+          const x = image(h, w);
+          try {
+            const got = 'class' in c.seed
+              ? (await ex.explainTensor(x, { methods: ['grad-rollout'], target: c.seed.class })).maps[0].data
+              : (await ex.compareTensor(x, { method: 'grad-rollout', classes: c.seed.contrast, contrast: c.seed.contrast })).contrast!.map.data;
+            const expected = bilinearResize(Float32Array.from(c.map), c.grid[1], c.grid[0], w, h);
+            // Without a class token the map is 1/T (R = I's mean row) plus the gradient's part: compare that part.
+            const floor = c.skip ? 0 : 1 / (c.grid[0] * c.grid[1]);
+            const less = (a: ArrayLike<number>) => Array.from(a, (v) => v - floor);
+            const err = relativeError(less(got), less(expected));
+            assert.ok(err <= 2e-5, `${c.name}: relative error ${err}`);
+          } finally {
+            x.dispose();
+          }
+        }
+      } finally {
+        ex.dispose();
+      }
+    });
+  }
+});
+
 describe('gradient-weighted rollout (Chefer et al. 2021b) in closed form and against the full matrices', () => {
   const T = 5;
   it('a zero gradient leaves R = I: nothing on the patches from the class token, 1/T each as the rows\' mean', () => {
