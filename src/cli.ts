@@ -329,7 +329,7 @@ async function evaluateCommand(argv: string[]): Promise<void> {
 
 
 function printSummary(s: ModelSummary): void {
-  // Long graph scopes shown by their last scopes (--json keeps the full names; both are accepted by --layer).
+  // Shown as the panel shows layers (layerNames.ts; --json keeps the full names; both are accepted by --layer).
   const short = shortLayerNames(s.layers.map((l) => l.name), s.spatialLayers.map((l) => l.name));
   const shown = (name: string) => short.get(name) ?? name;
   const rows = s.layers.map((l) => [shown(l.name), l.type, `[${l.outputShape.map((d) => d ?? '?').join(', ')}]`, l.params.toLocaleString('en-US')]);

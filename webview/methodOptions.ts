@@ -6,6 +6,7 @@
  */
 import { resolveOptions, type MethodOptions, type MethodSpec, type OptionSpec, type OptionValue } from '../src/shared/methods';
 import { h } from './dom';
+import { fullLayerName, moduleOutputs, shortLayerNames } from '../src/shared/layerNames';
 
 interface Field {
   option: OptionSpec;
@@ -91,8 +92,10 @@ export class MethodOptionsForm {
         break;
       }
       case 'layers': {
-        const list = h('datalist', { id: `${id}-layers` }, ...this.layers.map((l) => h('option', { value: l })));
-        const example = this.layers.slice(0, 2).join(',');
+        // Offered as the layer picker shows them; the engine reads those forms as it reads full names.
+        const shown = [...shortLayerNames(this.layers).values()];
+        const list = h('datalist', { id: `${id}-layers` }, ...shown.map((l) => h('option', { value: l })));
+        const example = shown.slice(0, 2).join(',');
         const input = h('input', {
           ...common, type: 'text', class: 'option-input option-layers', list: `${id}-layers`, spellcheck: 'false',
           placeholder: example ? `e.g. ${example}` : 'layer names, comma-separated',
@@ -127,9 +130,11 @@ export class MethodOptionsForm {
       return { ok: false, message: (err as Error).message };
     }
     if (f.option.kind === 'layers' && typeof value === 'string' && value) {
-      const unknown = value.split(',').filter((l) => !this.layers.includes(l));
+      const modules = moduleOutputs(this.layers);
+      const unknown = value.split(',').filter((l) => !modules.has(l) && fullLayerName(this.layers, l) === undefined);
       if (unknown.length) {
-        const some = this.layers.slice(0, 8).join(', ') + (this.layers.length > 8 ? `, … (${this.layers.length} in all)` : '');
+        const shown = [...shortLayerNames(this.layers).values()];
+        const some = shown.slice(0, 8).join(', ') + (shown.length > 8 ? `, … (${shown.length} in all)` : '');
         const known = this.layers.length ? `; its spatial layers: ${some}` : '; it has none';
         return { ok: false, message: `this model has no spatial layer ${unknown.map((l) => `"${l}"`).join(', ')}${known}` };
       }

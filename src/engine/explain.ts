@@ -407,19 +407,24 @@ export class Explainer {
     if (spec.family !== 'cam' || !map.layer) return [];
     const token = this.runtime.tokenLayer?.(map.layer);
     const shown = layerLabel(map.layer, this.runtime.spatialLayers().map((l) => l.name));
-    if (token?.blind) {
+    const blank = map.data.every((v) => v === 0);
+    // Gradient-free CAMs (Eigen-CAM, Score-CAM) still draw there: only a blank map is explained so.
+    if (blank && token?.blind) {
       return [`${spec.label} at layer "${shown}" is blank: after this layer only the class token reaches the classifier, so its ` +
         'patch tokens get no gradient; choose an earlier layer (the automatic one is the last that works)'];
     }
     const notes: string[] = [];
-    if (map.data.every((v) => v === 0)) {
+    if (blank) {
       notes.push(`${spec.label} at layer "${shown}" is zero everywhere: the layer shows no positive evidence ` +
         `for "${this.labelOf(target.classIndex)}" by this method; try another layer or an input method`);
     }
     if (token?.attention && spec.poolsGradient) {
+      // Measured on class-token ViTs (test/unit/vitClutter.test.ts); without a class token only HiResCAM's case carries over.
+      const instead = token.attention.classToken
+        ? 'Gradient-weighted rollout (class-specific, through the attention) or HiResCAM (the gradient kept per token) point'
+        : 'HiResCAM (the gradient kept per token) points';
       notes.push(`${spec.label} weighs each channel by the gradient pooled over all tokens, which on a vision transformer often ` +
-        'lights background patches; Gradient-weighted rollout (class-specific, through the attention) or HiResCAM (the gradient kept per token) ' +
-        'point at the evidence more reliably');
+        `lights background patches; ${instead} at the evidence more reliably`);
     }
     return notes;
   }

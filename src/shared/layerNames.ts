@@ -30,10 +30,15 @@ export function shortLayerName(name: string): string {
  * their shortest unique form of at least MIN_SCOPES trailing scopes (the name itself when it is short).
  */
 export function shortLayerNames(names: readonly string[], spatial: readonly string[] = names): Map<string, string> {
-  const short = torchLabels(names, spatial);
-  const rest = names.filter((n) => !short.has(n));
-  for (const [n, s] of scopeLabels(rest)) short.set(n, s);
-  return short;
+  const torch = torchLabels(names, spatial);
+  for (;;) {
+    const scoped = scopeLabels(names.filter((n) => !torch.has(n)));
+    // A module path that reads like another layer's shown or full name would select that one: keep its scopes.
+    const taken = new Set([...scoped.values(), ...names]);
+    const clashing = [...torch].filter(([, label]) => taken.has(label));
+    if (!clashing.length) return new Map(names.map((n) => [n, torch.get(n) ?? scoped.get(n)!]));
+    for (const [n] of clashing) torch.delete(n);
+  }
 }
 
 /** Module paths as shown, for the torch-scoped names whose label is unique; the others are left out. */
@@ -68,10 +73,10 @@ function scopeLabels(names: readonly string[]): Map<string, string> {
   return short;
 }
 
-/** The full name a shown (short) name stands for, if exactly one layer shows that way. */
-export function fullLayerName(names: readonly string[], given: string): string | undefined {
+/** The full name a shown (short) name stands for, if exactly one layer shows that way (`spatial` as in shortLayerNames). */
+export function fullLayerName(names: readonly string[], given: string, spatial: readonly string[] = names): string | undefined {
   if (names.includes(given)) return given;
-  const matches = [...shortLayerNames(names)].filter(([, s]) => s === given).map(([n]) => n);
+  const matches = [...shortLayerNames(names, spatial)].filter(([, s]) => s === given).map(([n]) => n);
   return matches.length === 1 ? matches[0] : undefined;
 }
 
@@ -109,7 +114,12 @@ export function moduleOutputs(spatial: readonly string[]): Map<string, string> {
   return outputs;
 }
 
+/** The labels of the last spatial-layer list asked about: captions ask once per map and render, always for one model. */
+let lastLabels: { key: string; labels: Map<string, string> } | undefined;
+
 /** How a layer is shown among the model's spatial layers (the Grad-CAM layer picker's form). */
 export function layerLabel(name: string, spatial: readonly string[]): string {
-  return shortLayerNames(spatial.includes(name) ? spatial : [...spatial, name], spatial).get(name) ?? name;
+  const key = spatial.join('\n');
+  if (lastLabels?.key !== key) lastLabels = { key, labels: shortLayerNames(spatial) };
+  return lastLabels.labels.get(name) ?? shortLayerNames([...spatial, name], spatial).get(name) ?? name;
 }

@@ -346,6 +346,32 @@ describe('attention rollout refuses', () => {
   });
 });
 
+describe('Grad-CAM on a token layer says what its pooled weights are worth', () => {
+  const notesOf = async (name: string, size: [number, number], method: 'gradcam' | 'hirescam' = 'gradcam') => {
+    const ex = await Explainer.open(path.join(FIXTURES, `${name}.onnx`));
+    const x = image(...size);
+    try {
+      return (await ex.explainTensor(x, { methods: [method] })).notes;
+    } finally {
+      x.dispose();
+      ex.dispose();
+    }
+  };
+  const pooled = /weighs each channel by the gradient pooled over all tokens/;
+  it('on a class-token ViT: pointing to gradient-weighted rollout and HiResCAM', async () => {
+    const notes = await notesOf('vit_p16', [64, 64]);
+    assert.ok(notes.some((n) => pooled.test(n) && /Gradient-weighted rollout .* or HiResCAM/.test(n)), notes.join(' | '));
+    assert.ok(!(await notesOf('vit_p16', [64, 64], 'hirescam')).some((n) => pooled.test(n)), 'HiResCAM keeps the gradient per token');
+  });
+  it('on a ViT that pools its patches: HiResCAM only (rollout\'s case was measured with a class token)', async () => {
+    const notes = await notesOf('vit_gap', [64, 64]);
+    assert.ok(notes.some((n) => pooled.test(n) && /HiResCAM/.test(n) && !/rollout/.test(n)), notes.join(' | '));
+  });
+  it('not on Swin (windowed attention) nor on ConvNeXt', async () => {
+    for (const name of ['swin', 'convnext']) assert.ok(!(await notesOf(name, [32, 32])).some((n) => pooled.test(n)), name);
+  });
+});
+
 describe('the panel is told which models rollout can run on', () => {
   it('a ViT states its attention blocks, a CNN none, and the picker reason follows', async () => {
     await initBackend();

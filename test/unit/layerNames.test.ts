@@ -84,3 +84,16 @@ describe('ONNX layers from torch.onnx.export shown by their PyTorch module path'
     for (const [full, shown] of short) assert.equal(fullLayerName(names, shown), full);
   });
 });
+
+describe('module paths never read like another layer', () => {
+  it('a path equal to another layer\'s shown or full name keeps its scopes, and every form leads back', () => {
+    for (const names of [['/a/Conv', '/a/Relu', 'a/Conv'], ['/layer4/Relu', 'layer4']]) {
+      const short = shortLayerNames(names);
+      assert.equal(new Set(short.values()).size, names.length, JSON.stringify([...short]));
+      for (const [full, shown] of short) {
+        assert.ok(!names.includes(shown) || shown === full, `${full} shows as another layer's name ${shown}`);
+        assert.equal(fullLayerName(names, shown), full, shown);
+      }
+    }
+  });
+});

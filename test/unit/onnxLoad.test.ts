@@ -495,6 +495,20 @@ describe('layers, labels and the Explainer', () => {
     ex.dispose();
   });
 
+  it('a layer named as the layer table shows it leads to its sentence; the lists name layers as the picker does', async () => {
+    const ex = await Explainer.open(path.join(__dirname, '..', '..', 'examples', 'mnist-cnn-onnx', 'model.onnx'));
+    const x = tf.zeros([1, ...ex.runtime.inputShape]);
+    try {
+      await assert.rejects(ex.explainTensor(x, { methods: ['gradcam'], layer: 'fc/Gemm' }), (err: Error) => err instanceof UserError &&
+        err.message === 'layer "/fc/Gemm" has no spatial output for Grad-CAM (its output is [10]); use one of: conv1, relu1, pool1, conv2, relu2, pool2');
+      await assert.rejects(ex.explainTensor(x, { methods: ['gradcam'], layer: 'conv9' }), (err: Error) => err instanceof UserError &&
+        err.message === 'the model has no layer "conv9"; spatial layers (for the CAM methods): conv1, relu1, pool1, conv2, relu2, pool2');
+    } finally {
+      x.dispose();
+      ex.dispose();
+    }
+  });
+
   it('labels beside the model; ImageNet preprocessing by default for 3-channel NCHW, unless saliency-lens.json says otherwise', async () => {
     const file = writeModel(cnn());
     const dir = path.dirname(file);

@@ -84,6 +84,10 @@ describe('the ViT example (examples/mnist-vit-onnx) on the bundled digits', () =
     // Said as what it is, not as "no positive evidence".
     assert.deepEqual(map.notes, ['Grad-CAM at layer "encoder.layers.encoder_layer_2" is blank: after this layer only the class token reaches ' +
       'the classifier, so its patch tokens get no gradient; choose an earlier layer (the automatic one is the last that works)']);
+    // Eigen-CAM reads no gradient: it draws there, and is not called blank.
+    const eigen = mapOf(await ex.explainFile(path.join(DIGITS, digits[0]), { methods: ['eigencam'], layer: lastBlock.name }), 'eigencam');
+    assert.ok(Math.max(...eigen.data) > 0);
+    assert.ok(!eigen.notes?.some((n) => /blank|zero everywhere/.test(n)), String(eigen.notes));
   });
 
   it('Grad-CAM on this ViT says how far its pooled weights can be trusted, and where to look instead', () => {

@@ -73,10 +73,11 @@ export interface ModelRuntime {
    */
   canonicalLayerName?(name: string): string | undefined;
   /**
-   * Optional: whether a spatial layer is a transformer's token layer read as a patch grid, and whether its
-   * patch tokens get no gradient (after a class-token head's last attention: every CAM there is blank).
+   * Optional: whether a spatial layer is a transformer's token layer read as a patch grid: whether its patch
+   * tokens get no gradient (after a class-token head's last attention: a gradient CAM there is blank), and
+   * whether the model has full attention over its patches (a ViT), with a class token or pooling its patches.
    */
-  tokenLayer?(name: string): { blind: boolean; attention: boolean } | undefined;
+  tokenLayer?(name: string): { blind: boolean; attention?: { classToken: boolean } } | undefined;
   /**
    * Runs the model on x ([1, H, W, C], as the engine prepares it); native runtimes run asynchronously.
    * `early`: as in explainPass, the logits first when keeping these layers needs a run to be prepared.

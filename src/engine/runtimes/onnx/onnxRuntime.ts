@@ -11,6 +11,7 @@ import { BATCH, NotBatchable } from './gradRules';
 import { analyzeModel, analyzeOnnx, OnnxLoadOptions, OnnxModel } from './onnxModel';
 import type { ConvertedModel } from '../../convert/types';
 import { fullLayerName, layerLabel, moduleOutputs } from '../../../shared/layerNames';
+import { unknownLayer } from '../../methods/layers';
 import { isFloatType, tensorBytes } from './proto';
 import { buildSessionModel, handedOutNhwc, refuseFor, SessionModel, SessionPlan } from './sessionModel';
 import { weightLayers, WeightLayer, withReplacedInitializers, learnedParameterCount } from './weights';
@@ -224,7 +225,7 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
       if (found?.tensor) return found.tensor;
       if (found) throw new UserError(`layer "${found.name}" does not lead to the output "${this.outputName}"`);
       const names = this.spatialLayers().map((c) => c.name);
-      throw new UserError(`the model has no layer "${layer}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
+      throw unknownLayer(layer, names);
     }
     const node = this.model.graph.byName.get(layer);
     if (node) return node.outputs[0];
@@ -232,7 +233,7 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     const module = this.moduleOutput(layer);
     if (module) return this.model.graph.byName.get(module)!.outputs[0];
     const names = this.spatialLayers().map((c) => c.name);
-    throw new UserError(`the model has no layer "${layer}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
+    throw unknownLayer(layer, names);
   }
 
   /**
@@ -249,11 +250,13 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
 
   /**
    * A layer as shown (layerNames.ts): a PyTorch module path (`layer4`, `encoder.layers.encoder_layer_11.ln_1`)
-   * → the spatial layer that is the module's output; `layer1.0/Add` → that node.
+   * → the spatial layer that is the module's output; `layer1.0/Add` or `fc/Gemm` → that node.
    */
   private moduleOutput(path: string): string | undefined {
-    const names = this.spatialLayers().map((c) => c.name);
-    return moduleOutputs(names).get(path) ?? fullLayerName(names, path);
+    const spatial = this.spatialLayers().map((c) => c.name);
+    return moduleOutputs(spatial).get(path) ?? fullLayerName(spatial, path)
+      // A layer as the layer table shows it (the CLI's inspect), spatial or not.
+      ?? fullLayerName(this.layerTable().map((l) => l.name), path, spatial);
   }
 
   /** Shape of a tensor as handed out: NHWC for 4-D NCHW tensors, [rows, h, w, C] for token tensors. */
@@ -707,11 +710,12 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
     return this.automaticLayer().name;
   }
 
-  tokenLayer(name: string): { blind: boolean; attention: boolean } | undefined {
+  tokenLayer(name: string): { blind: boolean; attention?: { classToken: boolean } } | undefined {
     if (this.source) return undefined;
     const tensor = this.resolveTensor(name);
     if (!this.grids.has(tensor)) return undefined;
-    return { blind: this.blindTokens().has(tensor), attention: this.attentionLayout() !== undefined };
+    const attention = this.attentionLayout();
+    return { blind: this.blindTokens().has(tensor), attention: attention && { classToken: attention.skip > 0 } };
   }
 
   /** Token layers whose patch tokens get no gradient (tokenGrid.ts), found once. */

@@ -6,6 +6,7 @@ import { flattenLayersModel, LayerGraph, LayerNode } from './layerGraph';
 import { DerivedWeights, layerBackward } from './layerBackward';
 import { makePlan, Plan, slotsLeadingTo, slotsReachableFrom, Step } from './steps';
 import { pickDefaultLayer } from './spatialLayers';
+import { unknownLayer } from '../../methods/layers';
 import { checkSoftmaxCoversOutput, layerRows, outputLayerNames, OutputPlan, planOutput, resolveOutputIndex, spatialCandidates } from './layerOutput';
 
 type Tensor = tf.Tensor;
@@ -105,7 +106,7 @@ export class LayersRuntime implements ModelRuntime {
     const slot = this.slotByName.get(name);
     if (slot === undefined) {
       const names = this.spatialLayers().map((c) => c.name);
-      throw new UserError(`the model has no layer "${name}"; spatial layers (for the CAM methods): ${names.join(', ') || 'none'}`);
+      throw unknownLayer(name, names);
     }
     return slot;
   }
