@@ -6,6 +6,7 @@
  * module path (`encoder.layers.encoder_layer_11.ln_1`). Full names stay in tooltips and JSON and are
  * always accepted.
  */
+
 /** Scopes TensorFlow adds for function calls: no layer of the user's model. */
 const CALL_WRAPPER = /^(StatefulPartitionedCall|PartitionedCall)(_\d+)?$/;
 
