@@ -14,6 +14,7 @@ import { colormapLut } from '../../src/shared/colormaps';
 import type { HostToWebview, ModelInfoMsg, PredictionMsg, RawMapMsg, WebviewToHost } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
 import { posted, ROOT, send, waitForPosted, webviewTest } from './harness';
+import { answerExplains } from './panelFixture';
 
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
 
@@ -61,19 +62,14 @@ function imageDataUrl(): string {
   return `data:image/png;base64,${PNG.sync.write(png).toString('base64')}`;
 }
 
-async function answerExplains(page: Page, answered: Set<number>): Promise<void> {
-  for (const m of await posted<WebviewToHost>(page)) {
-    if (m.type !== 'explain' || answered.has(m.requestId)) continue;
-    answered.add(m.requestId);
-    const reply: HostToWebview = {
-      type: 'explanation', requestId: m.requestId,
-      result: {
-        imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, predictions: PREDS, target: PREDS[0],
-        maps: (m.request.methods ?? ['saliency']).filter((x) => x === 'saliency').map(() => saliencyMap()), timings: { forward: 1, saliency: 2 }, notes: [],
-      },
-    };
-    await send(page, reply);
-  }
+async function answerSaliency(page: Page, answered: Set<number>): Promise<void> {
+  await answerExplains(page, answered, (m) => ({
+    type: 'explanation', requestId: m.requestId,
+    result: {
+      imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, predictions: PREDS, target: PREDS[0],
+      maps: (m.request.methods ?? ['saliency']).filter((x) => x === 'saliency').map(() => saliencyMap()), timings: { forward: 1, saliency: 2 }, notes: [],
+    },
+  }));
 }
 
 async function exported(page: Page, testid: string): Promise<{ png: PNG; name: string }> {
@@ -93,7 +89,7 @@ webviewTest('export with legend in chromium', 'webview.js', { timeout: 60_000, v
   await send(page, { type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model: MODEL,
     settings: { colormap: 'jet', opacity: 0.5, defaultView: 'saliency' } } as HostToWebview);
   await waitForPosted<WebviewToHost>(page, 0, (m) => m.type === 'explain', 'explain');
-  await answerExplains(page, answered);
+  await answerSaliency(page, answered);
   await page.waitForSelector('[data-testid="colorbar"] .colorbar-row');
 
   const plain = await exported(page, 'export-png');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { HostToWebview, ModelInfoMsg, RawMapMsg, WebviewToHost } from '../../src/shared/protocol';
 import { float32ToBase64 } from '../../src/shared/protocol';
 import { posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
-import { IMG_H, IMG_W, imageDataUrl, MODEL, RANKED, TOP5 } from './panelFixture';
+import { answerExplains, IMG_H, IMG_W, imageDataUrl, MODEL, RANKED, TOP5 } from './panelFixture';
 
 const LAYERS = ['/layer4/layer4.1/conv2/Conv', '/layer4/layer4.1/Add', '/layer4/layer4.1/relu_1/Relu'];
 /** What the picker shows for each: a module's output by its path, the block's Add by path and node. */
@@ -33,20 +33,13 @@ function mapFor(method: string, layer: string | undefined): RawMapMsg {
 webviewTest('PyTorch module paths in the explain panel', 'webview.js', { timeout: 60_000, viewport: { width: 1100, height: 760 } }, async (t, harness) => {
   const { page } = harness;
   const answered = new Set<number>();
-  const answer = async () => {
-    for (const m of await posted<WebviewToHost>(page)) {
-      if (m.type !== 'explain' || answered.has(m.requestId)) continue;
-      answered.add(m.requestId);
-      const reply: HostToWebview = {
-        type: 'explanation', requestId: m.requestId,
-        result: {
-          imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, predictions: TOP5, target: RANKED[0],
-          maps: (m.request.methods ?? ['saliency']).map((method) => mapFor(method, m.request.layer)), timings: { forward: 1 }, notes: [],
-        },
-      };
-      await send(page, reply);
-    }
-  };
+  const answer = () => answerExplains(page, answered, (m) => ({
+    type: 'explanation', requestId: m.requestId,
+    result: {
+      imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, predictions: TOP5, target: RANKED[0],
+      maps: (m.request.methods ?? ['saliency']).map((method) => mapFor(method, m.request.layer)), timings: { forward: 1 }, notes: [],
+    },
+  }));
   await waitForPosted<WebviewToHost>(page, 0, (m) => m.type === 'ready', 'ready');
   await send(page, { type: 'init', imageUri: imageDataUrl(), imageName: 'street.png', imagePath: '/workspace/images/street.png', model: TORCH_MODEL,
     settings: { colormap: 'jet', opacity: 0.5, defaultView: 'side-by-side' } } as HostToWebview);

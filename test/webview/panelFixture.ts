@@ -90,13 +90,14 @@ export function initMsg(defaultView: string): HostToWebview {
   } as HostToWebview;
 }
 
-/** Answers every `explain` not answered yet; returns how many. */
-export async function answerExplains(page: Page, answered: Set<number>): Promise<number> {
+/** Answers every `explain` not answered yet with `reply` (by default the fixture's explanation); returns how many. */
+export async function answerExplains(page: Page, answered: Set<number>,
+  reply: (m: Extract<WebviewToHost, { type: 'explain' }>) => HostToWebview = explanationFor): Promise<number> {
   let n = 0;
   for (const m of await posted<WebviewToHost>(page) as Posted<WebviewToHost>[]) {
     if (m.type !== 'explain' || answered.has(m.requestId)) continue;
     answered.add(m.requestId);
-    await send(page, explanationFor(m));
+    await send(page, reply(m));
     n++;
   }
   return n;

@@ -14,7 +14,7 @@ import type { CompareSubject, CompareToHost, HostToCompare, HostToWebview, Input
 import { float32ToBase64 } from '../../src/shared/protocol';
 import type { MethodName } from '../../src/shared/methods';
 import { posted, send, untilTrue, waitForPosted, webviewTest } from './harness';
-import { IMG_H, IMG_W, initMsg, MODEL, RANKED, TOP5 } from './panelFixture';
+import { answerExplains, IMG_H, IMG_W, initMsg, MODEL, RANKED, TOP5 } from './panelFixture';
 
 /** The 64×48 fixture image's centre crop: 32×32 at (16, 8). */
 const CROP: InputRegionMsg = { x: 16, y: 8, width: 32, height: 32, covers: 'crop', text: 'centre crop 32×32 at (16, 8) of the 64×48 image' };
@@ -33,19 +33,14 @@ function mapOf(method: MethodName): RawMapMsg {
 }
 
 async function answerAll(page: Page, answered: Set<number>, region: InputRegionMsg | undefined): Promise<void> {
-  for (const m of await posted<WebviewToHost>(page)) {
-    if (m.type !== 'explain' || answered.has(m.requestId)) continue;
-    answered.add(m.requestId);
-    const cls = m.request.classIndex ?? RANKED[0].index;
-    const reply: HostToWebview = {
-      type: 'explanation', requestId: m.requestId,
-      result: {
-        imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, inputRegion: region, predictions: TOP5,
-        target: RANKED.find((p) => p.index === cls)!, maps: (m.request.methods ?? ['saliency']).map(mapOf), timings: { forward: 1 }, notes: [],
-      },
-    };
-    await send(page, reply);
-  }
+  await answerExplains(page, answered, (m) => ({
+    type: 'explanation', requestId: m.requestId,
+    result: {
+      imagePath: '/workspace/images/street.png', imageWidth: IMG_W, imageHeight: IMG_H, inputRegion: region, predictions: TOP5,
+      target: RANKED.find((p) => p.index === (m.request.classIndex ?? RANKED[0].index))!, maps: (m.request.methods ?? ['saliency']).map(mapOf),
+      timings: { forward: 1 }, notes: [],
+    },
+  }));
 }
 
 /** Alpha of every pixel of a pane's heat canvas, row-major. */
