@@ -44,7 +44,17 @@ export interface RequestListeners {
 }
 
 /** The engine was stopped for someone else's cancel: the request was fine and is sent again. */
-class StoppedByOther extends Error {}
+class StoppedByOther extends Error {
+  constructor(method: string) {
+    super(`The Saliency Lens engine was restarted ${MAX_ATTEMPTS} times for other requests' cancellations while ${method} waited; try again.`);
+  }
+}
+
+/**
+ * Times a request is sent when the engine keeps being stopped for other requests' cancels (a preset change
+ * cancels the panel's and every view's requests, each stop restarting the engine under the others).
+ */
+const MAX_ATTEMPTS = 8;
 
 /**
  * Starts the engine process on first use and talks JSON-RPC to it. The engine computes
@@ -121,12 +131,13 @@ export class EngineClient implements vscode.Disposable {
     listen?: RequestListeners | ((p: EngineProgressMsg) => void)): Promise<R> {
     const method = request.method;
     const listeners = typeof listen === 'function' ? { progress: listen } : listen;
-    try {
-      return await this.attempt<R>(method, params, token, listeners);
-    } catch (err) {
-      if (!(err instanceof StoppedByOther)) throw err;
-      this.log.info(`${method}: engine was stopped for another request; sending again`);
-      return this.attempt<R>(method, params, token, listeners);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.attempt<R>(method, params, token, listeners);
+      } catch (err) {
+        if (!(err instanceof StoppedByOther) || attempt === MAX_ATTEMPTS) throw err;
+        this.log.info(`${method}: engine was stopped for another request; sending again`);
+      }
     }
   }
 
@@ -159,7 +170,7 @@ export class EngineClient implements vscode.Disposable {
         await Promise.race([running.ended, new Promise((r) => setTimeout(r, 1000))]);
       }
       if (cancelledHere || this.disposed) throw new EngineCancelled();
-      if (running.stopping) throw new StoppedByOther();
+      if (running.stopping) throw new StoppedByOther(method);
       if (running.exitReason) throw new EngineCrashed(`The Saliency Lens engine stopped while working (${running.exitReason}).`);
       if (err instanceof ResponseError) {
         if (err.code === USER_ERROR_CODE) throw new EngineUserError(err.message);

@@ -270,6 +270,21 @@ describe('Saliency Lens in a real VS Code', function () {
     assert.equal((await other).target.index, 2, 'sent again on a fresh engine');
   });
 
+  it('a request the engine is stopped under again and again, for other requests\' cancels, is sent again each time', async () => {
+    const a = await api();
+    const other = a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit(), classIndex: 2 });
+    const pids = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      pids.add(await enginePid(a));
+      const source = new vscode.CancellationTokenSource();
+      const cancelled = a.engine.request(ENGINE.explain, { modelPath: model(), imagePath: digit() }, source.token);
+      source.cancel();
+      await assert.rejects(cancelled, (e: Error) => e.name === 'EngineCancelled');
+    }
+    assert.equal(pids.size, 3, 'three engine processes stopped in turn');
+    assert.equal((await other).target.index, 2, 'sent again after each stop');
+  });
+
   it('restarts the engine after it is killed and tells why', async () => {
     const a = await api();
     const pid = await enginePid(a);
