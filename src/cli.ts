@@ -218,6 +218,8 @@ async function explainCommand(argv: string[]): Promise<void> {
     const stems = uniqueStems(images);
     const entries: ReportEntry[] = [];
     const failures: string[] = [];
+    // A note said of every image alike (a ViT's Grad-CAM) is printed once; the JSON and report keep it per image.
+    const noted = new Set<string>();
     for (const [i, file] of images.entries()) {
       let result: ImageExplanation;
       try {
@@ -243,7 +245,10 @@ async function explainCommand(argv: string[]): Promise<void> {
         (result.timings.pass !== undefined ? ` · forward + gradients ${ms(result.timings.pass)}` : ` · forward ${ms(result.timings.forward)}`) +
         result.maps.map((m) => ` · ${m.method} ${ms(result.timings[m.method])}${m.layer ? ` (layer ${layerLabel(m.layer, spatialNames)})` : ''}`).join(''));
       if (result.inputRegion.covers !== 'whole') console.log(`  map covers the ${result.inputRegion.text}`);
-      for (const note of result.notes) console.log(`  note: ${note}`);
+      for (const note of result.notes.filter((n) => !noted.has(n))) {
+        noted.add(note);
+        console.log(`  note: ${note}`);
+      }
       // On stderr too: a preprocessing the top class hangs on is a warning about every map of this image.
       for (const d of result.sensitivity ?? []) console.warn(`  warning: ${d.text}`);
       console.log(`  → ${[...written.overlays, ...written.arrays, written.report].map((f) => path.relative(process.cwd(), f)).join(', ')}`);

@@ -52,6 +52,22 @@ describe('the demo on the bundled example (what `npm run demo` runs)', () => {
   });
 });
 
+describe('the demo\'s ViT (examples/mnist-vit-onnx) in the CLI', () => {
+  it('names the Grad-CAM layer by its module path, says the pooled-weights note once, and keeps it in every image\'s JSON', () => {
+    const out = tempDir('saliency-demo-vit-');
+    const res = spawnSync(process.execPath, ['dist/cli.js', 'explain', '--model', 'examples/mnist-vit-onnx/model.onnx', '--image', 'examples/digits', '--out', out],
+      { encoding: 'utf8' });
+    assert.equal(res.status, 0, res.stderr);
+    const digits = fs.readdirSync('examples/digits').filter((f) => f.endsWith('.png'));
+    assert.equal(res.stdout.match(/gradcam [\d.]+ ms \(layer encoder\.layers\.encoder_layer_2\.ln_1\)/g)?.length, digits.length, res.stdout);
+    assert.equal(res.stdout.match(/note: Grad-CAM weighs each channel by the gradient pooled over all tokens/g)?.length, 1, res.stdout);
+    for (const file of digits) {
+      const report = JSON.parse(fs.readFileSync(path.join(out, file.replace(/\.png$/, '.json')), 'utf8'));
+      assert.ok(report.notes.some((n: string) => /pooled over all tokens/.test(n)), file);
+    }
+  });
+});
+
 describe('batch report', () => {
   it('the demo writes one self-contained HTML report with every digit, its overlays, top-k and timings', () => {
     const out = tempDir('saliency-report-');
