@@ -108,49 +108,60 @@ def to_input(images):
     return torch.from_numpy(images.astype(np.float32) / 255).unsqueeze(1)
 
 
-def main():
-    torch.set_num_threads(2)
-    torch.manual_seed(SEED)
-    torch.use_deterministic_algorithms(True)
-
+def split_and_examples():
+    """The 10,000 digits, the TS script's split (its mulberry32 generator is returned, to go on drawing the
+    epochs' orders from it) and the example PNGs (file, label, pixels). The example PNGs come from the TS
+    script's held-out split: finding them here at the same indices shows the split is the same one (and that
+    these digits were not trained on). Shared by the CNN and ViT examples."""
     images, labels = load_digits()
     rand = mulberry32(SEED)
     split = shuffled(len(labels), rand)
     held, train = np.asarray(split[:HELD_OUT]), np.asarray(split[HELD_OUT:])
     print(f'digits: {len(labels)} ({len(train)} train, {len(held)} held out)')
-
-    # The example PNGs come from the TS script's held-out split: finding them here at the same
-    # indices shows the split is the same one (and that these digits were not trained on).
-    example_files = sorted(glob.glob(os.path.join(EXAMPLE_DIGITS, 'digit-*-*.png')))
     examples = []
-    for file in example_files:
+    for file in sorted(glob.glob(os.path.join(EXAMPLE_DIGITS, 'digit-*-*.png'))):
         label, index = map(int, re.match(r'digit-(\d+)-(\d+)\.png$', os.path.basename(file)).groups())
         png = read_image(file, ImageReadMode.GRAY)[0].numpy()
         if labels[held[index]] != label or not np.array_equal(images[held[index]], png):
             raise RuntimeError(f'{file} is not held-out digit {index}: the split differs from the TS script')
         examples.append((file, label, png))
     print(f'{len(examples)} example PNGs match the held-out split of scripts/train-example.ts')
+    return images, labels, held, train, examples, rand
 
-    model = MnistCnn()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    x_train, y_train = to_input(images[train]), torch.from_numpy(labels[train])
-    x_held, y_held = to_input(images[held]), torch.from_numpy(labels[held])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)  # per epoch
+
+def train_epochs(model, optimizer, x_train, y_train, rand, epochs, augment=lambda x: x):
+    """Mini-batches of BATCH in our own seeded order each epoch (drawn from `rand`), each batch through
+    `augment`, cross-entropy on the logits, the learning rate decayed per epoch on a cosine. Returns the seconds
+    it took. Shared by the CNN and ViT examples."""
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)  # per epoch
     started = time.perf_counter()
-    for epoch in range(EPOCHS):
+    for epoch in range(epochs):
         model.train()
-        order = shuffled(len(train), rand)  # our own seeded order each epoch
+        order = shuffled(len(x_train), rand)
         loss_sum = 0.0
         for b in range(0, len(order), BATCH):
             idx = torch.tensor(order[b:b + BATCH])
-            loss = F.cross_entropy(model.logits(x_train[idx]), y_train[idx])
+            loss = F.cross_entropy(model.logits(augment(x_train[idx])), y_train[idx])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             loss_sum += loss.item() * len(idx)
         scheduler.step()
-        print(f'epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / len(order):.4f}')
-    seconds = time.perf_counter() - started
+        print(f'epoch {epoch + 1}/{epochs}: loss {loss_sum / len(order):.4f} ({time.perf_counter() - started:.0f}s)')
+    return time.perf_counter() - started
+
+
+def main():
+    torch.set_num_threads(2)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+
+    images, labels, held, train, examples, rand = split_and_examples()
+    model = MnistCnn()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    x_train, y_train = to_input(images[train]), torch.from_numpy(labels[train])
+    x_held, y_held = to_input(images[held]), torch.from_numpy(labels[held])
+    seconds = train_epochs(model, optimizer, x_train, y_train, rand, EPOCHS)
 
     accuracy, exported = evaluate_and_export(model, x_held, y_held, seconds, MIN_ACCURACY, OUT_DIR)
     description = (

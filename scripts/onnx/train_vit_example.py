@@ -17,31 +17,23 @@ correctly and prints their probabilities. Takes about two and a half minutes (on
 
     /usr/bin/python3 scripts/onnx/train_vit_example.py
 """
-import glob
 import math
 import os
-import re
 import sys
-import time
 import warnings
 
 sys.dont_write_bytecode = True  # keep scripts/onnx free of __pycache__
 warnings.filterwarnings('ignore', category=UserWarning)  # torch.onnx's notes on MultiheadAttention
 
-import numpy as np  # noqa: E402
-import onnx  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from torchvision.io import ImageReadMode, read_image  # noqa: E402
 from torchvision.models.vision_transformer import VisionTransformer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import onnx_helpers as H  # noqa: E402
-from train_example import HELD_OUT, SEED, SIZE, load_digits, mulberry32, shuffled, to_input, evaluate_and_export, write_sidecar_and_check  # noqa: E402
+from train_example import SIZE, SEED, evaluate_and_export, split_and_examples, to_input, train_epochs, write_sidecar_and_check  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLE_DIGITS = os.path.join(ROOT, 'examples', 'digits')
 OUT_DIR = os.path.join(ROOT, 'examples', 'mnist-vit-onnx')
 
 PATCH = 4
@@ -50,7 +42,6 @@ HEADS = 4
 HIDDEN = 48
 MLP = 96
 EPOCHS = 20
-BATCH = 64
 LEARNING_RATE = 0.003
 WEIGHT_DECAY = 0.05
 MAX_SHIFT = 2
@@ -92,42 +83,12 @@ def main():
     torch.use_deterministic_algorithms(True)
     generator = torch.Generator().manual_seed(SEED)
 
-    images, labels = load_digits()
-    rand = mulberry32(SEED)
-    split = shuffled(len(labels), rand)
-    held, train = np.asarray(split[:HELD_OUT]), np.asarray(split[HELD_OUT:])
-    print(f'digits: {len(labels)} ({len(train)} train, {len(held)} held out)')
-
-    # The example PNGs come from the TS script's held-out split (see train_example.py): checked the same way.
-    examples = []
-    for file in sorted(glob.glob(os.path.join(EXAMPLE_DIGITS, 'digit-*-*.png'))):
-        label, index = map(int, re.match(r'digit-(\d+)-(\d+)\.png$', os.path.basename(file)).groups())
-        png = read_image(file, ImageReadMode.GRAY)[0].numpy()
-        if labels[held[index]] != label or not np.array_equal(images[held[index]], png):
-            raise RuntimeError(f'{file} is not held-out digit {index}: the split differs from the TS script')
-        examples.append((file, label, png))
-    print(f'{len(examples)} example PNGs match the held-out split of scripts/train-example.ts')
-
+    images, labels, held, train, examples, rand = split_and_examples()
     model = GreyViT(SIZE, PATCH, LAYERS, HEADS, HIDDEN, MLP)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY)
     x_train, y_train = to_input(images[train]), torch.from_numpy(labels[train])
     x_held, y_held = to_input(images[held]), torch.from_numpy(labels[held])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, EPOCHS)  # per epoch
-    started = time.perf_counter()
-    for epoch in range(EPOCHS):
-        model.train()
-        order = shuffled(len(train), rand)  # our own seeded order each epoch
-        loss_sum = 0.0
-        for b in range(0, len(order), BATCH):
-            idx = torch.tensor(order[b:b + BATCH])
-            loss = F.cross_entropy(model.logits(shifted(x_train[idx], generator)), y_train[idx])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(idx)
-        scheduler.step()
-        print(f'epoch {epoch + 1}/{EPOCHS}: loss {loss_sum / len(order):.4f} ({time.perf_counter() - started:.0f}s)')
-    seconds = time.perf_counter() - started
+    seconds = train_epochs(model, optimizer, x_train, y_train, rand, EPOCHS, augment=lambda x: shifted(x, generator))
 
     accuracy, exported = evaluate_and_export(model, x_held, y_held, seconds, MIN_ACCURACY, OUT_DIR)
     model_path = os.path.join(OUT_DIR, 'model.onnx')

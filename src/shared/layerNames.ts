@@ -19,11 +19,6 @@ export function scopeParts(name: string): string[] {
   return parts.length ? parts : [name];
 }
 
-/** One name's short form, where the model's other names are not at hand (a caption): its last scopes. */
-export function shortLayerName(name: string): string {
-  return shortLayerNames([name]).get(name)!;
-}
-
 /**
  * Each name's shown form among `names`, unique among them. A node torch.onnx.export scoped by module is
  * shown by its module path when it is that module's output (the last of `spatial` inside the module: what

@@ -1,14 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { fullLayerName, layerLabel, moduleOutputs, scopeParts, shortLayerName, shortLayerNames } from '../../src/shared/layerNames';
+import { fullLayerName, layerLabel, moduleOutputs, scopeParts, shortLayerNames } from '../../src/shared/layerNames';
 
 const HUB = 'StatefulPartitionedCall/sequential/keras_layer/StatefulPartitionedCall/StatefulPartitionedCall/StatefulPartitionedCall/predict/MobilenetV2';
 
 describe('readable layer names', () => {
   it('drops TensorFlow call wrappers and keeps the last three scopes', () => {
     assert.deepEqual(scopeParts(`${HUB}/Conv_1/Relu6`), ['sequential', 'keras_layer', 'predict', 'MobilenetV2', 'Conv_1', 'Relu6']);
-    assert.equal(shortLayerName(`${HUB}/Conv_1/Relu6`), 'MobilenetV2/Conv_1/Relu6');
-    assert.equal(shortLayerName('StatefulPartitionedCall_1/model/conv/BiasAdd'), 'model/conv/BiasAdd');
+    assert.equal(layerLabel(`${HUB}/Conv_1/Relu6`, []), 'MobilenetV2/Conv_1/Relu6');
+    assert.equal(layerLabel('StatefulPartitionedCall_1/model/conv/BiasAdd', []), 'model/conv/BiasAdd');
   });
 
   it('leaves short names (Keras layers, nested ones) as they are', () => {

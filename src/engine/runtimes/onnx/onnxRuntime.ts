@@ -374,14 +374,11 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
 
   /** Every block's attention probabilities for x, from one forward run that keeps them. */
   async attentionMatrices(x: tf.Tensor): Promise<AttentionMatrices> {
-    const layout = this.attentionLayout();
-    if (!layout) throw new UserError(`the model ${this.file} has no attention over its patch tokens`);
+    const layout = this.requiredAttention();
     const data = this.feedOf(x);
     const { model, out } = await this.run('attention', { logits: false, keep: layout.tensors },
       (m) => ({ [m.feed]: new ort.Tensor('float32', data, m.feedDims) }));
-    const blocks = layout.tensors.map((t, i) => headsFirst(out[model.kept.get(t)!].data as Float32Array, layout.heads[i], layout.tokens,
-      handedOutNhwc(this.model, t)));
-    return { ...layout, blocks };
+    return { ...layout, blocks: this.perBlock(layout, out, model.kept) };
   }
 
   /**
@@ -389,23 +386,28 @@ export class OnnxRuntime implements ModelRuntime, AttentionSource {
    * one run (the forward that keeps them and the backward to them).
    */
   async attentionGradients(x: tf.Tensor, seed: Float32Array): Promise<AttentionGradients> {
-    const layout = this.attentionLayout();
-    if (!layout) throw new UserError(`the model ${this.file} has no attention over its patch tokens`);
+    const layout = this.requiredAttention();
     if (seed.length !== this.numClasses) throw new Error(`seed of ${seed.length} classes for a model with ${this.numClasses}`);
     const data = this.feedOf(x);
     const targets = [...layout.tensors].sort();
     const { model, out } = await this.run(`attention-grad|${targets.join('|')}`, { logits: false, keep: layout.tensors, grads: { targets, seeds: 1 } },
       (m) => ({ [m.feed]: new ort.Tensor('float32', data, m.feedDims), [m.seed!]: new ort.Tensor('float32', seed, [1, this.numClasses]) }));
-    const read = (name: string | undefined, i: number) => {
-      const t = layout.tensors[i];
+    return { ...layout, blocks: this.perBlock(layout, out, model.kept), gradients: this.perBlock(layout, out, model.grads) };
+  }
+
+  private requiredAttention(): AttentionLayout {
+    const layout = this.attentionLayout();
+    if (!layout) throw new UserError(`the model ${this.file} has no attention over its patch tokens`);
+    return layout;
+  }
+
+  /** Each block's tensor among a run's outputs as [heads, T, T] (zeros for a gradient the run does not reach). */
+  private perBlock(layout: AttentionLayout, out: ort.InferenceSession.OnnxValueMapType, outputOf: ReadonlyMap<string, string | undefined>): Float32Array[] {
+    return layout.tensors.map((t, i) => {
+      const name = outputOf.get(t);
       const values = name ? out[name].data as Float32Array : new Float32Array(layout.heads[i] * layout.tokens ** 2);
       return headsFirst(values, layout.heads[i], layout.tokens, handedOutNhwc(this.model, t));
-    };
-    return {
-      ...layout,
-      blocks: layout.tensors.map((t, i) => read(model.kept.get(t), i)),
-      gradients: layout.tensors.map((t, i) => read(model.grads.get(t), i)),
-    };
+    });
   }
 
   /** The logits from the plain forward session, when the session `key` is still to be prepared. */
