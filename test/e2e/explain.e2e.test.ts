@@ -424,6 +424,15 @@ describe('E2E: right-click a digit, Explain Image, pick another class', { skip }
       await badge.waitFor({ timeout: 60_000 });
       await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash !== before.hash && p.distinct > 20, 60_000);
       assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '3', 'the ONNX model reads 3 too');
+      // And the example ViT, as a new user would pick it: it reads 3, and its Grad-CAM says what it is worth.
+      const onnxPixels = await canvasPixels(frame, 'saliency-canvas');
+      await runCommand(wb.page, 'Saliency Lens: Select Model…');
+      const vitRow = wb.page.locator('.quick-input-list .monaco-list-row', { has: wb.page.locator('.label-name', { hasText: /^\s*mnist-vit-onnx\/model\.onnx\s*$/ }) }).first();
+      await vitRow.waitFor({ state: 'visible', timeout: 30_000 });
+      await vitRow.click();
+      await waitForCanvas(frame, 'saliency-canvas', (p) => p.hash !== onnxPixels.hash && p.distinct > 20, 60_000);
+      assert.equal(await frame.locator('[data-testid="class-chip"]').first().getAttribute('data-class-index'), '3', 'the ViT reads 3 too');
+      await frame.locator('ul.notes li', { hasText: 'weighs each channel by the gradient pooled over all tokens' }).first().waitFor({ timeout: 60_000 });
     } finally {
       await wb.close();
       await server.stop();
